@@ -1,0 +1,31 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Keeps AWS STS credentials fresh and serves them to unmodified SDKs over
+/// the EC2 instance metadata protocol (IMDSv2).
+#[derive(Debug, Parser)]
+#[command(name = "imdsd", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon in the foreground.
+    Run {
+        /// Config file (default: $IMDSD_CONFIG, then
+        /// $XDG_CONFIG_HOME/imdsd/imdsd.toml, then /etc/imdsd/imdsd.toml).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Validate a config file: exit 0, or print every problem and exit 64.
+    Check {
+        /// Config file (same default as `run`).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+}

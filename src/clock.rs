@@ -1,0 +1,65 @@
+//! Wall-clock time for every decision that depends on "now".
+//!
+//! Credential expiry, token expiry and refresh deadlines are wall-clock
+//! instants: STS speaks in UTC timestamps, and a laptop that sleeps must see
+//! time pass. Everything that needs the time takes a [`Clock`], so tests can
+//! move time by hand ([`ManualClock`]) while production reads the system
+//! clock. This is the one module allowed to call `Utc::now`.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+
+/// A source of wall-clock time.
+pub trait Clock: Send + Sync + std::fmt::Debug + 'static {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// Shared handle to a clock.
+pub type SharedClock = Arc<dyn Clock>;
+
+/// The real system clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        #[allow(clippy::disallowed_methods)] // the one allowed call site
+        Utc::now()
+    }
+}
+
+/// A clock that only moves when told to; for tests.
+#[derive(Debug)]
+pub struct ManualClock {
+    now: Mutex<DateTime<Utc>>,
+}
+
+impl ManualClock {
+    pub fn new(start: DateTime<Utc>) -> Arc<Self> {
+        Arc::new(ManualClock { now: Mutex::new(start) })
+    }
+
+    /// Starts at the current system time, truncated to whole seconds.
+    pub fn starting_now() -> Arc<Self> {
+        let now = SystemClock.now();
+        let whole = DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now);
+        Self::new(whole)
+    }
+
+    pub fn advance(&self, by: chrono::Duration) {
+        let mut now = self.now.lock().unwrap_or_else(|e| e.into_inner());
+        *now += by;
+    }
+
+    pub fn set(&self, to: DateTime<Utc>) {
+        *self.now.lock().unwrap_or_else(|e| e.into_inner()) = to;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.now.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

@@ -1,0 +1,199 @@
+//! Finding, reading and parsing the config file; printing its problems.
+//!
+//! The file is found at `--config`, else `$IMDSD_CONFIG`, else
+//! `$XDG_CONFIG_HOME/imdsd/imdsd.toml` (`~/.config/imdsd/imdsd.toml`), else
+//! `/etc/imdsd/imdsd.toml`. Parsing takes a `&str`, so every check is
+//! testable without files; only [`load`] touches the disk.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use super::raw::RawConfig;
+use super::validate::validate;
+use super::{Config, Diagnostic, Severity};
+use crate::environment::Environment;
+
+/// A config that passed validation, with its warnings.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    pub path: PathBuf,
+    pub config: Config,
+    /// Warnings, already rendered as `path:line:column: warning: ...`.
+    pub warnings: Vec<String>,
+}
+
+/// Why no config could be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "no config file found; tried {}. Copy examples/imdsd.toml to one of them or pass --config",
+        tried.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    )]
+    NotFound { tried: Vec<PathBuf> },
+    #[error("cannot read config file {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}", render_all(.problems))]
+    Invalid { problems: Vec<String> },
+}
+
+fn render_all(problems: &[String]) -> String {
+    problems.join("\n")
+}
+
+/// The paths tried, in order, when `--config` is not given.
+pub fn default_paths(env: &Environment) -> Vec<PathBuf> {
+    let mut paths = Vec::new();
+    if let Some(p) = env.get("IMDSD_CONFIG") {
+        paths.push(PathBuf::from(p));
+    }
+    if let Some(xdg) = env.get("XDG_CONFIG_HOME") {
+        paths.push(Path::new(xdg).join("imdsd/imdsd.toml"));
+    } else if let Some(home) = env.get("HOME") {
+        paths.push(Path::new(home).join(".config/imdsd/imdsd.toml"));
+    }
+    paths.push(PathBuf::from("/etc/imdsd/imdsd.toml"));
+    paths
+}
+
+/// The config path to use: the explicit one, else the first default path
+/// that exists.
+pub fn resolve_path(explicit: Option<&Path>, env: &Environment) -> Result<PathBuf, ConfigError> {
+    if let Some(p) = explicit {
+        return Ok(p.to_path_buf());
+    }
+    // $IMDSD_CONFIG is as explicit as --config: a missing file is an error
+    // about that file, not a reason to fall through to another one.
+    if let Some(p) = env.get("IMDSD_CONFIG") {
+        return Ok(PathBuf::from(p));
+    }
+    let tried = default_paths(env);
+    tried.iter().find(|p| p.exists()).cloned().ok_or(ConfigError::NotFound { tried })
+}
+
+/// Reads and validates the config at `path`.
+pub fn load(path: &Path, env: &Environment) -> Result<LoadedConfig, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+    let (config, diagnostics) = parse(&text, env);
+    let render = |d: &Diagnostic| render_diagnostic(path, &text, d);
+    match config {
+        Some(config) => Ok(LoadedConfig {
+            path: path.to_path_buf(),
+            config,
+            warnings: diagnostics.iter().map(render).collect(),
+        }),
+        None => Err(ConfigError::Invalid { problems: sorted(&diagnostics).map(render).collect() }),
+    }
+}
+
+/// Errors first, then warnings, each in file order.
+fn sorted(diags: &[Diagnostic]) -> impl Iterator<Item = &Diagnostic> {
+    let mut v: Vec<&Diagnostic> = diags.iter().collect();
+    v.sort_by_key(|d| (d.severity == Severity::Warning, d.span.as_ref().map_or(0, |s| s.start)));
+    v.into_iter()
+}
+
+/// Parses and validates config text: a config if there were no errors, and
+/// every diagnostic.
+pub fn parse(text: &str, env: &Environment) -> (Option<Config>, Vec<Diagnostic>) {
+    match toml::from_str::<RawConfig>(text) {
+        Ok(raw) => {
+            let v = validate(&raw, env);
+            (v.config, v.diagnostics)
+        }
+        Err(e) => (None, vec![Diagnostic::error(e.span(), e.message().trim_end())]),
+    }
+}
+
+/// `path:line:column: error: message`.
+pub fn render_diagnostic(path: &Path, text: &str, d: &Diagnostic) -> String {
+    let level = match d.severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    };
+    match &d.span {
+        Some(span) => {
+            let LineCol { line, column } = line_col(text, span);
+            format!("{}:{line}:{column}: {level}: {}", path.display(), d.message)
+        }
+        None => format!("{}: {level}: {}", path.display(), d.message),
+    }
+}
+
+/// A 1-based position in a text.
+#[derive(Debug, PartialEq, Eq)]
+pub struct LineCol {
+    pub line: usize,
+    pub column: usize,
+}
+
+impl fmt::Display for LineCol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.line, self.column)
+    }
+}
+
+/// Line and column (in characters) where `span` starts.
+pub fn line_col(text: &str, span: &Range<usize>) -> LineCol {
+    let start = span.start.min(text.len());
+    let before = text.get(..start).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    LineCol { line, column }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_from_one() {
+        let text = "a = 1\nbb = 2\n";
+        assert_eq!(line_col(text, &(0..1)), LineCol { line: 1, column: 1 });
+        assert_eq!(line_col(text, &(9..10)), LineCol { line: 2, column: 4 });
+        assert_eq!(line_col(text, &(999..1000)), LineCol { line: 3, column: 1 });
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_with_their_position() {
+        let text = "[roles.dev]\nrole_arn = \"arn:aws:iam::123456789012:role/dev\"\nsource = \"env\"\nrolearn = 1\n";
+        let (config, diags) = parse(text, &Environment::default());
+        assert!(config.is_none());
+        let rendered = render_diagnostic(Path::new("f.toml"), text, &diags[0]);
+        assert!(rendered.starts_with("f.toml:4:1: error: unknown field `rolearn`"), "{rendered}");
+    }
+
+    #[test]
+    fn syntax_errors_name_line_and_column() {
+        let text = "[sts]\nregion = \n";
+        let (_, diags) = parse(text, &Environment::default());
+        let rendered = render_diagnostic(Path::new("f.toml"), text, &diags[0]);
+        assert!(rendered.starts_with("f.toml:2:"), "{rendered}");
+    }
+
+    #[test]
+    fn default_paths_follow_xdg_then_etc() {
+        let env = Environment::from_pairs([("HOME", "/home/a")]);
+        assert_eq!(default_paths(&env), vec![
+            PathBuf::from("/home/a/.config/imdsd/imdsd.toml"),
+            PathBuf::from("/etc/imdsd/imdsd.toml"),
+        ]);
+        let env = Environment::from_pairs([("XDG_CONFIG_HOME", "/x"), ("IMDSD_CONFIG", "/c.toml")]);
+        assert_eq!(default_paths(&env)[..2], [PathBuf::from("/c.toml"), PathBuf::from("/x/imdsd/imdsd.toml")]);
+    }
+
+    #[test]
+    fn not_found_names_every_path_tried_and_the_example() {
+        let env = Environment::from_pairs([("XDG_CONFIG_HOME", "/nonexistent-imdsd-test")]);
+        let err = resolve_path(None, &env).unwrap_err().to_string();
+        assert!(err.contains("/nonexistent-imdsd-test/imdsd/imdsd.toml"), "{err}");
+        assert!(err.contains("/etc/imdsd/imdsd.toml"), "{err}");
+        assert!(err.contains("examples/imdsd.toml"), "{err}");
+    }
+}

@@ -1,0 +1,53 @@
+//! The config file's schema, exactly as written.
+//!
+//! Every field keeps its source span (`toml::Spanned`) so that validation can
+//! point at the offending line and column. Unknown keys are refused by serde
+//! itself (`deny_unknown_fields`), which also names the key and its place.
+//! No defaults and no checks live here: see `validate`.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub imds: Vec<Spanned<RawListener>>,
+    #[serde(default)]
+    pub sts: Option<Spanned<RawSts>>,
+    #[serde(default)]
+    pub roles: BTreeMap<Spanned<String>, Spanned<RawRole>>,
+}
+
+/// One `[[imds]]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawListener {
+    pub listen: Option<Spanned<String>>,
+    pub role: Option<Spanned<String>>,
+    pub v1: Option<Spanned<bool>>,
+    pub allow_non_loopback: Option<Spanned<bool>>,
+}
+
+/// The `[sts]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSts {
+    pub region: Option<Spanned<String>>,
+    pub endpoint: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<String>>,
+}
+
+/// One `[roles.NAME]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRole {
+    pub role_arn: Spanned<String>,
+    pub source: Spanned<String>,
+    pub session_name: Option<Spanned<String>>,
+    pub duration: Option<Spanned<String>>,
+    pub external_id: Option<Spanned<String>>,
+}

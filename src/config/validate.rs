@@ -1,0 +1,588 @@
+//! Pure config validation: raw schema + environment → [`Config`].
+//!
+//! Every check runs, so one `imdsd check` names every problem at once.
+//! Bounds follow STS's documented limits, so a bad value is caught here
+//! rather than as an opaque `ValidationError` from STS hours later.
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::ops::Range;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::raw::{RawConfig, RawListener, RawRole, RawSts};
+use super::{Config, Diagnostic, ListenerConfig, RoleConfig, SourceSpec, StsConfig};
+use crate::environment::Environment;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:16925";
+const DEFAULT_REGION: &str = "us-east-1";
+const DEFAULT_STS_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_DURATION: Duration = Duration::from_secs(3600);
+const MIN_DURATION: Duration = Duration::from_secs(15 * 60);
+const MAX_DURATION: Duration = Duration::from_secs(12 * 3600);
+
+/// The result of validation: a config when there were no errors, and every
+/// diagnostic (errors and warnings) either way.
+#[derive(Debug)]
+pub struct Validation {
+    pub config: Option<Config>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Checks a parsed config and fills in defaults.
+pub fn validate(raw: &RawConfig, env: &Environment) -> Validation {
+    let mut diags = Vec::new();
+    let roles = validate_roles(raw, env, &mut diags);
+    let sts = validate_sts(raw.sts.as_ref().map(Spanned::get_ref), env, &mut diags);
+    let listeners = validate_listeners(raw, &roles, &mut diags);
+    if raw.roles.is_empty() {
+        diags.push(Diagnostic::error(
+            None,
+            "no roles defined: add a [roles.NAME] table (see examples/imdsd.toml)",
+        ));
+    }
+    let has_errors = diags.iter().any(|d| d.severity == super::Severity::Error);
+    let config = match (has_errors, sts) {
+        (false, Some(sts)) => Some(Config { listeners, sts, roles }),
+        _ => None,
+    };
+    Validation { config, diagnostics: diags }
+}
+
+// === roles ===
+
+fn validate_roles(
+    raw: &RawConfig,
+    env: &Environment,
+    diags: &mut Vec<Diagnostic>,
+) -> BTreeMap<String, RoleConfig> {
+    let mut roles = BTreeMap::new();
+    for (name, role) in &raw.roles {
+        if let Some(problem) = role_name_problem(name.get_ref()) {
+            diags.push(Diagnostic::error(Some(name.span()), problem));
+            continue;
+        }
+        if let Some(role) = validate_role(name.get_ref(), role.get_ref(), env, diags) {
+            roles.insert(name.get_ref().clone(), role);
+        }
+    }
+    roles
+}
+
+fn validate_role(
+    name: &str,
+    raw: &RawRole,
+    env: &Environment,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<RoleConfig> {
+    let before = diags.len();
+    let at = |s: &Spanned<String>| Some(s.span());
+    let ctx = format!("roles.{name}");
+    if let Some(problem) = role_arn_problem(raw.role_arn.get_ref()) {
+        diags.push(Diagnostic::error(at(&raw.role_arn), format!("{ctx}.role_arn: {problem}")));
+    }
+    let source = parse_source(raw.source.get_ref());
+    if let Err(problem) = &source {
+        diags.push(Diagnostic::error(at(&raw.source), format!("{ctx}.source: {problem}")));
+    }
+    let session_name = match &raw.session_name {
+        Some(s) => {
+            if let Some(problem) = session_name_problem(s.get_ref()) {
+                diags.push(Diagnostic::error(at(s), format!("{ctx}.session_name: {problem}")));
+            }
+            s.get_ref().clone()
+        }
+        None => default_session_name(env),
+    };
+    let duration = match &raw.duration {
+        Some(d) => check_duration(d, MIN_DURATION, MAX_DURATION, &ctx, "duration", diags),
+        None => Some(DEFAULT_DURATION),
+    };
+    if let (Some(d), Some(raw_d)) = (duration, &raw.duration) {
+        if d < Duration::from_secs(3600) {
+            diags.push(Diagnostic::warning(
+                at(raw_d),
+                format!(
+                    "{ctx}.duration: sessions shorter than 1h are refreshed at half-life, \
+                     so SDKs will see credentials with under 30 minutes left and treat \
+                     them as near expiry (botocore refreshes on every call)"
+                ),
+            ));
+        }
+    }
+    if let Some(ext) = &raw.external_id {
+        if let Some(problem) = external_id_problem(ext.get_ref()) {
+            diags.push(Diagnostic::error(at(ext), format!("{ctx}.external_id: {problem}")));
+        }
+    }
+    if diags.len() > before && diags[before..].iter().any(|d| d.severity == super::Severity::Error)
+    {
+        return None;
+    }
+    Some(RoleConfig {
+        name: name.to_string(),
+        role_arn: raw.role_arn.get_ref().clone(),
+        source: source.ok()?,
+        session_name,
+        duration: duration?,
+        external_id: raw.external_id.as_ref().map(|e| e.get_ref().clone()),
+    })
+}
+
+fn role_name_problem(name: &str) -> Option<String> {
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+' | '=' | ',' | '@');
+    if name.is_empty() || name.len() > 128 || !name.chars().all(ok_char) {
+        return Some(format!(
+            "role name `{name}` must be 1 to 128 characters of letters, digits and -_.+=,@ \
+             (it becomes part of the IMDS path)"
+        ));
+    }
+    None
+}
+
+/// `arn:PARTITION:iam::ACCOUNT:role/NAME`, within STS's 20..2048 length.
+pub fn role_arn_problem(arn: &str) -> Option<String> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let well_formed = parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == "iam"
+        && parts[3].is_empty()
+        && parts[4].len() == 12
+        && parts[4].chars().all(|c| c.is_ascii_digit())
+        && parts[5].starts_with("role/")
+        && parts[5].len() > "role/".len();
+    if !well_formed {
+        return Some(format!(
+            "`{arn}` is not a role ARN like arn:aws:iam::123456789012:role/NAME"
+        ));
+    }
+    if !(20..=2048).contains(&arn.len()) {
+        return Some("a role ARN must be 20 to 2048 characters".into());
+    }
+    None
+}
+
+fn parse_source(source: &str) -> Result<SourceSpec, String> {
+    match source.split_once(':') {
+        None if source == "env" => Ok(SourceSpec::Env),
+        Some(("profile", name)) if !name.trim().is_empty() => {
+            Ok(SourceSpec::Profile(name.trim().to_string()))
+        }
+        _ => Err(format!("`{source}` is not a known source; use \"env\" or \"profile:NAME\"")),
+    }
+}
+
+fn is_session_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '=' | ',' | '.' | '@' | '-')
+}
+
+fn session_name_problem(name: &str) -> Option<String> {
+    if !(2..=64).contains(&name.len()) || !name.chars().all(is_session_name_char) {
+        return Some(format!(
+            "`{name}` must be 2 to 64 characters of letters, digits and _+=,.@-"
+        ));
+    }
+    None
+}
+
+/// `imdsd-<user>`, with the user name cut down to what STS accepts.
+pub fn default_session_name(env: &Environment) -> String {
+    let user: String = env
+        .first_of(&["USER", "LOGNAME"])
+        .unwrap_or("")
+        .chars()
+        .filter(|c| is_session_name_char(*c))
+        .collect();
+    let name = if user.is_empty() { "imdsd".to_string() } else { format!("imdsd-{user}") };
+    name.chars().take(64).collect()
+}
+
+fn external_id_problem(id: &str) -> Option<String> {
+    let ok = |c: char| is_session_name_char(c) || matches!(c, ':' | '/');
+    if !(2..=1224).contains(&id.len()) || !id.chars().all(ok) {
+        return Some("must be 2 to 1224 characters of letters, digits and _+=,.@:/-".into());
+    }
+    None
+}
+
+fn check_duration(
+    raw: &Spanned<String>,
+    min: Duration,
+    max: Duration,
+    ctx: &str,
+    key: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Duration> {
+    let span = Some(raw.span());
+    match humantime::parse_duration(raw.get_ref()) {
+        Ok(d) if d >= min && d <= max => Some(d),
+        Ok(_) => {
+            diags.push(Diagnostic::error(
+                span,
+                format!(
+                    "{ctx}.{key}: `{}` is out of range {}..{}",
+                    raw.get_ref(),
+                    humantime::format_duration(min),
+                    humantime::format_duration(max)
+                ),
+            ));
+            None
+        }
+        Err(e) => {
+            diags.push(Diagnostic::error(
+                span,
+                format!("{ctx}.{key}: `{}` is not a duration like \"1h\" or \"90m\": {e}", raw.get_ref()),
+            ));
+            None
+        }
+    }
+}
+
+// === sts ===
+
+fn validate_sts(
+    raw: Option<&RawSts>,
+    env: &Environment,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<StsConfig> {
+    let empty = RawSts::default();
+    let raw = raw.unwrap_or(&empty);
+    let region = match &raw.region {
+        Some(r) => r.get_ref().clone(),
+        None => env.first_of(&["AWS_REGION", "AWS_DEFAULT_REGION"]).unwrap_or(DEFAULT_REGION).into(),
+    };
+    let region_ok = !region.is_empty()
+        && region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !region_ok {
+        let span = raw.region.as_ref().map(Spanned::span);
+        diags.push(Diagnostic::error(span, format!("sts.region: `{region}` is not a region name")));
+    }
+    let (endpoint, endpoint_span, origin) = sts_endpoint(raw, env, &region);
+    if let Some(problem) = endpoint_problem(&endpoint) {
+        diags.push(Diagnostic::error(endpoint_span, format!("{origin}: {problem}")));
+    }
+    let timeout = match &raw.timeout {
+        Some(t) => check_duration(
+            t,
+            Duration::from_secs(1),
+            Duration::from_secs(120),
+            "sts",
+            "timeout",
+            diags,
+        ),
+        None => Some(DEFAULT_STS_TIMEOUT),
+    };
+    Some(StsConfig { region, endpoint, timeout: timeout? })
+}
+
+/// The STS endpoint, its span in the file (if it came from there) and a name
+/// for where it came from, for error messages.
+fn sts_endpoint(
+    raw: &RawSts,
+    env: &Environment,
+    region: &str,
+) -> (String, Option<Range<usize>>, &'static str) {
+    if let Some(e) = &raw.endpoint {
+        return (e.get_ref().clone(), Some(e.span()), "sts.endpoint");
+    }
+    let ignore_env = env
+        .get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    if !ignore_env {
+        for var in ["AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"] {
+            if let Some(url) = env.get(var) {
+                return (url.to_string(), None, var);
+            }
+        }
+    }
+    (regional_endpoint(region), None, "sts.region")
+}
+
+/// `https://sts.REGION.amazonaws.com` (`.com.cn` in the China partition).
+pub fn regional_endpoint(region: &str) -> String {
+    let suffix = if region.starts_with("cn-") { "amazonaws.com.cn" } else { "amazonaws.com" };
+    format!("https://sts.{region}.{suffix}")
+}
+
+/// https anywhere; plain http only to a loopback host, since the request
+/// carries a signature over long-term keys.
+fn endpoint_problem(endpoint: &str) -> Option<String> {
+    let url = match reqwest::Url::parse(endpoint) {
+        Ok(url) => url,
+        Err(e) => return Some(format!("`{endpoint}` is not a URL: {e}")),
+    };
+    match url.scheme() {
+        "https" => None,
+        "http" if url.host().is_some_and(is_loopback_host) => None,
+        "http" => Some(format!(
+            "`{endpoint}` uses plain http to a non-loopback host; use https"
+        )),
+        other => Some(format!("`{endpoint}`: scheme `{other}` is not http or https")),
+    }
+}
+
+fn is_loopback_host(host: url::Host<&str>) -> bool {
+    match host {
+        url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
+    }
+}
+
+// === listeners ===
+
+fn validate_listeners(
+    raw: &RawConfig,
+    roles: &BTreeMap<String, RoleConfig>,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<ListenerConfig> {
+    let default = [Spanned::new(0..0, RawListener::default())];
+    let raw_listeners = if raw.imds.is_empty() { &default[..] } else { &raw.imds[..] };
+    let mut seen = HashSet::new();
+    let mut listeners = Vec::new();
+    for (i, raw_l) in raw_listeners.iter().enumerate() {
+        let ctx = format!("imds[{i}]");
+        let span = (!raw.imds.is_empty()).then(|| raw_l.span());
+        let l = raw_l.get_ref();
+        let listen = validate_listen(l, &ctx, span.clone(), diags);
+        if let Some(addr) = listen {
+            if addr.port() != 0 && !seen.insert(addr) {
+                let at = l.listen.as_ref().map(Spanned::span).or(span.clone());
+                diags.push(Diagnostic::error(at, format!("{ctx}.listen: {addr} is listed twice")));
+            }
+        }
+        let role = listener_role(raw, l, &ctx, span, diags);
+        if let (Some(listen), Some(role)) = (listen, role) {
+            let allow_v1 = l.v1.as_ref().is_some_and(|v| *v.get_ref());
+            listeners.push(ListenerConfig { listen, role, allow_v1 });
+        }
+    }
+    for name in roles.keys() {
+        if !listeners.iter().any(|l| &l.role == name) {
+            let span = raw.roles.iter().find(|(k, _)| k.get_ref() == name).map(|(k, _)| k.span());
+            diags.push(Diagnostic::warning(
+                span,
+                format!("roles.{name} is not served by any [[imds]] listener"),
+            ));
+        }
+    }
+    listeners
+}
+
+fn validate_listen(
+    l: &RawListener,
+    ctx: &str,
+    table_span: Option<Range<usize>>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<SocketAddr> {
+    let (text, span) = match &l.listen {
+        Some(s) => (s.get_ref().as_str(), Some(s.span())),
+        None => (DEFAULT_LISTEN, table_span),
+    };
+    let addr: SocketAddr = match text.parse() {
+        Ok(addr) => addr,
+        Err(_) => {
+            diags.push(Diagnostic::error(
+                span,
+                format!("{ctx}.listen: `{text}` is not an address like 127.0.0.1:16925 or [::1]:16925"),
+            ));
+            return None;
+        }
+    };
+    let allow_non_loopback = l.allow_non_loopback.as_ref().is_some_and(|v| *v.get_ref());
+    if !is_loopback(addr.ip()) && !allow_non_loopback {
+        diags.push(Diagnostic::error(
+            span,
+            format!(
+                "{ctx}.listen: {addr} is not a loopback address; anyone who can reach it \
+                 gets the role's credentials. Set allow_non_loopback = true if that is meant \
+                 (for example 169.254.169.254 on the lo interface)"
+            ),
+        ));
+        return None;
+    }
+    Some(addr)
+}
+
+fn is_loopback(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+    }
+}
+
+fn listener_role(
+    raw: &RawConfig,
+    l: &RawListener,
+    ctx: &str,
+    table_span: Option<Range<usize>>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<String> {
+    match &l.role {
+        Some(role) => {
+            let known = raw.roles.keys().any(|k| k.get_ref() == role.get_ref());
+            if !known {
+                let names = role_names(raw);
+                diags.push(Diagnostic::error(
+                    Some(role.span()),
+                    format!("{ctx}.role: no role named `{}` (defined: {names})", role.get_ref()),
+                ));
+                return None;
+            }
+            Some(role.get_ref().clone())
+        }
+        None if raw.roles.len() == 1 => raw.roles.keys().next().map(|k| k.get_ref().clone()),
+        None if raw.roles.is_empty() => None,
+        None => {
+            diags.push(Diagnostic::error(
+                table_span,
+                format!(
+                    "{ctx}: several roles are defined ({}); say which one this listener \
+                     serves with role = \"NAME\"",
+                    role_names(raw)
+                ),
+            ));
+            None
+        }
+    }
+}
+
+fn role_names(raw: &RawConfig) -> String {
+    let names: Vec<&str> = raw.roles.keys().map(|k| k.get_ref().as_str()).collect();
+    if names.is_empty() { "none".into() } else { names.join(", ") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Severity;
+
+    fn check(text: &str, env: &[(&str, &str)]) -> Validation {
+        let raw: RawConfig = toml::from_str(text).expect("test config parses");
+        validate(&raw, &Environment::from_pairs(env.iter().copied()))
+    }
+
+    fn errors(v: &Validation) -> Vec<&str> {
+        v.diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .map(|d| d.message.as_str())
+            .collect()
+    }
+
+    const MINIMAL: &str = r#"
+        [roles.dev]
+        role_arn = "arn:aws:iam::123456789012:role/dev"
+        source = "env"
+    "#;
+
+    #[test]
+    fn minimal_config_gets_every_default() {
+        let v = check(MINIMAL, &[("USER", "alice")]);
+        let c = v.config.expect("valid");
+        assert_eq!(c.listeners, vec![ListenerConfig {
+            listen: DEFAULT_LISTEN.parse().unwrap(),
+            role: "dev".into(),
+            allow_v1: false,
+        }]);
+        assert_eq!(c.sts.region, "us-east-1");
+        assert_eq!(c.sts.endpoint, "https://sts.us-east-1.amazonaws.com");
+        let dev = &c.roles["dev"];
+        assert_eq!(dev.session_name, "imdsd-alice");
+        assert_eq!(dev.duration, Duration::from_secs(3600));
+        assert_eq!(dev.source, SourceSpec::Env);
+        assert!(v.diagnostics.is_empty(), "{:?}", v.diagnostics);
+    }
+
+    #[test]
+    fn region_and_endpoint_come_from_the_environment_in_order() {
+        let c = check(MINIMAL, &[("AWS_DEFAULT_REGION", "eu-west-1")]).config.unwrap();
+        assert_eq!(c.sts.endpoint, "https://sts.eu-west-1.amazonaws.com");
+        let env = [("AWS_REGION", "ap-south-1"), ("AWS_DEFAULT_REGION", "eu-west-1")];
+        assert_eq!(check(MINIMAL, &env).config.unwrap().sts.region, "ap-south-1");
+        let env = [("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"), ("AWS_ENDPOINT_URL_STS", "http://localhost:1")];
+        assert_eq!(check(MINIMAL, &env).config.unwrap().sts.endpoint, "http://localhost:1");
+        let env = [("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"), ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true")];
+        assert_eq!(check(MINIMAL, &env).config.unwrap().sts.endpoint, "https://sts.us-east-1.amazonaws.com");
+        let cn = check(MINIMAL, &[("AWS_REGION", "cn-north-1")]).config.unwrap();
+        assert_eq!(cn.sts.endpoint, "https://sts.cn-north-1.amazonaws.com.cn");
+    }
+
+    #[test]
+    fn plain_http_endpoint_only_to_loopback() {
+        let text = format!("{MINIMAL}\n[sts]\nendpoint = \"http://sts.example.com\"\n");
+        let v = check(&text, &[]);
+        assert!(errors(&v)[0].contains("plain http to a non-loopback host"), "{:?}", errors(&v));
+        let text = format!("{MINIMAL}\n[sts]\nendpoint = \"http://[::1]:4566\"\n");
+        assert!(check(&text, &[]).config.is_some());
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_a_span() {
+        let text = r#"
+            [[imds]]
+            listen = "10.1.2.3:80"
+            role = "nope"
+
+            [roles.dev]
+            role_arn = "arn:aws:iam::12345:role/dev"
+            source = "keychain"
+            session_name = "x"
+            duration = "5m"
+            external_id = "a"
+        "#;
+        let v = check(text, &[]);
+        let errs = errors(&v);
+        assert_eq!(errs.len(), 7, "{errs:#?}");
+        assert!(v.config.is_none());
+        assert!(v.diagnostics.iter().filter(|d| d.severity == Severity::Error).all(|d| d.span.is_some()));
+        for needle in ["not a loopback", "no role named `nope`", "not a role ARN", "not a known source",
+            "2 to 64", "out of range", "2 to 1224"] {
+            assert!(errs.iter().any(|e| e.contains(needle)), "missing {needle}: {errs:#?}");
+        }
+    }
+
+    #[test]
+    fn non_loopback_listen_is_allowed_when_asked() {
+        let text = format!("[[imds]]\nlisten = \"169.254.169.254:80\"\nallow_non_loopback = true\n{MINIMAL}");
+        assert!(check(&text, &[]).config.is_some());
+    }
+
+    #[test]
+    fn short_durations_warn_and_long_ones_do_not() {
+        let text = MINIMAL.replace("source = \"env\"", "source = \"env\"\nduration = \"30m\"");
+        let v = check(&text, &[]);
+        assert!(v.config.is_some());
+        assert!(v.diagnostics[0].message.contains("near expiry"));
+        let text = MINIMAL.replace("source = \"env\"", "source = \"env\"\nduration = \"12h\"");
+        assert!(check(&text, &[]).diagnostics.is_empty());
+    }
+
+    #[test]
+    fn several_roles_need_an_explicit_listener_role() {
+        let text = format!(
+            "{MINIMAL}\n[roles.prod]\nrole_arn = \"arn:aws:iam::123456789012:role/prod\"\nsource = \"profile:base\"\n"
+        );
+        let v = check(&text, &[]);
+        assert!(errors(&v)[0].contains("say which one"), "{:?}", v.diagnostics);
+    }
+
+    #[test]
+    fn duplicate_listeners_and_missing_roles_are_errors() {
+        let text = format!("[[imds]]\nlisten = \"127.0.0.1:9\"\n[[imds]]\nlisten = \"127.0.0.1:9\"\n{MINIMAL}");
+        assert!(errors(&check(&text, &[]))[0].contains("listed twice"));
+        let v = check("", &[]);
+        assert!(errors(&v).iter().any(|e| e.contains("no roles defined")));
+    }
+
+    #[test]
+    fn default_session_name_is_sanitised_and_bounded() {
+        let env = Environment::from_pairs([("USER", "a b!c")]);
+        assert_eq!(default_session_name(&env), "imdsd-abc");
+        assert_eq!(default_session_name(&Environment::default()), "imdsd");
+        let env = Environment::from_pairs([("USER", "x".repeat(100))]);
+        assert_eq!(default_session_name(&env).len(), 64);
+    }
+}

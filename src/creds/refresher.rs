@@ -1,0 +1,196 @@
+//! The one task per role that calls STS.
+//!
+//! Because only this task fetches, concurrent requests share one refresh by
+//! construction. It sleeps on tokio timers, which stop during a laptop
+//! suspend, so it never sleeps more than [`CLOCK_CHECK`] at a time and
+//! re-reads the wall clock on every wake; a credentials request also pokes
+//! it when the wall clock says a refresh is overdue.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use rand::Rng;
+use tokio_util::sync::CancellationToken;
+
+use super::schedule::{self, SERVE_MARGIN};
+use super::source::{self, SourceError};
+use super::store::{Failure, RoleSlot, Served};
+use crate::clock::SharedClock;
+use crate::config::RoleConfig;
+use crate::environment::Environment;
+use crate::sts::{Issued, Query, Retry, StsClient, StsError};
+
+/// Longest the task sleeps before looking at the wall clock again.
+pub const CLOCK_CHECK: Duration = Duration::from_secs(60);
+
+/// Why one fetch failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error(transparent)]
+    Sts(#[from] StsError),
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error("STS returned credentials without a session token or expiry")]
+    Unservable,
+}
+
+impl FetchError {
+    pub fn retry(&self) -> Retry {
+        match self {
+            FetchError::Sts(e) => e.retry(),
+            FetchError::Source(_) => Retry::Permanent,
+            FetchError::Unservable => Retry::Transient,
+        }
+    }
+
+    pub fn code(&self) -> &str {
+        match self {
+            FetchError::Sts(e) => e.code(),
+            FetchError::Source(e) => e.code(),
+            FetchError::Unservable => "MalformedResponse",
+        }
+    }
+}
+
+/// Fetches one role's credentials from STS.
+#[derive(Debug, Clone)]
+pub struct Fetcher {
+    pub role: RoleConfig,
+    pub sts: StsClient,
+    pub env: Environment,
+}
+
+impl Fetcher {
+    /// Resolves the source credentials and calls AssumeRole.
+    pub async fn fetch(&self) -> Result<Issued, FetchError> {
+        let signer = source::resolve(&self.role.source, &self.env)?;
+        let query = assume_role_query(&self.role);
+        Ok(self.sts.call(&query, Some(&signer)).await?)
+    }
+}
+
+/// The AssumeRole request for `role`.
+pub fn assume_role_query(role: &RoleConfig) -> Query {
+    Query::new("AssumeRole")
+        .param("RoleArn", &role.role_arn)
+        .param("RoleSessionName", &role.session_name)
+        .param("DurationSeconds", role.duration.as_secs().to_string())
+        .optional("ExternalId", role.external_id.as_deref())
+}
+
+/// Keeps one role's slot fresh until cancelled.
+pub struct Refresher {
+    pub slot: Arc<RoleSlot>,
+    pub fetcher: Fetcher,
+    pub clock: SharedClock,
+    pub shutdown: CancellationToken,
+}
+
+impl Refresher {
+    pub async fn run(self) {
+        let mut failures: u32 = 0;
+        // The first fetch is due at once.
+        self.slot.set_next_action(self.clock.now());
+        loop {
+            let now = self.clock.now();
+            let due = self.slot.next_action().unwrap_or(now);
+            if now >= due {
+                match self.refresh_once().await {
+                    None => return,
+                    Some(Ok(())) => failures = 0,
+                    Some(Err(retry)) => {
+                        self.schedule_retry(failures, retry);
+                        failures = failures.saturating_add(1);
+                    }
+                }
+                continue;
+            }
+            let sleep = (due - now).to_std().unwrap_or_default().min(CLOCK_CHECK);
+            tokio::select! {
+                _ = tokio::time::sleep(sleep) => {}
+                _ = self.slot.poked() => {}
+                _ = self.shutdown.cancelled() => return,
+            }
+        }
+    }
+
+    /// One fetch and publish: `Some(Err(kind))` on failure, `None` when
+    /// shut down mid-flight.
+    async fn refresh_once(&self) -> Option<Result<(), Retry>> {
+        self.slot.update(|s| s.in_flight = true);
+        let started = std::time::Instant::now();
+        let result = tokio::select! {
+            r = self.fetcher.fetch() => r,
+            _ = self.shutdown.cancelled() => return None,
+        };
+        let now = self.clock.now();
+        let result = result.and_then(|issued| {
+            Served::render(&issued.credentials, issued.assumed_role_arn, now).ok_or(FetchError::Unservable)
+        });
+        Some(match result {
+            Ok(served) => {
+                self.publish_success(served, now, started.elapsed());
+                Ok(())
+            }
+            Err(e) => {
+                self.publish_failure(&e, now);
+                Err(e.retry())
+            }
+        })
+    }
+
+    fn publish_success(&self, served: Served, now: DateTime<Utc>, took: Duration) {
+        let next = schedule::refresh_at(now, served.expiration, jitter());
+        tracing::info!(
+            role = %self.slot.name(),
+            access_key_id = %served.access_key_id,
+            expiration = %served.expiration,
+            next_refresh = %next,
+            took_ms = took.as_millis() as u64,
+            "fetched credentials"
+        );
+        self.slot.set_next_action(next);
+        self.slot.publish(super::store::Snapshot {
+            served: Some(Arc::new(served)),
+            failure: None,
+            in_flight: false,
+            waiting_for: None,
+        });
+    }
+
+    fn publish_failure(&self, e: &FetchError, now: DateTime<Utc>) {
+        let failure = Failure { code: e.code().to_string(), message: e.to_string(), at: now };
+        self.slot.update(|s| {
+            s.in_flight = false;
+            s.failure = Some(failure);
+        });
+    }
+
+    fn schedule_retry(&self, attempt: u32, retry: Retry) {
+        let now = self.clock.now();
+        let snap = self.slot.load_full();
+        let Some(failure) = snap.failure.as_ref() else { return };
+        let serve_until = snap.served.as_ref().map(|s| s.expiration - SERVE_MARGIN);
+        let delay = schedule::backoff(now, attempt, retry, jitter(), serve_until);
+        let next = now + delay;
+        let still_serving = snap.usable(now).map(|s| s.expiration);
+        tracing::warn!(
+            role = %self.slot.name(),
+            error = %failure.message,
+            code = %failure.code,
+            retry_in = %humantime::format_duration(round_to_ms(delay)),
+            serving_until = ?still_serving.map(|e| e - SERVE_MARGIN),
+            "refresh failed"
+        );
+        self.slot.set_next_action(next);
+    }
+}
+
+fn round_to_ms(d: TimeDelta) -> Duration {
+    Duration::from_millis(d.num_milliseconds().max(0) as u64)
+}
+
+fn jitter() -> f64 {
+    rand::rng().random::<f64>()
+}

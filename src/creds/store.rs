@@ -1,0 +1,183 @@
+//! The per-role credential slot: one writer (the refresher), many readers
+//! (request handlers).
+//!
+//! Readers load an immutable [`Snapshot`] through `ArcSwap`: no lock, no
+//! allocation, no waiting on STS. The refresher publishes a new snapshot and
+//! wakes anyone waiting for one. The only reader that ever waits is a
+//! credentials request that finds nothing usable while a refresh is in
+//! flight, and it waits a bounded time (see `imds::server`).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use tokio::sync::Notify;
+
+use super::Credentials;
+use super::schedule::servable;
+use crate::imds::render;
+
+/// Credentials as served: the body is rendered once, here.
+#[derive(Debug)]
+pub struct Served {
+    pub access_key_id: String,
+    pub expiration: DateTime<Utc>,
+    pub last_updated: DateTime<Utc>,
+    pub assumed_role_arn: Option<String>,
+    /// The IMDS credentials document, wiped when the last copy is dropped.
+    pub imds_body: Bytes,
+}
+
+impl Served {
+    /// Renders credentials for serving. `None` for credentials without an
+    /// expiry or session token, which IMDS clients cannot use correctly.
+    pub fn render(
+        creds: &Credentials,
+        assumed_role_arn: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Option<Self> {
+        let expiration = creds.expiration?;
+        creds.session_token.as_ref().filter(|t| !t.is_empty())?;
+        Some(Served {
+            access_key_id: creds.access_key_id.clone(),
+            expiration,
+            last_updated: now,
+            assumed_role_arn,
+            imds_body: render::credentials_json(creds, expiration, now).into_bytes(),
+        })
+    }
+}
+
+/// Why the last refresh failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub code: String,
+    pub message: String,
+    pub at: DateTime<Utc>,
+}
+
+/// What a role looks like at one moment. Immutable once published.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// The newest good credentials, servable or not.
+    pub served: Option<Arc<Served>>,
+    /// The last refresh failed, and this is why (cleared on success).
+    pub failure: Option<Failure>,
+    /// A fetch from STS is under way.
+    pub in_flight: bool,
+    /// What the role is waiting for, if it cannot fetch yet (an MFA code).
+    pub waiting_for: Option<String>,
+}
+
+impl Snapshot {
+    /// The credentials, if they may be served at `now`.
+    pub fn usable(&self, now: DateTime<Utc>) -> Option<&Arc<Served>> {
+        self.served.as_ref().filter(|s| servable(now, s.expiration))
+    }
+}
+
+/// One role's slot.
+#[derive(Debug)]
+pub struct RoleSlot {
+    name: String,
+    snapshot: ArcSwap<Snapshot>,
+    published: Notify,
+    poke: Notify,
+    /// When the refresher next means to act (unix seconds); lets a request
+    /// see in one atomic load that a timer slept through a suspend.
+    next_action: AtomicI64,
+}
+
+impl RoleSlot {
+    pub fn new(name: impl Into<String>) -> Arc<Self> {
+        Arc::new(RoleSlot {
+            name: name.into(),
+            snapshot: ArcSwap::from_pointee(Snapshot::default()),
+            published: Notify::new(),
+            poke: Notify::new(),
+            next_action: AtomicI64::new(i64::MIN),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn load(&self) -> arc_swap::Guard<Arc<Snapshot>> {
+        self.snapshot.load()
+    }
+
+    pub fn load_full(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+
+    /// Replaces the snapshot and wakes waiting readers. Refresher only.
+    pub fn publish(&self, snapshot: Snapshot) {
+        self.snapshot.store(Arc::new(snapshot));
+        self.published.notify_waiters();
+    }
+
+    /// Publishes a copy of the current snapshot changed by `f`.
+    pub fn update(&self, f: impl FnOnce(&mut Snapshot)) {
+        let cur = self.snapshot.load_full();
+        let mut next = Snapshot {
+            served: cur.served.clone(),
+            failure: cur.failure.clone(),
+            in_flight: cur.in_flight,
+            waiting_for: cur.waiting_for.clone(),
+        };
+        f(&mut next);
+        self.publish(next);
+    }
+
+    pub fn set_next_action(&self, at: DateTime<Utc>) {
+        self.next_action.store(at.timestamp(), Ordering::Relaxed);
+    }
+
+    pub fn next_action(&self) -> Option<DateTime<Utc>> {
+        DateTime::from_timestamp(self.next_action.load(Ordering::Relaxed), 0)
+    }
+
+    /// Whether the refresher is overdue at `now` (its timer slept through a
+    /// suspend, or it has not started).
+    pub fn overdue(&self, now: DateTime<Utc>) -> bool {
+        now.timestamp() >= self.next_action.load(Ordering::Relaxed)
+    }
+
+    /// Asks the refresher to look at the clock now.
+    pub fn poke(&self) {
+        self.poke.notify_one();
+    }
+
+    /// Resolves when someone pokes. Refresher only.
+    pub async fn poked(&self) {
+        self.poke.notified().await;
+    }
+
+    /// Waits up to `limit` for usable credentials while a refresh is in
+    /// flight or overdue. Returns the snapshot seen last.
+    pub async fn wait_usable(
+        &self,
+        now: impl Fn() -> DateTime<Utc>,
+        limit: Duration,
+    ) -> Arc<Snapshot> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let published = self.published.notified();
+            tokio::pin!(published);
+            published.as_mut().enable();
+            let snap = self.load_full();
+            let t = now();
+            let worth_waiting = snap.in_flight || self.overdue(t);
+            if snap.usable(t).is_some() || !worth_waiting {
+                return snap;
+            }
+            if tokio::time::timeout_at(deadline, published).await.is_err() {
+                return self.load_full();
+            }
+        }
+    }
+}

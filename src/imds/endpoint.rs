@@ -1,0 +1,265 @@
+//! One IMDS listener's request handling: guard, route, token check, answer.
+//!
+//! Everything a GET returns is either rendered when the listener starts
+//! (role name, region, identity document) or when credentials are
+//! published (the credentials document), so the hot path is a few header
+//! lookups, an HMAC, an atomic load and a refcount bump.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use http::header::{ACCEPT_RANGES, ALLOW, CONTENT_TYPE, HeaderName, HeaderValue, SERVER};
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body_util::Full;
+
+use super::guard::{self, HostAllowList, Refusal};
+use super::render::{self, InstanceFacts};
+use super::route::{Route, route};
+use super::token::{self, TokenCheck, TokenKey};
+use crate::clock::SharedClock;
+use crate::creds::store::{RoleSlot, Snapshot};
+
+pub const TOKEN_HEADER: HeaderName = HeaderName::from_static("x-aws-ec2-metadata-token");
+pub const TTL_HEADER: HeaderName = HeaderName::from_static("x-aws-ec2-metadata-token-ttl-seconds");
+const FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
+/// How long a credentials request may wait for an in-flight refresh: well
+/// under the 1 s that botocore, JS, Java and Rust allow for the whole call.
+pub const DEFAULT_WAIT: Duration = Duration::from_millis(500);
+
+pub type HttpResponse = Response<Full<Bytes>>;
+
+/// A listener's fixed answers, rendered once.
+#[derive(Debug)]
+struct Rendered {
+    role_name: Bytes,
+    region: Bytes,
+    availability_zone: Bytes,
+    instance_id: Bytes,
+    identity_document: Bytes,
+    instance_profile_arn: String,
+    instance_profile_id: String,
+}
+
+/// What one listener serves and how.
+#[derive(Debug)]
+pub struct Endpoint {
+    role: Arc<RoleSlot>,
+    allow_v1: bool,
+    hosts: HostAllowList,
+    key: Arc<TokenKey>,
+    clock: SharedClock,
+    rendered: Rendered,
+    started: DateTime<Utc>,
+    wait_limit: Duration,
+    logged_v1: AtomicBool,
+}
+
+/// Everything needed to build an [`Endpoint`].
+pub struct EndpointSpec {
+    pub role: Arc<RoleSlot>,
+    pub role_arn: String,
+    pub allow_v1: bool,
+    pub hosts: HostAllowList,
+    pub key: Arc<TokenKey>,
+    pub clock: SharedClock,
+    pub region: String,
+    pub instance_id: String,
+    pub wait_limit: Duration,
+}
+
+impl Endpoint {
+    pub fn new(spec: EndpointSpec) -> Self {
+        let started = spec.clock.now();
+        let account_id = spec.role_arn.split(':').nth(4).unwrap_or("000000000000").to_string();
+        let facts = InstanceFacts {
+            account_id: account_id.clone(),
+            region: spec.region.clone(),
+            instance_id: spec.instance_id.clone(),
+            started,
+        };
+        let role_name = spec.role.name().to_string();
+        let rendered = Rendered {
+            instance_profile_arn: format!("arn:aws:iam::{account_id}:instance-profile/{role_name}"),
+            instance_profile_id: instance_profile_id(&spec.instance_id),
+            role_name: Bytes::from(role_name),
+            availability_zone: Bytes::from(facts.availability_zone()),
+            region: Bytes::from(spec.region),
+            instance_id: Bytes::from(spec.instance_id),
+            identity_document: Bytes::from(render::identity_document(&facts)),
+        };
+        Endpoint {
+            role: spec.role,
+            allow_v1: spec.allow_v1,
+            hosts: spec.hosts,
+            key: spec.key,
+            clock: spec.clock,
+            rendered,
+            started,
+            wait_limit: spec.wait_limit,
+            logged_v1: AtomicBool::new(false),
+        }
+    }
+
+    pub fn role(&self) -> &Arc<RoleSlot> {
+        &self.role
+    }
+
+    /// Answers one request.
+    pub async fn handle<B>(&self, req: Request<B>) -> HttpResponse {
+        let (parts, _body) = req.into_parts();
+        if let Some(refusal) = guard::check(&self.hosts, &parts.headers) {
+            return refused(refusal);
+        }
+        let route = route(&parts.method, parts.uri.path());
+        if route.needs_token() {
+            if let Some(denied) = self.check_token(&parts.headers, parts.uri.path()) {
+                return denied;
+            }
+        }
+        match route {
+            Route::Token => self.token(&parts.headers),
+            Route::TokenOptions => with_allow(text(StatusCode::OK, Bytes::new()), "OPTIONS, PUT"),
+            Route::TokenMethodNotAllowed => {
+                with_allow(error_page(StatusCode::METHOD_NOT_ALLOWED), "OPTIONS, PUT")
+            }
+            Route::MethodNotAllowed => {
+                with_allow(error_page(StatusCode::METHOD_NOT_ALLOWED), "GET, HEAD")
+            }
+            Route::Listing(body) => text(StatusCode::OK, Bytes::from_static(body.as_bytes())),
+            Route::RoleName => text(StatusCode::OK, self.rendered.role_name.clone()),
+            Route::Credentials(name) => self.credentials(name).await,
+            Route::IamInfo => self.iam_info(),
+            Route::InstanceId => text(StatusCode::OK, self.rendered.instance_id.clone()),
+            Route::AvailabilityZone => text(StatusCode::OK, self.rendered.availability_zone.clone()),
+            Route::Region => text(StatusCode::OK, self.rendered.region.clone()),
+            Route::IdentityDocument => text(StatusCode::OK, self.rendered.identity_document.clone()),
+            Route::NotFound => error_page(StatusCode::NOT_FOUND),
+        }
+    }
+
+    /// `PUT /latest/api/token`.
+    fn token(&self, headers: &HeaderMap) -> HttpResponse {
+        // A request relayed by a reverse proxy (SSRF) must not get a token.
+        if headers.contains_key(FORWARDED_FOR) {
+            return error_page(StatusCode::FORBIDDEN);
+        }
+        let ttl = match token::parse_ttl(headers.get(TTL_HEADER).map(HeaderValue::as_bytes)) {
+            Ok(ttl) => ttl,
+            Err(_) => return error_page(StatusCode::BAD_REQUEST),
+        };
+        let minted = self.key.mint(self.clock.now(), ttl);
+        let mut response = text(StatusCode::OK, Bytes::from(minted));
+        response.headers_mut().insert(TTL_HEADER, HeaderValue::from(ttl));
+        response
+    }
+
+    /// `None` when the request may proceed; else the 401 to send.
+    fn check_token(&self, headers: &HeaderMap, path: &str) -> Option<HttpResponse> {
+        match headers.get(TOKEN_HEADER) {
+            Some(token) => match self.key.verify(token.as_bytes(), self.clock.now()) {
+                TokenCheck::Valid { .. } => None,
+                TokenCheck::Expired | TokenCheck::Invalid => Some(error_page(StatusCode::UNAUTHORIZED)),
+            },
+            None if self.allow_v1 => {
+                self.note_v1(path);
+                None
+            }
+            None => Some(error_page(StatusCode::UNAUTHORIZED)),
+        }
+    }
+
+    fn note_v1(&self, path: &str) {
+        if !self.logged_v1.swap(true, Ordering::Relaxed) {
+            tracing::info!(role = %self.role.name(), path, "serving a token-less (IMDSv1) request; later ones are logged at debug level");
+        } else {
+            tracing::debug!(role = %self.role.name(), path, "token-less (IMDSv1) request");
+        }
+    }
+
+    /// `iam/security-credentials/<role>`: the current snapshot, or a short
+    /// wait for an in-flight refresh, or 503 saying what failed.
+    async fn credentials(&self, name: &str) -> HttpResponse {
+        if name != self.role.name() {
+            return error_page(StatusCode::NOT_FOUND);
+        }
+        let now = self.clock.now();
+        if self.role.overdue(now) {
+            self.role.poke();
+        }
+        if let Some(served) = self.role.load().usable(now) {
+            return text(StatusCode::OK, served.imds_body.clone());
+        }
+        let clock = &self.clock;
+        let snap = self.role.wait_usable(|| clock.now(), self.wait_limit).await;
+        match snap.usable(self.clock.now()) {
+            Some(served) => text(StatusCode::OK, served.imds_body.clone()),
+            None => unavailable(self.role.name(), &snap),
+        }
+    }
+
+    fn iam_info(&self) -> HttpResponse {
+        let last_updated = self.role.load().served.as_ref().map_or(self.started, |s| s.last_updated);
+        let body = render::iam_info(
+            &self.rendered.instance_profile_arn,
+            &self.rendered.instance_profile_id,
+            last_updated,
+        );
+        text(StatusCode::OK, Bytes::from(body))
+    }
+}
+
+/// `AIPA` + 17 characters, like a real instance profile id, derived from the
+/// (already public) instance id so it is stable.
+fn instance_profile_id(instance_id: &str) -> String {
+    let tail: String = instance_id.trim_start_matches("i-").to_uppercase().chars().take(17).collect();
+    format!("AIPA{tail:0>17}")
+}
+
+/// The 503 that says why there is nothing to serve.
+fn unavailable(role: &str, snap: &Snapshot) -> HttpResponse {
+    let (code, message) = if let Some(waiting) = &snap.waiting_for {
+        ("CredentialsPending".to_string(), format!("role `{role}`: {waiting}"))
+    } else if let Some(failure) = &snap.failure {
+        (failure.code.clone(), format!("imdsd could not refresh role `{role}`: {}", failure.message))
+    } else if snap.served.is_some() {
+        ("CredentialsExpired".into(), format!("credentials for role `{role}` have expired and a refresh is under way"))
+    } else {
+        ("CredentialsUninitialized".into(), format!("credentials for role `{role}` are being fetched from STS; try again shortly"))
+    };
+    let mut response = text(StatusCode::SERVICE_UNAVAILABLE, Bytes::from(render::error_json(&code, &message)));
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+fn refused(refusal: Refusal) -> HttpResponse {
+    match refusal {
+        Refusal::MissingHost => error_page(StatusCode::BAD_REQUEST),
+        Refusal::ForeignHost | Refusal::Browser => error_page(StatusCode::FORBIDDEN),
+    }
+}
+
+/// A plain-text answer with the headers real IMDS sends. `Connection:
+/// close` is deliberately not copied: keep-alive is much faster.
+pub fn text(status: StatusCode, body: Bytes) -> HttpResponse {
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(SERVER, HeaderValue::from_static("EC2ws"));
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    headers.insert(ACCEPT_RANGES, HeaderValue::from_static("none"));
+    response
+}
+
+fn error_page(status: StatusCode) -> HttpResponse {
+    let reason = status.canonical_reason().unwrap_or("Error");
+    text(status, Bytes::from(render::error_page(status.as_u16(), reason)))
+}
+
+fn with_allow(mut response: HttpResponse, allow: &'static str) -> HttpResponse {
+    response.headers_mut().insert(ALLOW, HeaderValue::from_static(allow));
+    response
+}

@@ -1,0 +1,17 @@
+//! The EC2 instance metadata endpoint (IMDSv2) that SDKs read.
+//!
+//! - [`route`]: method + path → what to answer (pure).
+//! - [`token`]: stateless session tokens (pure).
+//! - [`guard`]: `Host` and browser checks (pure).
+//! - [`render`]: exact response bodies (pure).
+//! - [`endpoint`]: one listener's request handling.
+//! - [`server`]: the hyper accept loop, limits and drain.
+//!
+//! The wire contract is ../shared/docs/sdk-contract.md, sections 1.1-1.5.
+
+pub mod endpoint;
+pub mod guard;
+pub mod render;
+pub mod route;
+pub mod server;
+pub mod token;

@@ -1,0 +1,170 @@
+//! IMDSv2 session tokens: stateless, so they survive a daemon restart.
+//!
+//! A token is `base64url(version ‖ expiry ‖ HMAC-SHA256(key, version ‖
+//! expiry))`: 55 characters, a valid header value, like real IMDS's 56. The
+//! key lives in the state directory (see `state`), so a client holding a
+//! 6-hour token (the Rust SDK caches one and retries it on 401) keeps
+//! working after a restart. Verifying decodes into a stack buffer and
+//! compares the MAC in constant time: no allocation on the hot path.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+/// Longest TTL a client may ask for (six hours), as on EC2.
+pub const MAX_TTL_SECS: u32 = 21_600;
+
+const VERSION: u8 = 1;
+const MAC_LEN: usize = 32;
+const RAW_LEN: usize = 1 + 8 + MAC_LEN;
+/// Length of an encoded token.
+pub const TOKEN_LEN: usize = 55;
+
+/// The secret that signs tokens.
+#[derive(Clone)]
+pub struct TokenKey {
+    keyed: Hmac<Sha256>,
+}
+
+impl std::fmt::Debug for TokenKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenKey(** redacted **)")
+    }
+}
+
+/// The outcome of checking a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenCheck {
+    /// Good until this unix time.
+    Valid { expires_at: i64 },
+    Expired,
+    /// Not a token this daemon (with this key) minted.
+    Invalid,
+}
+
+/// Why a token PUT's TTL header was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TtlError {
+    #[error("missing X-aws-ec2-metadata-token-ttl-seconds header")]
+    Missing,
+    #[error("X-aws-ec2-metadata-token-ttl-seconds must be a whole number of seconds from 1 to 21600")]
+    Invalid,
+}
+
+/// Parses the TTL header of a token PUT: an integer in 1..=21600.
+pub fn parse_ttl(header: Option<&[u8]>) -> Result<u32, TtlError> {
+    let raw = header.ok_or(TtlError::Missing)?;
+    let text = std::str::from_utf8(raw).map_err(|_| TtlError::Invalid)?.trim();
+    let all_digits = !text.is_empty() && text.len() <= 5 && text.bytes().all(|b| b.is_ascii_digit());
+    match text.parse::<u32>() {
+        Ok(ttl) if all_digits && (1..=MAX_TTL_SECS).contains(&ttl) => Ok(ttl),
+        _ => Err(TtlError::Invalid),
+    }
+}
+
+impl TokenKey {
+    pub fn new(key: &[u8]) -> Self {
+        let keyed = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
+        TokenKey { keyed }
+    }
+
+    fn mac(&self, signed: &[u8]) -> Hmac<Sha256> {
+        let mut mac = self.keyed.clone();
+        mac.update(signed);
+        mac
+    }
+
+    /// A token valid for `ttl_secs` from `now`.
+    pub fn mint(&self, now: DateTime<Utc>, ttl_secs: u32) -> String {
+        let expires_at = now.timestamp() + i64::from(ttl_secs);
+        let mut raw = [0u8; RAW_LEN];
+        raw[0] = VERSION;
+        raw[1..9].copy_from_slice(&expires_at.to_be_bytes());
+        let tag = self.mac(&raw[..9]).finalize().into_bytes();
+        raw[9..].copy_from_slice(&tag);
+        URL_SAFE_NO_PAD.encode(raw)
+    }
+
+    /// Checks a token presented at `now`.
+    pub fn verify(&self, token: &[u8], now: DateTime<Utc>) -> TokenCheck {
+        if token.len() != TOKEN_LEN {
+            return TokenCheck::Invalid;
+        }
+        let mut raw = [0u8; RAW_LEN + 2];
+        match URL_SAFE_NO_PAD.decode_slice(token, &mut raw) {
+            Ok(RAW_LEN) if raw[0] == VERSION => {}
+            _ => return TokenCheck::Invalid,
+        }
+        if self.mac(&raw[..9]).verify_slice(&raw[9..RAW_LEN]).is_err() {
+            return TokenCheck::Invalid;
+        }
+        let mut expiry = [0u8; 8];
+        expiry.copy_from_slice(&raw[1..9]);
+        let expires_at = i64::from_be_bytes(expiry);
+        if now.timestamp() >= expires_at {
+            TokenCheck::Expired
+        } else {
+            TokenCheck::Valid { expires_at }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeDelta;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000, 0).unwrap()
+    }
+
+    #[test]
+    fn minted_tokens_verify_until_they_expire() {
+        let key = TokenKey::new(&[7; 32]);
+        let token = key.mint(now(), 300);
+        assert_eq!(token.len(), TOKEN_LEN);
+        assert!(http::HeaderValue::from_str(&token).is_ok());
+        let expires_at = now().timestamp() + 300;
+        assert_eq!(key.verify(token.as_bytes(), now()), TokenCheck::Valid { expires_at });
+        let later = now() + TimeDelta::seconds(299);
+        assert_eq!(key.verify(token.as_bytes(), later), TokenCheck::Valid { expires_at });
+        let at_expiry = now() + TimeDelta::seconds(300);
+        assert_eq!(key.verify(token.as_bytes(), at_expiry), TokenCheck::Expired);
+    }
+
+    #[test]
+    fn tokens_survive_a_new_key_instance_with_the_same_bytes() {
+        let token = TokenKey::new(&[7; 32]).mint(now(), 21_600);
+        let restarted = TokenKey::new(&[7; 32]);
+        assert!(matches!(restarted.verify(token.as_bytes(), now()), TokenCheck::Valid { .. }));
+    }
+
+    #[test]
+    fn other_keys_tampering_and_garbage_are_invalid() {
+        let key = TokenKey::new(&[7; 32]);
+        let token = key.mint(now(), 300);
+        assert_eq!(TokenKey::new(&[8; 32]).verify(token.as_bytes(), now()), TokenCheck::Invalid);
+        // Extend the expiry without the key: the MAC no longer matches.
+        let forged = TokenKey::new(&[8; 32]).mint(now(), 21_600);
+        assert_eq!(key.verify(forged.as_bytes(), now()), TokenCheck::Invalid);
+        let mut flipped = token.clone().into_bytes();
+        flipped[20] = if flipped[20] == b'A' { b'B' } else { b'A' };
+        assert_eq!(key.verify(&flipped, now()), TokenCheck::Invalid);
+        for garbage in [&b""[..], b"x", &[b'!'; TOKEN_LEN], &token.as_bytes()[1..]] {
+            assert_eq!(key.verify(garbage, now()), TokenCheck::Invalid);
+        }
+    }
+
+    #[test]
+    fn ttl_must_be_an_integer_from_1_to_21600() {
+        assert_eq!(parse_ttl(Some(b"21600")), Ok(21_600));
+        assert_eq!(parse_ttl(Some(b"300")), Ok(300));
+        assert_eq!(parse_ttl(Some(b"1")), Ok(1));
+        assert_eq!(parse_ttl(None), Err(TtlError::Missing));
+        for bad in [&b"0"[..], b"21601", b"-1", b"1.5", b"", b"abc", b"99999999999", b"+5"] {
+            assert_eq!(parse_ttl(Some(bad)), Err(TtlError::Invalid), "{:?}", std::str::from_utf8(bad));
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! Parsing STS's XML answers: credentials on success, `ErrorResponse` on
+//! failure.
+//!
+//! Strict where it matters (the root element must be the action's response,
+//! all four credential fields must be present and non-empty, the expiry must
+//! be a timestamp) and tolerant where real servers differ (namespaces or
+//! none, extra elements, fractional seconds or offsets in `Expiration`).
+//! Pure: takes the body as `&str`.
+
+use chrono::{DateTime, Utc};
+use quick_xml::Reader;
+use quick_xml::events::Event;
+
+use crate::creds::Credentials;
+use crate::secret::Secret;
+
+/// What a successful STS call returned.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub credentials: Credentials,
+    /// `AssumedRoleUser/Arn`, when the action returns one.
+    pub assumed_role_arn: Option<String>,
+}
+
+/// An STS error document: `<ErrorResponse><Error><Code>...`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceError {
+    pub code: String,
+    pub message: String,
+    pub request_id: Option<String>,
+}
+
+/// Why a response body could not be understood.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum XmlError {
+    #[error("malformed XML: {0}")]
+    Syntax(String),
+    #[error("expected <{expected}> as the root element, found <{found}>")]
+    UnexpectedRoot { expected: String, found: String },
+    #[error("missing or empty <{0}>")]
+    Missing(&'static str),
+    #[error("<Expiration> `{0}` is not an RFC 3339 timestamp")]
+    BadExpiration(String),
+}
+
+/// Leaf elements collected from a document: (path of local names, text).
+struct Leaves {
+    root: String,
+    leaves: Vec<(String, String)>,
+}
+
+impl Leaves {
+    fn get(&self, path: &str) -> Option<&str> {
+        self.leaves.iter().find(|(p, _)| p == path).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
+    }
+
+    fn take(&mut self, path: &str) -> Option<String> {
+        let i = self.leaves.iter().position(|(p, v)| p == path && !v.is_empty())?;
+        Some(self.leaves.swap_remove(i).1)
+    }
+}
+
+impl Drop for Leaves {
+    // The leaves hold the secret key and session token as they were parsed.
+    fn drop(&mut self) {
+        for (_, v) in &mut self.leaves {
+            zeroize::Zeroize::zeroize(v);
+        }
+    }
+}
+
+/// Walks the document and records the text of every element by its path
+/// below the root, e.g. `AssumeRoleResult/Credentials/AccessKeyId`.
+fn leaves(body: &str) -> Result<Leaves, XmlError> {
+    let mut reader = Reader::from_str(body);
+    reader.config_mut().trim_text(true);
+    let mut stack: Vec<String> = Vec::new();
+    let mut root = None;
+    let mut out = Vec::new();
+    loop {
+        match reader.read_event().map_err(|e| XmlError::Syntax(e.to_string()))? {
+            Event::Start(e) => {
+                let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
+                if root.is_none() {
+                    root = Some(name.clone());
+                }
+                stack.push(name);
+            }
+            Event::End(_) => {
+                stack.pop();
+            }
+            Event::Empty(e) if root.is_none() => {
+                root = Some(String::from_utf8_lossy(e.local_name().as_ref()).into_owned());
+            }
+            Event::Text(t) => {
+                let text = t.unescape().map_err(|e| XmlError::Syntax(e.to_string()))?;
+                push_leaf(&stack, text.into_owned(), &mut out);
+            }
+            Event::CData(c) => {
+                let text = String::from_utf8_lossy(&c.into_inner()).into_owned();
+                push_leaf(&stack, text, &mut out);
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    if !stack.is_empty() {
+        return Err(XmlError::Syntax(format!("unclosed element <{}>", stack.join("/"))));
+    }
+    let root = root.ok_or_else(|| XmlError::Syntax("empty document".into()))?;
+    Ok(Leaves { root, leaves: out })
+}
+
+fn push_leaf(stack: &[String], text: String, out: &mut Vec<(String, String)>) {
+    if stack.len() > 1 {
+        out.push((stack[1..].join("/"), text));
+    }
+}
+
+/// Parses the body of a 200 answer to `action`.
+pub fn parse_credentials(action: &str, body: &str) -> Result<Issued, XmlError> {
+    let mut doc = leaves(body)?;
+    let expected_root = format!("{action}Response");
+    if doc.root != expected_root {
+        return Err(XmlError::UnexpectedRoot { expected: expected_root, found: doc.root.clone() });
+    }
+    let base = format!("{action}Result/Credentials");
+    let field = |name| format!("{base}/{name}");
+    let access_key_id = doc.take(&field("AccessKeyId")).ok_or(XmlError::Missing("AccessKeyId"))?;
+    let secret = doc.take(&field("SecretAccessKey")).ok_or(XmlError::Missing("SecretAccessKey"))?;
+    let token = doc.take(&field("SessionToken")).ok_or(XmlError::Missing("SessionToken"))?;
+    let expiration = doc.get(&field("Expiration")).ok_or(XmlError::Missing("Expiration"))?;
+    let expiration = parse_expiration(expiration)?;
+    let assumed_role_arn =
+        doc.get(&format!("{action}Result/AssumedRoleUser/Arn")).map(str::to_string);
+    Ok(Issued {
+        credentials: Credentials {
+            access_key_id,
+            secret_access_key: Secret::new(secret),
+            session_token: Some(Secret::new(token)),
+            expiration: Some(expiration),
+        },
+        assumed_role_arn,
+    })
+}
+
+/// RFC 3339 with any fractional seconds and offset, normalised to UTC.
+pub fn parse_expiration(text: &str) -> Result<DateTime<Utc>, XmlError> {
+    DateTime::parse_from_rfc3339(text.trim())
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| XmlError::BadExpiration(text.chars().take(64).collect()))
+}
+
+/// Parses an error body. `None` when it is not an STS error document (an
+/// HTML page from a proxy, say).
+pub fn parse_error(body: &str) -> Option<ServiceError> {
+    let doc = leaves(body).ok()?;
+    let code = doc.get("Error/Code")?.to_string();
+    Some(ServiceError {
+        code,
+        message: doc.get("Error/Message").unwrap_or("").to_string(),
+        request_id: doc.get("RequestId").or(doc.get("Error/RequestId")).map(str::to_string),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OK: &str = r#"<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <AssumeRoleResult>
+    <SourceIdentity>alice</SourceIdentity>
+    <AssumedRoleUser>
+      <AssumedRoleId>AROA3XFRBF535PLBIFPI4:s3-access-example</AssumedRoleId>
+      <Arn>arn:aws:sts::123456789012:assumed-role/demo/s3-access-example</Arn>
+    </AssumedRoleUser>
+    <Credentials>
+      <AccessKeyId>ASIAJEXAMPLEXEG2JICEA</AccessKeyId>
+      <SecretAccessKey>9drTJvcXLB89EXAMPLELB8923FB892xMFI</SecretAccessKey>
+      <SessionToken>AQoXdzELDDY//////////wEaoAK1wvxJY12r2IrDFT2IvAzTCn3zHoZ7YNtpiQLF0MqZye/qwjzP2iEXAMPLEtokenA&amp;B</SessionToken>
+      <Expiration>2019-11-09T13:34:41Z</Expiration>
+    </Credentials>
+    <PackedPolicySize>6</PackedPolicySize>
+  </AssumeRoleResult>
+  <ResponseMetadata><RequestId>c6104cbe-af31-11e0-8154-cbc7ccf896c7</RequestId></ResponseMetadata>
+</AssumeRoleResponse>"#;
+
+    #[test]
+    fn parses_documented_assume_role_response() {
+        let issued = parse_credentials("AssumeRole", OK).unwrap();
+        let c = &issued.credentials;
+        assert_eq!(c.access_key_id, "ASIAJEXAMPLEXEG2JICEA");
+        assert_eq!(c.secret_access_key.expose(), "9drTJvcXLB89EXAMPLELB8923FB892xMFI");
+        assert!(c.session_token.as_ref().unwrap().expose().ends_with("tokenA&B"));
+        assert_eq!(c.expiration.unwrap().to_rfc3339(), "2019-11-09T13:34:41+00:00");
+        assert_eq!(
+            issued.assumed_role_arn.as_deref(),
+            Some("arn:aws:sts::123456789012:assumed-role/demo/s3-access-example")
+        );
+    }
+
+    #[test]
+    fn tolerates_fractional_seconds_offsets_and_no_namespace() {
+        let body = OK
+            .replace(" xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"", "")
+            .replace("2019-11-09T13:34:41Z", "2019-11-09T15:34:41.123456+02:00");
+        let c = parse_credentials("AssumeRole", &body).unwrap().credentials;
+        assert_eq!(c.expiration.unwrap().timestamp(), 1573306481);
+    }
+
+    #[test]
+    fn rejects_wrong_root_missing_fields_and_bad_expiry() {
+        assert_eq!(
+            parse_credentials("GetSessionToken", OK).unwrap_err(),
+            XmlError::UnexpectedRoot {
+                expected: "GetSessionTokenResponse".into(),
+                found: "AssumeRoleResponse".into()
+            }
+        );
+        let no_token = OK.replace("<SessionToken>", "<Other>").replace("</SessionToken>", "</Other>");
+        assert_eq!(parse_credentials("AssumeRole", &no_token).unwrap_err(), XmlError::Missing("SessionToken"));
+        let empty_secret = OK.replace("9drTJvcXLB89EXAMPLELB8923FB892xMFI", "");
+        assert_eq!(parse_credentials("AssumeRole", &empty_secret).unwrap_err(), XmlError::Missing("SecretAccessKey"));
+        let bad_time = OK.replace("2019-11-09T13:34:41Z", "tomorrow");
+        assert!(matches!(parse_credentials("AssumeRole", &bad_time), Err(XmlError::BadExpiration(_))));
+    }
+
+    #[test]
+    fn rejects_truncated_and_non_xml_bodies() {
+        let truncated = &OK[..OK.len() / 2];
+        assert!(matches!(parse_credentials("AssumeRole", truncated), Err(XmlError::Syntax(_))));
+        assert!(parse_credentials("AssumeRole", "").is_err());
+        assert!(parse_credentials("AssumeRole", "<html><body>502</body>").is_err());
+        assert!(parse_credentials("AssumeRole", "{\"json\": true}").is_err());
+    }
+
+    #[test]
+    fn secrets_never_appear_in_parse_errors() {
+        let bad_time = OK.replace("2019-11-09T13:34:41Z", "x");
+        let err = parse_credentials("AssumeRole", &bad_time).unwrap_err().to_string();
+        assert!(!err.contains("9drTJvcXLB89"), "{err}");
+    }
+
+    #[test]
+    fn parses_error_response() {
+        let body = r#"<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User: arn:aws:iam::123456789012:user/x is not authorized</Message></Error>
+  <RequestId>4c1e-uuid</RequestId>
+</ErrorResponse>"#;
+        assert_eq!(parse_error(body), Some(ServiceError {
+            code: "AccessDenied".into(),
+            message: "User: arn:aws:iam::123456789012:user/x is not authorized".into(),
+            request_id: Some("4c1e-uuid".into()),
+        }));
+        assert_eq!(parse_error("<html>Bad Gateway</html>"), None);
+        assert_eq!(parse_error("not xml at all <"), None);
+    }
+}
