@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::SharedClock;
 use crate::config::{Config, ListenerConfig};
-use crate::creds::refresher::{Fetcher, Refresher};
+use crate::creds::refresher::{DEFAULT_CLOCK_CHECK, Fetcher, Refresher};
 use crate::creds::store::RoleSlot;
 use crate::environment::Environment;
 use crate::imds::endpoint::{self, Endpoint, EndpointSpec};
@@ -38,6 +38,8 @@ pub struct Options {
     pub limits: Limits,
     /// How long a credentials request waits for an in-flight refresh.
     pub wait_limit: Duration,
+    /// Longest a refresher sleeps before re-reading the wall clock.
+    pub clock_check: Duration,
 }
 
 impl Options {
@@ -49,6 +51,7 @@ impl Options {
             state_dir,
             limits: Limits::default(),
             wait_limit: endpoint::DEFAULT_WAIT,
+            clock_check: DEFAULT_CLOCK_CHECK,
         }
     }
 }
@@ -101,6 +104,7 @@ impl Daemon {
                 fetcher,
                 clock: opts.clock.clone(),
                 shutdown: refreshing.clone(),
+                clock_check: opts.clock_check,
             };
             refreshers.spawn(refresher.run());
             roles.insert(name.clone(), slot);

@@ -2,7 +2,7 @@
 //!
 //! Because only this task fetches, concurrent requests share one refresh by
 //! construction. It sleeps on tokio timers, which stop during a laptop
-//! suspend, so it never sleeps more than [`CLOCK_CHECK`] at a time and
+//! suspend, so it never sleeps more than a minute ([`DEFAULT_CLOCK_CHECK`]) at a time and
 //! re-reads the wall clock on every wake; a credentials request also pokes
 //! it when the wall clock says a refresh is overdue.
 
@@ -22,7 +22,7 @@ use crate::environment::Environment;
 use crate::sts::{Issued, Query, Retry, StsClient, StsError};
 
 /// Longest the task sleeps before looking at the wall clock again.
-pub const CLOCK_CHECK: Duration = Duration::from_secs(60);
+pub const DEFAULT_CLOCK_CHECK: Duration = Duration::from_secs(60);
 
 /// Why one fetch failed.
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +85,8 @@ pub struct Refresher {
     pub fetcher: Fetcher,
     pub clock: SharedClock,
     pub shutdown: CancellationToken,
+    /// Longest sleep between looks at the wall clock.
+    pub clock_check: Duration,
 }
 
 impl Refresher {
@@ -106,7 +108,7 @@ impl Refresher {
                 }
                 continue;
             }
-            let sleep = (due - now).to_std().unwrap_or_default().min(CLOCK_CHECK);
+            let sleep = (due - now).to_std().unwrap_or_default().min(self.clock_check);
             tokio::select! {
                 _ = tokio::time::sleep(sleep) => {}
                 _ = self.slot.poked() => {}

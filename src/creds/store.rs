@@ -86,7 +86,7 @@ pub struct RoleSlot {
     snapshot: ArcSwap<Snapshot>,
     published: Notify,
     poke: Notify,
-    /// When the refresher next means to act (unix seconds); lets a request
+    /// When the refresher next means to act (unix milliseconds); lets a request
     /// see in one atomic load that a timer slept through a suspend.
     next_action: AtomicI64,
 }
@@ -134,17 +134,17 @@ impl RoleSlot {
     }
 
     pub fn set_next_action(&self, at: DateTime<Utc>) {
-        self.next_action.store(at.timestamp(), Ordering::Relaxed);
+        self.next_action.store(at.timestamp_millis(), Ordering::Relaxed);
     }
 
     pub fn next_action(&self) -> Option<DateTime<Utc>> {
-        DateTime::from_timestamp(self.next_action.load(Ordering::Relaxed), 0)
+        DateTime::from_timestamp_millis(self.next_action.load(Ordering::Relaxed))
     }
 
     /// Whether the refresher is overdue at `now` (its timer slept through a
     /// suspend, or it has not started).
     pub fn overdue(&self, now: DateTime<Utc>) -> bool {
-        now.timestamp() >= self.next_action.load(Ordering::Relaxed)
+        now.timestamp_millis() >= self.next_action.load(Ordering::Relaxed)
     }
 
     /// Asks the refresher to look at the clock now.

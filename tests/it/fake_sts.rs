@@ -1,0 +1,259 @@
+//! A fake STS for the integration tests: a real HTTP server on 127.0.0.1
+//! that checks the SigV4 signature of every request it receives and
+//! answers from a script (success, STS errors, 5xx, hangs, bad XML).
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+use aws_sigv4::sign::v4;
+use bytes::Bytes;
+use chrono::{DateTime, TimeDelta, Utc};
+use http_body_util::{BodyExt, Full};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use imdsd::clock::{Clock, ManualClock};
+use tokio::net::TcpListener;
+
+pub const ACCESS_KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
+pub const SECRET_KEY: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+pub const REGION: &str = "us-east-1";
+
+/// What the fake answers to one request.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    /// Credentials valid for the requested DurationSeconds.
+    Issue,
+    /// Credentials with this lifetime, whatever was asked.
+    IssueFor(TimeDelta),
+    /// An STS error document.
+    Error { status: u16, code: &'static str },
+    /// A bare status with a non-XML body (a proxy's 502 page, say).
+    Status(u16),
+    /// 200 with this body.
+    Body(&'static str),
+    /// Never answers (until the client gives up).
+    Hang,
+    /// Answers with `Issue` after a delay.
+    Slow(Duration),
+}
+
+/// One request as the fake saw it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub params: Vec<(String, String)>,
+    pub signature_ok: bool,
+    pub signed: bool,
+}
+
+impl Seen {
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Default)]
+struct State {
+    script: VecDeque<Answer>,
+    default: Option<Answer>,
+    seen: Vec<Seen>,
+    issued: u64,
+}
+
+/// Handle to a running fake STS.
+#[derive(Clone)]
+pub struct FakeSts {
+    pub addr: SocketAddr,
+    state: Arc<Mutex<State>>,
+    clock: Arc<ManualClock>,
+}
+
+impl FakeSts {
+    pub async fn start(clock: Arc<ManualClock>) -> FakeSts {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = Arc::new(Mutex::new(State { default: Some(Answer::Issue), ..State::default() }));
+        let fake = FakeSts { addr, state, clock };
+        let server = fake.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { return };
+                let server = server.clone();
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req| {
+                        let server = server.clone();
+                        async move { Ok::<_, Infallible>(server.answer(req).await) }
+                    });
+                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                });
+            }
+        });
+        fake
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Answers the next requests with these, then with the default.
+    pub fn script(&self, answers: impl IntoIterator<Item = Answer>) {
+        self.state.lock().unwrap().script.extend(answers);
+    }
+
+    /// The answer once the script runs out.
+    pub fn set_default(&self, answer: Answer) {
+        self.state.lock().unwrap().default = Some(answer);
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.state.lock().unwrap().seen.clone()
+    }
+
+    pub fn calls(&self) -> usize {
+        self.state.lock().unwrap().seen.len()
+    }
+
+    /// The access key id of the `n`th issued set (1-based).
+    pub fn issued_key(n: u64) -> String {
+        format!("ASIAFAKE{n:012}")
+    }
+
+    pub fn issued_secret(n: u64) -> String {
+        format!("fake-secret-{n}-{}", "s".repeat(24))
+    }
+
+    pub fn issued_token(n: u64) -> String {
+        format!("fake-session-token-{n}-{}", "t".repeat(64))
+    }
+
+    async fn answer(&self, req: Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
+        let (parts, body) = req.into_parts();
+        let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        let seen = Seen {
+            params: url::form_urlencoded::parse(&body).into_owned().collect(),
+            signature_ok: signature_ok(&parts, &body, self.addr),
+            signed: parts.headers.contains_key("authorization"),
+        };
+        let unsigned_action = matches!(
+            seen.param("Action"),
+            Some("AssumeRoleWithWebIdentity" | "AssumeRoleWithSAML")
+        );
+        let sig_ok = seen.signature_ok || (unsigned_action && !seen.signed);
+        let duration = seen.param("DurationSeconds").and_then(|d| d.parse().ok()).unwrap_or(3600);
+        let action = seen.param("Action").unwrap_or("AssumeRole").to_string();
+        let answer = {
+            let mut st = self.state.lock().unwrap();
+            st.seen.push(seen);
+            let next = st.script.pop_front().or(st.default.clone()).unwrap_or(Answer::Issue);
+            next
+        };
+        if !sig_ok {
+            return error(403, "SignatureDoesNotMatch");
+        }
+        match answer {
+            Answer::Issue => self.issue(&action, TimeDelta::seconds(duration)),
+            Answer::IssueFor(lifetime) => self.issue(&action, lifetime),
+            Answer::Error { status, code } => error(status, code),
+            Answer::Status(status) => respond(status, "<html><body>Bad Gateway</body></html>"),
+            Answer::Body(body) => respond(200, body),
+            Answer::Hang => {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                respond(500, "")
+            }
+            Answer::Slow(delay) => {
+                tokio::time::sleep(delay).await;
+                self.issue(&action, TimeDelta::seconds(duration))
+            }
+        }
+    }
+
+    fn issue(&self, action: &str, lifetime: TimeDelta) -> Response<Full<Bytes>> {
+        let n = {
+            let mut st = self.state.lock().unwrap();
+            st.issued += 1;
+            st.issued
+        };
+        let expiration: DateTime<Utc> = self.clock.now() + lifetime;
+        let body = format!(
+            r#"<{action}Response xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <{action}Result>
+    <AssumedRoleUser><AssumedRoleId>AROAFAKE:s</AssumedRoleId><Arn>arn:aws:sts::123456789012:assumed-role/dev/s</Arn></AssumedRoleUser>
+    <Credentials>
+      <AccessKeyId>{}</AccessKeyId>
+      <SecretAccessKey>{}</SecretAccessKey>
+      <SessionToken>{}</SessionToken>
+      <Expiration>{}</Expiration>
+    </Credentials>
+  </{action}Result>
+  <ResponseMetadata><RequestId>req-{n}</RequestId></ResponseMetadata>
+</{action}Response>"#,
+            Self::issued_key(n),
+            Self::issued_secret(n),
+            Self::issued_token(n),
+            expiration.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+        );
+        respond(200, &body)
+    }
+}
+
+fn respond(status: u16, body: &str) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
+    *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+    r.headers_mut().insert("content-type", "text/xml".parse().unwrap());
+    r
+}
+
+fn error(status: u16, code: &str) -> Response<Full<Bytes>> {
+    let body = format!(
+        "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\n  <Error><Type>Sender</Type><Code>{code}</Code><Message>fake {code}</Message></Error>\n  <RequestId>err-1</RequestId>\n</ErrorResponse>"
+    );
+    respond(status, &body)
+}
+
+/// Recomputes the SigV4 signature with the known secret and compares.
+fn signature_ok(parts: &http::request::Parts, body: &[u8], addr: SocketAddr) -> bool {
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    let (Some(auth), Some(date)) = (header("authorization"), header("x-amz-date")) else {
+        return false;
+    };
+    let expected_scope = format!("Credential={ACCESS_KEY_ID}/{}/{REGION}/sts/aws4_request", &date[..8]);
+    if !auth.contains(&expected_scope) {
+        return false;
+    }
+    let Ok(time) = chrono::NaiveDateTime::parse_from_str(date, "%Y%m%dT%H%M%SZ") else { return false };
+    let time: SystemTime = time.and_utc().into();
+    let identity = aws_credential_types::Credentials::new(
+        ACCESS_KEY_ID,
+        SECRET_KEY,
+        header("x-amz-security-token").map(str::to_string),
+        None,
+        "test",
+    )
+    .into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(REGION)
+        .name("sts")
+        .time(time)
+        .settings(SigningSettings::default())
+        .build()
+        .unwrap()
+        .into();
+    let host = header("host").unwrap_or_default().to_string();
+    let content_type = header("content-type").unwrap_or_default().to_string();
+    let headers = [("host", host.as_str()), ("content-type", content_type.as_str())];
+    let url = format!("http://{addr}/");
+    let Ok(signable) =
+        SignableRequest::new("POST", &url, headers.into_iter(), SignableBody::Bytes(body))
+    else {
+        return false;
+    };
+    let Ok(signed) = sign(signable, &params) else { return false };
+    let (instructions, _) = signed.into_parts();
+    instructions.headers().any(|(name, value)| name == "authorization" && value == auth)
+}

@@ -1,0 +1,12 @@
+//! Integration tests: one binary, one module per area.
+
+// Test helpers are `pub` for use across modules of this one binary.
+#![allow(unreachable_pub)]
+
+mod fake_sts; // the STS stand-in, checking SigV4
+mod util; // TestDaemon, raw HTTP client
+
+mod imds_contract; // sdk-contract.md 1.1-1.5, over real HTTP
+mod refresh; // schedule, STS faults, backoff, last-good serving, suspend
+mod binary; // the real binary: check, run, signals, secrets in logs
+mod peers; // moto, botocore and the AWS CLI as independent peers

@@ -1,0 +1,249 @@
+//! Test harness: an in-process daemon on 127.0.0.1:0 with a fake STS and a
+//! hand-moved clock, and a raw HTTP/1.1 client for exact wire checks.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use imdsd::app::{Daemon, Options};
+use imdsd::clock::ManualClock;
+use imdsd::config::load::parse;
+use imdsd::environment::Environment;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::fake_sts::{self, FakeSts};
+
+/// The default test config; `{sts}` is replaced by the fake's endpoint.
+pub const CONFIG: &str = r#"
+[[imds]]
+listen = "127.0.0.1:0"
+
+[sts]
+endpoint = "{sts}"
+region = "us-east-1"
+timeout = "1s"
+
+[roles.dev]
+role_arn = "arn:aws:iam::123456789012:role/dev"
+source = "env"
+session_name = "imdsd-test"
+"#;
+
+pub const CREDS_PATH: &str = "/latest/meta-data/iam/security-credentials/dev";
+
+pub struct TestDaemon {
+    daemon: Option<Daemon>,
+    pub addr: SocketAddr,
+    pub clock: Arc<ManualClock>,
+    pub sts: FakeSts,
+    pub state_dir: PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+impl TestDaemon {
+    pub async fn start() -> TestDaemon {
+        Self::with_config(CONFIG).await
+    }
+
+    pub async fn with_config(template: &str) -> TestDaemon {
+        Self::custom(template, source_env(), |_| {}).await
+    }
+
+    /// A daemon with its own config, environment and option tweaks.
+    pub async fn custom(template: &str, env: Environment, tweak: impl FnOnce(&mut Options)) -> TestDaemon {
+        let clock = ManualClock::starting_now();
+        let sts = FakeSts::start(clock.clone()).await;
+        let tmp = tempfile::tempdir().unwrap();
+        let state_dir = tmp.path().join("state");
+        Self::launch(template, env, clock, sts, state_dir, tmp, tweak).await
+    }
+
+    /// Starts a daemon against an existing fake and state directory (a
+    /// restart).
+    pub async fn start_with(
+        template: &str,
+        clock: Arc<ManualClock>,
+        sts: FakeSts,
+        state_dir: PathBuf,
+        tmp: tempfile::TempDir,
+    ) -> TestDaemon {
+        Self::launch(template, source_env(), clock, sts, state_dir, tmp, |_| {}).await
+    }
+
+    async fn launch(
+        template: &str,
+        env: Environment,
+        clock: Arc<ManualClock>,
+        sts: FakeSts,
+        state_dir: PathBuf,
+        tmp: tempfile::TempDir,
+        tweak: impl FnOnce(&mut Options),
+    ) -> TestDaemon {
+        let text = template.replace("{sts}", &sts.endpoint());
+        let (config, diags) = parse(&text, &env);
+        let config = config.unwrap_or_else(|| panic!("test config invalid: {diags:?}"));
+        let mut opts = Options::new(config, env, clock.clone(), state_dir.clone());
+        tweak(&mut opts);
+        let daemon = Daemon::start(opts).await.expect("daemon starts");
+        let addr = daemon.local_addrs()[0];
+        TestDaemon { daemon: Some(daemon), addr, clock, sts, state_dir, _tmp: tmp }
+    }
+
+    pub fn daemon(&self) -> &Daemon {
+        self.daemon.as_ref().unwrap()
+    }
+
+    pub async fn stop(mut self) -> (Arc<ManualClock>, FakeSts, PathBuf, tempfile::TempDir) {
+        self.daemon.take().unwrap().stop().await;
+        let tmp = std::mem::replace(&mut self._tmp, tempfile::tempdir().unwrap());
+        (self.clock.clone(), self.sts.clone(), self.state_dir.clone(), tmp)
+    }
+
+    pub async fn token(&self, ttl: u32) -> String {
+        let r = self.put_token(&[("X-aws-ec2-metadata-token-ttl-seconds", &ttl.to_string())]).await;
+        assert_eq!(r.status, 200, "token PUT failed: {r:?}");
+        r.text()
+    }
+
+    pub async fn put_token(&self, headers: &[(&str, &str)]) -> Resp {
+        request(self.addr, "PUT", "/latest/api/token", headers).await
+    }
+
+    /// GET with a fresh token.
+    pub async fn get(&self, path: &str) -> Resp {
+        let token = self.token(21600).await;
+        request(self.addr, "GET", path, &[("x-aws-ec2-metadata-token", &token)]).await
+    }
+
+    pub fn slot(&self) -> &std::sync::Arc<imdsd::creds::store::RoleSlot> {
+        self.daemon().role("dev").expect("role dev")
+    }
+
+    /// Moves the clock, wakes the refresher, and waits (bounded) until it
+    /// is idle again: no fetch in flight and nothing overdue.
+    pub async fn advance(&self, by: chrono::TimeDelta) {
+        self.clock.advance(by);
+        self.settle().await;
+    }
+
+    pub async fn settle(&self) {
+        let slot = self.slot().clone();
+        let clock = self.clock.clone();
+        eventually(Duration::from_secs(5), || {
+            slot.poke();
+            let idle = !slot.load().in_flight && !slot.overdue(imdsd::clock::Clock::now(&*clock));
+            async move { idle.then_some(()) }
+        })
+        .await
+        .expect("refresher settles within 5s");
+    }
+
+    /// Waits (bounded) until the role serves credentials.
+    pub async fn ready(&self) -> serde_json::Value {
+        let r = eventually(Duration::from_secs(5), || async {
+            let r = self.get(CREDS_PATH).await;
+            (r.status == 200).then_some(r)
+        })
+        .await
+        .expect("credentials within 5s");
+        r.json()
+    }
+}
+
+impl Drop for TestDaemon {
+    fn drop(&mut self) {
+        // Dropping the runtime aborts the tasks; nothing to flush.
+        self.daemon.take();
+    }
+}
+
+/// The daemon's own environment: source keys that the fake STS knows.
+pub fn source_env() -> Environment {
+    Environment::from_pairs([
+        ("AWS_ACCESS_KEY_ID", fake_sts::ACCESS_KEY_ID),
+        ("AWS_SECRET_ACCESS_KEY", fake_sts::SECRET_KEY),
+        ("USER", "tester"),
+    ])
+}
+
+/// Polls `f` every 20 ms until it returns `Some`, for at most `limit`.
+pub async fn eventually<T, F, Fut>(limit: Duration, mut f: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(v) = f().await {
+            return Some(v);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A parsed HTTP response.
+#[derive(Debug, Clone)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8(self.body.clone()).unwrap()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+}
+
+/// Sends one request with `Host` set to the listener and `Connection:
+/// close`, and reads the whole answer.
+pub async fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> Resp {
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if method == "PUT" {
+        head.push_str("Content-Length: 0\r\n");
+    }
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    raw(addr, head.as_bytes()).await
+}
+
+/// Writes `bytes` as they are and parses what comes back.
+pub async fn raw(addr: SocketAddr, bytes: &[u8]) -> Resp {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(bytes).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut out))
+        .await
+        .expect("response within 10s")
+        .expect("read response");
+    parse_response(&out)
+}
+
+pub fn parse_response(out: &[u8]) -> Resp {
+    let split = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or_else(|| {
+        panic!("no header end in {:?}", String::from_utf8_lossy(out))
+    });
+    let head = std::str::from_utf8(&out[..split]).unwrap();
+    let mut lines = head.split("\r\n");
+    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(": "))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Resp { status, headers, body: out[split + 4..].to_vec() }
+}
