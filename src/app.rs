@@ -43,7 +43,12 @@ pub struct Options {
 }
 
 impl Options {
-    pub fn new(config: Config, env: Environment, clock: SharedClock, state_dir: PathBuf) -> Self {
+    pub fn new(
+        config: Config,
+        env: Environment,
+        clock: SharedClock,
+        state_dir: PathBuf,
+    ) -> Self {
         Options {
             config,
             env,
@@ -98,7 +103,11 @@ impl Daemon {
         let mut roles = BTreeMap::new();
         for (name, role) in &opts.config.roles {
             let slot = RoleSlot::new(name.clone());
-            let fetcher = Fetcher { role: role.clone(), sts: sts.clone(), env: opts.env.clone() };
+            let fetcher = Fetcher {
+                role: role.clone(),
+                sts: sts.clone(),
+                env: opts.env.clone(),
+            };
             let refresher = Refresher {
                 slot: slot.clone(),
                 fetcher,
@@ -113,7 +122,10 @@ impl Daemon {
         let mut servers = JoinSet::new();
         let mut addrs = Vec::new();
         for (listener, cfg) in bound {
-            let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: cfg.listen, source })?;
+            let addr = listener.local_addr().map_err(|source| StartError::Bind {
+                addr: cfg.listen,
+                source,
+            })?;
             let role = roles[&cfg.role].clone();
             let endpoint = Endpoint::new(EndpointSpec {
                 role,
@@ -127,10 +139,22 @@ impl Daemon {
                 wait_limit: opts.wait_limit,
             });
             announce(addr, &cfg);
-            servers.spawn(server::serve(listener, Arc::new(endpoint), opts.limits, serving.clone()));
+            servers.spawn(server::serve(
+                listener,
+                Arc::new(endpoint),
+                opts.limits,
+                serving.clone(),
+            ));
             addrs.push(addr);
         }
-        Ok(Daemon { addrs, roles, serving, refreshing, servers, refreshers })
+        Ok(Daemon {
+            addrs,
+            roles,
+            serving,
+            refreshing,
+            servers,
+            refreshers,
+        })
     }
 
     /// The bound address of each listener, in config order.
@@ -156,7 +180,12 @@ impl Daemon {
 /// connections sit in TIME_WAIT.
 fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
     let bind_err = |source| StartError::Bind { addr, source };
-    let socket = if addr.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }.map_err(bind_err)?;
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    }
+    .map_err(bind_err)?;
     socket.set_reuseaddr(true).map_err(bind_err)?;
     socket.bind(addr).map_err(bind_err)?;
     socket.listen(1024).map_err(bind_err)
@@ -165,7 +194,10 @@ fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
 /// A stable, instance-id-shaped name derived from the token key (a hash,
 /// so the key itself is not revealed).
 fn instance_id(key: &[u8]) -> String {
-    let digest = Sha256::new().chain_update(b"imdsd instance-id\0").chain_update(key).finalize();
+    let digest = Sha256::new()
+        .chain_update(b"imdsd instance-id\0")
+        .chain_update(key)
+        .finalize();
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     format!("i-{}", &hex[..17])
 }

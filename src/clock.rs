@@ -38,7 +38,9 @@ pub struct ManualClock {
 
 impl ManualClock {
     pub fn new(start: DateTime<Utc>) -> Arc<Self> {
-        Arc::new(ManualClock { now: Mutex::new(start) })
+        Arc::new(ManualClock {
+            now: Mutex::new(start),
+        })
     }
 
     /// Starts at the current system time, truncated to whole seconds.

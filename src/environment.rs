@@ -16,19 +16,29 @@ pub struct Environment {
 impl Environment {
     /// The current process environment (variables that are valid UTF-8).
     pub fn capture() -> Self {
-        Environment { vars: std::env::vars().collect() }
+        Environment {
+            vars: std::env::vars().collect(),
+        }
     }
 
     pub fn from_pairs<K: Into<String>, V: Into<String>>(
         pairs: impl IntoIterator<Item = (K, V)>,
     ) -> Self {
-        Environment { vars: pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect() }
+        Environment {
+            vars: pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        }
     }
 
     /// The variable's value, treating an empty value as unset (as the AWS
     /// SDKs do).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.vars.get(name).map(String::as_str).filter(|v| !v.is_empty())
+        self.vars
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
     }
 
     /// The first of `names` that is set.
@@ -42,7 +52,9 @@ impl std::fmt::Debug for Environment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut names: Vec<&String> = self.vars.keys().collect();
         names.sort();
-        f.debug_struct("Environment").field("names", &names).finish()
+        f.debug_struct("Environment")
+            .field("names", &names)
+            .finish()
     }
 }
 

@@ -40,7 +40,10 @@ fn check(path: Option<&Path>, env: &Environment) -> ExitCode {
     }
 }
 
-fn load(path: Option<&Path>, env: &Environment) -> Result<config::LoadedConfig, ConfigError> {
+fn load(
+    path: Option<&Path>,
+    env: &Environment,
+) -> Result<config::LoadedConfig, ConfigError> {
     let path = config::load::resolve_path(path, env)?;
     config::load::load(&path, env)
 }
@@ -57,7 +60,9 @@ fn run(path: Option<&Path>, env: Environment) -> ExitCode {
         tracing::warn!("{w}");
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get().min(4)))
+        .worker_threads(
+            std::thread::available_parallelism().map_or(2, |n| n.get().min(4)),
+        )
         .enable_all()
         .build();
     let result = runtime
@@ -79,7 +84,8 @@ async fn serve(loaded: config::LoadedConfig, env: Environment) -> anyhow::Result
     let stop = CancellationToken::new();
     shutdown::install(stop.clone()).context("cannot install signal handlers")?;
     tracing::info!(config = %loaded.path.display(), state = %state_dir.display(), "starting");
-    let daemon = Daemon::start(Options::new(loaded.config, env, clock, state_dir)).await?;
+    let daemon =
+        Daemon::start(Options::new(loaded.config, env, clock, state_dir)).await?;
     stop.cancelled().await;
     daemon.stop().await;
     tracing::info!("stopped");

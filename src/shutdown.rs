@@ -16,7 +16,10 @@ pub fn install(token: CancellationToken) -> std::io::Result<()> {
     let mut signals = Signals::new([SIGTERM, SIGINT])?;
     tokio::spawn(async move {
         if let Some(sig) = signals.next().await {
-            tracing::info!(signal = sig, "shutting down: draining requests (send the signal again to exit at once)");
+            tracing::info!(
+                signal = sig,
+                "shutting down: draining requests (send the signal again to exit at once)"
+            );
             token.cancel();
         }
         if let Some(sig) = signals.next().await {

@@ -20,7 +20,9 @@ pub const KEY_LEN: usize = 32;
 /// Why the state directory or key could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    #[error("no state directory: set STATE_DIRECTORY or XDG_STATE_HOME (HOME is not set either)")]
+    #[error(
+        "no state directory: set STATE_DIRECTORY or XDG_STATE_HOME (HOME is not set either)"
+    )]
     NoDirectory,
     #[error("cannot use state directory {}: {source}", path.display())]
     Directory {
@@ -70,10 +72,15 @@ pub fn load_or_create_key(dir: &Path) -> Result<[u8; KEY_LEN], StateError> {
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .map_err(|source| StateError::Directory { path: dir.to_path_buf(), source })?;
+        .map_err(|source| StateError::Directory {
+            path: dir.to_path_buf(),
+            source,
+        })?;
     let path = dir.join(KEY_FILE);
     match read_key(&path) {
-        Err(StateError::Key { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+        Err(StateError::Key { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
             create_key(dir, &path)?;
             read_key(&path)
         }
@@ -82,23 +89,37 @@ pub fn load_or_create_key(dir: &Path) -> Result<[u8; KEY_LEN], StateError> {
 }
 
 fn read_key(path: &Path) -> Result<[u8; KEY_LEN], StateError> {
-    let key_err = |source| StateError::Key { action: "read", path: path.to_path_buf(), source };
+    let key_err = |source| StateError::Key {
+        action: "read",
+        path: path.to_path_buf(),
+        source,
+    };
     let meta = std::fs::metadata(path).map_err(key_err)?;
     let mode = meta.mode() & 0o777;
     if mode & 0o077 != 0 {
-        return Err(StateError::KeyPermissions { path: path.to_path_buf(), mode });
+        return Err(StateError::KeyPermissions {
+            path: path.to_path_buf(),
+            mode,
+        });
     }
     let bytes = zeroize::Zeroizing::new(std::fs::read(path).map_err(key_err)?);
     bytes
         .as_slice()
         .try_into()
-        .map_err(|_| StateError::KeyLength { path: path.to_path_buf(), len: bytes.len() })
+        .map_err(|_| StateError::KeyLength {
+            path: path.to_path_buf(),
+            len: bytes.len(),
+        })
 }
 
 /// Writes a fresh key to a temporary file and links it into place, which
 /// fails if another process got there first; either way one key wins.
 fn create_key(dir: &Path, path: &Path) -> Result<(), StateError> {
-    let key_err = |action, source| StateError::Key { action, path: path.to_path_buf(), source };
+    let key_err = |action, source| StateError::Key {
+        action,
+        path: path.to_path_buf(),
+        source,
+    };
     let tmp = dir.join(format!(".{KEY_FILE}.{}", std::process::id()));
     let mut key = zeroize::Zeroizing::new([0u8; KEY_LEN]);
     rand::rng().fill_bytes(key.as_mut());
@@ -128,12 +149,21 @@ mod tests {
 
     #[test]
     fn state_dir_precedence() {
-        let env = Environment::from_pairs([("STATE_DIRECTORY", "/var/lib/imdsd:/other"), ("XDG_STATE_HOME", "/x")]);
-        assert_eq!(state_dir(&env, 1000).unwrap(), PathBuf::from("/var/lib/imdsd"));
+        let env = Environment::from_pairs([
+            ("STATE_DIRECTORY", "/var/lib/imdsd:/other"),
+            ("XDG_STATE_HOME", "/x"),
+        ]);
+        assert_eq!(
+            state_dir(&env, 1000).unwrap(),
+            PathBuf::from("/var/lib/imdsd")
+        );
         let env = Environment::from_pairs([("XDG_STATE_HOME", "/x"), ("HOME", "/h")]);
         assert_eq!(state_dir(&env, 1000).unwrap(), PathBuf::from("/x/imdsd"));
         let env = Environment::from_pairs([("HOME", "/h")]);
-        assert_eq!(state_dir(&env, 1000).unwrap(), PathBuf::from("/h/.local/state/imdsd"));
+        assert_eq!(
+            state_dir(&env, 1000).unwrap(),
+            PathBuf::from("/h/.local/state/imdsd")
+        );
         assert_eq!(state_dir(&env, 0).unwrap(), PathBuf::from("/var/lib/imdsd"));
         assert!(state_dir(&Environment::default(), 1000).is_err());
     }
@@ -157,7 +187,10 @@ mod tests {
         let path = dir.path().join(KEY_FILE);
         std::fs::write(&path, [1u8; KEY_LEN]).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(matches!(load_or_create_key(dir.path()), Err(StateError::KeyPermissions { .. })));
+        assert!(matches!(
+            load_or_create_key(dir.path()),
+            Err(StateError::KeyPermissions { .. })
+        ));
         std::fs::write(&path, [1u8; 5]).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         let err = load_or_create_key(dir.path()).unwrap_err();

@@ -62,7 +62,10 @@ pub fn default_paths(env: &Environment) -> Vec<PathBuf> {
 
 /// The config path to use: the explicit one, else the first default path
 /// that exists.
-pub fn resolve_path(explicit: Option<&Path>, env: &Environment) -> Result<PathBuf, ConfigError> {
+pub fn resolve_path(
+    explicit: Option<&Path>,
+    env: &Environment,
+) -> Result<PathBuf, ConfigError> {
     if let Some(p) = explicit {
         return Ok(p.to_path_buf());
     }
@@ -72,13 +75,19 @@ pub fn resolve_path(explicit: Option<&Path>, env: &Environment) -> Result<PathBu
         return Ok(PathBuf::from(p));
     }
     let tried = default_paths(env);
-    tried.iter().find(|p| p.exists()).cloned().ok_or(ConfigError::NotFound { tried })
+    tried
+        .iter()
+        .find(|p| p.exists())
+        .cloned()
+        .ok_or(ConfigError::NotFound { tried })
 }
 
 /// Reads and validates the config at `path`.
 pub fn load(path: &Path, env: &Environment) -> Result<LoadedConfig, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let (config, diagnostics) = parse(&text, env);
     let render = |d: &Diagnostic| render_diagnostic(path, &text, d);
     match config {
@@ -87,14 +96,21 @@ pub fn load(path: &Path, env: &Environment) -> Result<LoadedConfig, ConfigError>
             config,
             warnings: diagnostics.iter().map(render).collect(),
         }),
-        None => Err(ConfigError::Invalid { problems: sorted(&diagnostics).map(render).collect() }),
+        None => Err(ConfigError::Invalid {
+            problems: sorted(&diagnostics).map(render).collect(),
+        }),
     }
 }
 
 /// Errors first, then warnings, each in file order.
 fn sorted(diags: &[Diagnostic]) -> impl Iterator<Item = &Diagnostic> {
     let mut v: Vec<&Diagnostic> = diags.iter().collect();
-    v.sort_by_key(|d| (d.severity == Severity::Warning, d.span.as_ref().map_or(0, |s| s.start)));
+    v.sort_by_key(|d| {
+        (
+            d.severity == Severity::Warning,
+            d.span.as_ref().map_or(0, |s| s.start),
+        )
+    });
     v.into_iter()
 }
 
@@ -106,7 +122,10 @@ pub fn parse(text: &str, env: &Environment) -> (Option<Config>, Vec<Diagnostic>)
             let v = validate(&raw, env);
             (v.config, v.diagnostics)
         }
-        Err(e) => (None, vec![Diagnostic::error(e.span(), e.message().trim_end())]),
+        Err(e) => (
+            None,
+            vec![Diagnostic::error(e.span(), e.message().trim_end())],
+        ),
     }
 }
 
@@ -166,7 +185,10 @@ mod tests {
         let (config, diags) = parse(text, &Environment::default());
         assert!(config.is_none());
         let rendered = render_diagnostic(Path::new("f.toml"), text, &diags[0]);
-        assert!(rendered.starts_with("f.toml:4:1: error: unknown field `rolearn`"), "{rendered}");
+        assert!(
+            rendered.starts_with("f.toml:4:1: error: unknown field `rolearn`"),
+            "{rendered}"
+        );
     }
 
     #[test]
@@ -180,19 +202,35 @@ mod tests {
     #[test]
     fn default_paths_follow_xdg_then_etc() {
         let env = Environment::from_pairs([("HOME", "/home/a")]);
-        assert_eq!(default_paths(&env), vec![
-            PathBuf::from("/home/a/.config/imdsd/imdsd.toml"),
-            PathBuf::from("/etc/imdsd/imdsd.toml"),
+        assert_eq!(
+            default_paths(&env),
+            vec![
+                PathBuf::from("/home/a/.config/imdsd/imdsd.toml"),
+                PathBuf::from("/etc/imdsd/imdsd.toml"),
+            ]
+        );
+        let env = Environment::from_pairs([
+            ("XDG_CONFIG_HOME", "/x"),
+            ("IMDSD_CONFIG", "/c.toml"),
         ]);
-        let env = Environment::from_pairs([("XDG_CONFIG_HOME", "/x"), ("IMDSD_CONFIG", "/c.toml")]);
-        assert_eq!(default_paths(&env)[..2], [PathBuf::from("/c.toml"), PathBuf::from("/x/imdsd/imdsd.toml")]);
+        assert_eq!(
+            default_paths(&env)[..2],
+            [
+                PathBuf::from("/c.toml"),
+                PathBuf::from("/x/imdsd/imdsd.toml")
+            ]
+        );
     }
 
     #[test]
     fn not_found_names_every_path_tried_and_the_example() {
-        let env = Environment::from_pairs([("XDG_CONFIG_HOME", "/nonexistent-imdsd-test")]);
+        let env =
+            Environment::from_pairs([("XDG_CONFIG_HOME", "/nonexistent-imdsd-test")]);
         let err = resolve_path(None, &env).unwrap_err().to_string();
-        assert!(err.contains("/nonexistent-imdsd-test/imdsd/imdsd.toml"), "{err}");
+        assert!(
+            err.contains("/nonexistent-imdsd-test/imdsd/imdsd.toml"),
+            "{err}"
+        );
         assert!(err.contains("/etc/imdsd/imdsd.toml"), "{err}");
         assert!(err.contains("examples/imdsd.toml"), "{err}");
     }

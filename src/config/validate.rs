@@ -44,10 +44,17 @@ pub fn validate(raw: &RawConfig, env: &Environment) -> Validation {
     }
     let has_errors = diags.iter().any(|d| d.severity == super::Severity::Error);
     let config = match (has_errors, sts) {
-        (false, Some(sts)) => Some(Config { listeners, sts, roles }),
+        (false, Some(sts)) => Some(Config {
+            listeners,
+            sts,
+            roles,
+        }),
         _ => None,
     };
-    Validation { config, diagnostics: diags }
+    Validation {
+        config,
+        diagnostics: diags,
+    }
 }
 
 // === roles ===
@@ -80,16 +87,25 @@ fn validate_role(
     let at = |s: &Spanned<String>| Some(s.span());
     let ctx = format!("roles.{name}");
     if let Some(problem) = role_arn_problem(raw.role_arn.get_ref()) {
-        diags.push(Diagnostic::error(at(&raw.role_arn), format!("{ctx}.role_arn: {problem}")));
+        diags.push(Diagnostic::error(
+            at(&raw.role_arn),
+            format!("{ctx}.role_arn: {problem}"),
+        ));
     }
     let source = parse_source(raw.source.get_ref());
     if let Err(problem) = &source {
-        diags.push(Diagnostic::error(at(&raw.source), format!("{ctx}.source: {problem}")));
+        diags.push(Diagnostic::error(
+            at(&raw.source),
+            format!("{ctx}.source: {problem}"),
+        ));
     }
     let session_name = match &raw.session_name {
         Some(s) => {
             if let Some(problem) = session_name_problem(s.get_ref()) {
-                diags.push(Diagnostic::error(at(s), format!("{ctx}.session_name: {problem}")));
+                diags.push(Diagnostic::error(
+                    at(s),
+                    format!("{ctx}.session_name: {problem}"),
+                ));
             }
             s.get_ref().clone()
         }
@@ -113,10 +129,16 @@ fn validate_role(
     }
     if let Some(ext) = &raw.external_id {
         if let Some(problem) = external_id_problem(ext.get_ref()) {
-            diags.push(Diagnostic::error(at(ext), format!("{ctx}.external_id: {problem}")));
+            diags.push(Diagnostic::error(
+                at(ext),
+                format!("{ctx}.external_id: {problem}"),
+            ));
         }
     }
-    if diags.len() > before && diags[before..].iter().any(|d| d.severity == super::Severity::Error)
+    if diags.len() > before
+        && diags[before..]
+            .iter()
+            .any(|d| d.severity == super::Severity::Error)
     {
         return None;
     }
@@ -131,7 +153,9 @@ fn validate_role(
 }
 
 fn role_name_problem(name: &str) -> Option<String> {
-    let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+' | '=' | ',' | '@');
+    let ok_char = |c: char| {
+        c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+' | '=' | ',' | '@')
+    };
     if name.is_empty() || name.len() > 128 || !name.chars().all(ok_char) {
         return Some(format!(
             "role name `{name}` must be 1 to 128 characters of letters, digits and -_.+=,@ \
@@ -170,7 +194,9 @@ fn parse_source(source: &str) -> Result<SourceSpec, String> {
         Some(("profile", name)) if !name.trim().is_empty() => {
             Ok(SourceSpec::Profile(name.trim().to_string()))
         }
-        _ => Err(format!("`{source}` is not a known source; use \"env\" or \"profile:NAME\"")),
+        _ => Err(format!(
+            "`{source}` is not a known source; use \"env\" or \"profile:NAME\""
+        )),
     }
 }
 
@@ -195,14 +221,20 @@ pub fn default_session_name(env: &Environment) -> String {
         .chars()
         .filter(|c| is_session_name_char(*c))
         .collect();
-    let name = if user.is_empty() { "imdsd".to_string() } else { format!("imdsd-{user}") };
+    let name = if user.is_empty() {
+        "imdsd".to_string()
+    } else {
+        format!("imdsd-{user}")
+    };
     name.chars().take(64).collect()
 }
 
 fn external_id_problem(id: &str) -> Option<String> {
     let ok = |c: char| is_session_name_char(c) || matches!(c, ':' | '/');
     if !(2..=1224).contains(&id.len()) || !id.chars().all(ok) {
-        return Some("must be 2 to 1224 characters of letters, digits and _+=,.@:/-".into());
+        return Some(
+            "must be 2 to 1224 characters of letters, digits and _+=,.@:/-".into(),
+        );
     }
     None
 }
@@ -233,7 +265,10 @@ fn check_duration(
         Err(e) => {
             diags.push(Diagnostic::error(
                 span,
-                format!("{ctx}.{key}: `{}` is not a duration like \"1h\" or \"90m\": {e}", raw.get_ref()),
+                format!(
+                    "{ctx}.{key}: `{}` is not a duration like \"1h\" or \"90m\": {e}",
+                    raw.get_ref()
+                ),
             ));
             None
         }
@@ -251,17 +286,28 @@ fn validate_sts(
     let raw = raw.unwrap_or(&empty);
     let region = match &raw.region {
         Some(r) => r.get_ref().clone(),
-        None => env.first_of(&["AWS_REGION", "AWS_DEFAULT_REGION"]).unwrap_or(DEFAULT_REGION).into(),
+        None => env
+            .first_of(&["AWS_REGION", "AWS_DEFAULT_REGION"])
+            .unwrap_or(DEFAULT_REGION)
+            .into(),
     };
     let region_ok = !region.is_empty()
-        && region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        && region
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     if !region_ok {
         let span = raw.region.as_ref().map(Spanned::span);
-        diags.push(Diagnostic::error(span, format!("sts.region: `{region}` is not a region name")));
+        diags.push(Diagnostic::error(
+            span,
+            format!("sts.region: `{region}` is not a region name"),
+        ));
     }
     let (endpoint, endpoint_span, origin) = sts_endpoint(raw, env, &region);
     if let Some(problem) = endpoint_problem(&endpoint) {
-        diags.push(Diagnostic::error(endpoint_span, format!("{origin}: {problem}")));
+        diags.push(Diagnostic::error(
+            endpoint_span,
+            format!("{origin}: {problem}"),
+        ));
     }
     let timeout = match &raw.timeout {
         Some(t) => check_duration(
@@ -274,7 +320,11 @@ fn validate_sts(
         ),
         None => Some(DEFAULT_STS_TIMEOUT),
     };
-    Some(StsConfig { region, endpoint, timeout: timeout? })
+    Some(StsConfig {
+        region,
+        endpoint,
+        timeout: timeout?,
+    })
 }
 
 /// The STS endpoint, its span in the file (if it came from there) and a name
@@ -302,7 +352,11 @@ fn sts_endpoint(
 
 /// `https://sts.REGION.amazonaws.com` (`.com.cn` in the China partition).
 pub fn regional_endpoint(region: &str) -> String {
-    let suffix = if region.starts_with("cn-") { "amazonaws.com.cn" } else { "amazonaws.com" };
+    let suffix = if region.starts_with("cn-") {
+        "amazonaws.com.cn"
+    } else {
+        "amazonaws.com"
+    };
     format!("https://sts.{region}.{suffix}")
 }
 
@@ -319,7 +373,9 @@ fn endpoint_problem(endpoint: &str) -> Option<String> {
         "http" => Some(format!(
             "`{endpoint}` uses plain http to a non-loopback host; use https"
         )),
-        other => Some(format!("`{endpoint}`: scheme `{other}` is not http or https")),
+        other => Some(format!(
+            "`{endpoint}`: scheme `{other}` is not http or https"
+        )),
     }
 }
 
@@ -339,7 +395,11 @@ fn validate_listeners(
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<ListenerConfig> {
     let default = [Spanned::new(0..0, RawListener::default())];
-    let raw_listeners = if raw.imds.is_empty() { &default[..] } else { &raw.imds[..] };
+    let raw_listeners = if raw.imds.is_empty() {
+        &default[..]
+    } else {
+        &raw.imds[..]
+    };
     let mut seen = HashSet::new();
     let mut listeners = Vec::new();
     for (i, raw_l) in raw_listeners.iter().enumerate() {
@@ -350,18 +410,29 @@ fn validate_listeners(
         if let Some(addr) = listen {
             if addr.port() != 0 && !seen.insert(addr) {
                 let at = l.listen.as_ref().map(Spanned::span).or(span.clone());
-                diags.push(Diagnostic::error(at, format!("{ctx}.listen: {addr} is listed twice")));
+                diags.push(Diagnostic::error(
+                    at,
+                    format!("{ctx}.listen: {addr} is listed twice"),
+                ));
             }
         }
         let role = listener_role(raw, l, &ctx, span, diags);
         if let (Some(listen), Some(role)) = (listen, role) {
             let allow_v1 = l.v1.as_ref().is_some_and(|v| *v.get_ref());
-            listeners.push(ListenerConfig { listen, role, allow_v1 });
+            listeners.push(ListenerConfig {
+                listen,
+                role,
+                allow_v1,
+            });
         }
     }
     for name in roles.keys() {
         if !listeners.iter().any(|l| &l.role == name) {
-            let span = raw.roles.iter().find(|(k, _)| k.get_ref() == name).map(|(k, _)| k.span());
+            let span = raw
+                .roles
+                .iter()
+                .find(|(k, _)| k.get_ref() == name)
+                .map(|(k, _)| k.span());
             diags.push(Diagnostic::warning(
                 span,
                 format!("roles.{name} is not served by any [[imds]] listener"),
@@ -409,7 +480,9 @@ fn validate_listen(
 fn is_loopback(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => v4.is_loopback(),
-        IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
     }
 }
 
@@ -427,13 +500,18 @@ fn listener_role(
                 let names = role_names(raw);
                 diags.push(Diagnostic::error(
                     Some(role.span()),
-                    format!("{ctx}.role: no role named `{}` (defined: {names})", role.get_ref()),
+                    format!(
+                        "{ctx}.role: no role named `{}` (defined: {names})",
+                        role.get_ref()
+                    ),
                 ));
                 return None;
             }
             Some(role.get_ref().clone())
         }
-        None if raw.roles.len() == 1 => raw.roles.keys().next().map(|k| k.get_ref().clone()),
+        None if raw.roles.len() == 1 => {
+            raw.roles.keys().next().map(|k| k.get_ref().clone())
+        }
         None if raw.roles.is_empty() => None,
         None => {
             diags.push(Diagnostic::error(
@@ -451,7 +529,11 @@ fn listener_role(
 
 fn role_names(raw: &RawConfig) -> String {
     let names: Vec<&str> = raw.roles.keys().map(|k| k.get_ref().as_str()).collect();
-    if names.is_empty() { "none".into() } else { names.join(", ") }
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    }
 }
 
 #[cfg(test)]
@@ -482,11 +564,14 @@ mod tests {
     fn minimal_config_gets_every_default() {
         let v = check(MINIMAL, &[("USER", "alice")]);
         let c = v.config.expect("valid");
-        assert_eq!(c.listeners, vec![ListenerConfig {
-            listen: DEFAULT_LISTEN.parse().unwrap(),
-            role: "dev".into(),
-            allow_v1: false,
-        }]);
+        assert_eq!(
+            c.listeners,
+            vec![ListenerConfig {
+                listen: DEFAULT_LISTEN.parse().unwrap(),
+                role: "dev".into(),
+                allow_v1: false,
+            }]
+        );
         assert_eq!(c.sts.region, "us-east-1");
         assert_eq!(c.sts.endpoint, "https://sts.us-east-1.amazonaws.com");
         let dev = &c.roles["dev"];
@@ -498,15 +583,37 @@ mod tests {
 
     #[test]
     fn region_and_endpoint_come_from_the_environment_in_order() {
-        let c = check(MINIMAL, &[("AWS_DEFAULT_REGION", "eu-west-1")]).config.unwrap();
+        let c = check(MINIMAL, &[("AWS_DEFAULT_REGION", "eu-west-1")])
+            .config
+            .unwrap();
         assert_eq!(c.sts.endpoint, "https://sts.eu-west-1.amazonaws.com");
-        let env = [("AWS_REGION", "ap-south-1"), ("AWS_DEFAULT_REGION", "eu-west-1")];
-        assert_eq!(check(MINIMAL, &env).config.unwrap().sts.region, "ap-south-1");
-        let env = [("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"), ("AWS_ENDPOINT_URL_STS", "http://localhost:1")];
-        assert_eq!(check(MINIMAL, &env).config.unwrap().sts.endpoint, "http://localhost:1");
-        let env = [("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"), ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true")];
-        assert_eq!(check(MINIMAL, &env).config.unwrap().sts.endpoint, "https://sts.us-east-1.amazonaws.com");
-        let cn = check(MINIMAL, &[("AWS_REGION", "cn-north-1")]).config.unwrap();
+        let env = [
+            ("AWS_REGION", "ap-south-1"),
+            ("AWS_DEFAULT_REGION", "eu-west-1"),
+        ];
+        assert_eq!(
+            check(MINIMAL, &env).config.unwrap().sts.region,
+            "ap-south-1"
+        );
+        let env = [
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
+            ("AWS_ENDPOINT_URL_STS", "http://localhost:1"),
+        ];
+        assert_eq!(
+            check(MINIMAL, &env).config.unwrap().sts.endpoint,
+            "http://localhost:1"
+        );
+        let env = [
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
+            ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true"),
+        ];
+        assert_eq!(
+            check(MINIMAL, &env).config.unwrap().sts.endpoint,
+            "https://sts.us-east-1.amazonaws.com"
+        );
+        let cn = check(MINIMAL, &[("AWS_REGION", "cn-north-1")])
+            .config
+            .unwrap();
         assert_eq!(cn.sts.endpoint, "https://sts.cn-north-1.amazonaws.com.cn");
     }
 
@@ -514,7 +621,11 @@ mod tests {
     fn plain_http_endpoint_only_to_loopback() {
         let text = format!("{MINIMAL}\n[sts]\nendpoint = \"http://sts.example.com\"\n");
         let v = check(&text, &[]);
-        assert!(errors(&v)[0].contains("plain http to a non-loopback host"), "{:?}", errors(&v));
+        assert!(
+            errors(&v)[0].contains("plain http to a non-loopback host"),
+            "{:?}",
+            errors(&v)
+        );
         let text = format!("{MINIMAL}\n[sts]\nendpoint = \"http://[::1]:4566\"\n");
         assert!(check(&text, &[]).config.is_some());
     }
@@ -537,26 +648,45 @@ mod tests {
         let errs = errors(&v);
         assert_eq!(errs.len(), 7, "{errs:#?}");
         assert!(v.config.is_none());
-        assert!(v.diagnostics.iter().filter(|d| d.severity == Severity::Error).all(|d| d.span.is_some()));
-        for needle in ["not a loopback", "no role named `nope`", "not a role ARN", "not a known source",
-            "2 to 64", "out of range", "2 to 1224"] {
-            assert!(errs.iter().any(|e| e.contains(needle)), "missing {needle}: {errs:#?}");
+        assert!(
+            v.diagnostics
+                .iter()
+                .filter(|d| d.severity == Severity::Error)
+                .all(|d| d.span.is_some())
+        );
+        for needle in [
+            "not a loopback",
+            "no role named `nope`",
+            "not a role ARN",
+            "not a known source",
+            "2 to 64",
+            "out of range",
+            "2 to 1224",
+        ] {
+            assert!(
+                errs.iter().any(|e| e.contains(needle)),
+                "missing {needle}: {errs:#?}"
+            );
         }
     }
 
     #[test]
     fn non_loopback_listen_is_allowed_when_asked() {
-        let text = format!("[[imds]]\nlisten = \"169.254.169.254:80\"\nallow_non_loopback = true\n{MINIMAL}");
+        let text = format!(
+            "[[imds]]\nlisten = \"169.254.169.254:80\"\nallow_non_loopback = true\n{MINIMAL}"
+        );
         assert!(check(&text, &[]).config.is_some());
     }
 
     #[test]
     fn short_durations_warn_and_long_ones_do_not() {
-        let text = MINIMAL.replace("source = \"env\"", "source = \"env\"\nduration = \"30m\"");
+        let text =
+            MINIMAL.replace("source = \"env\"", "source = \"env\"\nduration = \"30m\"");
         let v = check(&text, &[]);
         assert!(v.config.is_some());
         assert!(v.diagnostics[0].message.contains("near expiry"));
-        let text = MINIMAL.replace("source = \"env\"", "source = \"env\"\nduration = \"12h\"");
+        let text =
+            MINIMAL.replace("source = \"env\"", "source = \"env\"\nduration = \"12h\"");
         assert!(check(&text, &[]).diagnostics.is_empty());
     }
 
@@ -566,12 +696,18 @@ mod tests {
             "{MINIMAL}\n[roles.prod]\nrole_arn = \"arn:aws:iam::123456789012:role/prod\"\nsource = \"profile:base\"\n"
         );
         let v = check(&text, &[]);
-        assert!(errors(&v)[0].contains("say which one"), "{:?}", v.diagnostics);
+        assert!(
+            errors(&v)[0].contains("say which one"),
+            "{:?}",
+            v.diagnostics
+        );
     }
 
     #[test]
     fn duplicate_listeners_and_missing_roles_are_errors() {
-        let text = format!("[[imds]]\nlisten = \"127.0.0.1:9\"\n[[imds]]\nlisten = \"127.0.0.1:9\"\n{MINIMAL}");
+        let text = format!(
+            "[[imds]]\nlisten = \"127.0.0.1:9\"\n[[imds]]\nlisten = \"127.0.0.1:9\"\n{MINIMAL}"
+        );
         assert!(errors(&check(&text, &[]))[0].contains("listed twice"));
         let v = check("", &[]);
         assert!(errors(&v).iter().any(|e| e.contains("no roles defined")));

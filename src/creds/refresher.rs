@@ -108,7 +108,10 @@ impl Refresher {
                 }
                 continue;
             }
-            let sleep = (due - now).to_std().unwrap_or_default().min(self.clock_check);
+            let sleep = (due - now)
+                .to_std()
+                .unwrap_or_default()
+                .min(self.clock_check);
             tokio::select! {
                 _ = tokio::time::sleep(sleep) => {}
                 _ = self.slot.poked() => {}
@@ -128,7 +131,8 @@ impl Refresher {
         };
         let now = self.clock.now();
         let result = result.and_then(|issued| {
-            Served::render(&issued.credentials, issued.assumed_role_arn, now).ok_or(FetchError::Unservable)
+            Served::render(&issued.credentials, issued.assumed_role_arn, now)
+                .ok_or(FetchError::Unservable)
         });
         Some(match result {
             Ok(served) => {
@@ -162,7 +166,11 @@ impl Refresher {
     }
 
     fn publish_failure(&self, e: &FetchError, now: DateTime<Utc>) {
-        let failure = Failure { code: e.code().to_string(), message: e.to_string(), at: now };
+        let failure = Failure {
+            code: e.code().to_string(),
+            message: e.to_string(),
+            at: now,
+        };
         self.slot.update(|s| {
             s.in_flight = false;
             s.failure = Some(failure);
@@ -172,7 +180,9 @@ impl Refresher {
     fn schedule_retry(&self, attempt: u32, retry: Retry) {
         let now = self.clock.now();
         let snap = self.slot.load_full();
-        let Some(failure) = snap.failure.as_ref() else { return };
+        let Some(failure) = snap.failure.as_ref() else {
+            return;
+        };
         let serve_until = snap.served.as_ref().map(|s| s.expiration - SERVE_MARGIN);
         let delay = schedule::backoff(now, attempt, retry, jitter(), serve_until);
         let next = now + delay;

@@ -36,7 +36,11 @@ const MIN_RETRY: TimeDelta = TimeDelta::milliseconds(200);
 /// When to refresh credentials received at `issued` that expire at
 /// `expiration`. `jitter` is a uniform draw in `[0, 1)`; jitter only ever
 /// moves the refresh earlier.
-pub fn refresh_at(issued: DateTime<Utc>, expiration: DateTime<Utc>, jitter: f64) -> DateTime<Utc> {
+pub fn refresh_at(
+    issued: DateTime<Utc>,
+    expiration: DateTime<Utc>,
+    jitter: f64,
+) -> DateTime<Utc> {
     let lifetime = expiration - issued;
     let at = if lifetime >= LONG_SESSION {
         let lead = LONG_SESSION_LEAD.max(lifetime / 2) + scale(LEAD_JITTER, jitter);
@@ -77,7 +81,9 @@ pub fn backoff(
         }
     };
     let delay = match serve_until {
-        Some(until) if until > now => delay.min(((until - now) / 2).max(TimeDelta::seconds(1))),
+        Some(until) if until > now => {
+            delay.min(((until - now) / 2).max(TimeDelta::seconds(1)))
+        }
         _ => delay,
     };
     delay.max(MIN_RETRY)
@@ -104,7 +110,10 @@ mod tests {
     fn one_hour_sessions_refresh_with_35_to_40_minutes_left() {
         let exp = t0() + mins(60);
         assert_eq!(refresh_at(t0(), exp, 0.0), exp - mins(35));
-        assert_eq!(refresh_at(t0(), exp, 0.999_999), exp - mins(40) + TimeDelta::milliseconds(1));
+        assert_eq!(
+            refresh_at(t0(), exp, 0.999_999),
+            exp - mins(40) + TimeDelta::milliseconds(1)
+        );
     }
 
     #[test]
@@ -117,12 +126,18 @@ mod tests {
     fn short_sessions_refresh_at_half_life_minus_jitter() {
         let exp = t0() + mins(30);
         assert_eq!(refresh_at(t0(), exp, 0.0), t0() + mins(15));
-        assert_eq!(refresh_at(t0(), exp, 0.5), t0() + mins(15) - TimeDelta::seconds(90));
+        assert_eq!(
+            refresh_at(t0(), exp, 0.5),
+            t0() + mins(15) - TimeDelta::seconds(90)
+        );
     }
 
     #[test]
     fn tiny_or_past_expiry_never_causes_a_hot_loop() {
-        assert_eq!(refresh_at(t0(), t0() + TimeDelta::seconds(4), 0.0), t0() + MIN_INTERVAL);
+        assert_eq!(
+            refresh_at(t0(), t0() + TimeDelta::seconds(4), 0.0),
+            t0() + MIN_INTERVAL
+        );
         assert_eq!(refresh_at(t0(), t0() - mins(5), 0.3), t0() + MIN_INTERVAL);
     }
 
@@ -150,7 +165,10 @@ mod tests {
                 assert!(exp - now >= mins(30));
             }
             for w in calls.windows(4) {
-                assert!(w[3] - w[0] >= mins(60), "4 calls within an hour at jitter {jitter}");
+                assert!(
+                    w[3] - w[0] >= mins(60),
+                    "4 calls within an hour at jitter {jitter}"
+                );
             }
         }
     }
@@ -183,9 +201,15 @@ mod tests {
     #[test]
     fn backoff_never_waits_past_half_the_serving_time_left() {
         let until = t0() + mins(4);
-        assert_eq!(backoff(t0(), 5, Retry::Permanent, 1.0, Some(until)), mins(2));
+        assert_eq!(
+            backoff(t0(), 5, Retry::Permanent, 1.0, Some(until)),
+            mins(2)
+        );
         // Almost out of time: still at least a second apart.
         let until = t0() + TimeDelta::milliseconds(500);
-        assert_eq!(backoff(t0(), 5, Retry::Permanent, 1.0, Some(until)), TimeDelta::seconds(1));
+        assert_eq!(
+            backoff(t0(), 5, Retry::Permanent, 1.0, Some(until)),
+            TimeDelta::seconds(1)
+        );
     }
 }

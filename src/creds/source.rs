@@ -26,12 +26,22 @@ pub enum SourceError {
         source: std::io::Error,
     },
     #[error("source \"profile:{profile}\": {} is not a valid credentials file: {reason}", path.display())]
-    Parse { profile: String, path: PathBuf, reason: String },
+    Parse {
+        profile: String,
+        path: PathBuf,
+        reason: String,
+    },
     #[error("source \"profile:{profile}\": no [{profile}] section in {}", path.display())]
     NoProfile { profile: String, path: PathBuf },
     #[error("source \"profile:{profile}\": [{profile}] in {} has no {key}", path.display())]
-    MissingKey { profile: String, path: PathBuf, key: &'static str },
-    #[error("source \"profile:{0}\": no credentials file: neither AWS_SHARED_CREDENTIALS_FILE nor HOME is set")]
+    MissingKey {
+        profile: String,
+        path: PathBuf,
+        key: &'static str,
+    },
+    #[error(
+        "source \"profile:{0}\": no credentials file: neither AWS_SHARED_CREDENTIALS_FILE nor HOME is set"
+    )]
     NoCredentialsFile(String),
 }
 
@@ -56,8 +66,12 @@ pub fn resolve(spec: &SourceSpec, env: &Environment) -> Result<Credentials, Sour
 /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and, optionally,
 /// `AWS_SESSION_TOKEN`.
 pub fn from_env(env: &Environment) -> Result<Credentials, SourceError> {
-    let access_key_id = env.get("AWS_ACCESS_KEY_ID").ok_or(SourceError::MissingEnv("AWS_ACCESS_KEY_ID"))?;
-    let secret = env.get("AWS_SECRET_ACCESS_KEY").ok_or(SourceError::MissingEnv("AWS_SECRET_ACCESS_KEY"))?;
+    let access_key_id = env
+        .get("AWS_ACCESS_KEY_ID")
+        .ok_or(SourceError::MissingEnv("AWS_ACCESS_KEY_ID"))?;
+    let secret = env
+        .get("AWS_SECRET_ACCESS_KEY")
+        .ok_or(SourceError::MissingEnv("AWS_SECRET_ACCESS_KEY"))?;
     Ok(Credentials {
         access_key_id: access_key_id.to_string(),
         secret_access_key: Secret::new(secret),
@@ -70,7 +84,9 @@ pub fn from_env(env: &Environment) -> Result<Credentials, SourceError> {
 pub fn credentials_file(env: &Environment) -> Option<PathBuf> {
     match env.get("AWS_SHARED_CREDENTIALS_FILE") {
         Some(p) => Some(expand_home(p, env)),
-        None => env.get("HOME").map(|home| Path::new(home).join(".aws/credentials")),
+        None => env
+            .get("HOME")
+            .map(|home| Path::new(home).join(".aws/credentials")),
     }
 }
 
@@ -103,22 +119,41 @@ impl ProfileProblem {
     fn at(self, path: &Path, profile: &str) -> SourceError {
         let (profile, path) = (profile.to_string(), path.to_path_buf());
         match self {
-            ProfileProblem::Syntax(reason) => SourceError::Parse { profile, path, reason },
+            ProfileProblem::Syntax(reason) => SourceError::Parse {
+                profile,
+                path,
+                reason,
+            },
             ProfileProblem::NoProfile => SourceError::NoProfile { profile, path },
-            ProfileProblem::MissingKey(key) => SourceError::MissingKey { profile, path, key },
+            ProfileProblem::MissingKey(key) => {
+                SourceError::MissingKey { profile, path, key }
+            }
         }
     }
 }
 
 /// The static keys of `[profile]` in credentials-file text.
-pub fn parse_static_keys(text: &str, profile: &str) -> Result<Credentials, ProfileProblem> {
-    let options = ParseOption { enabled_quote: false, enabled_escape: false, ..Default::default() };
-    let ini = Ini::load_from_str_opt(text, options)
-        .map_err(|e| ProfileProblem::Syntax(format!("line {}, column {}", e.line, e.col)))?;
-    let section = ini.section(Some(profile)).ok_or(ProfileProblem::NoProfile)?;
-    let get = |key: &'static str| section.get(key).map(str::trim).filter(|v| !v.is_empty());
-    let access_key_id = get("aws_access_key_id").ok_or(ProfileProblem::MissingKey("aws_access_key_id"))?;
-    let secret = get("aws_secret_access_key").ok_or(ProfileProblem::MissingKey("aws_secret_access_key"))?;
+pub fn parse_static_keys(
+    text: &str,
+    profile: &str,
+) -> Result<Credentials, ProfileProblem> {
+    let options = ParseOption {
+        enabled_quote: false,
+        enabled_escape: false,
+        ..Default::default()
+    };
+    let ini = Ini::load_from_str_opt(text, options).map_err(|e| {
+        ProfileProblem::Syntax(format!("line {}, column {}", e.line, e.col))
+    })?;
+    let section = ini
+        .section(Some(profile))
+        .ok_or(ProfileProblem::NoProfile)?;
+    let get =
+        |key: &'static str| section.get(key).map(str::trim).filter(|v| !v.is_empty());
+    let access_key_id = get("aws_access_key_id")
+        .ok_or(ProfileProblem::MissingKey("aws_access_key_id"))?;
+    let secret = get("aws_secret_access_key")
+        .ok_or(ProfileProblem::MissingKey("aws_secret_access_key"))?;
     Ok(Credentials {
         access_key_id: access_key_id.to_string(),
         secret_access_key: Secret::new(secret),
@@ -152,32 +187,52 @@ aws_access_key_id = AKIABROKEN
         assert_eq!(c.access_key_id, "AKIABASE");
         assert_eq!(c.secret_access_key.expose(), "abc/def+ghi");
         assert_eq!(c.session_token.unwrap().expose(), "tok");
-        assert!(parse_static_keys(FILE, "default").unwrap().session_token.is_none());
+        assert!(
+            parse_static_keys(FILE, "default")
+                .unwrap()
+                .session_token
+                .is_none()
+        );
     }
 
     #[test]
     fn names_what_is_missing() {
-        assert_eq!(parse_static_keys(FILE, "nope").unwrap_err(), ProfileProblem::NoProfile);
+        assert_eq!(
+            parse_static_keys(FILE, "nope").unwrap_err(),
+            ProfileProblem::NoProfile
+        );
         assert_eq!(
             parse_static_keys(FILE, "broken").unwrap_err(),
             ProfileProblem::MissingKey("aws_secret_access_key")
         );
-        let err = ProfileProblem::MissingKey("aws_secret_access_key").at(Path::new("/c"), "broken");
-        assert_eq!(err.to_string(), "source \"profile:broken\": [broken] in /c has no aws_secret_access_key");
+        let err = ProfileProblem::MissingKey("aws_secret_access_key")
+            .at(Path::new("/c"), "broken");
+        assert_eq!(
+            err.to_string(),
+            "source \"profile:broken\": [broken] in /c has no aws_secret_access_key"
+        );
     }
 
     #[test]
     fn env_source_needs_both_keys() {
         let env = Environment::from_pairs([("AWS_ACCESS_KEY_ID", "AKIA")]);
-        assert_eq!(from_env(&env).unwrap_err().to_string(),
-            "source \"env\": AWS_SECRET_ACCESS_KEY is not set in the daemon's environment");
+        assert_eq!(
+            from_env(&env).unwrap_err().to_string(),
+            "source \"env\": AWS_SECRET_ACCESS_KEY is not set in the daemon's environment"
+        );
     }
 
     #[test]
     fn credentials_file_location() {
         let env = Environment::from_pairs([("HOME", "/h")]);
-        assert_eq!(credentials_file(&env), Some(PathBuf::from("/h/.aws/credentials")));
-        let env = Environment::from_pairs([("HOME", "/h"), ("AWS_SHARED_CREDENTIALS_FILE", "~/c")]);
+        assert_eq!(
+            credentials_file(&env),
+            Some(PathBuf::from("/h/.aws/credentials"))
+        );
+        let env = Environment::from_pairs([
+            ("HOME", "/h"),
+            ("AWS_SHARED_CREDENTIALS_FILE", "~/c"),
+        ]);
         assert_eq!(credentials_file(&env), Some(PathBuf::from("/h/c")));
     }
 }

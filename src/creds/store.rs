@@ -134,7 +134,8 @@ impl RoleSlot {
     }
 
     pub fn set_next_action(&self, at: DateTime<Utc>) {
-        self.next_action.store(at.timestamp_millis(), Ordering::Relaxed);
+        self.next_action
+            .store(at.timestamp_millis(), Ordering::Relaxed);
     }
 
     pub fn next_action(&self) -> Option<DateTime<Utc>> {

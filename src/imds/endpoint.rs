@@ -23,7 +23,8 @@ use crate::clock::SharedClock;
 use crate::creds::store::{RoleSlot, Snapshot};
 
 pub const TOKEN_HEADER: HeaderName = HeaderName::from_static("x-aws-ec2-metadata-token");
-pub const TTL_HEADER: HeaderName = HeaderName::from_static("x-aws-ec2-metadata-token-ttl-seconds");
+pub const TTL_HEADER: HeaderName =
+    HeaderName::from_static("x-aws-ec2-metadata-token-ttl-seconds");
 const FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// How long a credentials request may wait for an in-flight refresh: well
@@ -74,7 +75,12 @@ pub struct EndpointSpec {
 impl Endpoint {
     pub fn new(spec: EndpointSpec) -> Self {
         let started = spec.clock.now();
-        let account_id = spec.role_arn.split(':').nth(4).unwrap_or("000000000000").to_string();
+        let account_id = spec
+            .role_arn
+            .split(':')
+            .nth(4)
+            .unwrap_or("000000000000")
+            .to_string();
         let facts = InstanceFacts {
             account_id: account_id.clone(),
             region: spec.region.clone(),
@@ -83,7 +89,9 @@ impl Endpoint {
         };
         let role_name = spec.role.name().to_string();
         let rendered = Rendered {
-            instance_profile_arn: format!("arn:aws:iam::{account_id}:instance-profile/{role_name}"),
+            instance_profile_arn: format!(
+                "arn:aws:iam::{account_id}:instance-profile/{role_name}"
+            ),
             instance_profile_id: instance_profile_id(&spec.instance_id),
             role_name: Bytes::from(role_name),
             availability_zone: Bytes::from(facts.availability_zone()),
@@ -122,21 +130,29 @@ impl Endpoint {
         }
         match route {
             Route::Token => self.token(&parts.headers),
-            Route::TokenOptions => with_allow(text(StatusCode::OK, Bytes::new()), "OPTIONS, PUT"),
+            Route::TokenOptions => {
+                with_allow(text(StatusCode::OK, Bytes::new()), "OPTIONS, PUT")
+            }
             Route::TokenMethodNotAllowed => {
                 with_allow(error_page(StatusCode::METHOD_NOT_ALLOWED), "OPTIONS, PUT")
             }
             Route::MethodNotAllowed => {
                 with_allow(error_page(StatusCode::METHOD_NOT_ALLOWED), "GET, HEAD")
             }
-            Route::Listing(body) => text(StatusCode::OK, Bytes::from_static(body.as_bytes())),
+            Route::Listing(body) => {
+                text(StatusCode::OK, Bytes::from_static(body.as_bytes()))
+            }
             Route::RoleName => text(StatusCode::OK, self.rendered.role_name.clone()),
             Route::Credentials(name) => self.credentials(name).await,
             Route::IamInfo => self.iam_info(),
             Route::InstanceId => text(StatusCode::OK, self.rendered.instance_id.clone()),
-            Route::AvailabilityZone => text(StatusCode::OK, self.rendered.availability_zone.clone()),
+            Route::AvailabilityZone => {
+                text(StatusCode::OK, self.rendered.availability_zone.clone())
+            }
             Route::Region => text(StatusCode::OK, self.rendered.region.clone()),
-            Route::IdentityDocument => text(StatusCode::OK, self.rendered.identity_document.clone()),
+            Route::IdentityDocument => {
+                text(StatusCode::OK, self.rendered.identity_document.clone())
+            }
             Route::NotFound => error_page(StatusCode::NOT_FOUND),
         }
     }
@@ -147,13 +163,16 @@ impl Endpoint {
         if headers.contains_key(FORWARDED_FOR) {
             return error_page(StatusCode::FORBIDDEN);
         }
-        let ttl = match token::parse_ttl(headers.get(TTL_HEADER).map(HeaderValue::as_bytes)) {
-            Ok(ttl) => ttl,
-            Err(_) => return error_page(StatusCode::BAD_REQUEST),
-        };
+        let ttl =
+            match token::parse_ttl(headers.get(TTL_HEADER).map(HeaderValue::as_bytes)) {
+                Ok(ttl) => ttl,
+                Err(_) => return error_page(StatusCode::BAD_REQUEST),
+            };
         let minted = self.key.mint(self.clock.now(), ttl);
         let mut response = text(StatusCode::OK, Bytes::from(minted));
-        response.headers_mut().insert(TTL_HEADER, HeaderValue::from(ttl));
+        response
+            .headers_mut()
+            .insert(TTL_HEADER, HeaderValue::from(ttl));
         response
     }
 
@@ -162,7 +181,9 @@ impl Endpoint {
         match headers.get(TOKEN_HEADER) {
             Some(token) => match self.key.verify(token.as_bytes(), self.clock.now()) {
                 TokenCheck::Valid { .. } => None,
-                TokenCheck::Expired | TokenCheck::Invalid => Some(error_page(StatusCode::UNAUTHORIZED)),
+                TokenCheck::Expired | TokenCheck::Invalid => {
+                    Some(error_page(StatusCode::UNAUTHORIZED))
+                }
             },
             None if self.allow_v1 => {
                 self.note_v1(path);
@@ -202,7 +223,12 @@ impl Endpoint {
     }
 
     fn iam_info(&self) -> HttpResponse {
-        let last_updated = self.role.load().served.as_ref().map_or(self.started, |s| s.last_updated);
+        let last_updated = self
+            .role
+            .load()
+            .served
+            .as_ref()
+            .map_or(self.started, |s| s.last_updated);
         let body = render::iam_info(
             &self.rendered.instance_profile_arn,
             &self.rendered.instance_profile_id,
@@ -215,23 +241,49 @@ impl Endpoint {
 /// `AIPA` + 17 characters, like a real instance profile id, derived from the
 /// (already public) instance id so it is stable.
 fn instance_profile_id(instance_id: &str) -> String {
-    let tail: String = instance_id.trim_start_matches("i-").to_uppercase().chars().take(17).collect();
+    let tail: String = instance_id
+        .trim_start_matches("i-")
+        .to_uppercase()
+        .chars()
+        .take(17)
+        .collect();
     format!("AIPA{tail:0>17}")
 }
 
 /// The 503 that says why there is nothing to serve.
 fn unavailable(role: &str, snap: &Snapshot) -> HttpResponse {
     let (code, message) = if let Some(waiting) = &snap.waiting_for {
-        ("CredentialsPending".to_string(), format!("role `{role}`: {waiting}"))
+        (
+            "CredentialsPending".to_string(),
+            format!("role `{role}`: {waiting}"),
+        )
     } else if let Some(failure) = &snap.failure {
-        (failure.code.clone(), format!("imdsd could not refresh role `{role}`: {}", failure.message))
+        (
+            failure.code.clone(),
+            format!("imdsd could not refresh role `{role}`: {}", failure.message),
+        )
     } else if snap.served.is_some() {
-        ("CredentialsExpired".into(), format!("credentials for role `{role}` have expired and a refresh is under way"))
+        (
+            "CredentialsExpired".into(),
+            format!(
+                "credentials for role `{role}` have expired and a refresh is under way"
+            ),
+        )
     } else {
-        ("CredentialsUninitialized".into(), format!("credentials for role `{role}` are being fetched from STS; try again shortly"))
+        (
+            "CredentialsUninitialized".into(),
+            format!(
+                "credentials for role `{role}` are being fetched from STS; try again shortly"
+            ),
+        )
     };
-    let mut response = text(StatusCode::SERVICE_UNAVAILABLE, Bytes::from(render::error_json(&code, &message)));
-    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let mut response = text(
+        StatusCode::SERVICE_UNAVAILABLE,
+        Bytes::from(render::error_json(&code, &message)),
+    );
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
 
@@ -256,10 +308,15 @@ pub fn text(status: StatusCode, body: Bytes) -> HttpResponse {
 
 fn error_page(status: StatusCode) -> HttpResponse {
     let reason = status.canonical_reason().unwrap_or("Error");
-    text(status, Bytes::from(render::error_page(status.as_u16(), reason)))
+    text(
+        status,
+        Bytes::from(render::error_page(status.as_u16(), reason)),
+    )
 }
 
 fn with_allow(mut response: HttpResponse, allow: &'static str) -> HttpResponse {
-    response.headers_mut().insert(ALLOW, HeaderValue::from_static(allow));
+    response
+        .headers_mut()
+        .insert(ALLOW, HeaderValue::from_static(allow));
     response
 }

@@ -34,7 +34,9 @@ impl HostAllowList {
 
     /// Whether `host` (the raw header value) names this listener.
     pub fn allows(&self, host: &[u8]) -> bool {
-        self.hosts.iter().any(|h| h.as_bytes().eq_ignore_ascii_case(host))
+        self.hosts
+            .iter()
+            .any(|h| h.as_bytes().eq_ignore_ascii_case(host))
     }
 
     pub fn hosts(&self) -> &[String] {
@@ -79,18 +81,36 @@ mod tests {
     #[test]
     fn accepts_own_address_and_localhost_only() {
         let allow = HostAllowList::for_listener("127.0.0.1:16925".parse().unwrap());
-        assert_eq!(check(&allow, &headers(&[("host", "127.0.0.1:16925")])), None);
-        assert_eq!(check(&allow, &headers(&[("host", "LOCALHOST:16925")])), None);
-        assert_eq!(check(&allow, &headers(&[("host", "evil.example:16925")])), Some(Refusal::ForeignHost));
-        assert_eq!(check(&allow, &headers(&[("host", "127.0.0.1")])), Some(Refusal::ForeignHost));
+        assert_eq!(
+            check(&allow, &headers(&[("host", "127.0.0.1:16925")])),
+            None
+        );
+        assert_eq!(
+            check(&allow, &headers(&[("host", "LOCALHOST:16925")])),
+            None
+        );
+        assert_eq!(
+            check(&allow, &headers(&[("host", "evil.example:16925")])),
+            Some(Refusal::ForeignHost)
+        );
+        assert_eq!(
+            check(&allow, &headers(&[("host", "127.0.0.1")])),
+            Some(Refusal::ForeignHost)
+        );
         assert_eq!(check(&allow, &headers(&[])), Some(Refusal::MissingHost));
     }
 
     #[test]
     fn port_80_may_be_left_out() {
         let allow = HostAllowList::for_listener("169.254.169.254:80".parse().unwrap());
-        assert_eq!(check(&allow, &headers(&[("host", "169.254.169.254")])), None);
-        assert_eq!(check(&allow, &headers(&[("host", "169.254.169.254:80")])), None);
+        assert_eq!(
+            check(&allow, &headers(&[("host", "169.254.169.254")])),
+            None
+        );
+        assert_eq!(
+            check(&allow, &headers(&[("host", "169.254.169.254:80")])),
+            None
+        );
     }
 
     #[test]

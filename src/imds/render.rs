@@ -32,14 +32,20 @@ pub fn credentials_json(
     expiration: DateTime<Utc>,
     last_updated: DateTime<Utc>,
 ) -> SecretBytes {
-    let token = creds.session_token.as_ref().map(|t| t.expose()).unwrap_or_default();
+    let token = creds
+        .session_token
+        .as_ref()
+        .map(|t| t.expose())
+        .unwrap_or_default();
     let mut out = zeroize::Zeroizing::new(String::with_capacity(1536));
     out.push_str("{\n  \"Code\" : \"Success\",\n  \"LastUpdated\" : \"");
     out.push_str(&timestamp(last_updated));
     out.push_str("\",\n  \"Type\" : \"AWS-HMAC\",\n  \"AccessKeyId\" : ");
     out.push_str(&json_str(&creds.access_key_id));
     out.push_str(",\n  \"SecretAccessKey\" : ");
-    out.push_str(&zeroize::Zeroizing::new(json_str(creds.secret_access_key.expose())));
+    out.push_str(&zeroize::Zeroizing::new(json_str(
+        creds.secret_access_key.expose(),
+    )));
     out.push_str(",\n  \"Token\" : ");
     out.push_str(&zeroize::Zeroizing::new(json_str(token)));
     out.push_str(",\n  \"Expiration\" : \"");
@@ -55,7 +61,11 @@ pub fn error_json(code: &str, message: &str) -> String {
 }
 
 /// `/latest/meta-data/iam/info`.
-pub fn iam_info(instance_profile_arn: &str, instance_profile_id: &str, last_updated: DateTime<Utc>) -> String {
+pub fn iam_info(
+    instance_profile_arn: &str,
+    instance_profile_id: &str,
+    last_updated: DateTime<Utc>,
+) -> String {
     format!(
         "{{\n  \"Code\" : \"Success\",\n  \"LastUpdated\" : \"{}\",\n  \"InstanceProfileArn\" : {},\n  \"InstanceProfileId\" : {}\n}}",
         timestamp(last_updated),
@@ -141,7 +151,10 @@ mod tests {
         );
         let parsed: serde_json::Value = serde_json::from_slice(body.as_ref()).unwrap();
         assert_eq!(parsed["Token"], "to\"ken");
-        assert!(parsed.get("AccountId").is_none(), "no AccountId on the legacy path");
+        assert!(
+            parsed.get("AccountId").is_none(),
+            "no AccountId on the legacy path"
+        );
     }
 
     #[test]
@@ -152,7 +165,8 @@ mod tests {
             instance_id: "i-0123456789abcdef0".into(),
             started: at("2026-01-01T00:00:00Z"),
         };
-        let doc: serde_json::Value = serde_json::from_str(&identity_document(&facts)).unwrap();
+        let doc: serde_json::Value =
+            serde_json::from_str(&identity_document(&facts)).unwrap();
         assert_eq!(doc["region"], "eu-west-1");
         assert_eq!(doc["availabilityZone"], "eu-west-1a");
         assert_eq!(doc["accountId"], "123456789012");
@@ -160,6 +174,9 @@ mod tests {
 
     #[test]
     fn error_json_escapes() {
-        assert_eq!(error_json("A", "b \"c\""), r#"{"Code":"A","Message":"b \"c\""}"#);
+        assert_eq!(
+            error_json("A", "b \"c\""),
+            r#"{"Code":"A","Message":"b \"c\""}"#
+        );
     }
 }

@@ -38,7 +38,10 @@ impl Route<'_> {
     pub fn needs_token(&self) -> bool {
         !matches!(
             self,
-            Route::Token | Route::TokenOptions | Route::TokenMethodNotAllowed | Route::MethodNotAllowed
+            Route::Token
+                | Route::TokenOptions
+                | Route::TokenMethodNotAllowed
+                | Route::MethodNotAllowed
         )
     }
 }
@@ -81,10 +84,16 @@ fn route_get<'a>(segs: &[&'a str]) -> Route<'a> {
         ["latest", "meta-data", "iam"] => Route::Listing("info\nsecurity-credentials/"),
         ["latest", "meta-data", "iam", "info"] => Route::IamInfo,
         ["latest", "meta-data", "iam", "security-credentials"] => Route::RoleName,
-        ["latest", "meta-data", "iam", "security-credentials", role] => Route::Credentials(role),
+        ["latest", "meta-data", "iam", "security-credentials", role] => {
+            Route::Credentials(role)
+        }
         ["latest", "meta-data", "instance-id"] => Route::InstanceId,
-        ["latest", "meta-data", "placement"] => Route::Listing("availability-zone\nregion"),
-        ["latest", "meta-data", "placement", "availability-zone"] => Route::AvailabilityZone,
+        ["latest", "meta-data", "placement"] => {
+            Route::Listing("availability-zone\nregion")
+        }
+        ["latest", "meta-data", "placement", "availability-zone"] => {
+            Route::AvailabilityZone
+        }
         ["latest", "meta-data", "placement", "region"] => Route::Region,
         ["latest", "dynamic"] => Route::Listing("instance-identity/"),
         ["latest", "dynamic", "instance-identity"] => Route::Listing("document"),
@@ -104,9 +113,18 @@ mod tests {
     fn token_path_by_method() {
         assert_eq!(route(&Method::PUT, "/latest/api/token"), Route::Token);
         assert_eq!(route(&Method::PUT, "//latest/api/token/"), Route::Token);
-        assert_eq!(route(&Method::GET, "/latest/api/token"), Route::TokenMethodNotAllowed);
-        assert_eq!(route(&Method::POST, "/latest/api/token"), Route::TokenMethodNotAllowed);
-        assert_eq!(route(&Method::OPTIONS, "/latest/api/token"), Route::TokenOptions);
+        assert_eq!(
+            route(&Method::GET, "/latest/api/token"),
+            Route::TokenMethodNotAllowed
+        );
+        assert_eq!(
+            route(&Method::POST, "/latest/api/token"),
+            Route::TokenMethodNotAllowed
+        );
+        assert_eq!(
+            route(&Method::OPTIONS, "/latest/api/token"),
+            Route::TokenOptions
+        );
     }
 
     #[test]
@@ -119,21 +137,42 @@ mod tests {
         ] {
             assert_eq!(route(&Method::GET, p), Route::RoleName, "{p}");
         }
-        for p in ["/latest/meta-data/iam/security-credentials/dev", "//latest/meta-data/iam/security-credentials/dev/"] {
+        for p in [
+            "/latest/meta-data/iam/security-credentials/dev",
+            "//latest/meta-data/iam/security-credentials/dev/",
+        ] {
             assert_eq!(route(&Method::GET, p), Route::Credentials("dev"), "{p}");
         }
-        for p in ["/latest/meta-data/placement/availability-zone", "/latest/meta-data/placement/availability-zone/"] {
+        for p in [
+            "/latest/meta-data/placement/availability-zone",
+            "/latest/meta-data/placement/availability-zone/",
+        ] {
             assert_eq!(route(&Method::GET, p), Route::AvailabilityZone);
         }
     }
 
     #[test]
     fn metadata_paths() {
-        assert_eq!(route(&Method::GET, "/latest/meta-data/iam/info"), Route::IamInfo);
-        assert_eq!(route(&Method::GET, "/latest/meta-data/instance-id/"), Route::InstanceId);
-        assert_eq!(route(&Method::GET, "/latest/meta-data/placement/region"), Route::Region);
-        assert_eq!(route(&Method::HEAD, "/latest/dynamic/instance-identity/document"), Route::IdentityDocument);
-        assert_eq!(route(&Method::GET, "/latest/meta-data/iam"), Route::Listing("info\nsecurity-credentials/"));
+        assert_eq!(
+            route(&Method::GET, "/latest/meta-data/iam/info"),
+            Route::IamInfo
+        );
+        assert_eq!(
+            route(&Method::GET, "/latest/meta-data/instance-id/"),
+            Route::InstanceId
+        );
+        assert_eq!(
+            route(&Method::GET, "/latest/meta-data/placement/region"),
+            Route::Region
+        );
+        assert_eq!(
+            route(&Method::HEAD, "/latest/dynamic/instance-identity/document"),
+            Route::IdentityDocument
+        );
+        assert_eq!(
+            route(&Method::GET, "/latest/meta-data/iam"),
+            Route::Listing("info\nsecurity-credentials/")
+        );
     }
 
     #[test]
@@ -152,8 +191,17 @@ mod tests {
 
     #[test]
     fn writes_to_metadata_paths_are_not_allowed() {
-        assert_eq!(route(&Method::POST, "/latest/meta-data/iam/info"), Route::MethodNotAllowed);
-        assert_eq!(route(&Method::DELETE, "/latest/meta-data/iam/security-credentials/x"), Route::MethodNotAllowed);
+        assert_eq!(
+            route(&Method::POST, "/latest/meta-data/iam/info"),
+            Route::MethodNotAllowed
+        );
+        assert_eq!(
+            route(
+                &Method::DELETE,
+                "/latest/meta-data/iam/security-credentials/x"
+            ),
+            Route::MethodNotAllowed
+        );
         assert!(!Route::MethodNotAllowed.needs_token());
         assert!(Route::RoleName.needs_token());
     }

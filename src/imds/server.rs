@@ -82,7 +82,8 @@ pub async fn serve(
             let endpoint = endpoint.clone();
             async move { Ok::<_, Infallible>(endpoint.handle(req).await) }
         });
-        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        let conn =
+            graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");

@@ -38,7 +38,9 @@ impl std::fmt::Debug for TokenKey {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenCheck {
     /// Good until this unix time.
-    Valid { expires_at: i64 },
+    Valid {
+        expires_at: i64,
+    },
     Expired,
     /// Not a token this daemon (with this key) minted.
     Invalid,
@@ -49,15 +51,20 @@ pub enum TokenCheck {
 pub enum TtlError {
     #[error("missing X-aws-ec2-metadata-token-ttl-seconds header")]
     Missing,
-    #[error("X-aws-ec2-metadata-token-ttl-seconds must be a whole number of seconds from 1 to 21600")]
+    #[error(
+        "X-aws-ec2-metadata-token-ttl-seconds must be a whole number of seconds from 1 to 21600"
+    )]
     Invalid,
 }
 
 /// Parses the TTL header of a token PUT: an integer in 1..=21600.
 pub fn parse_ttl(header: Option<&[u8]>) -> Result<u32, TtlError> {
     let raw = header.ok_or(TtlError::Missing)?;
-    let text = std::str::from_utf8(raw).map_err(|_| TtlError::Invalid)?.trim();
-    let all_digits = !text.is_empty() && text.len() <= 5 && text.bytes().all(|b| b.is_ascii_digit());
+    let text = std::str::from_utf8(raw)
+        .map_err(|_| TtlError::Invalid)?
+        .trim();
+    let all_digits =
+        !text.is_empty() && text.len() <= 5 && text.bytes().all(|b| b.is_ascii_digit());
     match text.parse::<u32>() {
         Ok(ttl) if all_digits && (1..=MAX_TTL_SECS).contains(&ttl) => Ok(ttl),
         _ => Err(TtlError::Invalid),
@@ -66,7 +73,8 @@ pub fn parse_ttl(header: Option<&[u8]>) -> Result<u32, TtlError> {
 
 impl TokenKey {
     pub fn new(key: &[u8]) -> Self {
-        let keyed = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
+        let keyed =
+            Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
         TokenKey { keyed }
     }
 
@@ -127,9 +135,15 @@ mod tests {
         assert_eq!(token.len(), TOKEN_LEN);
         assert!(http::HeaderValue::from_str(&token).is_ok());
         let expires_at = now().timestamp() + 300;
-        assert_eq!(key.verify(token.as_bytes(), now()), TokenCheck::Valid { expires_at });
+        assert_eq!(
+            key.verify(token.as_bytes(), now()),
+            TokenCheck::Valid { expires_at }
+        );
         let later = now() + TimeDelta::seconds(299);
-        assert_eq!(key.verify(token.as_bytes(), later), TokenCheck::Valid { expires_at });
+        assert_eq!(
+            key.verify(token.as_bytes(), later),
+            TokenCheck::Valid { expires_at }
+        );
         let at_expiry = now() + TimeDelta::seconds(300);
         assert_eq!(key.verify(token.as_bytes(), at_expiry), TokenCheck::Expired);
     }
@@ -138,14 +152,20 @@ mod tests {
     fn tokens_survive_a_new_key_instance_with_the_same_bytes() {
         let token = TokenKey::new(&[7; 32]).mint(now(), 21_600);
         let restarted = TokenKey::new(&[7; 32]);
-        assert!(matches!(restarted.verify(token.as_bytes(), now()), TokenCheck::Valid { .. }));
+        assert!(matches!(
+            restarted.verify(token.as_bytes(), now()),
+            TokenCheck::Valid { .. }
+        ));
     }
 
     #[test]
     fn other_keys_tampering_and_garbage_are_invalid() {
         let key = TokenKey::new(&[7; 32]);
         let token = key.mint(now(), 300);
-        assert_eq!(TokenKey::new(&[8; 32]).verify(token.as_bytes(), now()), TokenCheck::Invalid);
+        assert_eq!(
+            TokenKey::new(&[8; 32]).verify(token.as_bytes(), now()),
+            TokenCheck::Invalid
+        );
         // Extend the expiry without the key: the MAC no longer matches.
         let forged = TokenKey::new(&[8; 32]).mint(now(), 21_600);
         assert_eq!(key.verify(forged.as_bytes(), now()), TokenCheck::Invalid);
@@ -163,8 +183,22 @@ mod tests {
         assert_eq!(parse_ttl(Some(b"300")), Ok(300));
         assert_eq!(parse_ttl(Some(b"1")), Ok(1));
         assert_eq!(parse_ttl(None), Err(TtlError::Missing));
-        for bad in [&b"0"[..], b"21601", b"-1", b"1.5", b"", b"abc", b"99999999999", b"+5"] {
-            assert_eq!(parse_ttl(Some(bad)), Err(TtlError::Invalid), "{:?}", std::str::from_utf8(bad));
+        for bad in [
+            &b"0"[..],
+            b"21601",
+            b"-1",
+            b"1.5",
+            b"",
+            b"abc",
+            b"99999999999",
+            b"+5",
+        ] {
+            assert_eq!(
+                parse_ttl(Some(bad)),
+                Err(TtlError::Invalid),
+                "{:?}",
+                std::str::from_utf8(bad)
+            );
         }
     }
 }

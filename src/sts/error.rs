@@ -32,21 +32,38 @@ pub enum StsError {
     #[error("STS {action} returned HTTP {status} without an STS error document")]
     Http { action: &'static str, status: u16 },
     #[error("STS {action} could not be reached at {endpoint}: {reason}")]
-    Transport { action: &'static str, endpoint: String, reason: String, timed_out: bool },
-    #[error("STS {action} answered 200 with a body that is not valid credentials: {source}")]
+    Transport {
+        action: &'static str,
+        endpoint: String,
+        reason: String,
+        timed_out: bool,
+    },
+    #[error(
+        "STS {action} answered 200 with a body that is not valid credentials: {source}"
+    )]
     Malformed {
         action: &'static str,
         #[source]
         source: XmlError,
     },
-    #[error("STS {action} answered with credentials that expired already at {expiration}")]
-    AlreadyExpired { action: &'static str, expiration: String },
+    #[error(
+        "STS {action} answered with credentials that expired already at {expiration}"
+    )]
+    AlreadyExpired {
+        action: &'static str,
+        expiration: String,
+    },
     #[error("could not sign the STS {action} request: {reason}")]
-    Signing { action: &'static str, reason: String },
+    Signing {
+        action: &'static str,
+        reason: String,
+    },
 }
 
 fn request_id_suffix(id: &Option<String>) -> String {
-    id.as_ref().map(|id| format!(" (request id {id})")).unwrap_or_default()
+    id.as_ref()
+        .map(|id| format!(" (request id {id})"))
+        .unwrap_or_default()
 }
 
 const THROTTLING_CODES: &[&str] = &[
@@ -83,7 +100,11 @@ pub fn classify(status: u16, code: &str) -> Retry {
         || status == 429
         || THROTTLING_CODES.contains(&code)
         || TRANSIENT_CODES.contains(&code);
-    if transient { Retry::Transient } else { Retry::Permanent }
+    if transient {
+        Retry::Transient
+    } else {
+        Retry::Permanent
+    }
 }
 
 impl StsError {
@@ -102,7 +123,9 @@ impl StsError {
         match self {
             StsError::Service { code, .. } => code,
             StsError::Http { .. } => "HttpError",
-            StsError::Transport { timed_out: true, .. } => "Timeout",
+            StsError::Transport {
+                timed_out: true, ..
+            } => "Timeout",
             StsError::Transport { .. } => "NetworkError",
             StsError::Malformed { .. } => "MalformedResponse",
             StsError::AlreadyExpired { .. } => "ExpiredCredentialsIssued",
@@ -137,7 +160,10 @@ mod tests {
             message: "not authorized".into(),
             request_id: Some("r-1".into()),
         };
-        assert_eq!(e.to_string(), "STS AssumeRole returned AccessDenied (HTTP 403): not authorized (request id r-1)");
+        assert_eq!(
+            e.to_string(),
+            "STS AssumeRole returned AccessDenied (HTTP 403): not authorized (request id r-1)"
+        );
         assert_eq!(e.code(), "AccessDenied");
         assert_eq!(e.retry(), Retry::Permanent);
     }

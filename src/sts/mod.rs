@@ -59,12 +59,18 @@ pub struct StsClient {
 
 impl std::fmt::Debug for StsClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StsClient").field("endpoint", &self.endpoint.as_str()).finish()
+        f.debug_struct("StsClient")
+            .field("endpoint", &self.endpoint.as_str())
+            .finish()
     }
 }
 
 impl StsClient {
-    pub fn new(cfg: &StsConfig, env: &Environment, clock: SharedClock) -> Result<Self, SetupError> {
+    pub fn new(
+        cfg: &StsConfig,
+        env: &Environment,
+        clock: SharedClock,
+    ) -> Result<Self, SetupError> {
         let endpoint = reqwest::Url::parse(&cfg.endpoint)
             .map_err(|_| SetupError::Endpoint(cfg.endpoint.clone()))?;
         let mut builder = reqwest::Client::builder()
@@ -80,8 +86,15 @@ impl StsClient {
         for cert in ca_bundle(env)? {
             builder = builder.add_root_certificate(cert);
         }
-        let http = builder.build().map_err(|e| SetupError::Http(e.to_string()))?;
-        Ok(StsClient { http, endpoint, region: cfg.region.clone(), clock })
+        let http = builder
+            .build()
+            .map_err(|e| SetupError::Http(e.to_string()))?;
+        Ok(StsClient {
+            http,
+            endpoint,
+            region: cfg.region.clone(),
+            clock,
+        })
     }
 
     pub fn endpoint(&self) -> &str {
@@ -91,7 +104,11 @@ impl StsClient {
     /// Sends `query`, signed with `signer` (or unsigned when `None`, as
     /// AssumeRoleWithWebIdentity and AssumeRoleWithSAML require), and
     /// parses the credentials it returns.
-    pub async fn call(&self, query: &Query, signer: Option<&Credentials>) -> Result<Issued, StsError> {
+    pub async fn call(
+        &self,
+        query: &Query,
+        signer: Option<&Credentials>,
+    ) -> Result<Issued, StsError> {
         let action = query.action;
         let body = query.body().into_bytes();
         let mut request = self
@@ -103,9 +120,15 @@ impl StsClient {
                 request = request.header(name, value);
             }
         }
-        let response = request.body(body).send().await.map_err(|e| self.transport(action, &e))?;
+        let response = request
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| self.transport(action, &e))?;
         let status = response.status().as_u16();
-        let text = read_limited(response).await.map_err(|e| self.transport(action, &e))?;
+        let text = read_limited(response)
+            .await
+            .map_err(|e| self.transport(action, &e))?;
         if status != 200 {
             return Err(match xml::parse_error(&text) {
                 Some(e) => StsError::Service {
@@ -124,11 +147,17 @@ impl StsClient {
         Ok(issued)
     }
 
-    fn check_not_expired(&self, action: &'static str, issued: &Issued) -> Result<(), StsError> {
+    fn check_not_expired(
+        &self,
+        action: &'static str,
+        issued: &Issued,
+    ) -> Result<(), StsError> {
         match issued.credentials.expiration {
             Some(exp) if exp <= self.clock.now() => Err(StsError::AlreadyExpired {
                 action,
-                expiration: exp.format(crate::imds::render::EXPIRATION_FORMAT).to_string(),
+                expiration: exp
+                    .format(crate::imds::render::EXPIRATION_FORMAT)
+                    .to_string(),
             }),
             _ => Ok(()),
         }
@@ -170,13 +199,16 @@ impl StsClient {
             SignableBody::Bytes(body),
         )
         .map_err(|e| signing_error(e.to_string()))?;
-        let (instructions, _) =
-            sign(signable, &params).map_err(|e| signing_error(e.to_string()))?.into_parts();
+        let (instructions, _) = sign(signable, &params)
+            .map_err(|e| signing_error(e.to_string()))?
+            .into_parts();
         instructions
             .headers()
             .map(|(name, value)| {
-                let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| signing_error(e.to_string()))?;
-                let value = HeaderValue::from_str(value).map_err(|e| signing_error(e.to_string()))?;
+                let name = HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|e| signing_error(e.to_string()))?;
+                let value = HeaderValue::from_str(value)
+                    .map_err(|e| signing_error(e.to_string()))?;
                 Ok((name, value))
             })
             .collect()
@@ -205,7 +237,9 @@ fn host_header(url: &reqwest::Url) -> String {
 fn is_loopback_name(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     host.eq_ignore_ascii_case("localhost")
-        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Reads at most [`MAX_BODY`] bytes of the answer as text.
@@ -238,13 +272,24 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 fn ca_bundle(env: &Environment) -> Result<Vec<reqwest::Certificate>, SetupError> {
-    let Some(path) = env.get("AWS_CA_BUNDLE") else { return Ok(Vec::new()) };
-    let pem = std::fs::read(path)
-        .map_err(|source| SetupError::CaBundle { path: path.to_string(), source })?;
-    let certs = reqwest::Certificate::from_pem_bundle(&pem)
-        .map_err(|e| SetupError::CaBundleParse { path: path.to_string(), reason: e.to_string() })?;
+    let Some(path) = env.get("AWS_CA_BUNDLE") else {
+        return Ok(Vec::new());
+    };
+    let pem = std::fs::read(path).map_err(|source| SetupError::CaBundle {
+        path: path.to_string(),
+        source,
+    })?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+        SetupError::CaBundleParse {
+            path: path.to_string(),
+            reason: e.to_string(),
+        }
+    })?;
     if certs.is_empty() {
-        return Err(SetupError::CaBundleParse { path: path.to_string(), reason: "no certificates".into() });
+        return Err(SetupError::CaBundleParse {
+            path: path.to_string(),
+            reason: "no certificates".into(),
+        });
     }
     Ok(certs)
 }

@@ -13,7 +13,11 @@ use crate::secret::{Secret, SecretBytes};
 /// The STS API version every action uses.
 pub const API_VERSION: &str = "2011-06-15";
 
-const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// A parameter value: plain, or a secret that must not linger.
 #[derive(Debug, Clone)]
@@ -40,7 +44,10 @@ pub struct Query {
 
 impl Query {
     pub fn new(action: &'static str) -> Self {
-        Query { action, params: Vec::new() }
+        Query {
+            action,
+            params: Vec::new(),
+        }
     }
 
     pub fn param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
@@ -61,7 +68,11 @@ impl Query {
     }
 
     /// A list parameter: `Name.member.1=a&Name.member.2=b`.
-    pub fn list<'a>(mut self, name: &str, values: impl IntoIterator<Item = &'a str>) -> Self {
+    pub fn list<'a>(
+        mut self,
+        name: &str,
+        values: impl IntoIterator<Item = &'a str>,
+    ) -> Self {
         for (i, v) in values.into_iter().enumerate() {
             self = self.param(format!("{name}.member.{}", i + 1), v);
         }
@@ -89,7 +100,10 @@ mod tests {
     fn body_matches_recorded_sdk_traffic() {
         // From the Rust SDK's recorded AssumeRole request.
         let q = Query::new("AssumeRole")
-            .param("RoleArn", "arn:aws:iam::130633740322:role/imds-chained-role-test")
+            .param(
+                "RoleArn",
+                "arn:aws:iam::130633740322:role/imds-chained-role-test",
+            )
             .param("RoleSessionName", "assume-role-from-profile-1632246085998");
         assert_eq!(
             q.body().as_ref(),
@@ -99,7 +113,9 @@ mod tests {
 
     #[test]
     fn lists_are_numbered_from_one_and_reserved_chars_are_encoded() {
-        let q = Query::new("X").list("TransitiveTagKeys", ["a b", "c+d"]).optional("Skip", None);
+        let q = Query::new("X")
+            .list("TransitiveTagKeys", ["a b", "c+d"])
+            .optional("Skip", None);
         assert_eq!(
             std::str::from_utf8(q.body().as_ref()).unwrap(),
             "Action=X&Version=2011-06-15&TransitiveTagKeys.member.1=a%20b&TransitiveTagKeys.member.2=c%2Bd"
@@ -109,7 +125,11 @@ mod tests {
     #[test]
     fn secret_params_are_sent_but_not_printed() {
         let q = Query::new("X").secret_param("TokenCode", Secret::new("123456"));
-        assert!(std::str::from_utf8(q.body().as_ref()).unwrap().ends_with("TokenCode=123456"));
+        assert!(
+            std::str::from_utf8(q.body().as_ref())
+                .unwrap()
+                .ends_with("TokenCode=123456")
+        );
         assert!(!format!("{q:?}").contains("123456"));
     }
 }

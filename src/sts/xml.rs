@@ -51,11 +51,18 @@ struct Leaves {
 
 impl Leaves {
     fn get(&self, path: &str) -> Option<&str> {
-        self.leaves.iter().find(|(p, _)| p == path).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
+        self.leaves
+            .iter()
+            .find(|(p, _)| p == path)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
     }
 
     fn take(&mut self, path: &str) -> Option<String> {
-        let i = self.leaves.iter().position(|(p, v)| p == path && !v.is_empty())?;
+        let i = self
+            .leaves
+            .iter()
+            .position(|(p, v)| p == path && !v.is_empty())?;
         Some(self.leaves.swap_remove(i).1)
     }
 }
@@ -78,7 +85,10 @@ fn leaves(body: &str) -> Result<Leaves, XmlError> {
     let mut root = None;
     let mut out = Vec::new();
     loop {
-        match reader.read_event().map_err(|e| XmlError::Syntax(e.to_string()))? {
+        match reader
+            .read_event()
+            .map_err(|e| XmlError::Syntax(e.to_string()))?
+        {
             Event::Start(e) => {
                 let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
                 if root.is_none() {
@@ -90,7 +100,8 @@ fn leaves(body: &str) -> Result<Leaves, XmlError> {
                 stack.pop();
             }
             Event::Empty(e) if root.is_none() => {
-                root = Some(String::from_utf8_lossy(e.local_name().as_ref()).into_owned());
+                root =
+                    Some(String::from_utf8_lossy(e.local_name().as_ref()).into_owned());
             }
             Event::Text(t) => {
                 let text = t.unescape().map_err(|e| XmlError::Syntax(e.to_string()))?;
@@ -105,7 +116,10 @@ fn leaves(body: &str) -> Result<Leaves, XmlError> {
         }
     }
     if !stack.is_empty() {
-        return Err(XmlError::Syntax(format!("unclosed element <{}>", stack.join("/"))));
+        return Err(XmlError::Syntax(format!(
+            "unclosed element <{}>",
+            stack.join("/")
+        )));
     }
     let root = root.ok_or_else(|| XmlError::Syntax("empty document".into()))?;
     Ok(Leaves { root, leaves: out })
@@ -122,17 +136,29 @@ pub fn parse_credentials(action: &str, body: &str) -> Result<Issued, XmlError> {
     let mut doc = leaves(body)?;
     let expected_root = format!("{action}Response");
     if doc.root != expected_root {
-        return Err(XmlError::UnexpectedRoot { expected: expected_root, found: doc.root.clone() });
+        return Err(XmlError::UnexpectedRoot {
+            expected: expected_root,
+            found: doc.root.clone(),
+        });
     }
     let base = format!("{action}Result/Credentials");
     let field = |name| format!("{base}/{name}");
-    let access_key_id = doc.take(&field("AccessKeyId")).ok_or(XmlError::Missing("AccessKeyId"))?;
-    let secret = doc.take(&field("SecretAccessKey")).ok_or(XmlError::Missing("SecretAccessKey"))?;
-    let token = doc.take(&field("SessionToken")).ok_or(XmlError::Missing("SessionToken"))?;
-    let expiration = doc.get(&field("Expiration")).ok_or(XmlError::Missing("Expiration"))?;
+    let access_key_id = doc
+        .take(&field("AccessKeyId"))
+        .ok_or(XmlError::Missing("AccessKeyId"))?;
+    let secret = doc
+        .take(&field("SecretAccessKey"))
+        .ok_or(XmlError::Missing("SecretAccessKey"))?;
+    let token = doc
+        .take(&field("SessionToken"))
+        .ok_or(XmlError::Missing("SessionToken"))?;
+    let expiration = doc
+        .get(&field("Expiration"))
+        .ok_or(XmlError::Missing("Expiration"))?;
     let expiration = parse_expiration(expiration)?;
-    let assumed_role_arn =
-        doc.get(&format!("{action}Result/AssumedRoleUser/Arn")).map(str::to_string);
+    let assumed_role_arn = doc
+        .get(&format!("{action}Result/AssumedRoleUser/Arn"))
+        .map(str::to_string);
     Ok(Issued {
         credentials: Credentials {
             access_key_id,
@@ -159,7 +185,10 @@ pub fn parse_error(body: &str) -> Option<ServiceError> {
     Some(ServiceError {
         code,
         message: doc.get("Error/Message").unwrap_or("").to_string(),
-        request_id: doc.get("RequestId").or(doc.get("Error/RequestId")).map(str::to_string),
+        request_id: doc
+            .get("RequestId")
+            .or(doc.get("Error/RequestId"))
+            .map(str::to_string),
     })
 }
 
@@ -190,9 +219,21 @@ mod tests {
         let issued = parse_credentials("AssumeRole", OK).unwrap();
         let c = &issued.credentials;
         assert_eq!(c.access_key_id, "ASIAJEXAMPLEXEG2JICEA");
-        assert_eq!(c.secret_access_key.expose(), "9drTJvcXLB89EXAMPLELB8923FB892xMFI");
-        assert!(c.session_token.as_ref().unwrap().expose().ends_with("tokenA&B"));
-        assert_eq!(c.expiration.unwrap().to_rfc3339(), "2019-11-09T13:34:41+00:00");
+        assert_eq!(
+            c.secret_access_key.expose(),
+            "9drTJvcXLB89EXAMPLELB8923FB892xMFI"
+        );
+        assert!(
+            c.session_token
+                .as_ref()
+                .unwrap()
+                .expose()
+                .ends_with("tokenA&B")
+        );
+        assert_eq!(
+            c.expiration.unwrap().to_rfc3339(),
+            "2019-11-09T13:34:41+00:00"
+        );
         assert_eq!(
             issued.assumed_role_arn.as_deref(),
             Some("arn:aws:sts::123456789012:assumed-role/demo/s3-access-example")
@@ -217,18 +258,32 @@ mod tests {
                 found: "AssumeRoleResponse".into()
             }
         );
-        let no_token = OK.replace("<SessionToken>", "<Other>").replace("</SessionToken>", "</Other>");
-        assert_eq!(parse_credentials("AssumeRole", &no_token).unwrap_err(), XmlError::Missing("SessionToken"));
+        let no_token = OK
+            .replace("<SessionToken>", "<Other>")
+            .replace("</SessionToken>", "</Other>");
+        assert_eq!(
+            parse_credentials("AssumeRole", &no_token).unwrap_err(),
+            XmlError::Missing("SessionToken")
+        );
         let empty_secret = OK.replace("9drTJvcXLB89EXAMPLELB8923FB892xMFI", "");
-        assert_eq!(parse_credentials("AssumeRole", &empty_secret).unwrap_err(), XmlError::Missing("SecretAccessKey"));
+        assert_eq!(
+            parse_credentials("AssumeRole", &empty_secret).unwrap_err(),
+            XmlError::Missing("SecretAccessKey")
+        );
         let bad_time = OK.replace("2019-11-09T13:34:41Z", "tomorrow");
-        assert!(matches!(parse_credentials("AssumeRole", &bad_time), Err(XmlError::BadExpiration(_))));
+        assert!(matches!(
+            parse_credentials("AssumeRole", &bad_time),
+            Err(XmlError::BadExpiration(_))
+        ));
     }
 
     #[test]
     fn rejects_truncated_and_non_xml_bodies() {
         let truncated = &OK[..OK.len() / 2];
-        assert!(matches!(parse_credentials("AssumeRole", truncated), Err(XmlError::Syntax(_))));
+        assert!(matches!(
+            parse_credentials("AssumeRole", truncated),
+            Err(XmlError::Syntax(_))
+        ));
         assert!(parse_credentials("AssumeRole", "").is_err());
         assert!(parse_credentials("AssumeRole", "<html><body>502</body>").is_err());
         assert!(parse_credentials("AssumeRole", "{\"json\": true}").is_err());
@@ -237,7 +292,9 @@ mod tests {
     #[test]
     fn secrets_never_appear_in_parse_errors() {
         let bad_time = OK.replace("2019-11-09T13:34:41Z", "x");
-        let err = parse_credentials("AssumeRole", &bad_time).unwrap_err().to_string();
+        let err = parse_credentials("AssumeRole", &bad_time)
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains("9drTJvcXLB89"), "{err}");
     }
 
@@ -247,11 +304,15 @@ mod tests {
   <Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User: arn:aws:iam::123456789012:user/x is not authorized</Message></Error>
   <RequestId>4c1e-uuid</RequestId>
 </ErrorResponse>"#;
-        assert_eq!(parse_error(body), Some(ServiceError {
-            code: "AccessDenied".into(),
-            message: "User: arn:aws:iam::123456789012:user/x is not authorized".into(),
-            request_id: Some("4c1e-uuid".into()),
-        }));
+        assert_eq!(
+            parse_error(body),
+            Some(ServiceError {
+                code: "AccessDenied".into(),
+                message: "User: arn:aws:iam::123456789012:user/x is not authorized"
+                    .into(),
+                request_id: Some("4c1e-uuid".into()),
+            })
+        );
         assert_eq!(parse_error("<html>Bad Gateway</html>"), None);
         assert_eq!(parse_error("not xml at all <"), None);
     }

@@ -1,0 +1,323 @@
+//! The real binary: `imdsd check`, `imdsd run` end to end, SIGTERM with a
+//! request in flight, and no secret in any log line at trace level.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use imdsd::clock::ManualClock;
+
+use crate::fake_sts::{self, Answer, FakeSts};
+use crate::util::{CONFIG, CREDS_PATH, eventually, request};
+
+const BIN: &str = env!("CARGO_BIN_EXE_imdsd");
+
+fn check(config: &Path) -> std::process::Output {
+    Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(config)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn check_accepts_every_example_config() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&examples).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let out = check(&path);
+            assert!(
+                out.status.success(),
+                "{}: {}",
+                path.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 1, "no example configs found");
+}
+
+#[test]
+fn check_prints_every_problem_with_line_and_column_and_exits_64() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        "[[imds]]\nlisten = \"0.0.0.0:80\"\n\n[roles.dev]\nrole_arn = \"arn:aws:iam::1:role/x\"\nsource = \"env\"\nduration = \"13h\"\n",
+    )
+    .unwrap();
+    let out = check(&path);
+    assert_eq!(out.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let p = path.display();
+    assert!(
+        stderr.contains(&format!(
+            "{p}:2:10: error: imds[0].listen: 0.0.0.0:80 is not a loopback"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{p}:5:12: error: roles.dev.role_arn")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{p}:7:12: error: roles.dev.duration")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn check_without_any_config_names_the_paths_tried() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .arg("check")
+        .env_remove("IMDSD_CONFIG")
+        .env("XDG_CONFIG_HOME", dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&dir.path().join("imdsd/imdsd.toml").display().to_string()),
+        "{stderr}"
+    );
+    assert!(stderr.contains("examples/imdsd.toml"), "{stderr}");
+}
+
+#[test]
+fn check_warns_about_short_sessions_but_accepts_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("short.toml");
+    let text = CONFIG
+        .replace("{sts}", "https://sts.us-east-1.amazonaws.com")
+        .replace("session_name = \"imdsd-test\"", "duration = \"20m\"");
+    std::fs::write(&path, text).unwrap();
+    let out = check(&path);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warning: roles.dev.duration"));
+}
+
+/// The binary under test, with its stderr collected line by line.
+struct Running {
+    child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Running {
+    fn start(config: &Path, state: &Path, secret: &str) -> Running {
+        let mut child = Command::new(BIN)
+            .args(["run", "--config"])
+            .arg(config)
+            .env_clear()
+            .env("IMDSD_LOG", "trace")
+            .env("XDG_STATE_HOME", state)
+            .env("AWS_ACCESS_KEY_ID", fake_sts::ACCESS_KEY_ID)
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let sink = log.clone();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Running { child, log }
+    }
+
+    async fn addr(&self) -> SocketAddr {
+        let log = self.log.clone();
+        eventually(Duration::from_secs(10), || {
+            let found = log.lock().unwrap().iter().find_map(|l| {
+                let rest = l.split("serving on http://").nth(1)?;
+                rest.split(';').next()?.parse().ok()
+            });
+            async move { found }
+        })
+        .await
+        .unwrap_or_else(|| panic!("no listen line in {:?}", self.log.lock().unwrap()))
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+
+    async fn wait(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        let status = tokio::task::spawn_blocking(move || {
+            let status = self.child.wait().unwrap();
+            (status, self)
+        })
+        .await
+        .unwrap();
+        // Let the reader thread drain the pipe.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let log = status.1.log.lock().unwrap().clone();
+        (status.0, log)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn write_config(dir: &Path, sts: &FakeSts) -> std::path::PathBuf {
+    let path = dir.join("imdsd.toml");
+    std::fs::write(&path, CONFIG.replace("{sts}", &sts.endpoint())).unwrap();
+    path
+}
+
+async fn mint_token(addr: SocketAddr) -> String {
+    let r = request(
+        addr,
+        "PUT",
+        "/latest/api/token",
+        &[("X-aws-ec2-metadata-token-ttl-seconds", "600")],
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    r.text()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_the_in_flight_request_finish_and_exits_0() {
+    let sts = FakeSts::start(ManualClock::starting_now()).await;
+    // The first fetch takes a while, so a credentials request waits on it.
+    sts.script([Answer::Slow(Duration::from_millis(400))]);
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Running::start(
+        &write_config(dir.path(), &sts),
+        &dir.path().join("state"),
+        fake_sts::SECRET_KEY,
+    );
+    let addr = daemon.addr().await;
+    let token = mint_token(addr).await;
+    eventually(Duration::from_secs(5), || async {
+        (sts.calls() == 1).then_some(())
+    })
+    .await
+    .unwrap();
+    let in_flight = tokio::spawn(async move {
+        request(
+            addr,
+            "GET",
+            CREDS_PATH,
+            &[("x-aws-ec2-metadata-token", &token)],
+        )
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    daemon.signal("-TERM");
+    let response = in_flight.await.unwrap();
+    assert_eq!(response.status, 200, "{response:?}");
+    let (status, log) = daemon.wait().await;
+    assert_eq!(status.code(), Some(0), "{log:#?}");
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "listener closed"
+    );
+}
+
+/// Runs the daemon at trace level through success, failures and client
+/// errors, and checks that no secret ever reaches the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_appears_in_any_log_line() {
+    let sts = FakeSts::start(ManualClock::starting_now()).await;
+    sts.script([
+        Answer::Error { status: 403, code: "AccessDenied" },
+        Answer::Body("<AssumeRoleResponse><AssumeRoleResult><Credentials><AccessKeyId>ASIAX</AccessKeyId><SecretAccessKey>LEAKED-IN-ERROR</SecretAccessKey></Credentials></AssumeRoleResult></AssumeRoleResponse>"),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Running::start(
+        &write_config(dir.path(), &sts),
+        &dir.path().join("state"),
+        fake_sts::SECRET_KEY,
+    );
+    let addr = daemon.addr().await;
+    let token = mint_token(addr).await;
+    let get = |t: String| async move {
+        request(addr, "GET", CREDS_PATH, &[("x-aws-ec2-metadata-token", &t)]).await
+    };
+    assert_eq!(
+        get(token.clone()).await.status,
+        503,
+        "first fetch was denied"
+    );
+    // Permanent errors retry after a minute or more; SIGHUP is not wired up
+    // yet, so restart the daemon to reach the next scripted answers.
+    daemon.signal("-TERM");
+    let (_, mut log) = daemon.wait().await;
+    let daemon = Running::start(
+        &write_config(dir.path(), &sts),
+        &dir.path().join("state"),
+        fake_sts::SECRET_KEY,
+    );
+    let addr2 = daemon.addr().await;
+    let token2 = mint_token(addr2).await;
+    let r = request(
+        addr2,
+        "GET",
+        CREDS_PATH,
+        &[("x-aws-ec2-metadata-token", &token2)],
+    )
+    .await;
+    assert_eq!(r.status, 503, "malformed answer: {r:?}");
+    // The next answer is good: wait for the retry.
+    let body = eventually(Duration::from_secs(10), || async {
+        let r = request(
+            addr2,
+            "GET",
+            CREDS_PATH,
+            &[("x-aws-ec2-metadata-token", &token2)],
+        )
+        .await;
+        (r.status == 200).then(|| r.json())
+    })
+    .await
+    .expect("credentials after the retry");
+    let _ = request(
+        addr2,
+        "GET",
+        CREDS_PATH,
+        &[("x-aws-ec2-metadata-token", "forged")],
+    )
+    .await;
+    daemon.signal("-TERM");
+    let (status, log2) = daemon.wait().await;
+    assert_eq!(status.code(), Some(0));
+    log.extend(log2);
+
+    let secrets = [
+        fake_sts::SECRET_KEY.to_string(),
+        body["SecretAccessKey"].as_str().unwrap().to_string(),
+        body["Token"].as_str().unwrap().to_string(),
+        "LEAKED-IN-ERROR".to_string(),
+        token,
+        token2,
+    ];
+    assert!(
+        log.iter().any(|l| l.contains("fetched credentials")),
+        "trace log was captured: {log:#?}"
+    );
+    for line in &log {
+        for secret in &secrets {
+            assert!(
+                !line.contains(secret.as_str()),
+                "secret in log line: {line}"
+            );
+        }
+    }
+}

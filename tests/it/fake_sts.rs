@@ -53,7 +53,10 @@ pub struct Seen {
 
 impl Seen {
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -77,19 +80,26 @@ impl FakeSts {
     pub async fn start(clock: Arc<ManualClock>) -> FakeSts {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let state = Arc::new(Mutex::new(State { default: Some(Answer::Issue), ..State::default() }));
+        let state = Arc::new(Mutex::new(State {
+            default: Some(Answer::Issue),
+            ..State::default()
+        }));
         let fake = FakeSts { addr, state, clock };
         let server = fake.clone();
         tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { return };
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
                 let server = server.clone();
                 tokio::spawn(async move {
                     let svc = service_fn(move |req| {
                         let server = server.clone();
                         async move { Ok::<_, Infallible>(server.answer(req).await) }
                     });
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
                 });
             }
         });
@@ -133,7 +143,11 @@ impl FakeSts {
 
     async fn answer(&self, req: Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
         let (parts, body) = req.into_parts();
-        let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        let body = body
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
         let seen = Seen {
             params: url::form_urlencoded::parse(&body).into_owned().collect(),
             signature_ok: signature_ok(&parts, &body, self.addr),
@@ -144,13 +158,18 @@ impl FakeSts {
             Some("AssumeRoleWithWebIdentity" | "AssumeRoleWithSAML")
         );
         let sig_ok = seen.signature_ok || (unsigned_action && !seen.signed);
-        let duration = seen.param("DurationSeconds").and_then(|d| d.parse().ok()).unwrap_or(3600);
+        let duration = seen
+            .param("DurationSeconds")
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(3600);
         let action = seen.param("Action").unwrap_or("AssumeRole").to_string();
         let answer = {
             let mut st = self.state.lock().unwrap();
             st.seen.push(seen);
-            let next = st.script.pop_front().or(st.default.clone()).unwrap_or(Answer::Issue);
-            next
+            st.script
+                .pop_front()
+                .or(st.default.clone())
+                .unwrap_or(Answer::Issue)
         };
         if !sig_ok {
             return error(403, "SignatureDoesNotMatch");
@@ -159,7 +178,9 @@ impl FakeSts {
             Answer::Issue => self.issue(&action, TimeDelta::seconds(duration)),
             Answer::IssueFor(lifetime) => self.issue(&action, lifetime),
             Answer::Error { status, code } => error(status, code),
-            Answer::Status(status) => respond(status, "<html><body>Bad Gateway</body></html>"),
+            Answer::Status(status) => {
+                respond(status, "<html><body>Bad Gateway</body></html>")
+            }
             Answer::Body(body) => respond(200, body),
             Answer::Hang => {
                 tokio::time::sleep(Duration::from_secs(3600)).await;
@@ -204,7 +225,8 @@ impl FakeSts {
 fn respond(status: u16, body: &str) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
     *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
-    r.headers_mut().insert("content-type", "text/xml".parse().unwrap());
+    r.headers_mut()
+        .insert("content-type", "text/xml".parse().unwrap());
     r
 }
 
@@ -221,11 +243,16 @@ fn signature_ok(parts: &http::request::Parts, body: &[u8], addr: SocketAddr) -> 
     let (Some(auth), Some(date)) = (header("authorization"), header("x-amz-date")) else {
         return false;
     };
-    let expected_scope = format!("Credential={ACCESS_KEY_ID}/{}/{REGION}/sts/aws4_request", &date[..8]);
+    let expected_scope = format!(
+        "Credential={ACCESS_KEY_ID}/{}/{REGION}/sts/aws4_request",
+        &date[..8]
+    );
     if !auth.contains(&expected_scope) {
         return false;
     }
-    let Ok(time) = chrono::NaiveDateTime::parse_from_str(date, "%Y%m%dT%H%M%SZ") else { return false };
+    let Ok(time) = chrono::NaiveDateTime::parse_from_str(date, "%Y%m%dT%H%M%SZ") else {
+        return false;
+    };
     let time: SystemTime = time.and_utc().into();
     let identity = aws_credential_types::Credentials::new(
         ACCESS_KEY_ID,
@@ -246,14 +273,24 @@ fn signature_ok(parts: &http::request::Parts, body: &[u8], addr: SocketAddr) -> 
         .into();
     let host = header("host").unwrap_or_default().to_string();
     let content_type = header("content-type").unwrap_or_default().to_string();
-    let headers = [("host", host.as_str()), ("content-type", content_type.as_str())];
+    let headers = [
+        ("host", host.as_str()),
+        ("content-type", content_type.as_str()),
+    ];
     let url = format!("http://{addr}/");
-    let Ok(signable) =
-        SignableRequest::new("POST", &url, headers.into_iter(), SignableBody::Bytes(body))
-    else {
+    let Ok(signable) = SignableRequest::new(
+        "POST",
+        &url,
+        headers.into_iter(),
+        SignableBody::Bytes(body),
+    ) else {
         return false;
     };
-    let Ok(signed) = sign(signable, &params) else { return false };
+    let Ok(signed) = sign(signable, &params) else {
+        return false;
+    };
     let (instructions, _) = signed.into_parts();
-    instructions.headers().any(|(name, value)| name == "authorization" && value == auth)
+    instructions
+        .headers()
+        .any(|(name, value)| name == "authorization" && value == auth)
 }

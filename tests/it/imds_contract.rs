@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::util::{CREDS_PATH, CONFIG, TestDaemon, raw, request};
+use crate::util::{CONFIG, CREDS_PATH, TestDaemon, raw, request};
 
 const TTL: &str = "X-aws-ec2-metadata-token-ttl-seconds";
 const TOKEN: &str = "x-aws-ec2-metadata-token";
@@ -28,8 +28,16 @@ async fn c3_doubled_leading_slash_is_tolerated() {
 async fn c4_token_put_accepts_length_zero_no_length_and_chunked() {
     let d = TestDaemon::start().await;
     let host = d.addr;
-    for framing in ["Content-Length: 0\r\n", "", "Transfer-Encoding: chunked\r\n"] {
-        let body = if framing.contains("chunked") { "0\r\n\r\n" } else { "" };
+    for framing in [
+        "Content-Length: 0\r\n",
+        "",
+        "Transfer-Encoding: chunked\r\n",
+    ] {
+        let body = if framing.contains("chunked") {
+            "0\r\n\r\n"
+        } else {
+            ""
+        };
         let req = format!(
             "PUT /latest/api/token HTTP/1.1\r\nHost: {host}\r\n{TTL}: 300\r\n{framing}Connection: close\r\n\r\n{body}"
         );
@@ -54,7 +62,13 @@ async fn c6_get_carrying_the_ttl_header_is_served() {
     let d = TestDaemon::start().await;
     d.ready().await;
     let token = d.token(21600).await;
-    let r = request(d.addr, "GET", CREDS_PATH, &[(TOKEN, &token), (TTL, "21600")]).await;
+    let r = request(
+        d.addr,
+        "GET",
+        CREDS_PATH,
+        &[(TOKEN, &token), (TTL, "21600")],
+    )
+    .await;
     assert_eq!(r.status, 200);
 }
 
@@ -68,13 +82,19 @@ async fn c7_responses_carry_real_imds_headers_and_stay_keep_alive() {
     assert_eq!(r.header("accept-ranges"), Some("none"));
     // Two requests on one connection: keep-alive is kept on purpose.
     let mut s = TcpStream::connect(d.addr).await.unwrap();
-    let put = format!("PUT /latest/api/token HTTP/1.1\r\nHost: {}\r\n{TTL}: 60\r\nContent-Length: 0\r\n\r\n", d.addr);
+    let put = format!(
+        "PUT /latest/api/token HTTP/1.1\r\nHost: {}\r\n{TTL}: 60\r\nContent-Length: 0\r\n\r\n",
+        d.addr
+    );
     s.write_all(put.as_bytes()).await.unwrap();
     s.write_all(put.as_bytes()).await.unwrap();
     let mut buf = vec![0u8; 4096];
     let mut got = Vec::new();
     while got.windows(15).filter(|w| w == b"HTTP/1.1 200 OK").count() < 2 {
-        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await.unwrap().unwrap();
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
         assert!(n > 0, "connection closed after one answer");
         got.extend_from_slice(&buf[..n]);
     }
@@ -85,13 +105,27 @@ async fn c8_foreign_host_header_is_refused_dns_rebinding() {
     let d = TestDaemon::start().await;
     d.ready().await;
     let token = d.token(300).await;
-    let req = format!("GET {CREDS_PATH} HTTP/1.1\r\nHost: attacker.example:{}\r\n{TOKEN}: {token}\r\nConnection: close\r\n\r\n", d.addr.port());
+    let req = format!(
+        "GET {CREDS_PATH} HTTP/1.1\r\nHost: attacker.example:{}\r\n{TOKEN}: {token}\r\nConnection: close\r\n\r\n",
+        d.addr.port()
+    );
     assert_eq!(raw(d.addr, req.as_bytes()).await.status, 403);
-    let req = format!("PUT /latest/api/token HTTP/1.1\r\nHost: rebind.example\r\n{TTL}: 300\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    let req = format!(
+        "PUT /latest/api/token HTTP/1.1\r\nHost: rebind.example\r\n{TTL}: 300\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
     assert_eq!(raw(d.addr, req.as_bytes()).await.status, 403);
-    let req = format!("GET {CREDS_PATH} HTTP/1.1\r\nHost: localhost:{}\r\n{TOKEN}: {token}\r\nConnection: close\r\n\r\n", d.addr.port());
+    let req = format!(
+        "GET {CREDS_PATH} HTTP/1.1\r\nHost: localhost:{}\r\n{TOKEN}: {token}\r\nConnection: close\r\n\r\n",
+        d.addr.port()
+    );
     assert_eq!(raw(d.addr, req.as_bytes()).await.status, 200);
-    let r = request(d.addr, "GET", CREDS_PATH, &[(TOKEN, &token), ("Origin", "http://evil.example")]).await;
+    let r = request(
+        d.addr,
+        "GET",
+        CREDS_PATH,
+        &[(TOKEN, &token), ("Origin", "http://evil.example")],
+    )
+    .await;
     assert_eq!(r.status, 403);
 }
 
@@ -100,9 +134,14 @@ async fn c8_foreign_host_header_is_refused_dns_rebinding() {
 #[tokio::test]
 async fn c10_c12_ttl_header_is_case_insensitive_and_echoed() {
     let d = TestDaemon::start().await;
-    let r = d.put_token(&[("x-AWS-EC2-metadata-TOKEN-ttl-seconds", "300")]).await;
+    let r = d
+        .put_token(&[("x-AWS-EC2-metadata-TOKEN-ttl-seconds", "300")])
+        .await;
     assert_eq!(r.status, 200);
-    assert_eq!(r.header("X-Aws-Ec2-Metadata-Token-Ttl-Seconds"), Some("300"));
+    assert_eq!(
+        r.header("X-Aws-Ec2-Metadata-Token-Ttl-Seconds"),
+        Some("300")
+    );
     let token = r.text();
     assert!(!token.ends_with('\n'), "token body has no newline");
 }
@@ -123,7 +162,12 @@ async fn c13_token_is_a_url_safe_header_value() {
     let d = TestDaemon::start().await;
     let token = d.token(21600).await;
     assert!(token.len() >= 40);
-    assert!(token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "{token}");
+    assert!(
+        token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+        "{token}"
+    );
 }
 
 #[tokio::test]
@@ -141,7 +185,9 @@ async fn c14_tokens_stay_valid_across_a_restart() {
 #[tokio::test]
 async fn c15_put_with_x_forwarded_for_is_403() {
     let d = TestDaemon::start().await;
-    let r = d.put_token(&[(TTL, "300"), ("X-Forwarded-For", "203.0.113.9")]).await;
+    let r = d
+        .put_token(&[(TTL, "300"), ("X-Forwarded-For", "203.0.113.9")])
+        .await;
     assert_eq!(r.status, 403);
 }
 
@@ -163,22 +209,56 @@ async fn c19_missing_unknown_malformed_or_expired_token_is_401() {
     d.ready().await;
     assert_eq!(request(d.addr, "GET", CREDS_PATH, &[]).await.status, 401);
     let other_key = "AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
-    assert_eq!(request(d.addr, "GET", CREDS_PATH, &[(TOKEN, other_key)]).await.status, 401);
-    assert_eq!(request(d.addr, "GET", CREDS_PATH, &[(TOKEN, "not-a-token")]).await.status, 401);
+    assert_eq!(
+        request(d.addr, "GET", CREDS_PATH, &[(TOKEN, other_key)])
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        request(d.addr, "GET", CREDS_PATH, &[(TOKEN, "not-a-token")])
+            .await
+            .status,
+        401
+    );
     let short = d.token(1).await;
-    assert_eq!(request(d.addr, "GET", CREDS_PATH, &[(TOKEN, &short)]).await.status, 200);
+    assert_eq!(
+        request(d.addr, "GET", CREDS_PATH, &[(TOKEN, &short)])
+            .await
+            .status,
+        200
+    );
     d.clock.advance(chrono::TimeDelta::seconds(2));
-    assert_eq!(request(d.addr, "GET", CREDS_PATH, &[(TOKEN, &short)]).await.status, 401);
+    assert_eq!(
+        request(d.addr, "GET", CREDS_PATH, &[(TOKEN, &short)])
+            .await
+            .status,
+        401
+    );
     // Listings need a token too.
-    assert_eq!(request(d.addr, "GET", "/latest/meta-data/", &[]).await.status, 401);
+    assert_eq!(
+        request(d.addr, "GET", "/latest/meta-data/", &[])
+            .await
+            .status,
+        401
+    );
 }
 
 #[tokio::test]
 async fn c20_v1_mode_serves_tokenless_gets_but_still_rejects_bad_tokens() {
-    let d = TestDaemon::with_config(&CONFIG.replace("listen = \"127.0.0.1:0\"", "listen = \"127.0.0.1:0\"\nv1 = true")).await;
+    let d = TestDaemon::with_config(&CONFIG.replace(
+        "listen = \"127.0.0.1:0\"",
+        "listen = \"127.0.0.1:0\"\nv1 = true",
+    ))
+    .await;
     d.ready().await;
     assert_eq!(request(d.addr, "GET", CREDS_PATH, &[]).await.status, 200);
-    assert_eq!(request(d.addr, "GET", CREDS_PATH, &[(TOKEN, "forged")]).await.status, 401);
+    assert_eq!(
+        request(d.addr, "GET", CREDS_PATH, &[(TOKEN, "forged")])
+            .await
+            .status,
+        401
+    );
 }
 
 // === 1.4 paths and bodies ===
@@ -186,23 +266,36 @@ async fn c20_v1_mode_serves_tokenless_gets_but_still_rejects_bad_tokens() {
 #[tokio::test]
 async fn c21_trailing_slash_on_leaf_paths() {
     let d = TestDaemon::start().await;
-    let with = d.get("/latest/meta-data/placement/availability-zone/").await;
+    let with = d
+        .get("/latest/meta-data/placement/availability-zone/")
+        .await;
     let without = d.get("/latest/meta-data/placement/availability-zone").await;
     assert_eq!((with.status, with.text()), (200, "us-east-1a".to_string()));
     assert_eq!(without.text(), "us-east-1a");
-    assert_eq!(d.get(&format!("{CREDS_PATH}/")).await.status, d.get(CREDS_PATH).await.status);
+    assert_eq!(
+        d.get(&format!("{CREDS_PATH}/")).await.status,
+        d.get(CREDS_PATH).await.status
+    );
 }
 
 #[tokio::test]
 async fn c22_role_listing_is_exactly_the_name() {
     let d = TestDaemon::start().await;
-    for p in ["/latest/meta-data/iam/security-credentials/", "/latest/meta-data/iam/security-credentials"] {
+    for p in [
+        "/latest/meta-data/iam/security-credentials/",
+        "/latest/meta-data/iam/security-credentials",
+    ] {
         let r = d.get(p).await;
         assert_eq!(r.status, 200);
         assert_eq!(r.body, b"dev", "no trailing newline");
         assert_eq!(r.header("content-length"), Some("3"));
     }
-    assert_eq!(d.get("/latest/meta-data/iam/security-credentials/other").await.status, 404);
+    assert_eq!(
+        d.get("/latest/meta-data/iam/security-credentials/other")
+            .await
+            .status,
+        404
+    );
 }
 
 #[tokio::test]
@@ -211,20 +304,42 @@ async fn c23_credentials_document_exact_shape() {
     d.ready().await;
     let r = d.get(CREDS_PATH).await;
     let text = r.text();
-    let keys: Vec<&str> = text.lines().filter_map(|l| l.trim().split('"').nth(1)).collect();
-    assert_eq!(keys, ["Code", "LastUpdated", "Type", "AccessKeyId", "SecretAccessKey", "Token", "Expiration"]);
+    let keys: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.trim().split('"').nth(1))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "Code",
+            "LastUpdated",
+            "Type",
+            "AccessKeyId",
+            "SecretAccessKey",
+            "Token",
+            "Expiration"
+        ]
+    );
     let v = r.json();
     assert_eq!(v["Code"], "Success");
     assert_eq!(v["Type"], "AWS-HMAC");
     assert_eq!(v["AccessKeyId"], crate::fake_sts::FakeSts::issued_key(1));
-    assert_eq!(v["SecretAccessKey"], crate::fake_sts::FakeSts::issued_secret(1));
+    assert_eq!(
+        v["SecretAccessKey"],
+        crate::fake_sts::FakeSts::issued_secret(1)
+    );
     assert_eq!(v["Token"], crate::fake_sts::FakeSts::issued_token(1));
     // The fake sends milliseconds; the daemon serves whole seconds and Z.
     let expiration = v["Expiration"].as_str().unwrap();
-    assert!(chrono::NaiveDateTime::parse_from_str(expiration, "%Y-%m-%dT%H:%M:%SZ").is_ok(), "{expiration}");
+    assert!(
+        chrono::NaiveDateTime::parse_from_str(expiration, "%Y-%m-%dT%H:%M:%SZ").is_ok(),
+        "{expiration}"
+    );
     assert_eq!(expiration.len(), 20);
     let last_updated = v["LastUpdated"].as_str().unwrap();
-    assert!(chrono::NaiveDateTime::parse_from_str(last_updated, "%Y-%m-%dT%H:%M:%SZ").is_ok());
+    assert!(
+        chrono::NaiveDateTime::parse_from_str(last_updated, "%Y-%m-%dT%H:%M:%SZ").is_ok()
+    );
     assert!(v.get("AccountId").is_none());
 }
 
@@ -232,7 +347,10 @@ async fn c23_credentials_document_exact_shape() {
 async fn c24_extended_path_is_404_not_401_or_500() {
     let d = TestDaemon::start().await;
     d.ready().await;
-    for p in ["/latest/meta-data/iam/security-credentials-extended/", "/latest/meta-data/iam/security-credentials-extended/dev"] {
+    for p in [
+        "/latest/meta-data/iam/security-credentials-extended/",
+        "/latest/meta-data/iam/security-credentials-extended/dev",
+    ] {
         assert_eq!(d.get(p).await.status, 404, "{p}");
     }
 }
@@ -242,18 +360,31 @@ async fn c25_iam_info() {
     let d = TestDaemon::start().await;
     let v = d.get("/latest/meta-data/iam/info").await.json();
     assert_eq!(v["Code"], "Success");
-    assert_eq!(v["InstanceProfileArn"], "arn:aws:iam::123456789012:instance-profile/dev");
+    assert_eq!(
+        v["InstanceProfileArn"],
+        "arn:aws:iam::123456789012:instance-profile/dev"
+    );
     assert!(v["InstanceProfileId"].as_str().unwrap().starts_with("AIPA"));
 }
 
 #[tokio::test]
 async fn c26_region_az_and_identity_document() {
     let d = TestDaemon::start().await;
-    let az = d.get("/latest/meta-data/placement/availability-zone/").await.text();
+    let az = d
+        .get("/latest/meta-data/placement/availability-zone/")
+        .await
+        .text();
     let region = d.get("/latest/meta-data/placement/region").await.text();
     assert_eq!(region, "us-east-1", "no trailing newline");
-    assert_eq!(&az[..az.len() - 1], region, "botocore drops the last character of the AZ");
-    let doc = d.get("/latest/dynamic/instance-identity/document").await.json();
+    assert_eq!(
+        &az[..az.len() - 1],
+        region,
+        "botocore drops the last character of the AZ"
+    );
+    let doc = d
+        .get("/latest/dynamic/instance-identity/document")
+        .await
+        .json();
     assert_eq!(doc["region"], "us-east-1");
 }
 
@@ -262,7 +393,10 @@ async fn c27_c28_instance_id_listings_and_404_page() {
     let d = TestDaemon::start().await;
     let id = d.get("/latest/meta-data/instance-id").await.text();
     assert!(id.starts_with("i-") && id.len() == 19, "{id}");
-    assert_eq!(d.get("/latest/meta-data/iam").await.text(), "info\nsecurity-credentials/");
+    assert_eq!(
+        d.get("/latest/meta-data/iam").await.text(),
+        "info\nsecurity-credentials/"
+    );
     let r = d.get("/latest/meta-data/nothing-here").await;
     assert_eq!(r.status, 404);
     assert!(r.text().contains("404 - Not Found"));
@@ -274,11 +408,19 @@ async fn c27_c28_instance_id_listings_and_404_page() {
 async fn oversized_request_head_is_refused_not_read_forever() {
     let d = TestDaemon::start().await;
     let big = "x".repeat(64 * 1024);
-    let req = format!("GET /latest/meta-data/ HTTP/1.1\r\nHost: {}\r\nX-Big: {big}\r\nConnection: close\r\n\r\n", d.addr);
+    let req = format!(
+        "GET /latest/meta-data/ HTTP/1.1\r\nHost: {}\r\nX-Big: {big}\r\nConnection: close\r\n\r\n",
+        d.addr
+    );
     let mut s = TcpStream::connect(d.addr).await.unwrap();
     let _ = s.write_all(req.as_bytes()).await;
     let mut out = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await.expect("answered");
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out))
+        .await
+        .expect("answered");
     let head = String::from_utf8_lossy(&out);
-    assert!(head.is_empty() || head.starts_with("HTTP/1.1 431"), "{head}");
+    assert!(
+        head.is_empty() || head.starts_with("HTTP/1.1 431"),
+        "{head}"
+    );
 }

@@ -6,7 +6,7 @@
 mod fake_sts; // the STS stand-in, checking SigV4
 mod util; // TestDaemon, raw HTTP client
 
-mod imds_contract; // sdk-contract.md 1.1-1.5, over real HTTP
-mod refresh; // schedule, STS faults, backoff, last-good serving, suspend
 mod binary; // the real binary: check, run, signals, secrets in logs
-mod peers; // moto, botocore and the AWS CLI as independent peers
+mod imds_contract; // sdk-contract.md 1.1-1.5, over real HTTP
+mod peers;
+mod refresh; // schedule, STS faults, backoff, last-good serving, suspend // moto, botocore and the AWS CLI as independent peers

@@ -1,0 +1,188 @@
+//! Independent peers, installed by the test command into `.venv`: moto's
+//! STS server as the STS the daemon signs to, and botocore and the AWS CLI
+//! reading credentials through `AWS_EC2_METADATA_SERVICE_ENDPOINT` alone,
+//! with IMDSv1 disabled, then proving the identity with GetCallerIdentity.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use imdsd::app::{Daemon, Options};
+use imdsd::clock::SystemClock;
+use imdsd::config::load::parse;
+use imdsd::environment::Environment;
+
+/// The Python virtualenv with moto, botocore and awscli.
+fn venv() -> PathBuf {
+    let dir = std::env::var_os("IMDSD_TEST_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv"));
+    assert!(
+        dir.join("bin/moto_server").exists(),
+        "{} has no moto_server: run the README's test command (scripts/test.sh), which installs the Python peers",
+        dir.display()
+    );
+    dir
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// moto's STS on 127.0.0.1, killed on drop.
+struct Moto {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Moto {
+    fn start() -> Moto {
+        let port = free_port();
+        let child = Command::new(venv().join("bin/moto_server"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto_server");
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(addr).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not listen within 30s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Moto { child, addr }
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn daemon_against(moto: &Moto, state: &std::path::Path) -> Daemon {
+    let text = format!(
+        r#"
+[[imds]]
+listen = "127.0.0.1:0"
+
+[sts]
+endpoint = "{}"
+
+[roles.dev]
+role_arn = "arn:aws:iam::123456789012:role/dev"
+source = "env"
+session_name = "imdsd-peer"
+"#,
+        moto.endpoint()
+    );
+    let env = Environment::from_pairs([
+        ("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE"),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        ),
+    ]);
+    let (config, diags) = parse(&text, &env);
+    let config = config.unwrap_or_else(|| panic!("{diags:?}"));
+    let opts = Options::new(
+        config,
+        env,
+        std::sync::Arc::new(SystemClock),
+        state.to_path_buf(),
+    );
+    Daemon::start(opts).await.expect("daemon starts")
+}
+
+/// A client process with a clean environment: nothing but the IMDS
+/// endpoint, IMDSv1 off, and moto as the STS endpoint for the identity
+/// check. No keys, no config files.
+fn client(
+    program: PathBuf,
+    imds: SocketAddr,
+    moto: &Moto,
+    home: &std::path::Path,
+) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", home)
+        .env("AWS_CONFIG_FILE", home.join("no-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", home.join("no-credentials"))
+        .env(
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+            format!("http://{imds}"),
+        )
+        .env("AWS_EC2_METADATA_V1_DISABLED", "true")
+        .env("AWS_ENDPOINT_URL_STS", moto.endpoint())
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("NO_PROXY", "127.0.0.1");
+    cmd
+}
+
+async fn run(mut cmd: Command) -> std::process::Output {
+    tokio::task::spawn_blocking(move || cmd.output().expect("client runs"))
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn botocore_and_the_aws_cli_act_as_the_role_assumed_on_moto() {
+    let moto = Moto::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let daemon = daemon_against(&moto, &tmp.path().join("state")).await;
+    let imds = daemon.local_addrs()[0];
+
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/peers/botocore_client.py");
+    let mut cmd = client(venv().join("bin/python"), imds, &moto, tmp.path());
+    cmd.arg(script);
+    let out = run(cmd).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "botocore failed: {}\n{}",
+        stdout,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(
+        seen["method"], "iam-role",
+        "botocore used the IMDS provider"
+    );
+    assert_eq!(seen["has_token"], true);
+    assert_eq!(
+        seen["arn"],
+        "arn:aws:sts::123456789012:assumed-role/dev/imdsd-peer"
+    );
+
+    let mut cmd = client(venv().join("bin/aws"), imds, &moto, tmp.path());
+    cmd.args(["sts", "get-caller-identity", "--output", "json"]);
+    let out = run(cmd).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "aws cli failed: {}\n{}",
+        stdout,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let identity: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        identity["Arn"],
+        "arn:aws:sts::123456789012:assumed-role/dev/imdsd-peer"
+    );
+    daemon.stop().await;
+}

@@ -14,13 +14,19 @@ fn minutes(m: i64) -> TimeDelta {
 }
 
 fn expiration(v: &serde_json::Value) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(v["Expiration"].as_str().unwrap()).unwrap().with_timezone(&Utc)
+    DateTime::parse_from_rfc3339(v["Expiration"].as_str().unwrap())
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 /// GET the credentials once; the status and body.
 async fn fetch(d: &TestDaemon) -> (u16, serde_json::Value) {
     let r = d.get(CREDS_PATH).await;
-    let body = if r.body.is_empty() { serde_json::Value::Null } else { r.json() };
+    let body = if r.body.is_empty() {
+        serde_json::Value::Null
+    } else {
+        r.json()
+    };
     (r.status, body)
 }
 
@@ -33,10 +39,16 @@ async fn sends_a_signed_assume_role_with_the_configured_parameters() {
     .await;
     d.ready().await;
     let seen = &d.sts.seen()[0];
-    assert!(seen.signature_ok, "the fake STS verified the SigV4 signature");
+    assert!(
+        seen.signature_ok,
+        "the fake STS verified the SigV4 signature"
+    );
     assert_eq!(seen.param("Action"), Some("AssumeRole"));
     assert_eq!(seen.param("Version"), Some("2011-06-15"));
-    assert_eq!(seen.param("RoleArn"), Some("arn:aws:iam::123456789012:role/dev"));
+    assert_eq!(
+        seen.param("RoleArn"),
+        Some("arn:aws:iam::123456789012:role/dev")
+    );
     assert_eq!(seen.param("RoleSessionName"), Some("imdsd-test"));
     assert_eq!(seen.param("DurationSeconds"), Some("7200"));
     assert_eq!(seen.param("ExternalId"), Some("ext-123"));
@@ -44,9 +56,17 @@ async fn sends_a_signed_assume_role_with_the_configured_parameters() {
 
 #[tokio::test]
 async fn a_wrong_source_secret_fails_the_signature_check_and_says_so() {
-    let mut env = vec![("AWS_ACCESS_KEY_ID", crate::fake_sts::ACCESS_KEY_ID), ("AWS_SECRET_ACCESS_KEY", "wrong")];
+    let mut env = vec![
+        ("AWS_ACCESS_KEY_ID", crate::fake_sts::ACCESS_KEY_ID),
+        ("AWS_SECRET_ACCESS_KEY", "wrong"),
+    ];
     env.push(("USER", "t"));
-    let d = TestDaemon::custom(CONFIG, imdsd::environment::Environment::from_pairs(env), |_| {}).await;
+    let d = TestDaemon::custom(
+        CONFIG,
+        imdsd::environment::Environment::from_pairs(env),
+        |_| {},
+    )
+    .await;
     d.settle().await;
     let (status, body) = fetch(&d).await;
     assert_eq!(status, 503);
@@ -61,7 +81,13 @@ async fn missing_source_credentials_are_a_clear_503() {
     d.settle().await;
     let (status, body) = fetch(&d).await;
     assert_eq!(status, 503);
-    assert!(body["Message"].as_str().unwrap().contains("AWS_ACCESS_KEY_ID is not set"), "{body}");
+    assert!(
+        body["Message"]
+            .as_str()
+            .unwrap()
+            .contains("AWS_ACCESS_KEY_ID is not set"),
+        "{body}"
+    );
     assert_eq!(d.sts.calls(), 0, "no STS call without source keys");
 }
 
@@ -75,10 +101,19 @@ async fn healthy_sts_keeps_30_minutes_left_at_three_calls_an_hour() {
     let token = d.token(21600).await;
     for _ in 0..180 {
         d.advance(minutes(1)).await;
-        let r = request(d.addr, "GET", CREDS_PATH, &[("x-aws-ec2-metadata-token", &token)]).await;
+        let r = request(
+            d.addr,
+            "GET",
+            CREDS_PATH,
+            &[("x-aws-ec2-metadata-token", &token)],
+        )
+        .await;
         assert_eq!(r.status, 200);
         let left = expiration(&r.json()) - d.clock.now();
-        assert!(left >= minutes(30), "served credentials with only {left} left");
+        assert!(
+            left >= minutes(30),
+            "served credentials with only {left} left"
+        );
     }
     let calls = d.sts.calls();
     // One refresh every 20 to 25 minutes, plus the first fetch.
@@ -87,7 +122,11 @@ async fn healthy_sts_keeps_30_minutes_left_at_three_calls_an_hour() {
 
 #[tokio::test]
 async fn short_sessions_refresh_at_half_life() {
-    let d = TestDaemon::with_config(&CONFIG.replace("session_name = \"imdsd-test\"", "session_name = \"imdsd-test\"\nduration = \"20m\"")).await;
+    let d = TestDaemon::with_config(&CONFIG.replace(
+        "session_name = \"imdsd-test\"",
+        "session_name = \"imdsd-test\"\nduration = \"20m\"",
+    ))
+    .await;
     d.ready().await;
     d.advance(minutes(8)).await;
     assert_eq!(d.sts.calls(), 1, "not yet at half-life");
@@ -100,16 +139,60 @@ async fn short_sessions_refresh_at_half_life() {
 #[tokio::test]
 async fn survives_every_sts_fault_and_recovers() {
     let faults = [
-        (Answer::Error { status: 500, code: "InternalFailure" }, "InternalFailure"),
+        (
+            Answer::Error {
+                status: 500,
+                code: "InternalFailure",
+            },
+            "InternalFailure",
+        ),
         (Answer::Status(502), "HttpError"),
-        (Answer::Error { status: 400, code: "Throttling" }, "Throttling"),
-        (Answer::Error { status: 400, code: "IDPCommunicationError" }, "IDPCommunicationError"),
-        (Answer::Error { status: 403, code: "AccessDenied" }, "AccessDenied"),
-        (Answer::Error { status: 403, code: "InvalidClientTokenId" }, "InvalidClientTokenId"),
-        (Answer::Error { status: 400, code: "ExpiredToken" }, "ExpiredToken"),
-        (Answer::Body("<AssumeRoleResponse><AssumeRoleResult>"), "MalformedResponse"),
+        (
+            Answer::Error {
+                status: 400,
+                code: "Throttling",
+            },
+            "Throttling",
+        ),
+        (
+            Answer::Error {
+                status: 400,
+                code: "IDPCommunicationError",
+            },
+            "IDPCommunicationError",
+        ),
+        (
+            Answer::Error {
+                status: 403,
+                code: "AccessDenied",
+            },
+            "AccessDenied",
+        ),
+        (
+            Answer::Error {
+                status: 403,
+                code: "InvalidClientTokenId",
+            },
+            "InvalidClientTokenId",
+        ),
+        (
+            Answer::Error {
+                status: 400,
+                code: "ExpiredToken",
+            },
+            "ExpiredToken",
+        ),
+        (
+            Answer::Body("<AssumeRoleResponse><AssumeRoleResult>"),
+            "MalformedResponse",
+        ),
         (Answer::Body("not xml"), "MalformedResponse"),
-        (Answer::Body("<AssumeRoleResponse><AssumeRoleResult><Credentials><AccessKeyId>A</AccessKeyId></Credentials></AssumeRoleResult></AssumeRoleResponse>"), "MalformedResponse"),
+        (
+            Answer::Body(
+                "<AssumeRoleResponse><AssumeRoleResult><Credentials><AccessKeyId>A</AccessKeyId></Credentials></AssumeRoleResult></AssumeRoleResponse>",
+            ),
+            "MalformedResponse",
+        ),
         (Answer::IssueFor(minutes(-5)), "ExpiredCredentialsIssued"),
         (Answer::Hang, "Timeout"),
     ];
@@ -120,7 +203,10 @@ async fn survives_every_sts_fault_and_recovers() {
         let (status, body) = fetch(&d).await;
         assert_eq!(status, 503, "{fault:?}");
         assert_eq!(body["Code"], code, "{fault:?}: {body}");
-        assert!(body["Message"].as_str().unwrap().contains("role `dev`"), "{body}");
+        assert!(
+            body["Message"].as_str().unwrap().contains("role `dev`"),
+            "{body}"
+        );
         d.sts.set_default(Answer::Issue);
         d.advance(minutes(20)).await;
         let (status, body) = fetch(&d).await;
@@ -131,22 +217,37 @@ async fn survives_every_sts_fault_and_recovers() {
 #[tokio::test]
 async fn transient_errors_retry_fast_and_permanent_ones_slowly() {
     let d = TestDaemon::start().await;
-    d.sts.set_default(Answer::Error { status: 400, code: "Throttling" });
+    d.sts.set_default(Answer::Error {
+        status: 400,
+        code: "Throttling",
+    });
     d.settle().await;
     let wait = d.slot().next_action().unwrap() - d.clock.now();
-    assert!(wait <= TimeDelta::seconds(1), "first transient retry within 1s, got {wait}");
+    assert!(
+        wait <= TimeDelta::seconds(1),
+        "first transient retry within 1s, got {wait}"
+    );
 
     let d = TestDaemon::start().await;
-    d.sts.set_default(Answer::Error { status: 403, code: "AccessDenied" });
+    d.sts.set_default(Answer::Error {
+        status: 403,
+        code: "AccessDenied",
+    });
     d.settle().await;
     let wait = d.slot().next_action().unwrap() - d.clock.now();
-    assert!(wait >= minutes(1), "permanent errors wait a minute or more, got {wait}");
+    assert!(
+        wait >= minutes(1),
+        "permanent errors wait a minute or more, got {wait}"
+    );
 }
 
 #[tokio::test]
 async fn backoff_grows_with_repeated_transient_failures() {
     let d = TestDaemon::start().await;
-    d.sts.set_default(Answer::Error { status: 503, code: "ServiceUnavailable" });
+    d.sts.set_default(Answer::Error {
+        status: 503,
+        code: "ServiceUnavailable",
+    });
     d.settle().await;
     for _ in 0..8 {
         let wait = d.slot().next_action().unwrap() - d.clock.now();
@@ -162,7 +263,10 @@ async fn backoff_grows_with_repeated_transient_failures() {
 async fn last_good_credentials_are_served_until_a_minute_before_expiry() {
     let d = TestDaemon::start().await;
     let first = d.ready().await;
-    d.sts.set_default(Answer::Error { status: 500, code: "InternalFailure" });
+    d.sts.set_default(Answer::Error {
+        status: 500,
+        code: "InternalFailure",
+    });
     // Step through the hour; every retry fails.
     let exp = expiration(&first);
     while d.clock.now() < exp - minutes(2) {
@@ -174,7 +278,10 @@ async fn last_good_credentials_are_served_until_a_minute_before_expiry() {
     d.clock.set(exp - TimeDelta::seconds(60));
     d.settle().await;
     let (status, body) = fetch(&d).await;
-    assert_eq!(status, 503, "never serve credentials within a minute of expiry");
+    assert_eq!(
+        status, 503,
+        "never serve credentials within a minute of expiry"
+    );
     assert_eq!(body["Code"], "InternalFailure");
     d.clock.set(exp + minutes(5));
     d.settle().await;
@@ -203,7 +310,10 @@ async fn a_request_after_resume_gets_fresh_credentials_at_once() {
 /// its periodic check (shortened here from a minute).
 #[tokio::test]
 async fn the_periodic_clock_check_notices_time_jumps_without_requests() {
-    let d = TestDaemon::custom(CONFIG, source_env(), |o| o.clock_check = Duration::from_millis(50)).await;
+    let d = TestDaemon::custom(CONFIG, source_env(), |o| {
+        o.clock_check = Duration::from_millis(50)
+    })
+    .await;
     d.ready().await;
     d.clock.advance(minutes(30));
     let refreshed = crate::util::eventually(Duration::from_secs(5), || async {
@@ -223,7 +333,14 @@ async fn concurrent_first_requests_share_one_refresh() {
     for _ in 0..20 {
         let (addr, token) = (d.addr, token.clone());
         tasks.push(tokio::spawn(async move {
-            request(addr, "GET", CREDS_PATH, &[("x-aws-ec2-metadata-token", &token)]).await.status
+            request(
+                addr,
+                "GET",
+                CREDS_PATH,
+                &[("x-aws-ec2-metadata-token", &token)],
+            )
+            .await
+            .status
         }));
     }
     for t in tasks {
@@ -239,12 +356,17 @@ async fn requests_never_wait_on_sts_while_credentials_are_good() {
     d.sts.set_default(Answer::Hang);
     d.clock.advance(minutes(30));
     d.slot().poke();
-    crate::util::eventually(Duration::from_secs(5), || async { d.slot().load().in_flight.then_some(()) })
-        .await
-        .expect("refresh in flight");
+    crate::util::eventually(Duration::from_secs(5), || async {
+        d.slot().load().in_flight.then_some(())
+    })
+    .await
+    .expect("refresh in flight");
     let (status, _) = fetch(&d).await;
     assert_eq!(status, 200, "served from the snapshot while STS hangs");
-    assert!(d.slot().load().in_flight, "the hung refresh is still running");
+    assert!(
+        d.slot().load().in_flight,
+        "the hung refresh is still running"
+    );
 }
 
 #[tokio::test]

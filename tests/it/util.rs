@@ -52,7 +52,11 @@ impl TestDaemon {
     }
 
     /// A daemon with its own config, environment and option tweaks.
-    pub async fn custom(template: &str, env: Environment, tweak: impl FnOnce(&mut Options)) -> TestDaemon {
+    pub async fn custom(
+        template: &str,
+        env: Environment,
+        tweak: impl FnOnce(&mut Options),
+    ) -> TestDaemon {
         let clock = ManualClock::starting_now();
         let sts = FakeSts::start(clock.clone()).await;
         let tmp = tempfile::tempdir().unwrap();
@@ -88,21 +92,37 @@ impl TestDaemon {
         tweak(&mut opts);
         let daemon = Daemon::start(opts).await.expect("daemon starts");
         let addr = daemon.local_addrs()[0];
-        TestDaemon { daemon: Some(daemon), addr, clock, sts, state_dir, _tmp: tmp }
+        TestDaemon {
+            daemon: Some(daemon),
+            addr,
+            clock,
+            sts,
+            state_dir,
+            _tmp: tmp,
+        }
     }
 
     pub fn daemon(&self) -> &Daemon {
         self.daemon.as_ref().unwrap()
     }
 
-    pub async fn stop(mut self) -> (Arc<ManualClock>, FakeSts, PathBuf, tempfile::TempDir) {
+    pub async fn stop(
+        mut self,
+    ) -> (Arc<ManualClock>, FakeSts, PathBuf, tempfile::TempDir) {
         self.daemon.take().unwrap().stop().await;
         let tmp = std::mem::replace(&mut self._tmp, tempfile::tempdir().unwrap());
-        (self.clock.clone(), self.sts.clone(), self.state_dir.clone(), tmp)
+        (
+            self.clock.clone(),
+            self.sts.clone(),
+            self.state_dir.clone(),
+            tmp,
+        )
     }
 
     pub async fn token(&self, ttl: u32) -> String {
-        let r = self.put_token(&[("X-aws-ec2-metadata-token-ttl-seconds", &ttl.to_string())]).await;
+        let r = self
+            .put_token(&[("X-aws-ec2-metadata-token-ttl-seconds", &ttl.to_string())])
+            .await;
         assert_eq!(r.status, 200, "token PUT failed: {r:?}");
         r.text()
     }
@@ -114,7 +134,13 @@ impl TestDaemon {
     /// GET with a fresh token.
     pub async fn get(&self, path: &str) -> Resp {
         let token = self.token(21600).await;
-        request(self.addr, "GET", path, &[("x-aws-ec2-metadata-token", &token)]).await
+        request(
+            self.addr,
+            "GET",
+            path,
+            &[("x-aws-ec2-metadata-token", &token)],
+        )
+        .await
     }
 
     pub fn slot(&self) -> &std::sync::Arc<imdsd::creds::store::RoleSlot> {
@@ -133,7 +159,8 @@ impl TestDaemon {
         let clock = self.clock.clone();
         eventually(Duration::from_secs(5), || {
             slot.poke();
-            let idle = !slot.load().in_flight && !slot.overdue(imdsd::clock::Clock::now(&*clock));
+            let idle = !slot.load().in_flight
+                && !slot.overdue(imdsd::clock::Clock::now(&*clock));
             async move { idle.then_some(()) }
         })
         .await
@@ -196,7 +223,10 @@ pub struct Resp {
 
 impl Resp {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn text(&self) -> String {
@@ -204,14 +234,21 @@ impl Resp {
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
     }
 }
 
 /// Sends one request with `Host` set to the listener and `Connection:
 /// close`, and reads the whole answer.
-pub async fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> Resp {
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+pub async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Resp {
+    let mut head =
+        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     if method == "PUT" {
         head.push_str("Content-Length: 0\r\n");
     }
@@ -235,15 +272,27 @@ pub async fn raw(addr: SocketAddr, bytes: &[u8]) -> Resp {
 }
 
 pub fn parse_response(out: &[u8]) -> Resp {
-    let split = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or_else(|| {
-        panic!("no header end in {:?}", String::from_utf8_lossy(out))
-    });
+    let split = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(out)));
     let head = std::str::from_utf8(&out[..split]).unwrap();
     let mut lines = head.split("\r\n");
-    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     let headers = lines
         .filter_map(|l| l.split_once(": "))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    Resp { status, headers, body: out[split + 4..].to_vec() }
+    Resp {
+        status,
+        headers,
+        body: out[split + 4..].to_vec(),
+    }
 }
