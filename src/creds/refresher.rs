@@ -98,13 +98,10 @@ impl Refresher {
             let now = self.clock.now();
             let due = self.slot.next_action().unwrap_or(now);
             if now >= due {
-                match self.refresh_once().await {
+                match self.refresh_once(failures).await {
                     None => return,
-                    Some(Ok(())) => failures = 0,
-                    Some(Err(retry)) => {
-                        self.schedule_retry(failures, retry);
-                        failures = failures.saturating_add(1);
-                    }
+                    Some(true) => failures = 0,
+                    Some(false) => failures = failures.saturating_add(1),
                 }
                 continue;
             }
@@ -120,9 +117,9 @@ impl Refresher {
         }
     }
 
-    /// One fetch and publish: `Some(Err(kind))` on failure, `None` when
-    /// shut down mid-flight.
-    async fn refresh_once(&self) -> Option<Result<(), Retry>> {
+    /// One fetch and publish, after `failures` failed ones in a row.
+    /// `Some(success)`, or `None` when shut down mid-flight.
+    async fn refresh_once(&self, failures: u32) -> Option<bool> {
         self.slot.update(|s| s.in_flight = true);
         let started = std::time::Instant::now();
         let result = tokio::select! {
@@ -137,11 +134,11 @@ impl Refresher {
         Some(match result {
             Ok(served) => {
                 self.publish_success(served, now, started.elapsed());
-                Ok(())
+                true
             }
             Err(e) => {
-                self.publish_failure(&e, now);
-                Err(e.retry())
+                self.publish_failure(&e, now, failures);
+                false
             }
         })
     }
@@ -165,7 +162,21 @@ impl Refresher {
         });
     }
 
-    fn publish_failure(&self, e: &FetchError, now: DateTime<Utc>) {
+    /// Schedules the retry first, so a reader woken by the publish sees
+    /// that nothing is overdue and answers at once.
+    fn publish_failure(&self, e: &FetchError, now: DateTime<Utc>, attempt: u32) {
+        let snap = self.slot.load_full();
+        let serve_until = snap.served.as_ref().map(|s| s.expiration - SERVE_MARGIN);
+        let delay = schedule::backoff(now, attempt, e.retry(), jitter(), serve_until);
+        tracing::warn!(
+            role = %self.slot.name(),
+            error = %e,
+            code = %e.code(),
+            retry_in = %humantime::format_duration(round_to_ms(delay)),
+            serving_until = ?snap.usable(now).map(|s| s.expiration - SERVE_MARGIN),
+            "refresh failed"
+        );
+        self.slot.set_next_action(now + delay);
         let failure = Failure {
             code: e.code().to_string(),
             message: e.to_string(),
@@ -175,27 +186,6 @@ impl Refresher {
             s.in_flight = false;
             s.failure = Some(failure);
         });
-    }
-
-    fn schedule_retry(&self, attempt: u32, retry: Retry) {
-        let now = self.clock.now();
-        let snap = self.slot.load_full();
-        let Some(failure) = snap.failure.as_ref() else {
-            return;
-        };
-        let serve_until = snap.served.as_ref().map(|s| s.expiration - SERVE_MARGIN);
-        let delay = schedule::backoff(now, attempt, retry, jitter(), serve_until);
-        let next = now + delay;
-        let still_serving = snap.usable(now).map(|s| s.expiration);
-        tracing::warn!(
-            role = %self.slot.name(),
-            error = %failure.message,
-            code = %failure.code,
-            retry_in = %humantime::format_duration(round_to_ms(delay)),
-            serving_until = ?still_serving.map(|e| e - SERVE_MARGIN),
-            "refresh failed"
-        );
-        self.slot.set_next_action(next);
     }
 }
 

@@ -377,3 +377,48 @@ async fn a_request_during_a_slow_first_fetch_gets_503_not_a_hang() {
     assert_eq!(status, 503);
     assert_eq!(body["Code"], "CredentialsUninitialized");
 }
+
+/// `source = "profile:NAME"` reads the shared credentials file on every
+/// refresh, so rotated keys are used without a restart.
+#[tokio::test]
+async fn profile_source_is_reread_on_every_refresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("credentials");
+    let write = |secret: &str| {
+        let text = format!(
+            "[other]\naws_access_key_id = AKIAOTHER\naws_secret_access_key = nope\n\n[base]\naws_access_key_id = {}\naws_secret_access_key = {secret}\n",
+            crate::fake_sts::ACCESS_KEY_ID
+        );
+        std::fs::write(&file, text).unwrap();
+    };
+    write(crate::fake_sts::SECRET_KEY);
+    let env = imdsd::environment::Environment::from_pairs([
+        ("AWS_SHARED_CREDENTIALS_FILE", file.to_str().unwrap()),
+        ("USER", "t"),
+    ]);
+    let config = CONFIG.replace("source = \"env\"", "source = \"profile:base\"");
+    let d = TestDaemon::custom(&config, env, |_| {}).await;
+    d.ready().await;
+    assert!(d.sts.seen()[0].signature_ok);
+    write("rotated-away");
+    d.advance(minutes(30)).await;
+    let seen = d.sts.seen();
+    assert_eq!(seen.len(), 2);
+    assert!(
+        !seen[1].signature_ok,
+        "the second refresh signed with the re-read (now wrong) key"
+    );
+    std::fs::remove_file(&file).unwrap();
+    d.advance(minutes(15)).await;
+    let (status, _) = fetch(&d).await;
+    assert_eq!(status, 200, "last good credentials still served");
+    assert!(
+        d.slot()
+            .load()
+            .failure
+            .as_ref()
+            .unwrap()
+            .message
+            .contains("cannot read")
+    );
+}
