@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test. Installs what the tests need first: a Python virtualenv
 # (.venv, or $IMDSD_TEST_VENV) with moto's STS server, botocore and the AWS
-# CLI, used as independent peers. Network traffic goes to loopback only.
+# CLI, and the AWS SDK for JavaScript v3 (npm), used as independent peers.
+# Network traffic goes to loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,14 @@ if ! cmp -s "$requirements" "$stamp" 2>/dev/null; then
     cp "$requirements" "$stamp"
 fi
 export IMDSD_TEST_VENV="$venv"
+
+# The AWS SDK for JavaScript v3, pinned by package-lock.json.
+js=tests/peers/js
+if ! cmp -s "$js/package-lock.json" "$js/node_modules/.package-lock.json.installed" 2>/dev/null; then
+    echo "==> installing the JS SDK test peer into $js/node_modules"
+    (cd "$js" && npm ci --no-audit --no-fund --loglevel=error)
+    cp "$js/package-lock.json" "$js/node_modules/.package-lock.json.installed"
+fi
 
 echo "==> cargo test"
 cargo test --locked --all-targets

@@ -118,7 +118,7 @@ fn client(
 ) -> Command {
     let mut cmd = Command::new(program);
     cmd.env_clear()
-        .env("PATH", "/usr/bin:/bin")
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", home)
         .env("AWS_CONFIG_FILE", home.join("no-config"))
         .env("AWS_SHARED_CREDENTIALS_FILE", home.join("no-credentials"))
@@ -129,6 +129,7 @@ fn client(
         .env("AWS_EC2_METADATA_V1_DISABLED", "true")
         .env("AWS_ENDPOINT_URL_STS", moto.endpoint())
         .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_REGION", "us-east-1")
         .env("NO_PROXY", "127.0.0.1");
     cmd
 }
@@ -182,6 +183,47 @@ async fn botocore_and_the_aws_cli_act_as_the_role_assumed_on_moto() {
     let identity: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(
         identity["Arn"],
+        "arn:aws:sts::123456789012:assumed-role/dev/imdsd-peer"
+    );
+    daemon.stop().await;
+}
+
+/// The node_modules of the JS SDK peer, installed by the test command.
+fn js_peer() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/peers/js");
+    assert!(
+        dir.join("node_modules/@aws-sdk/client-sts").exists(),
+        "{} has no node_modules: run the README's test command (scripts/test.sh)",
+        dir.display()
+    );
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_js_sdk_v3_default_chain_acts_as_the_role_assumed_on_moto() {
+    let js = js_peer();
+    let moto = Moto::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let daemon = daemon_against(&moto, &tmp.path().join("state")).await;
+    let imds = daemon.local_addrs()[0];
+    let mut cmd = client(PathBuf::from("node"), imds, &moto, tmp.path());
+    cmd.arg(js.join("client.mjs")).current_dir(&js);
+    let out = run(cmd).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "JS SDK failed: {}\n{}",
+        stdout,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(seen["hasToken"], true);
+    assert!(
+        seen["accessKeyId"].as_str().unwrap().starts_with("ASIA"),
+        "{seen}"
+    );
+    assert_eq!(
+        seen["arn"],
         "arn:aws:sts::123456789012:assumed-role/dev/imdsd-peer"
     );
     daemon.stop().await;
