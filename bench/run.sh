@@ -6,6 +6,8 @@
 #   DURATION=5 bench/run.sh      # shorter run
 #   SKIP_BUILD=1 bench/run.sh    # use the existing target/release/imdsd
 #   KEEP_TMP=1 bench/run.sh      # keep the temp dir (configs, logs) for a look
+#   NGINX_INLINE=1 bench/run.sh  # add a row for nginx answering the same body
+#                                # from memory (`return 200`), with no file I/O
 #
 # Needs: cargo, python3, curl; installs nginx and wrk with apt-get if missing.
 # Every process it starts (fake STS, imdsd, nginx) is stopped on exit, and
@@ -218,6 +220,22 @@ log "imdsd on $IMDS (pid $IMDSD_PID), credentials body $BODY_BYTES bytes"
 
 NGINX_PORT="$(free_port)"
 mkdir -p "$TMP/nginx-tmp"
+: >"$TMP/nginx-extra.conf"
+INLINE_PORT=""
+if [[ "${NGINX_INLINE:-0}" == 1 ]]; then
+    INLINE_PORT="$(free_port)"
+    # `return` text is a single-quoted nginx string; escape \ and '.
+    python3 - "$TMP/creds.json" "$INLINE_PORT" "$CRED_PATH" >"$TMP/nginx-extra.conf" <<'PY'
+import sys
+body = open(sys.argv[1]).read()
+if "$" in body:
+    sys.exit("credentials body contains '$', which nginx would expand")
+quoted = body.replace("\\", "\\\\").replace("'", "\\'")
+print(f"server {{\n    listen 127.0.0.1:{sys.argv[2]};\n"
+      f"    location = {sys.argv[3]} {{\n        default_type text/plain;\n"
+      f"        return 200 '{quoted}';\n    }}\n}}")
+PY
+fi
 user_directive=""
 # Run as root, nginx would drop its workers to nobody, who may not read $TMP.
 [[ $(id -u) -eq 0 ]] && user_directive="user root;"
@@ -239,6 +257,12 @@ for ((i = 0; i < 50; i++)); do
 done
 [[ "$code" == 200 ]] || { cat "$TMP/nginx-error.log" >&2; die "nginx not serving within 5 s (last: $code)"; }
 cmp -s "$TMP/creds.json" "$TMP/nginx-body" || die "nginx serves a different body than imdsd"
+if [[ -n "$INLINE_PORT" ]]; then
+    NGINX_INLINE_URL="http://127.0.0.1:$INLINE_PORT"
+    curl -s --max-time 2 -o "$TMP/nginx-inline-body" "$NGINX_INLINE_URL$CRED_PATH" || true
+    cmp -s "$TMP/creds.json" "$TMP/nginx-inline-body" ||
+        die "nginx (inline) serves a different body than imdsd"
+fi
 log "nginx on $NGINX (master pid $NGINX_PID)"
 
 # --- load ------------------------------------------------------------------
@@ -255,6 +279,12 @@ log "warmup nginx (${WARMUP}s)"
 wrk_run "$WARMUP" "$NGINX$CRED_PATH" "$TMP/wrk-nginx-warmup.txt"
 log "measure nginx (${DURATION}s)"
 wrk_run "$DURATION" "$NGINX$CRED_PATH" "$TMP/wrk-nginx.txt"
+if [[ -n "$INLINE_PORT" ]]; then
+    log "warmup nginx-inline (${WARMUP}s)"
+    wrk_run "$WARMUP" "$NGINX_INLINE_URL$CRED_PATH" "$TMP/wrk-nginx-inline-warmup.txt"
+    log "measure nginx-inline (${DURATION}s)"
+    wrk_run "$DURATION" "$NGINX_INLINE_URL$CRED_PATH" "$TMP/wrk-nginx-inline.txt"
+fi
 
 # --- imdsd footprint -------------------------------------------------------
 
@@ -296,6 +326,7 @@ mkdir -p "$BENCH_DIR/out"
 {
     echo "## imdsd vs nginx: GET $CRED_PATH (${BODY_BYTES}-byte body)"
     echo
+    echo "nginx serves a static copy of imdsd's body (alias to a file, worker_processes auto)"
     echo "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency, keep-alive, after a ${WARMUP}s warmup each"
     echo
     echo "| server | req/s | p50 | p99 |"
@@ -304,8 +335,17 @@ mkdir -p "$BENCH_DIR/out"
         "$(wrk_field "$TMP/wrk-imdsd.txt" p50)" "$(wrk_field "$TMP/wrk-imdsd.txt" p99)"
     printf '| nginx | %s | %s ms | %s ms |\n' "$N_RPS" \
         "$(wrk_field "$TMP/wrk-nginx.txt" p50)" "$(wrk_field "$TMP/wrk-nginx.txt" p99)"
+    if [[ -n "$INLINE_PORT" ]]; then
+        f="$TMP/wrk-nginx-inline.txt"
+        printf '| nginx-inline | %s | %s ms | %s ms |\n' "$(wrk_field "$f" rps)" \
+            "$(wrk_field "$f" p50)" "$(wrk_field "$f" p99)"
+    fi
     echo
     echo "ratio imdsd/nginx: $RATIO"
+    if [[ -n "$INLINE_PORT" ]]; then
+        awk -v a="$I_RPS" -v b="$(wrk_field "$TMP/wrk-nginx-inline.txt" rps)" \
+            'BEGIN { printf "ratio imdsd/nginx-inline: %.2f\n", a / b }'
+    fi
     [[ -z "$I_ERR" ]] || echo "imdsd wrk errors: $I_ERR"
     [[ -z "$N_ERR" ]] || echo "nginx wrk errors: $N_ERR"
     echo "imdsd peak RSS: $HWM KiB (current $RSS KiB, $THREADS_NOW threads)"

@@ -28,4 +28,16 @@ pub enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Show what the running daemon is doing: roles, expiry, errors,
+    /// listeners and request counts.
+    Status {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// The daemon's control socket (default: $IMDSD_CONTROL_SOCKET,
+        /// then $XDG_RUNTIME_DIR/imdsd/control.sock, then
+        /// /run/imdsd/control.sock).
+        #[arg(long)]
+        socket: Option<PathBuf>,
+    },
 }

@@ -20,16 +20,21 @@
 //! publishes an immutable snapshot; request handlers load the snapshot and
 //! answer from it without ever waiting on STS.
 
+pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod control;
 pub mod creds;
 pub mod environment;
 pub mod imds;
 pub mod logging;
+pub mod metrics;
 pub mod run;
 pub mod secret;
+pub mod serve;
 pub mod shutdown;
 pub mod state;
 pub mod sts;
+pub mod systemd;

@@ -1,26 +1,34 @@
 //! The subcommands, with context at the edge and one exit code each:
 //! 0 success, 64 (EX_USAGE) bad config, 1 runtime failure.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::{Daemon, Options};
 use crate::cli::{Cli, Command};
 use crate::clock::{SharedClock, SystemClock};
-use crate::config::{self, ConfigError};
+use crate::config::{self, ConfigError, LoadedConfig};
+use crate::control::{self, server::ControlState, status};
 use crate::environment::Environment;
-use crate::{shutdown, state};
+use crate::{shutdown, state, systemd};
 
 pub const EXIT_CONFIG: u8 = 64;
+
+/// Longest the daemon waits for first fetches before telling systemd it is
+/// ready anyway (roles that are still fetching answer 503 meanwhile).
+const FIRST_FETCH_LIMIT: Duration = Duration::from_secs(30);
 
 pub fn main(cli: Cli) -> ExitCode {
     let env = Environment::capture();
     match cli.command {
         Command::Check { config } => check(config.as_deref(), &env),
         Command::Run { config } => run(config.as_deref(), env),
+        Command::Status { json, socket } => show_status(socket, json, &env),
     }
 }
 
@@ -40,12 +48,30 @@ fn check(path: Option<&Path>, env: &Environment) -> ExitCode {
     }
 }
 
-fn load(
-    path: Option<&Path>,
-    env: &Environment,
-) -> Result<config::LoadedConfig, ConfigError> {
+fn load(path: Option<&Path>, env: &Environment) -> Result<LoadedConfig, ConfigError> {
     let path = config::load::resolve_path(path, env)?;
     config::load::load(&path, env)
+}
+
+fn show_status(socket: Option<PathBuf>, json: bool, env: &Environment) -> ExitCode {
+    let result = socket
+        .map(Ok)
+        .unwrap_or_else(|| control::client::find(control::client_candidates(env)))
+        .and_then(|path| control::client::status(&path));
+    match result {
+        Ok(s) if json => {
+            println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+        Ok(s) => {
+            print!("{}", status::render_text(&s));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("imdsd: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn run(path: Option<&Path>, env: Environment) -> ExitCode {
@@ -60,9 +86,7 @@ fn run(path: Option<&Path>, env: Environment) -> ExitCode {
         tracing::warn!("{w}");
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(
-            std::thread::available_parallelism().map_or(2, |n| n.get().min(4)),
-        )
+        .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get().min(4)))
         .enable_all()
         .build();
     let result = runtime
@@ -78,16 +102,102 @@ fn run(path: Option<&Path>, env: Environment) -> ExitCode {
     }
 }
 
-async fn serve(loaded: config::LoadedConfig, env: Environment) -> anyhow::Result<()> {
+async fn serve(loaded: LoadedConfig, env: Environment) -> anyhow::Result<()> {
     let clock: SharedClock = std::sync::Arc::new(SystemClock);
-    let state_dir = state::state_dir(&env, state::current_uid())?;
+    let uid = state::current_uid();
+    let state_dir = state::state_dir(&env, uid)?;
     let stop = CancellationToken::new();
-    shutdown::install(stop.clone()).context("cannot install signal handlers")?;
+    let (reload_tx, mut reloads) = mpsc::channel(1);
+    shutdown::install(stop.clone(), reload_tx.clone()).context("cannot install signal handlers")?;
     tracing::info!(config = %loaded.path.display(), state = %state_dir.display(), "starting");
-    let daemon =
-        Daemon::start(Options::new(loaded.config, env, clock, state_dir)).await?;
-    stop.cancelled().await;
+
+    let mut opts = Options::new(loaded.config.clone(), env.clone(), clock.clone(), state_dir);
+    opts.inherited = systemd::inherited_sockets();
+    let mut daemon = Daemon::start(opts).await?;
+    let _watch = match config::watch::watch(&loaded.path, reload_tx) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!("{e}; changes will need SIGHUP");
+            None
+        }
+    };
+    start_control(&daemon, &loaded, &env, uid, &clock, stop.clone()).await;
+    if !daemon.settled(FIRST_FETCH_LIMIT).await {
+        tracing::warn!("some roles are still fetching their first credentials");
+    }
+    systemd::ready(&ready_status(&daemon));
+    systemd::spawn_watchdog(stop.clone());
+
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            Some(()) = reloads.recv() => {
+                reload(&mut daemon, &loaded.path, &env).await;
+                systemd::ready(&ready_status(&daemon));
+            }
+        }
+    }
+    systemd::stopping();
     daemon.stop().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+async fn start_control(
+    daemon: &Daemon,
+    loaded: &LoadedConfig,
+    env: &Environment,
+    uid: u32,
+    clock: &SharedClock,
+    stop: CancellationToken,
+) {
+    let Some(path) = control::daemon_socket(loaded.config.control_socket.as_deref(), env, uid) else {
+        tracing::warn!("no runtime directory (XDG_RUNTIME_DIR) for the control socket; `imdsd status` will not work");
+        return;
+    };
+    let state = ControlState {
+        view: daemon.view(),
+        clock: clock.clone(),
+        config_path: loaded.path.display().to_string(),
+        uid,
+    };
+    // Serving credentials matters more than `imdsd status`.
+    if let Err(e) = control::server::serve(path, state, stop).await {
+        tracing::warn!("{e}; `imdsd status` will not reach this daemon");
+    }
+}
+
+/// Re-reads the config and applies it; on any error the old one stays.
+async fn reload(daemon: &mut Daemon, path: &Path, env: &Environment) {
+    systemd::reloading();
+    let loaded = match config::load::load(path, env) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            tracing::error!("not reloading, still serving the previous config:\n{e}");
+            return;
+        }
+    };
+    if loaded.config == *daemon.config() {
+        tracing::debug!("config unchanged");
+        return;
+    }
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+    }
+    match daemon.reload(loaded.config).await {
+        Ok(summary) => tracing::info!(
+            roles_started = ?summary.roles_started,
+            roles_stopped = ?summary.roles_stopped,
+            listeners_opened = ?summary.listeners_opened,
+            listeners_closed = ?summary.listeners_closed,
+            listeners_switched = ?summary.listeners_switched,
+            "config reloaded"
+        ),
+        Err(e) => tracing::error!("reload failed, still serving the previous config: {e}"),
+    }
+}
+
+fn ready_status(daemon: &Daemon) -> String {
+    let addrs: Vec<String> = daemon.local_addrs().iter().map(|a| a.to_string()).collect();
+    format!("serving {} role(s) on {}", daemon.config().roles.len(), addrs.join(", "))
 }

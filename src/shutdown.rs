@@ -1,30 +1,39 @@
-//! Turning SIGTERM and SIGINT into one cancellation.
+//! Signals: SIGTERM/SIGINT stop the daemon, SIGHUP reloads it.
 //!
-//! The first signal cancels the token the daemon drains on; a second one
-//! means "now": the process exits at once.
+//! The first stop signal cancels the token the daemon drains on; a second
+//! one means "now": the process exits at once. SIGHUP goes down the same
+//! path as a config file change.
 
 use futures_util::StreamExt;
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_tokio::Signals;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// Exit code after a second signal cut the drain short.
 pub const EXIT_INTERRUPTED: i32 = 130;
 
-/// Listens for SIGTERM/SIGINT; cancels `token` on the first.
-pub fn install(token: CancellationToken) -> std::io::Result<()> {
-    let mut signals = Signals::new([SIGTERM, SIGINT])?;
+/// Routes signals: stop signals cancel `stop`, SIGHUP asks for a reload.
+pub fn install(stop: CancellationToken, reload: mpsc::Sender<()>) -> std::io::Result<()> {
+    let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])?;
     tokio::spawn(async move {
-        if let Some(sig) = signals.next().await {
-            tracing::info!(
-                signal = sig,
-                "shutting down: draining requests (send the signal again to exit at once)"
-            );
-            token.cancel();
-        }
-        if let Some(sig) = signals.next().await {
-            tracing::warn!(signal = sig, "second signal: exiting now");
-            std::process::exit(EXIT_INTERRUPTED);
+        let mut stopping = false;
+        while let Some(sig) = signals.next().await {
+            match sig {
+                SIGHUP => {
+                    tracing::info!("SIGHUP: reloading the config");
+                    let _ = reload.try_send(());
+                }
+                _ if !stopping => {
+                    stopping = true;
+                    tracing::info!(signal = sig, "shutting down: draining requests (send the signal again to exit at once)");
+                    stop.cancel();
+                }
+                _ => {
+                    tracing::warn!(signal = sig, "second signal: exiting now");
+                    std::process::exit(EXIT_INTERRUPTED);
+                }
+            }
         }
     });
     Ok(())

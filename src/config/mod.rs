@@ -10,6 +10,7 @@
 pub mod load;
 pub mod raw;
 pub mod validate;
+pub mod watch;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -24,6 +25,11 @@ pub struct Config {
     pub listeners: Vec<ListenerConfig>,
     pub sts: StsConfig,
     pub roles: BTreeMap<String, RoleConfig>,
+    /// The health and metrics listener, when enabled.
+    pub admin: Option<SocketAddr>,
+    /// Where the control socket lives, when set in the file (else the
+    /// runtime directory decides).
+    pub control_socket: Option<std::path::PathBuf>,
 }
 
 /// One IMDS listener, serving one role.

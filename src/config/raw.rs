@@ -20,6 +20,23 @@ pub struct RawConfig {
     pub sts: Option<Spanned<RawSts>>,
     #[serde(default)]
     pub roles: BTreeMap<Spanned<String>, Spanned<RawRole>>,
+    pub admin: Option<Spanned<RawAdmin>>,
+    pub control: Option<Spanned<RawControl>>,
+}
+
+/// The `[admin]` table: health and metrics.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    pub listen: Option<Spanned<String>>,
+    pub allow_non_loopback: Option<Spanned<bool>>,
+}
+
+/// The `[control]` table: the local control socket.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawControl {
+    pub socket: Option<Spanned<String>>,
 }
 
 /// One `[[imds]]` table.

@@ -36,6 +36,8 @@ pub fn validate(raw: &RawConfig, env: &Environment) -> Validation {
     let roles = validate_roles(raw, env, &mut diags);
     let sts = validate_sts(raw.sts.as_ref().map(Spanned::get_ref), env, &mut diags);
     let listeners = validate_listeners(raw, &roles, &mut diags);
+    let admin = validate_admin(raw, &listeners, &mut diags);
+    let control_socket = validate_control(raw, &mut diags);
     if raw.roles.is_empty() {
         diags.push(Diagnostic::error(
             None,
@@ -44,11 +46,7 @@ pub fn validate(raw: &RawConfig, env: &Environment) -> Validation {
     }
     let has_errors = diags.iter().any(|d| d.severity == super::Severity::Error);
     let config = match (has_errors, sts) {
-        (false, Some(sts)) => Some(Config {
-            listeners,
-            sts,
-            roles,
-        }),
+        (false, Some(sts)) => Some(Config { listeners, sts, roles, admin, control_socket }),
         _ => None,
     };
     Validation {
@@ -452,6 +450,18 @@ fn validate_listen(
         Some(s) => (s.get_ref().as_str(), Some(s.span())),
         None => (DEFAULT_LISTEN, table_span),
     };
+    let allow_non_loopback = l.allow_non_loopback.as_ref().is_some_and(|v| *v.get_ref());
+    parse_listen(text, span, allow_non_loopback, ctx, diags)
+}
+
+/// A listen address: parsed, and loopback unless explicitly allowed.
+fn parse_listen(
+    text: &str,
+    span: Option<Range<usize>>,
+    allow_non_loopback: bool,
+    ctx: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<SocketAddr> {
     let addr: SocketAddr = match text.parse() {
         Ok(addr) => addr,
         Err(_) => {
@@ -462,7 +472,6 @@ fn validate_listen(
             return None;
         }
     };
-    let allow_non_loopback = l.allow_non_loopback.as_ref().is_some_and(|v| *v.get_ref());
     if !is_loopback(addr.ip()) && !allow_non_loopback {
         diags.push(Diagnostic::error(
             span,
@@ -475,6 +484,37 @@ fn validate_listen(
         return None;
     }
     Some(addr)
+}
+
+// === admin and control ===
+
+fn validate_admin(
+    raw: &RawConfig,
+    listeners: &[ListenerConfig],
+    diags: &mut Vec<Diagnostic>,
+) -> Option<SocketAddr> {
+    let admin = raw.admin.as_ref()?;
+    let table = admin.get_ref();
+    let Some(listen) = &table.listen else {
+        diags.push(Diagnostic::error(Some(admin.span()), "admin: set listen = \"127.0.0.1:16926\" (or remove [admin])"));
+        return None;
+    };
+    let allow = table.allow_non_loopback.as_ref().is_some_and(|v| *v.get_ref());
+    let addr = parse_listen(listen.get_ref(), Some(listen.span()), allow, "admin", diags)?;
+    if addr.port() != 0 && listeners.iter().any(|l| l.listen == addr) {
+        diags.push(Diagnostic::error(Some(listen.span()), format!("admin.listen: {addr} is also an [[imds]] listener")));
+    }
+    Some(addr)
+}
+
+fn validate_control(raw: &RawConfig, diags: &mut Vec<Diagnostic>) -> Option<std::path::PathBuf> {
+    let socket = raw.control.as_ref()?.get_ref().socket.as_ref()?;
+    let path = std::path::PathBuf::from(socket.get_ref());
+    if !path.is_absolute() {
+        diags.push(Diagnostic::error(Some(socket.span()), "control.socket: must be an absolute path"));
+        return None;
+    }
+    Some(path)
 }
 
 fn is_loopback(ip: IpAddr) -> bool {
@@ -711,6 +751,19 @@ mod tests {
         assert!(errors(&check(&text, &[]))[0].contains("listed twice"));
         let v = check("", &[]);
         assert!(errors(&v).iter().any(|e| e.contains("no roles defined")));
+    }
+
+    #[test]
+    fn admin_listener_is_optional_loopback_and_distinct() {
+        assert_eq!(check(MINIMAL, &[]).config.unwrap().admin, None);
+        let text = format!("{MINIMAL}\n[admin]\nlisten = \"127.0.0.1:16926\"\n");
+        assert_eq!(check(&text, &[]).config.unwrap().admin, Some("127.0.0.1:16926".parse().unwrap()));
+        let text = format!("{MINIMAL}\n[admin]\nlisten = \"0.0.0.0:9\"\n");
+        assert!(errors(&check(&text, &[]))[0].contains("not a loopback"));
+        let text = format!("{MINIMAL}\n[admin]\nlisten = \"127.0.0.1:16925\"\n");
+        assert!(errors(&check(&text, &[]))[0].contains("also an [[imds]] listener"));
+        let text = format!("{MINIMAL}\n[control]\nsocket = \"rel.sock\"\n");
+        assert!(errors(&check(&text, &[]))[0].contains("absolute"));
     }
 
     #[test]

@@ -19,6 +19,7 @@ use super::store::{Failure, RoleSlot, Served};
 use crate::clock::SharedClock;
 use crate::config::RoleConfig;
 use crate::environment::Environment;
+use crate::metrics::Metrics;
 use crate::sts::{Issued, Query, Retry, StsClient, StsError};
 
 /// Longest the task sleeps before looking at the wall clock again.
@@ -87,6 +88,7 @@ pub struct Refresher {
     pub shutdown: CancellationToken,
     /// Longest sleep between looks at the wall clock.
     pub clock_check: Duration,
+    pub metrics: Arc<Metrics>,
 }
 
 impl Refresher {
@@ -121,12 +123,14 @@ impl Refresher {
     /// `Some(success)`, or `None` when shut down mid-flight.
     async fn refresh_once(&self, failures: u32) -> Option<bool> {
         self.slot.update(|s| s.in_flight = true);
+        self.metrics.refresh_attempted(self.slot.name());
         let started = std::time::Instant::now();
         let result = tokio::select! {
             r = self.fetcher.fetch() => r,
             _ = self.shutdown.cancelled() => return None,
         };
         let now = self.clock.now();
+        self.metrics.refresh_took(self.slot.name(), started.elapsed().as_secs_f64());
         let result = result.and_then(|issued| {
             Served::render(&issued.credentials, issued.assumed_role_arn, now)
                 .ok_or(FetchError::Unservable)
@@ -137,6 +141,7 @@ impl Refresher {
                 true
             }
             Err(e) => {
+                self.metrics.refresh_failed(self.slot.name(), e.code());
                 self.publish_failure(&e, now, failures);
                 false
             }

@@ -158,6 +158,24 @@ impl RoleSlot {
         self.poke.notified().await;
     }
 
+    /// Waits until the first fetch has an outcome (credentials or an
+    /// error), for at most `limit`. True if it did.
+    pub async fn settled(&self, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let published = self.published.notified();
+            tokio::pin!(published);
+            published.as_mut().enable();
+            let snap = self.load();
+            if snap.served.is_some() || snap.failure.is_some() || snap.waiting_for.is_some() {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, published).await.is_err() {
+                return false;
+            }
+        }
+    }
+
     /// Waits up to `limit` for usable credentials while a refresh is in
     /// flight or overdue. Returns the snapshot seen last.
     pub async fn wait_usable(

@@ -21,6 +21,7 @@ use super::route::{Route, route};
 use super::token::{self, TokenCheck, TokenKey};
 use crate::clock::SharedClock;
 use crate::creds::store::{RoleSlot, Snapshot};
+use crate::metrics::{RequestKind, RequestStats};
 
 pub const TOKEN_HEADER: HeaderName = HeaderName::from_static("x-aws-ec2-metadata-token");
 pub const TTL_HEADER: HeaderName =
@@ -57,6 +58,7 @@ pub struct Endpoint {
     started: DateTime<Utc>,
     wait_limit: Duration,
     logged_v1: AtomicBool,
+    stats: Arc<RequestStats>,
 }
 
 /// Everything needed to build an [`Endpoint`].
@@ -70,6 +72,8 @@ pub struct EndpointSpec {
     pub region: String,
     pub instance_id: String,
     pub wait_limit: Duration,
+    /// The listener's counters; kept across reloads.
+    pub stats: Arc<RequestStats>,
 }
 
 impl Endpoint {
@@ -109,6 +113,7 @@ impl Endpoint {
             started,
             wait_limit: spec.wait_limit,
             logged_v1: AtomicBool::new(false),
+            stats: spec.stats,
         }
     }
 
@@ -117,19 +122,30 @@ impl Endpoint {
     }
 
     /// Answers one request.
-    pub async fn handle<B>(&self, req: Request<B>) -> HttpResponse {
+    pub async fn respond<B>(&self, req: Request<B>) -> HttpResponse {
+        let (kind, response) = self.answer(req).await;
+        self.stats.record(kind, response.status());
+        response
+    }
+
+    async fn answer<B>(&self, req: Request<B>) -> (RequestKind, HttpResponse) {
         let (parts, _body) = req.into_parts();
         if let Some(refusal) = guard::check(&self.hosts, &parts.headers) {
-            return refused(refusal);
+            return (RequestKind::Refused, refused(refusal));
         }
         let route = route(&parts.method, parts.uri.path());
+        let kind = request_kind(&route);
         if route.needs_token() {
             if let Some(denied) = self.check_token(&parts.headers, parts.uri.path()) {
-                return denied;
+                return (kind, denied);
             }
         }
+        (kind, self.serve(route, &parts.headers).await)
+    }
+
+    async fn serve(&self, route: Route<'_>, headers: &HeaderMap) -> HttpResponse {
         match route {
-            Route::Token => self.token(&parts.headers),
+            Route::Token => self.token(headers),
             Route::TokenOptions => {
                 with_allow(text(StatusCode::OK, Bytes::new()), "OPTIONS, PUT")
             }
@@ -180,12 +196,16 @@ impl Endpoint {
     fn check_token(&self, headers: &HeaderMap, path: &str) -> Option<HttpResponse> {
         match headers.get(TOKEN_HEADER) {
             Some(token) => match self.key.verify(token.as_bytes(), self.clock.now()) {
-                TokenCheck::Valid { .. } => None,
+                TokenCheck::Valid { .. } => {
+                    self.stats.record_version(true);
+                    None
+                }
                 TokenCheck::Expired | TokenCheck::Invalid => {
                     Some(error_page(StatusCode::UNAUTHORIZED))
                 }
             },
             None if self.allow_v1 => {
+                self.stats.record_version(false);
                 self.note_v1(path);
                 None
             }
@@ -235,6 +255,23 @@ impl Endpoint {
             last_updated,
         );
         text(StatusCode::OK, Bytes::from(body))
+    }
+}
+
+impl crate::serve::Handler for Endpoint {
+    async fn handle(&self, req: Request<hyper::body::Incoming>) -> HttpResponse {
+        self.respond(req).await
+    }
+}
+
+fn request_kind(route: &Route<'_>) -> RequestKind {
+    match route {
+        Route::Token | Route::TokenOptions | Route::TokenMethodNotAllowed => RequestKind::Token,
+        Route::RoleName => RequestKind::RoleName,
+        Route::Credentials(_) => RequestKind::Credentials,
+        Route::MethodNotAllowed => RequestKind::MethodNotAllowed,
+        Route::NotFound => RequestKind::NotFound,
+        _ => RequestKind::Metadata,
     }
 }
 

@@ -5,7 +5,6 @@
 //! - [`guard`]: `Host` and browser checks (pure).
 //! - [`render`]: exact response bodies (pure).
 //! - [`endpoint`]: one listener's request handling.
-//! - [`server`]: the hyper accept loop, limits and drain.
 //!
 //! The wire contract is ../shared/docs/sdk-contract.md, sections 1.1-1.5.
 
@@ -13,5 +12,4 @@ pub mod endpoint;
 pub mod guard;
 pub mod render;
 pub mod route;
-pub mod server;
 pub mod token;

@@ -54,6 +54,7 @@ pub struct StsClient {
     http: reqwest::Client,
     endpoint: reqwest::Url,
     region: String,
+    config: StsConfig,
     clock: SharedClock,
 }
 
@@ -93,8 +94,14 @@ impl StsClient {
             http,
             endpoint,
             region: cfg.region.clone(),
+            config: cfg.clone(),
             clock,
         })
+    }
+
+    /// The settings this client was built from.
+    pub fn config(&self) -> &StsConfig {
+        &self.config
     }
 
     pub fn endpoint(&self) -> &str {

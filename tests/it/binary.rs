@@ -117,6 +117,7 @@ impl Running {
             .env_clear()
             .env("IMDSD_LOG", "trace")
             .env("XDG_STATE_HOME", state)
+            .env("IMDSD_CONTROL_SOCKET", state.join("control.sock"))
             .env("AWS_ACCESS_KEY_ID", fake_sts::ACCESS_KEY_ID)
             .env("AWS_SECRET_ACCESS_KEY", secret)
             .stderr(Stdio::piped())

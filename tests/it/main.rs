@@ -1,12 +1,20 @@
 //! Integration tests: one binary, one module per area.
+//!
+//! - `fake_sts`: the STS stand-in, checking SigV4.
+//! - `util`: `TestDaemon`, a raw HTTP client.
+//! - `imds_contract`: sdk-contract.md 1.1-1.5 over real HTTP.
+//! - `refresh`: schedule, STS faults, backoff, last-good serving, suspend.
+//! - `binary`: the real binary: check, run, signals, secrets in logs.
+//! - `peers`: moto, botocore, the AWS CLI and the JS SDK as independent peers.
+//! - `systemd_units`: `systemd-analyze verify` on the shipped units.
 
 // Test helpers are `pub` for use across modules of this one binary.
 #![allow(unreachable_pub)]
 
-mod fake_sts; // the STS stand-in, checking SigV4
-mod util; // TestDaemon, raw HTTP client
-
-mod binary; // the real binary: check, run, signals, secrets in logs
-mod imds_contract; // sdk-contract.md 1.1-1.5, over real HTTP
+mod binary;
+mod fake_sts;
+mod imds_contract;
 mod peers;
-mod refresh; // schedule, STS faults, backoff, last-good serving, suspend // moto, botocore and the AWS CLI as independent peers
+mod refresh;
+mod systemd_units;
+mod util;

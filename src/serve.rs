@@ -1,4 +1,4 @@
-//! The HTTP/1.1 accept loop for one IMDS listener.
+//! The HTTP/1.1 accept loop shared by the IMDS and admin listeners.
 //!
 //! hyper 1 on a tokio listener, with the limits a long-running local
 //! service needs: a connection cap (a semaphore taken before `accept`, so
@@ -11,7 +11,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
+use hyper::Request;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -19,7 +22,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use super::endpoint::Endpoint;
+use crate::imds::endpoint::HttpResponse;
 
 /// Connection and request limits.
 #[derive(Debug, Clone, Copy)]
@@ -43,10 +46,20 @@ impl Default for Limits {
     }
 }
 
-/// Serves `endpoint` on `listener` until `shutdown`, then drains.
-pub async fn serve(
+/// Something that answers requests.
+pub trait Handler: Send + Sync + 'static {
+    fn handle(
+        &self,
+        req: Request<Incoming>,
+    ) -> impl std::future::Future<Output = HttpResponse> + Send;
+}
+
+/// Serves `handler` on `listener` until `shutdown`, then drains. The handler
+/// can be swapped while serving (a reload); each request uses the one
+/// current when it arrives.
+pub async fn serve<H: Handler>(
     listener: TcpListener,
-    endpoint: Arc<Endpoint>,
+    endpoint: Arc<ArcSwap<H>>,
     limits: Limits,
     shutdown: CancellationToken,
 ) {
@@ -79,7 +92,7 @@ pub async fn serve(
         prepare(&stream, local, peer);
         let endpoint = endpoint.clone();
         let service = service_fn(move |req| {
-            let endpoint = endpoint.clone();
+            let endpoint = endpoint.load_full();
             async move { Ok::<_, Infallible>(endpoint.handle(req).await) }
         });
         let conn =

@@ -1,0 +1,80 @@
+//! The optional admin listener: `/healthz`, `/readyz` and `/metrics`.
+//!
+//! Off unless `[admin] listen` is set. It carries no secrets (key ids are
+//! not even shown here), so it has no token or `Host` check; it is
+//! loopback-only like the IMDS listeners unless explicitly opened.
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, HeaderValue};
+use http::{Method, Request, StatusCode};
+
+use crate::app::View;
+use crate::clock::SharedClock;
+use crate::imds::endpoint::{HttpResponse, text};
+use crate::metrics::Metrics;
+
+/// Answers health and metrics requests.
+#[derive(Debug)]
+pub struct Admin {
+    view: Arc<ArcSwap<View>>,
+    metrics: Arc<Metrics>,
+    clock: SharedClock,
+}
+
+impl Admin {
+    pub fn new(view: Arc<ArcSwap<View>>, metrics: Arc<Metrics>, clock: SharedClock) -> Self {
+        Admin { view, metrics, clock }
+    }
+
+    pub fn respond<B>(&self, req: &Request<B>) -> HttpResponse {
+        if req.method() != Method::GET && req.method() != Method::HEAD {
+            return text(StatusCode::METHOD_NOT_ALLOWED, Bytes::from_static(b"method not allowed\n"));
+        }
+        match req.uri().path().trim_end_matches('/') {
+            "/healthz" => text(StatusCode::OK, Bytes::from_static(b"ok\n")),
+            "/readyz" => self.readyz(),
+            "/metrics" => self.metrics(),
+            _ => text(StatusCode::NOT_FOUND, Bytes::from_static(b"not found: try /healthz, /readyz or /metrics\n")),
+        }
+    }
+
+    /// 200 when every role a listener serves has usable credentials.
+    fn readyz(&self) -> HttpResponse {
+        let view = self.view.load();
+        let now = self.clock.now();
+        let mut lines = Vec::new();
+        let mut ready = true;
+        for slot in &view.roles {
+            let served = view.listeners.iter().any(|l| l.role == slot.name());
+            let usable = slot.load().usable(now).is_some();
+            if served {
+                ready &= usable;
+            }
+            lines.push(format!("{}: {}", slot.name(), if usable { "ready" } else { "not ready" }));
+        }
+        let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+        text(status, Bytes::from(lines.join("\n") + "\n"))
+    }
+
+    fn metrics(&self) -> HttpResponse {
+        let view = self.view.load();
+        let snaps: Vec<_> = view.roles.iter().map(|s| (s.clone(), s.load_full())).collect();
+        let expiries = snaps.iter().map(|(slot, snap)| (slot.name(), snap.served.as_ref().map(|s| s.expiration)));
+        let body = self.metrics.render(expiries, self.clock.now());
+        let mut response = text(StatusCode::OK, Bytes::from(body));
+        response.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        );
+        response
+    }
+}
+
+impl crate::serve::Handler for Admin {
+    async fn handle(&self, req: Request<hyper::body::Incoming>) -> HttpResponse {
+        self.respond(&req)
+    }
+}

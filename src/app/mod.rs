@@ -1,0 +1,458 @@
+//! The composition root: config → role slots → refreshers → listeners, and
+//! reloads that change them without a gap.
+//!
+//! [`Daemon::start`] binds every listener first (so a bind failure names its
+//! address before anything else happens), then starts one refresher per
+//! role and one server per listener. [`Daemon::reload`] applies a new
+//! config (see [`plan`]): it binds new listeners and fetches changed roles
+//! *before* switching anything, so requests keep being answered throughout.
+//! [`Daemon::stop`] drains in order: listeners stop accepting and finish
+//! in-flight requests, then the refreshers stop.
+
+pub mod bind;
+pub mod plan;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use sha2::{Digest, Sha256};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+pub use bind::Inherited;
+
+use crate::admin::Admin;
+use crate::clock::SharedClock;
+use crate::config::{Config, ListenerConfig, RoleConfig, StsConfig};
+use crate::creds::refresher::{DEFAULT_CLOCK_CHECK, Fetcher, Refresher};
+use crate::creds::store::RoleSlot;
+use crate::environment::Environment;
+use crate::imds::endpoint::{self, Endpoint, EndpointSpec};
+use crate::imds::guard::HostAllowList;
+use crate::imds::token::TokenKey;
+use crate::metrics::{Metrics, RequestStats};
+use crate::serve::{self, Limits};
+use crate::state::{self, StateError};
+use crate::sts::{self, StsClient};
+
+/// Everything the daemon needs to start.
+pub struct Options {
+    pub config: Config,
+    pub env: Environment,
+    pub clock: SharedClock,
+    pub state_dir: PathBuf,
+    pub limits: Limits,
+    /// How long a credentials request waits for an in-flight refresh.
+    pub wait_limit: Duration,
+    /// Longest a refresher sleeps before re-reading the wall clock.
+    pub clock_check: Duration,
+    /// Sockets passed by systemd socket activation.
+    pub inherited: Inherited,
+}
+
+impl Options {
+    pub fn new(config: Config, env: Environment, clock: SharedClock, state_dir: PathBuf) -> Self {
+        Options {
+            config,
+            env,
+            clock,
+            state_dir,
+            limits: Limits::default(),
+            wait_limit: endpoint::DEFAULT_WAIT,
+            clock_check: DEFAULT_CLOCK_CHECK,
+            inherited: Inherited::default(),
+        }
+    }
+}
+
+/// Why the daemon could not start or a reload was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Sts(#[from] sts::SetupError),
+}
+
+/// What the rest of the daemon (status, health, metrics) may look at.
+#[derive(Debug, Default)]
+pub struct View {
+    pub roles: Vec<Arc<RoleSlot>>,
+    pub listeners: Vec<ListenerView>,
+}
+
+#[derive(Debug)]
+pub struct ListenerView {
+    pub addr: SocketAddr,
+    pub role: String,
+    pub allow_v1: bool,
+    pub stats: Arc<RequestStats>,
+}
+
+/// The parts that stay the same across reloads.
+struct Shared {
+    env: Environment,
+    clock: SharedClock,
+    key: Arc<TokenKey>,
+    instance_id: String,
+    metrics: Arc<Metrics>,
+    limits: Limits,
+    wait_limit: Duration,
+    clock_check: Duration,
+}
+
+struct RoleRuntime {
+    config: RoleConfig,
+    slot: Arc<RoleSlot>,
+    stop: CancellationToken,
+}
+
+struct ListenerRuntime {
+    config: ListenerConfig,
+    addr: SocketAddr,
+    endpoint: Arc<ArcSwap<Endpoint>>,
+    stats: Arc<RequestStats>,
+    stop: CancellationToken,
+}
+
+struct AdminRuntime {
+    configured: SocketAddr,
+    addr: SocketAddr,
+    stop: CancellationToken,
+}
+
+/// A running daemon.
+pub struct Daemon {
+    shared: Shared,
+    config: Config,
+    sts: StsClient,
+    roles: BTreeMap<String, RoleRuntime>,
+    listeners: Vec<ListenerRuntime>,
+    admin: Option<AdminRuntime>,
+    inherited: Inherited,
+    view: Arc<ArcSwap<View>>,
+    servers: JoinSet<()>,
+    refreshers: JoinSet<()>,
+}
+
+/// What a reload did, for the log.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ReloadSummary {
+    pub roles_started: Vec<String>,
+    pub roles_stopped: Vec<String>,
+    pub listeners_opened: Vec<SocketAddr>,
+    pub listeners_closed: Vec<SocketAddr>,
+    pub listeners_switched: Vec<SocketAddr>,
+}
+
+impl Daemon {
+    pub async fn start(opts: Options) -> Result<Daemon, StartError> {
+        let mut inherited = opts.inherited;
+        let mut bound = Vec::new();
+        for l in &opts.config.listeners {
+            bound.push(listen(l.listen, &mut inherited)?);
+        }
+        let admin_listener = match opts.config.admin {
+            Some(addr) => Some((addr, listen(addr, &mut inherited)?)),
+            None => None,
+        };
+        let key_bytes = state::load_or_create_key(&opts.state_dir)?;
+        let sts = StsClient::new(&opts.config.sts, &opts.env, opts.clock.clone())?;
+        let shared = Shared {
+            env: opts.env,
+            clock: opts.clock,
+            key: Arc::new(TokenKey::new(&key_bytes)),
+            instance_id: instance_id(&key_bytes),
+            metrics: Arc::new(Metrics::default()),
+            limits: opts.limits,
+            wait_limit: opts.wait_limit,
+            clock_check: opts.clock_check,
+        };
+        let mut daemon = Daemon {
+            shared,
+            config: opts.config.clone(),
+            sts,
+            roles: BTreeMap::new(),
+            listeners: Vec::new(),
+            admin: None,
+            inherited,
+            view: Arc::new(ArcSwap::from_pointee(View::default())),
+            servers: JoinSet::new(),
+            refreshers: JoinSet::new(),
+        };
+        for (name, role) in &opts.config.roles {
+            let runtime = daemon.start_role(role);
+            daemon.roles.insert(name.clone(), runtime);
+        }
+        for (listener, cfg) in bound.into_iter().zip(&opts.config.listeners) {
+            let runtime = daemon.start_listener(listener, cfg)?;
+            daemon.listeners.push(runtime);
+        }
+        if let Some((configured, listener)) = admin_listener {
+            daemon.admin = Some(daemon.start_admin(configured, listener)?);
+        }
+        for addr in daemon.inherited.unclaimed() {
+            tracing::warn!(%addr, "systemd passed a socket that no listener in the config uses");
+        }
+        daemon.publish_view();
+        Ok(daemon)
+    }
+
+    /// The bound address of each IMDS listener, in config order.
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners.iter().map(|l| l.addr).collect()
+    }
+
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(|a| a.addr)
+    }
+
+    pub fn role(&self, name: &str) -> Option<&Arc<RoleSlot>> {
+        self.roles.get(name).map(|r| &r.slot)
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// A handle on what is being served, updated on every reload.
+    pub fn view(&self) -> Arc<ArcSwap<View>> {
+        self.view.clone()
+    }
+
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.shared.metrics.clone()
+    }
+
+    /// Waits until every role's first fetch has an outcome, for at most
+    /// `limit`. False if some role is still waiting.
+    pub async fn settled(&self, limit: Duration) -> bool {
+        let mut all = true;
+        for runtime in self.roles.values() {
+            all &= runtime.slot.settled(limit).await;
+        }
+        all
+    }
+
+    /// Applies `new`. On an error nothing has changed.
+    pub async fn reload(&mut self, new: Config) -> Result<ReloadSummary, StartError> {
+        let plan = plan::plan(&self.config, &new);
+        let mut summary = ReloadSummary::default();
+        if plan.is_empty() && self.config.admin == new.admin {
+            self.config = new;
+            return Ok(summary);
+        }
+        // Everything that can fail comes first.
+        let mut opened = Vec::new();
+        for &i in &plan.listeners_opened {
+            opened.push((listen(new.listeners[i].listen, &mut self.inherited)?, i));
+        }
+        let admin_listener = match new.admin {
+            Some(addr) if Some(addr) != self.config.admin => Some((addr, listen(addr, &mut self.inherited)?)),
+            _ => None,
+        };
+        let sts = if new.sts != self.config.sts {
+            StsClient::new(&new.sts, &self.shared.env, self.shared.clock.clone())?
+        } else {
+            self.sts.clone()
+        };
+        self.sts = sts;
+
+        // New and changed roles fetch now; the old ones keep serving.
+        let mut started = BTreeMap::new();
+        for name in &plan.roles_started {
+            started.insert(name.clone(), self.start_role(&new.roles[name]));
+        }
+        let first_fetch = new.sts.timeout + Duration::from_secs(1);
+        for runtime in started.values() {
+            runtime.slot.settled(first_fetch).await;
+        }
+        let mut retired: Vec<RoleRuntime> = Vec::new();
+        for name in &plan.roles_stopped {
+            retired.extend(self.roles.remove(name));
+        }
+        self.roles.extend(started);
+
+        // Switch, open and close listeners.
+        let mut old_listeners: Vec<Option<ListenerRuntime>> =
+            std::mem::take(&mut self.listeners).into_iter().map(Some).collect();
+        let mut next: Vec<Option<ListenerRuntime>> = (0..new.listeners.len()).map(|_| None).collect();
+        for kept in &plan.listeners_kept {
+            let mut runtime = old_listeners[kept.old].take().expect("each old listener is kept once");
+            if kept.endpoint_changed {
+                runtime.config = new.listeners[kept.new].clone();
+                runtime.endpoint.store(Arc::new(self.endpoint(&runtime.config, runtime.addr, runtime.stats.clone())));
+                summary.listeners_switched.push(runtime.addr);
+            }
+            next[kept.new] = Some(runtime);
+        }
+        for (listener, i) in opened {
+            let runtime = self.start_listener(listener, &new.listeners[i])?;
+            summary.listeners_opened.push(runtime.addr);
+            next[i] = Some(runtime);
+        }
+        for runtime in old_listeners.into_iter().flatten() {
+            runtime.stop.cancel();
+            summary.listeners_closed.push(runtime.addr);
+        }
+        self.listeners = next.into_iter().flatten().collect();
+        self.reload_admin(new.admin, admin_listener)?;
+
+        for runtime in retired {
+            runtime.stop.cancel();
+        }
+        summary.roles_started = plan.roles_started.into_iter().collect();
+        summary.roles_stopped = plan.roles_stopped.into_iter().collect();
+        self.config = new;
+        self.publish_view();
+        Ok(summary)
+    }
+
+    /// Stops accepting, lets in-flight requests finish (within the grace
+    /// period), then stops the refreshers.
+    pub async fn stop(mut self) {
+        for l in &self.listeners {
+            l.stop.cancel();
+        }
+        if let Some(admin) = &self.admin {
+            admin.stop.cancel();
+        }
+        while self.servers.join_next().await.is_some() {}
+        for r in self.roles.values() {
+            r.stop.cancel();
+        }
+        while self.refreshers.join_next().await.is_some() {}
+    }
+
+    fn start_role(&mut self, role: &RoleConfig) -> RoleRuntime {
+        let slot = RoleSlot::new(role.name.clone());
+        let stop = CancellationToken::new();
+        let fetcher = Fetcher { role: role.clone(), sts: self.sts.clone(), env: self.shared.env.clone() };
+        let refresher = Refresher {
+            slot: slot.clone(),
+            fetcher,
+            clock: self.shared.clock.clone(),
+            shutdown: stop.clone(),
+            clock_check: self.shared.clock_check,
+            metrics: self.shared.metrics.clone(),
+        };
+        self.refreshers.spawn(refresher.run());
+        RoleRuntime { config: role.clone(), slot, stop }
+    }
+
+    fn endpoint(&self, cfg: &ListenerConfig, addr: SocketAddr, stats: Arc<RequestStats>) -> Endpoint {
+        let role = &self.roles[&cfg.role];
+        Endpoint::new(EndpointSpec {
+            role: role.slot.clone(),
+            role_arn: role.config.role_arn.clone(),
+            allow_v1: cfg.allow_v1,
+            hosts: HostAllowList::for_listener(addr),
+            key: self.shared.key.clone(),
+            clock: self.shared.clock.clone(),
+            region: self.config_sts().region.clone(),
+            instance_id: self.shared.instance_id.clone(),
+            wait_limit: self.shared.wait_limit,
+            stats,
+        })
+    }
+
+    fn config_sts(&self) -> &StsConfig {
+        // `sts` is replaced before listeners are rebuilt, so its region is
+        // the new one during a reload.
+        self.sts.config()
+    }
+
+    fn start_listener(
+        &mut self,
+        listener: tokio::net::TcpListener,
+        cfg: &ListenerConfig,
+    ) -> Result<ListenerRuntime, StartError> {
+        let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: cfg.listen, source })?;
+        let stats = Arc::new(self.shared.metrics.listener_stats(addr.to_string()));
+        let endpoint = Arc::new(ArcSwap::from_pointee(self.endpoint(cfg, addr, stats.clone())));
+        let stop = CancellationToken::new();
+        announce(addr, cfg);
+        self.servers.spawn(serve::serve(listener, endpoint.clone(), self.shared.limits, stop.clone()));
+        Ok(ListenerRuntime { config: cfg.clone(), addr, endpoint, stats, stop })
+    }
+
+    fn start_admin(
+        &mut self,
+        configured: SocketAddr,
+        listener: tokio::net::TcpListener,
+    ) -> Result<AdminRuntime, StartError> {
+        let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: configured, source })?;
+        let admin = Admin::new(self.view.clone(), self.shared.metrics.clone(), self.shared.clock.clone());
+        let stop = CancellationToken::new();
+        tracing::info!("health and metrics on http://{addr} (/healthz, /readyz, /metrics)");
+        let handler = Arc::new(ArcSwap::from_pointee(admin));
+        self.servers.spawn(serve::serve(listener, handler, self.shared.limits, stop.clone()));
+        Ok(AdminRuntime { configured, addr, stop })
+    }
+
+    fn reload_admin(
+        &mut self,
+        wanted: Option<SocketAddr>,
+        bound: Option<(SocketAddr, tokio::net::TcpListener)>,
+    ) -> Result<(), StartError> {
+        if self.admin.as_ref().map(|a| a.configured) == wanted {
+            return Ok(());
+        }
+        if let Some(old) = self.admin.take() {
+            old.stop.cancel();
+        }
+        if let Some((configured, listener)) = bound {
+            self.admin = Some(self.start_admin(configured, listener)?);
+        }
+        Ok(())
+    }
+
+    fn publish_view(&self) {
+        let view = View {
+            roles: self.roles.values().map(|r| r.slot.clone()).collect(),
+            listeners: self
+                .listeners
+                .iter()
+                .map(|l| ListenerView {
+                    addr: l.addr,
+                    role: l.config.role.clone(),
+                    allow_v1: l.config.allow_v1,
+                    stats: l.stats.clone(),
+                })
+                .collect(),
+        };
+        self.view.store(Arc::new(view));
+    }
+}
+
+fn listen(addr: SocketAddr, inherited: &mut Inherited) -> Result<tokio::net::TcpListener, StartError> {
+    bind::listen(addr, inherited).map_err(|source| StartError::Bind { addr, source })
+}
+
+/// A stable, instance-id-shaped name derived from the token key (a hash,
+/// so the key itself is not revealed).
+fn instance_id(key: &[u8]) -> String {
+    let digest = Sha256::new().chain_update(b"imdsd instance-id\0").chain_update(key).finalize();
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("i-{}", &hex[..17])
+}
+
+fn announce(addr: SocketAddr, cfg: &ListenerConfig) {
+    tracing::info!(
+        role = %cfg.role,
+        imdsv1 = cfg.allow_v1,
+        "serving on http://{addr}; point SDKs at it with AWS_EC2_METADATA_SERVICE_ENDPOINT=http://{addr} \
+         (and add {} to NO_PROXY if a proxy is set)",
+        addr.ip()
+    );
+}

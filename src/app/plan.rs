@@ -1,0 +1,184 @@
+//! What a reload changes: old config + new config → a plan. Pure.
+//!
+//! A role is kept (credentials and all, no STS call) only when its own
+//! definition and the `[sts]` settings are unchanged. A listener is matched
+//! by its configured address; listeners on port 0 (tests) are matched in
+//! order among those with the same IP.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+
+use super::super::config::{Config, ListenerConfig};
+
+/// The changes a reload makes.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Roles whose refresher and credentials carry on.
+    pub roles_kept: BTreeSet<String>,
+    /// New roles, and changed ones (a fresh refresher fetches at once).
+    pub roles_started: BTreeSet<String>,
+    /// Removed roles, and the old runtime of changed ones.
+    pub roles_stopped: BTreeSet<String>,
+    /// (old index, new index) of listeners that stay bound. Their endpoint
+    /// is rebuilt when `endpoint_changed`.
+    pub listeners_kept: Vec<KeptListener>,
+    /// New-config indexes of listeners to bind.
+    pub listeners_opened: Vec<usize>,
+    /// Old-config indexes of listeners to close.
+    pub listeners_closed: Vec<usize>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct KeptListener {
+    pub old: usize,
+    pub new: usize,
+    pub endpoint_changed: bool,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.roles_started.is_empty()
+            && self.roles_stopped.is_empty()
+            && self.listeners_opened.is_empty()
+            && self.listeners_closed.is_empty()
+            && self.listeners_kept.iter().all(|k| !k.endpoint_changed)
+    }
+}
+
+pub fn plan(old: &Config, new: &Config) -> Plan {
+    let mut p = Plan::default();
+    let sts_same = old.sts == new.sts;
+    for (name, role) in &new.roles {
+        match old.roles.get(name) {
+            Some(prev) if prev == role && sts_same => p.roles_kept.insert(name.clone()),
+            Some(_) => {
+                p.roles_stopped.insert(name.clone());
+                p.roles_started.insert(name.clone())
+            }
+            None => p.roles_started.insert(name.clone()),
+        };
+    }
+    for name in old.roles.keys().filter(|n| !new.roles.contains_key(*n)) {
+        p.roles_stopped.insert(name.clone());
+    }
+    let matches = match_listeners(&old.listeners, &new.listeners);
+    for (new_i, l) in new.listeners.iter().enumerate() {
+        match matches.iter().find(|(_, n)| *n == new_i) {
+            Some(&(old_i, _)) => {
+                let endpoint_changed = old.listeners[old_i] != *l || p.roles_started.contains(&l.role);
+                p.listeners_kept.push(KeptListener { old: old_i, new: new_i, endpoint_changed });
+            }
+            None => p.listeners_opened.push(new_i),
+        }
+    }
+    p.listeners_closed = (0..old.listeners.len()).filter(|o| !matches.iter().any(|(m, _)| m == o)).collect();
+    p
+}
+
+/// Pairs (old index, new index) of listeners on the same address.
+fn match_listeners(old: &[ListenerConfig], new: &[ListenerConfig]) -> Vec<(usize, usize)> {
+    let mut taken = vec![false; old.len()];
+    let mut pairs = Vec::new();
+    for (new_i, l) in new.iter().enumerate() {
+        let same = |o: &ListenerConfig| same_address(o.listen, l.listen);
+        if let Some(old_i) = (0..old.len()).find(|&i| !taken[i] && same(&old[i])) {
+            taken[old_i] = true;
+            pairs.push((old_i, new_i));
+        }
+    }
+    pairs
+}
+
+fn same_address(a: SocketAddr, b: SocketAddr) -> bool {
+    a == b || (a.port() == 0 && b.port() == 0 && a.ip() == b.ip())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load::parse;
+    use crate::environment::Environment;
+
+    fn config(text: &str) -> Config {
+        let (c, d) = parse(text, &Environment::default());
+        c.unwrap_or_else(|| panic!("{d:?}"))
+    }
+
+    const BASE: &str = r#"
+[[imds]]
+listen = "127.0.0.1:9001"
+role = "a"
+[[imds]]
+listen = "127.0.0.1:9002"
+role = "b"
+[roles.a]
+role_arn = "arn:aws:iam::123456789012:role/a"
+source = "env"
+[roles.b]
+role_arn = "arn:aws:iam::123456789012:role/b"
+source = "env"
+"#;
+
+    #[test]
+    fn identical_configs_change_nothing() {
+        let p = plan(&config(BASE), &config(BASE));
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(p.roles_kept.len(), 2);
+    }
+
+    #[test]
+    fn a_changed_role_restarts_and_its_listener_gets_a_new_endpoint() {
+        let new = BASE.replace("role/b\"", "role/b2\"");
+        let p = plan(&config(BASE), &config(&new));
+        assert_eq!(p.roles_kept, ["a".to_string()].into());
+        assert_eq!(p.roles_started, ["b".to_string()].into());
+        assert_eq!(p.roles_stopped, ["b".to_string()].into());
+        assert_eq!(p.listeners_kept, vec![
+            KeptListener { old: 0, new: 0, endpoint_changed: false },
+            KeptListener { old: 1, new: 1, endpoint_changed: true },
+        ]);
+    }
+
+    #[test]
+    fn sts_changes_restart_every_role() {
+        let new = format!("{BASE}\n[sts]\nregion = \"eu-west-1\"\n");
+        let p = plan(&config(BASE), &config(&new));
+        assert_eq!(p.roles_started.len(), 2);
+        assert!(p.roles_kept.is_empty());
+    }
+
+    #[test]
+    fn listeners_open_and_close_by_address() {
+        let new = BASE.replace("127.0.0.1:9002", "127.0.0.1:9003");
+        let p = plan(&config(BASE), &config(&new));
+        assert_eq!(p.listeners_opened, vec![1]);
+        assert_eq!(p.listeners_closed, vec![1]);
+        assert!(p.roles_started.is_empty());
+    }
+
+    #[test]
+    fn switching_a_listener_to_another_role_keeps_the_socket() {
+        let new = BASE.replacen("role = \"a\"", "role = \"b\"", 1);
+        let p = plan(&config(BASE), &config(&new));
+        assert_eq!(p.listeners_kept[0], KeptListener { old: 0, new: 0, endpoint_changed: true });
+        assert!(p.listeners_opened.is_empty());
+    }
+
+    #[test]
+    fn port_zero_listeners_match_in_order() {
+        let text = BASE.replace(":9001", ":0").replace(":9002", ":0");
+        let p = plan(&config(&text), &config(&text));
+        assert!(p.is_empty(), "{p:?}");
+    }
+
+    #[test]
+    fn removed_roles_stop() {
+        let new = BASE.replace("role = \"b\"", "role = \"a\"").replace(
+            "[roles.b]\nrole_arn = \"arn:aws:iam::123456789012:role/b\"\nsource = \"env\"\n",
+            "",
+        );
+        let p = plan(&config(BASE), &config(&new));
+        assert_eq!(p.roles_stopped, ["b".to_string()].into());
+        assert!(p.roles_started.is_empty());
+    }
+}

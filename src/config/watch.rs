@@ -1,0 +1,126 @@
+//! Watching the config file for changes.
+//!
+//! The *directory* is watched, not the file: editors save by writing a new
+//! file and renaming it over the old one (vim, VS Code), some delete and
+//! recreate, and Kubernetes swaps a `..data` symlink to a new directory, and
+//! in all of these the watched file itself is replaced. Any change in the
+//! directory (and in the directory of the symlink's target) starts a
+//! debounce; when things are quiet, one reload is requested. Whether the
+//! content really changed is the reloader's business.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use notify::event::{AccessKind, AccessMode};
+use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+
+/// How long the directory must be quiet before a reload.
+pub const DEBOUNCE: Duration = Duration::from_millis(150);
+
+/// Keeps the watch alive; dropping it stops watching.
+pub struct ConfigWatch {
+    _watcher: RecommendedWatcher,
+}
+
+/// Why the watch could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot watch {}: {source}", path.display())]
+pub struct WatchError {
+    path: PathBuf,
+    #[source]
+    source: notify::Error,
+}
+
+/// Starts watching the directories that can change `config`. Each burst of
+/// changes yields one message on `reload`.
+pub fn watch(config: &Path, reload: mpsc::Sender<()>) -> Result<ConfigWatch, WatchError> {
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<Event>| {
+        if let Ok(event) = event {
+            if is_change(&event.kind) {
+                let _ = events_tx.send(());
+            }
+        }
+    })
+    .map_err(|source| WatchError { path: config.to_path_buf(), source })?;
+    for dir in directories(config) {
+        watcher
+            .watch(&dir, RecursiveMode::NonRecursive)
+            .map_err(|source| WatchError { path: dir.clone(), source })?;
+    }
+    tokio::spawn(debounce(events_rx, reload));
+    Ok(ConfigWatch { _watcher: watcher })
+}
+
+/// Changes that can alter the file's content; reads (including our own)
+/// are not.
+fn is_change(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) | EventKind::Other | EventKind::Any => false,
+        EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_) => true,
+    }
+}
+
+/// The file's own directory, and that of its resolved target when it is a
+/// symlink elsewhere.
+fn directories(config: &Path) -> Vec<PathBuf> {
+    let mut dirs = HashSet::new();
+    let own = config.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    dirs.insert(own.to_path_buf());
+    if let Ok(target) = std::fs::canonicalize(config) {
+        if let Some(parent) = target.parent() {
+            dirs.insert(parent.to_path_buf());
+        }
+    }
+    dirs.into_iter().collect()
+}
+
+async fn debounce(mut events: mpsc::UnboundedReceiver<()>, reload: mpsc::Sender<()>) {
+    while events.recv().await.is_some() {
+        // Wait for a quiet period, however long the burst.
+        loop {
+            match tokio::time::timeout(DEBOUNCE, events.recv()).await {
+                Ok(Some(())) => continue,
+                Ok(None) => return,
+                Err(_) => break,
+            }
+        }
+        // A full queue means a reload is already pending: that is enough.
+        let _ = reload.try_send(());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notify::event::{CreateKind, ModifyKind};
+
+    #[test]
+    fn reads_do_not_count_as_changes() {
+        assert!(!is_change(&EventKind::Access(AccessKind::Open(AccessMode::Read))));
+        assert!(!is_change(&EventKind::Access(AccessKind::Close(AccessMode::Read))));
+        assert!(is_change(&EventKind::Access(AccessKind::Close(AccessMode::Write))));
+        assert!(is_change(&EventKind::Create(CreateKind::File)));
+        assert!(is_change(&EventKind::Modify(ModifyKind::Any)));
+    }
+
+    #[test]
+    fn watches_the_directory_and_a_symlink_targets_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let real = tmp.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        std::fs::write(real.join("imdsd.toml"), "").unwrap();
+        let link_dir = tmp.path().join("link");
+        std::fs::create_dir(&link_dir).unwrap();
+        std::os::unix::fs::symlink(real.join("imdsd.toml"), link_dir.join("imdsd.toml")).unwrap();
+        let mut dirs = directories(&link_dir.join("imdsd.toml"));
+        dirs.sort();
+        let real = std::fs::canonicalize(&real).unwrap();
+        assert_eq!(dirs.len(), 2);
+        assert!(dirs.contains(&link_dir) && dirs.contains(&real), "{dirs:?}");
+        assert_eq!(directories(Path::new("imdsd.toml")), vec![PathBuf::from(".")]);
+    }
+}

@@ -1,0 +1,95 @@
+//! The local control socket: `imdsd status` (and later commands) talk to
+//! the running daemon over a Unix socket.
+//!
+//! - [`status`]: the status report, built from plain values (pure).
+//! - [`server`]: the socket server in the daemon (mode 0600, peer UID
+//!   checked).
+//! - [`client`]: the `imdsd status` side.
+//!
+//! The protocol is one JSON line each way.
+
+pub mod client;
+pub mod server;
+pub mod status;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::environment::Environment;
+
+pub const SOCKET_NAME: &str = "control.sock";
+
+/// A request from a client.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum Request {
+    Status,
+}
+
+/// The daemon's answer.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Response {
+    Status(status::Status),
+    Error { message: String },
+}
+
+/// Where the daemon puts its socket: `[control] socket`, else
+/// `$IMDSD_CONTROL_SOCKET`, else `$RUNTIME_DIRECTORY/control.sock`
+/// (systemd's `RuntimeDirectory=`), else
+/// `$XDG_RUNTIME_DIR/imdsd/control.sock`, else `/run/imdsd/control.sock`
+/// for root. `None`: no sensible place (the daemon runs without one).
+pub fn daemon_socket(configured: Option<&Path>, env: &Environment, uid: u32) -> Option<PathBuf> {
+    if let Some(p) = configured {
+        return Some(p.to_path_buf());
+    }
+    if let Some(p) = env.get("IMDSD_CONTROL_SOCKET") {
+        return Some(PathBuf::from(p));
+    }
+    if let Some(dirs) = env.get("RUNTIME_DIRECTORY") {
+        return Some(Path::new(dirs.split(':').next().unwrap_or(dirs)).join(SOCKET_NAME));
+    }
+    if let Some(xdg) = env.get("XDG_RUNTIME_DIR") {
+        return Some(Path::new(xdg).join("imdsd").join(SOCKET_NAME));
+    }
+    (uid == 0).then(|| PathBuf::from("/run/imdsd").join(SOCKET_NAME))
+}
+
+/// Where a client looks, in order: `$IMDSD_CONTROL_SOCKET`, the user's
+/// runtime directory (a `systemctl --user` daemon), then the system
+/// service's `/run/imdsd`.
+pub fn client_candidates(env: &Environment) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Some(p) = env.get("IMDSD_CONTROL_SOCKET") {
+        out.push(PathBuf::from(p));
+    }
+    if let Some(xdg) = env.get("XDG_RUNTIME_DIR") {
+        out.push(Path::new(xdg).join("imdsd").join(SOCKET_NAME));
+    }
+    out.push(PathBuf::from("/run/imdsd").join(SOCKET_NAME));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn daemon_socket_precedence() {
+        let env = Environment::from_pairs([("RUNTIME_DIRECTORY", "/run/imdsd"), ("XDG_RUNTIME_DIR", "/run/user/1000")]);
+        assert_eq!(daemon_socket(Some(Path::new("/x.sock")), &env, 1000), Some(PathBuf::from("/x.sock")));
+        assert_eq!(daemon_socket(None, &env, 1000), Some(PathBuf::from("/run/imdsd/control.sock")));
+        let env = Environment::from_pairs([("XDG_RUNTIME_DIR", "/run/user/1000")]);
+        assert_eq!(daemon_socket(None, &env, 1000), Some(PathBuf::from("/run/user/1000/imdsd/control.sock")));
+        assert_eq!(daemon_socket(None, &Environment::default(), 0), Some(PathBuf::from("/run/imdsd/control.sock")));
+        assert_eq!(daemon_socket(None, &Environment::default(), 1000), None);
+    }
+
+    #[test]
+    fn protocol_is_tagged_json() {
+        assert_eq!(serde_json::to_string(&Request::Status).unwrap(), r#"{"command":"status"}"#);
+        let e = Response::Error { message: "no".into() };
+        assert_eq!(serde_json::to_string(&e).unwrap(), r#"{"result":"error","message":"no"}"#);
+    }
+}

@@ -1,0 +1,121 @@
+//! The control socket in the daemon.
+//!
+//! A Unix socket, mode 0600 in a 0700 directory; every connection's peer
+//! UID is checked (`SO_PEERCRED`) and only the daemon's own user and root
+//! are answered. One JSON request line, one JSON response line.
+
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio_util::sync::CancellationToken;
+
+use super::{Request, Response, status};
+use crate::app::View;
+use crate::clock::SharedClock;
+
+/// Longest request line read.
+const MAX_REQUEST: usize = 4096;
+
+/// Why the socket could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("cannot create control socket {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("control socket {} is in use: another imdsd is running", path.display())]
+    InUse { path: PathBuf },
+}
+
+/// What the control server answers from.
+pub struct ControlState {
+    pub view: Arc<ArcSwap<View>>,
+    pub clock: SharedClock,
+    pub config_path: String,
+    pub uid: u32,
+}
+
+/// Binds the socket; serves until `stop`, then removes it.
+pub async fn serve(path: PathBuf, state: ControlState, stop: CancellationToken) -> Result<(), ControlError> {
+    let listener = bind(&path).await?;
+    tracing::info!(socket = %path.display(), "control socket ready (imdsd status)");
+    let state = Arc::new(state);
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => {
+                        let state = state.clone();
+                        tokio::spawn(async move { handle(stream, &state).await });
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "control socket accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                },
+                _ = stop.cancelled() => break,
+            }
+        }
+        let _ = std::fs::remove_file(&path);
+    });
+    Ok(())
+}
+
+async fn bind(path: &Path) -> Result<UnixListener, ControlError> {
+    let io_err = |source| ControlError::Io { path: path.to_path_buf(), source };
+    if let Some(dir) = path.parent() {
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(io_err)?;
+    }
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(io_err(std::io::Error::new(std::io::ErrorKind::AlreadyExists, "a non-socket file is in the way")));
+        }
+        // A live socket means another daemon; a dead one is left over.
+        if UnixStream::connect(path).await.is_ok() {
+            return Err(ControlError::InUse { path: path.to_path_buf() });
+        }
+        std::fs::remove_file(path).map_err(io_err)?;
+    }
+    let listener = UnixListener::bind(path).map_err(io_err)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io_err)?;
+    Ok(listener)
+}
+
+async fn handle(stream: UnixStream, state: &ControlState) {
+    let peer = stream.peer_cred().map(|c| c.uid()).ok();
+    let (read, mut write) = stream.into_split();
+    let response = match peer {
+        Some(uid) if uid == state.uid || uid == 0 => answer(read, state).await,
+        Some(uid) => {
+            tracing::warn!(uid, "refused a control connection from another user");
+            Response::Error { message: format!("uid {uid} may not use this daemon's control socket") }
+        }
+        None => Response::Error { message: "cannot identify the peer".into() },
+    };
+    let mut line = serde_json::to_string(&response).unwrap_or_default();
+    line.push('\n');
+    let _ = write.write_all(line.as_bytes()).await;
+}
+
+async fn answer(read: tokio::net::unix::OwnedReadHalf, state: &ControlState) -> Response {
+    let mut line = String::new();
+    let mut reader = BufReader::new(read).take(MAX_REQUEST as u64);
+    let read = tokio::time::timeout(Duration::from_secs(5), reader.read_line(&mut line)).await;
+    if !matches!(read, Ok(Ok(n)) if n > 0) {
+        return Response::Error { message: "expected one JSON request line".into() };
+    }
+    match serde_json::from_str::<Request>(&line) {
+        Ok(Request::Status) => {
+            let view = state.view.load();
+            Response::Status(status::build(&view, &state.config_path, state.clock.now()))
+        }
+        Err(e) => Response::Error { message: format!("bad request: {e}") },
+    }
+}

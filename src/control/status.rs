@@ -1,0 +1,220 @@
+//! The status report: what each role and listener is doing. Built from a
+//! view of the daemon and `now` (pure), printed as a table or JSON. Shows
+//! access key ids, never secrets.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::app::View;
+use crate::creds::store::Snapshot;
+use crate::imds::render::EXPIRATION_FORMAT;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Status {
+    pub version: String,
+    pub pid: u32,
+    pub config: String,
+    pub roles: Vec<RoleStatus>,
+    pub listeners: Vec<ListenerStatus>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RoleStatus {
+    pub name: String,
+    /// `ready`, `refreshing`, `failing`, `expired`, `waiting` or `pending`.
+    pub state: String,
+    pub access_key_id: Option<String>,
+    pub expiration: Option<String>,
+    pub expires_in_secs: Option<i64>,
+    pub next_refresh_in_secs: Option<i64>,
+    pub waiting_for: Option<String>,
+    pub last_error: Option<ErrorStatus>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ErrorStatus {
+    pub code: String,
+    pub message: String,
+    pub at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ListenerStatus {
+    pub address: String,
+    pub role: String,
+    pub v1: bool,
+    pub requests: u64,
+    pub by_status: BTreeMap<String, u64>,
+    pub v1_requests: u64,
+    pub v2_requests: u64,
+}
+
+fn stamp(t: DateTime<Utc>) -> String {
+    t.format(EXPIRATION_FORMAT).to_string()
+}
+
+/// The report for `view` at `now`.
+pub fn build(view: &View, config: &str, now: DateTime<Utc>) -> Status {
+    Status {
+        version: env!("CARGO_PKG_VERSION").into(),
+        pid: std::process::id(),
+        config: config.into(),
+        roles: view
+            .roles
+            .iter()
+            .map(|slot| role_status(slot.name(), &slot.load(), slot.next_action(), now))
+            .collect(),
+        listeners: view
+            .listeners
+            .iter()
+            .map(|l| {
+                let by_status: BTreeMap<String, u64> =
+                    l.stats.by_status().into_iter().map(|(s, n)| (s.to_string(), n)).collect();
+                let (v1_requests, v2_requests) = l.stats.versions();
+                ListenerStatus {
+                    address: l.addr.to_string(),
+                    role: l.role.clone(),
+                    v1: l.allow_v1,
+                    requests: by_status.values().sum(),
+                    by_status,
+                    v1_requests,
+                    v2_requests,
+                }
+            })
+            .collect(),
+    }
+}
+
+fn role_status(name: &str, snap: &Snapshot, next: Option<DateTime<Utc>>, now: DateTime<Utc>) -> RoleStatus {
+    let usable = snap.usable(now).is_some();
+    let state = if snap.waiting_for.is_some() {
+        "waiting"
+    } else if snap.in_flight {
+        "refreshing"
+    } else if snap.failure.is_some() {
+        "failing"
+    } else if usable {
+        "ready"
+    } else if snap.served.is_some() {
+        "expired"
+    } else {
+        "pending"
+    };
+    let served = snap.served.as_ref();
+    RoleStatus {
+        name: name.into(),
+        state: state.into(),
+        access_key_id: served.map(|s| s.access_key_id.clone()),
+        expiration: served.map(|s| stamp(s.expiration)),
+        expires_in_secs: served.map(|s| (s.expiration - now).num_seconds()),
+        next_refresh_in_secs: next.filter(|_| !snap.in_flight).map(|t| (t - now).num_seconds().max(0)),
+        waiting_for: snap.waiting_for.clone(),
+        last_error: snap.failure.as_ref().map(|f| ErrorStatus {
+            code: f.code.clone(),
+            message: f.message.clone(),
+            at: stamp(f.at),
+        }),
+    }
+}
+
+/// `3h12m`, `45s`, `-2m` (already past).
+pub fn human_secs(secs: i64) -> String {
+    let sign = if secs < 0 { "-" } else { "" };
+    let s = secs.unsigned_abs();
+    match s {
+        0..60 => format!("{sign}{s}s"),
+        60..3600 => format!("{sign}{}m{:02}s", s / 60, s % 60),
+        _ => format!("{sign}{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// The human-readable table.
+pub fn render_text(status: &Status) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "imdsd {} (pid {}), config {}", status.version, status.pid, status.config);
+    let _ = writeln!(out);
+    let _ = writeln!(out, "{:<16} {:<11} {:<22} {:<10} {:<13} LAST ERROR", "ROLE", "STATE", "ACCESS KEY", "EXPIRES IN", "NEXT REFRESH");
+    for r in &status.roles {
+        let opt = |v: Option<i64>| v.map(human_secs).unwrap_or_else(|| "-".into());
+        let error = match (&r.waiting_for, &r.last_error) {
+            (Some(w), _) => w.clone(),
+            (None, Some(e)) => format!("{}: {}", e.code, e.message),
+            (None, None) => "-".into(),
+        };
+        let _ = writeln!(
+            out,
+            "{:<16} {:<11} {:<22} {:<10} {:<13} {}",
+            r.name,
+            r.state,
+            r.access_key_id.as_deref().unwrap_or("-"),
+            opt(r.expires_in_secs),
+            opt(r.next_refresh_in_secs),
+            error
+        );
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "{:<24} {:<16} {:<4} {:>9}  BY STATUS", "LISTENER", "ROLE", "V1", "REQUESTS");
+    for l in &status.listeners {
+        let by: Vec<String> = l.by_status.iter().map(|(s, n)| format!("{s}: {n}")).collect();
+        let _ = writeln!(
+            out,
+            "{:<24} {:<16} {:<4} {:>9}  {}",
+            l.address,
+            l.role,
+            if l.v1 { "on" } else { "off" },
+            l.requests,
+            if by.is_empty() { "-".into() } else { by.join(", ") }
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::creds::store::{Failure, Served};
+    use std::sync::Arc;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000, 0).unwrap()
+    }
+
+    fn served(expiration: DateTime<Utc>) -> Arc<Served> {
+        Arc::new(Served {
+            access_key_id: "ASIAEXAMPLE".into(),
+            expiration,
+            last_updated: now(),
+            assumed_role_arn: None,
+            imds_body: bytes::Bytes::from_static(b"SECRET BODY"),
+        })
+    }
+
+    #[test]
+    fn role_states() {
+        let ready = Snapshot { served: Some(served(now() + chrono::TimeDelta::hours(1))), ..Default::default() };
+        let s = role_status("dev", &ready, Some(now() + chrono::TimeDelta::minutes(20)), now());
+        assert_eq!(s.state, "ready");
+        assert_eq!(s.access_key_id.as_deref(), Some("ASIAEXAMPLE"));
+        assert_eq!(s.expires_in_secs, Some(3600));
+        assert_eq!(s.next_refresh_in_secs, Some(1200));
+        let failing = Snapshot {
+            failure: Some(Failure { code: "AccessDenied".into(), message: "no".into(), at: now() }),
+            ..Default::default()
+        };
+        assert_eq!(role_status("dev", &failing, None, now()).state, "failing");
+        let expired = Snapshot { served: Some(served(now())), ..Default::default() };
+        assert_eq!(role_status("dev", &expired, None, now()).state, "expired");
+        assert_eq!(role_status("dev", &Snapshot::default(), None, now()).state, "pending");
+    }
+
+    #[test]
+    fn human_durations() {
+        assert_eq!(human_secs(59), "59s");
+        assert_eq!(human_secs(61), "1m01s");
+        assert_eq!(human_secs(3 * 3600 + 12 * 60), "3h12m");
+        assert_eq!(human_secs(-120), "-2m00s");
+    }
+}
