@@ -25,19 +25,33 @@ pub struct Admin {
 }
 
 impl Admin {
-    pub fn new(view: Arc<ArcSwap<View>>, metrics: Arc<Metrics>, clock: SharedClock) -> Self {
-        Admin { view, metrics, clock }
+    pub fn new(
+        view: Arc<ArcSwap<View>>,
+        metrics: Arc<Metrics>,
+        clock: SharedClock,
+    ) -> Self {
+        Admin {
+            view,
+            metrics,
+            clock,
+        }
     }
 
     pub fn respond<B>(&self, req: &Request<B>) -> HttpResponse {
         if req.method() != Method::GET && req.method() != Method::HEAD {
-            return text(StatusCode::METHOD_NOT_ALLOWED, Bytes::from_static(b"method not allowed\n"));
+            return text(
+                StatusCode::METHOD_NOT_ALLOWED,
+                Bytes::from_static(b"method not allowed\n"),
+            );
         }
         match req.uri().path().trim_end_matches('/') {
             "/healthz" => text(StatusCode::OK, Bytes::from_static(b"ok\n")),
             "/readyz" => self.readyz(),
             "/metrics" => self.metrics(),
-            _ => text(StatusCode::NOT_FOUND, Bytes::from_static(b"not found: try /healthz, /readyz or /metrics\n")),
+            _ => text(
+                StatusCode::NOT_FOUND,
+                Bytes::from_static(b"not found: try /healthz, /readyz or /metrics\n"),
+            ),
         }
     }
 
@@ -53,16 +67,30 @@ impl Admin {
             if served {
                 ready &= usable;
             }
-            lines.push(format!("{}: {}", slot.name(), if usable { "ready" } else { "not ready" }));
+            lines.push(format!(
+                "{}: {}",
+                slot.name(),
+                if usable { "ready" } else { "not ready" }
+            ));
         }
-        let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+        let status = if ready {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
         text(status, Bytes::from(lines.join("\n") + "\n"))
     }
 
     fn metrics(&self) -> HttpResponse {
         let view = self.view.load();
-        let snaps: Vec<_> = view.roles.iter().map(|s| (s.clone(), s.load_full())).collect();
-        let expiries = snaps.iter().map(|(slot, snap)| (slot.name(), snap.served.as_ref().map(|s| s.expiration)));
+        let snaps: Vec<_> = view
+            .roles
+            .iter()
+            .map(|s| (s.clone(), s.load_full()))
+            .collect();
+        let expiries = snaps.iter().map(|(slot, snap)| {
+            (slot.name(), snap.served.as_ref().map(|s| s.expiration))
+        });
         let body = self.metrics.render(expiries, self.clock.now());
         let mut response = text(StatusCode::OK, Bytes::from(body));
         response.headers_mut().insert(

@@ -71,7 +71,8 @@ impl Default for Metrics {
         let seconds_to_expiry = Family::default();
         let refresh_attempts = Family::default();
         let refresh_failures = Family::default();
-        let refresh_seconds: HistogramFamily = Family::new_with_constructor(refresh_histogram);
+        let refresh_seconds: HistogramFamily =
+            Family::new_with_constructor(refresh_histogram);
         let requests = Family::default();
         let imds_versions = Family::default();
         registry.register(
@@ -79,14 +80,26 @@ impl Default for Metrics {
             "Seconds until the role's current credentials expire (negative once expired)",
             seconds_to_expiry.clone(),
         );
-        registry.register("refresh_attempts", "STS refresh attempts", refresh_attempts.clone());
+        registry.register(
+            "refresh_attempts",
+            "STS refresh attempts",
+            refresh_attempts.clone(),
+        );
         registry.register(
             "refresh_failures",
             "Failed STS refreshes, by error code",
             refresh_failures.clone(),
         );
-        registry.register("refresh_duration_seconds", "Time an STS refresh took", refresh_seconds.clone());
-        registry.register("requests", "IMDS requests, by path and status", requests.clone());
+        registry.register(
+            "refresh_duration_seconds",
+            "Time an STS refresh took",
+            refresh_seconds.clone(),
+        );
+        registry.register(
+            "requests",
+            "IMDS requests, by path and status",
+            requests.clone(),
+        );
         registry.register(
             "imds_requests_by_version",
             "Metadata requests with a session token (v2) or without (v1)",
@@ -106,22 +119,34 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn refresh_attempted(&self, role: &str) {
-        self.refresh_attempts.get_or_create(&RoleLabels { role: role.into() }).inc();
+        self.refresh_attempts
+            .get_or_create(&RoleLabels { role: role.into() })
+            .inc();
     }
 
     pub fn refresh_failed(&self, role: &str, code: &str) {
-        let labels = FailureLabels { role: role.into(), code: code.into() };
+        let labels = FailureLabels {
+            role: role.into(),
+            code: code.into(),
+        };
         self.refresh_failures.get_or_create(&labels).inc();
     }
 
     pub fn refresh_took(&self, role: &str, seconds: f64) {
-        self.refresh_seconds.get_or_create(&RoleLabels { role: role.into() }).observe(seconds);
+        self.refresh_seconds
+            .get_or_create(&RoleLabels { role: role.into() })
+            .observe(seconds);
     }
 
     /// Counters for one listener.
     pub fn listener_stats(&self, listener: String) -> RequestStats {
         let version = |version| {
-            self.imds_versions.get_or_create(&VersionLabels { listener: listener.clone(), version }).clone()
+            self.imds_versions
+                .get_or_create(&VersionLabels {
+                    listener: listener.clone(),
+                    version,
+                })
+                .clone()
         };
         RequestStats {
             v1: version("v1"),
@@ -142,7 +167,9 @@ impl Metrics {
         for (role, expiration) in expiries {
             if let Some(exp) = expiration {
                 let secs = (exp - now).num_milliseconds() as f64 / 1000.0;
-                self.seconds_to_expiry.get_or_create(&RoleLabels { role: role.into() }).set(secs);
+                self.seconds_to_expiry
+                    .get_or_create(&RoleLabels { role: role.into() })
+                    .set(secs);
             }
         }
         let mut out = String::new();
@@ -206,7 +233,9 @@ pub struct RequestStats {
 
 impl std::fmt::Debug for RequestStats {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RequestStats").field("listener", &self.listener).finish()
+        f.debug_struct("RequestStats")
+            .field("listener", &self.listener)
+            .finish()
     }
 }
 
@@ -225,13 +254,26 @@ impl RequestStats {
     }
 
     pub fn record_version(&self, with_token: bool) {
-        if with_token { self.v2.inc() } else { self.v1.inc() };
+        if with_token {
+            self.v2.inc()
+        } else {
+            self.v1.inc()
+        };
     }
 
     /// Requests so far by status (`"200"`, ..., `"other"`), non-zero only.
     pub fn by_status(&self) -> Vec<(&'static str, u64)> {
         (0..STATUSES.len())
-            .map(|i| (STATUSES[i], self.cache.iter().filter_map(|row| row[i].get()).map(Counter::get).sum()))
+            .map(|i| {
+                (
+                    STATUSES[i],
+                    self.cache
+                        .iter()
+                        .filter_map(|row| row[i].get())
+                        .map(Counter::get)
+                        .sum(),
+                )
+            })
             .filter(|(_, n)| *n > 0)
             .collect()
     }

@@ -86,7 +86,9 @@ fn run(path: Option<&Path>, env: Environment) -> ExitCode {
         tracing::warn!("{w}");
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get().min(4)))
+        .worker_threads(
+            std::thread::available_parallelism().map_or(2, |n| n.get().min(4)),
+        )
         .enable_all()
         .build();
     let result = runtime
@@ -108,18 +110,19 @@ async fn serve(loaded: LoadedConfig, env: Environment) -> anyhow::Result<()> {
     let state_dir = state::state_dir(&env, uid)?;
     let stop = CancellationToken::new();
     let (reload_tx, mut reloads) = mpsc::channel(1);
-    shutdown::install(stop.clone(), reload_tx.clone()).context("cannot install signal handlers")?;
+    shutdown::install(stop.clone(), reload_tx.clone())
+        .context("cannot install signal handlers")?;
     tracing::info!(config = %loaded.path.display(), state = %state_dir.display(), "starting");
 
-    let mut opts = Options::new(loaded.config.clone(), env.clone(), clock.clone(), state_dir);
+    let mut opts =
+        Options::new(loaded.config.clone(), env.clone(), clock.clone(), state_dir);
     opts.inherited = systemd::inherited_sockets();
     let mut daemon = Daemon::start(opts).await?;
-    let _watch = match config::watch::watch(&loaded.path, reload_tx) {
-        Ok(w) => Some(w),
-        Err(e) => {
-            tracing::warn!("{e}; changes will need SIGHUP");
-            None
-        }
+    let _watch = match loaded.config.watch_config {
+        true => config::watch::watch(&loaded.path, reload_tx)
+            .inspect_err(|e| tracing::warn!("{e}; changes will need SIGHUP"))
+            .ok(),
+        false => None,
     };
     start_control(&daemon, &loaded, &env, uid, &clock, stop.clone()).await;
     if !daemon.settled(FIRST_FETCH_LIMIT).await {
@@ -151,8 +154,12 @@ async fn start_control(
     clock: &SharedClock,
     stop: CancellationToken,
 ) {
-    let Some(path) = control::daemon_socket(loaded.config.control_socket.as_deref(), env, uid) else {
-        tracing::warn!("no runtime directory (XDG_RUNTIME_DIR) for the control socket; `imdsd status` will not work");
+    let Some(path) =
+        control::daemon_socket(loaded.config.control_socket.as_deref(), env, uid)
+    else {
+        tracing::warn!(
+            "no runtime directory (XDG_RUNTIME_DIR) for the control socket; `imdsd status` will not work"
+        );
         return;
     };
     let state = ControlState {
@@ -193,11 +200,17 @@ async fn reload(daemon: &mut Daemon, path: &Path, env: &Environment) {
             listeners_switched = ?summary.listeners_switched,
             "config reloaded"
         ),
-        Err(e) => tracing::error!("reload failed, still serving the previous config: {e}"),
+        Err(e) => {
+            tracing::error!("reload failed, still serving the previous config: {e}")
+        }
     }
 }
 
 fn ready_status(daemon: &Daemon) -> String {
     let addrs: Vec<String> = daemon.local_addrs().iter().map(|a| a.to_string()).collect();
-    format!("serving {} role(s) on {}", daemon.config().roles.len(), addrs.join(", "))
+    format!(
+        "serving {} role(s) on {}",
+        daemon.config().roles.len(),
+        addrs.join(", ")
+    )
 }

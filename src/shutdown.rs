@@ -26,7 +26,10 @@ pub fn install(stop: CancellationToken, reload: mpsc::Sender<()>) -> std::io::Re
                 }
                 _ if !stopping => {
                     stopping = true;
-                    tracing::info!(signal = sig, "shutting down: draining requests (send the signal again to exit at once)");
+                    tracing::info!(
+                        signal = sig,
+                        "shutting down: draining requests (send the signal again to exit at once)"
+                    );
                     stop.cancel();
                 }
                 _ => {

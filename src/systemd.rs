@@ -38,7 +38,9 @@ pub fn stopping() {
 /// Pings the watchdog at half its interval until `stop`, when systemd set
 /// `WatchdogSec=`.
 pub fn spawn_watchdog(stop: CancellationToken) {
-    let Some(interval) = sd_notify::watchdog_enabled() else { return };
+    let Some(interval) = sd_notify::watchdog_enabled() else {
+        return;
+    };
     let period = (interval / 2).max(Duration::from_millis(100));
     tracing::debug!(?period, "systemd watchdog enabled");
     tokio::spawn(async move {
@@ -60,7 +62,9 @@ pub fn inherited_sockets() -> Inherited {
         match fds.take_tcp_listener(i) {
             Ok(Some(socket)) => sockets.push(socket),
             Ok(None) => {}
-            Err(e) => tracing::warn!(index = i, error = %e, "ignoring a socket passed by systemd that is not a TCP listener"),
+            Err(e) => {
+                tracing::warn!(index = i, error = %e, "ignoring a socket passed by systemd that is not a TCP listener")
+            }
         }
     }
     Inherited::new(sockets)

@@ -18,26 +18,39 @@ impl Inherited {
 
     /// Takes the inherited socket bound to exactly `addr`, if any.
     fn take(&mut self, addr: SocketAddr) -> Option<std::net::TcpListener> {
-        let i = self.sockets.iter().position(|s| s.local_addr().is_ok_and(|a| a == addr))?;
+        let i = self
+            .sockets
+            .iter()
+            .position(|s| s.local_addr().is_ok_and(|a| a == addr))?;
         Some(self.sockets.swap_remove(i))
     }
 
     /// Addresses of the sockets nobody claimed.
     pub fn unclaimed(&self) -> Vec<SocketAddr> {
-        self.sockets.iter().filter_map(|s| s.local_addr().ok()).collect()
+        self.sockets
+            .iter()
+            .filter_map(|s| s.local_addr().ok())
+            .collect()
     }
 }
 
 /// Listens on `addr`: an inherited socket if one matches, else a new one
 /// with `SO_REUSEADDR` (so a restart is not refused while old connections
 /// sit in TIME_WAIT).
-pub fn listen(addr: SocketAddr, inherited: &mut Inherited) -> std::io::Result<TcpListener> {
+pub fn listen(
+    addr: SocketAddr,
+    inherited: &mut Inherited,
+) -> std::io::Result<TcpListener> {
     if let Some(socket) = inherited.take(addr) {
         tracing::info!(%addr, "using the socket passed by systemd");
         socket.set_nonblocking(true)?;
         return TcpListener::from_std(socket);
     }
-    let socket = if addr.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }?;
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    }?;
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(1024)

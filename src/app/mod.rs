@@ -55,7 +55,12 @@ pub struct Options {
 }
 
 impl Options {
-    pub fn new(config: Config, env: Environment, clock: SharedClock, state_dir: PathBuf) -> Self {
+    pub fn new(
+        config: Config,
+        env: Environment,
+        clock: SharedClock,
+        state_dir: PathBuf,
+    ) -> Self {
         Options {
             config,
             env,
@@ -258,7 +263,9 @@ impl Daemon {
             opened.push((listen(new.listeners[i].listen, &mut self.inherited)?, i));
         }
         let admin_listener = match new.admin {
-            Some(addr) if Some(addr) != self.config.admin => Some((addr, listen(addr, &mut self.inherited)?)),
+            Some(addr) if Some(addr) != self.config.admin => {
+                Some((addr, listen(addr, &mut self.inherited)?))
+            }
             _ => None,
         };
         let sts = if new.sts != self.config.sts {
@@ -285,13 +292,28 @@ impl Daemon {
 
         // Switch, open and close listeners.
         let mut old_listeners: Vec<Option<ListenerRuntime>> =
-            std::mem::take(&mut self.listeners).into_iter().map(Some).collect();
-        let mut next: Vec<Option<ListenerRuntime>> = (0..new.listeners.len()).map(|_| None).collect();
+            std::mem::take(&mut self.listeners)
+                .into_iter()
+                .map(Some)
+                .collect();
+        let mut next: Vec<Option<ListenerRuntime>> =
+            (0..new.listeners.len()).map(|_| None).collect();
         for kept in &plan.listeners_kept {
-            let mut runtime = old_listeners[kept.old].take().expect("each old listener is kept once");
+            let mut runtime = old_listeners[kept.old]
+                .take()
+                .expect("each old listener is kept once");
             if kept.endpoint_changed {
+                let old_role = runtime.endpoint.load().role().clone();
                 runtime.config = new.listeners[kept.new].clone();
-                runtime.endpoint.store(Arc::new(self.endpoint(&runtime.config, runtime.addr, runtime.stats.clone())));
+                let mut endpoint =
+                    self.endpoint(&runtime.config, runtime.addr, runtime.stats.clone());
+                if old_role.name() != runtime.config.role {
+                    endpoint.keep_previous(
+                        old_role,
+                        self.shared.clock.now() + endpoint::RENAME_GRACE,
+                    );
+                }
+                runtime.endpoint.store(Arc::new(endpoint));
                 summary.listeners_switched.push(runtime.addr);
             }
             next[kept.new] = Some(runtime);
@@ -337,7 +359,11 @@ impl Daemon {
     fn start_role(&mut self, role: &RoleConfig) -> RoleRuntime {
         let slot = RoleSlot::new(role.name.clone());
         let stop = CancellationToken::new();
-        let fetcher = Fetcher { role: role.clone(), sts: self.sts.clone(), env: self.shared.env.clone() };
+        let fetcher = Fetcher {
+            role: role.clone(),
+            sts: self.sts.clone(),
+            env: self.shared.env.clone(),
+        };
         let refresher = Refresher {
             slot: slot.clone(),
             fetcher,
@@ -347,10 +373,19 @@ impl Daemon {
             metrics: self.shared.metrics.clone(),
         };
         self.refreshers.spawn(refresher.run());
-        RoleRuntime { config: role.clone(), slot, stop }
+        RoleRuntime {
+            config: role.clone(),
+            slot,
+            stop,
+        }
     }
 
-    fn endpoint(&self, cfg: &ListenerConfig, addr: SocketAddr, stats: Arc<RequestStats>) -> Endpoint {
+    fn endpoint(
+        &self,
+        cfg: &ListenerConfig,
+        addr: SocketAddr,
+        stats: Arc<RequestStats>,
+    ) -> Endpoint {
         let role = &self.roles[&cfg.role];
         Endpoint::new(EndpointSpec {
             role: role.slot.clone(),
@@ -363,6 +398,7 @@ impl Daemon {
             instance_id: self.shared.instance_id.clone(),
             wait_limit: self.shared.wait_limit,
             stats,
+            previous: None,
         })
     }
 
@@ -377,13 +413,31 @@ impl Daemon {
         listener: tokio::net::TcpListener,
         cfg: &ListenerConfig,
     ) -> Result<ListenerRuntime, StartError> {
-        let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: cfg.listen, source })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: cfg.listen,
+            source,
+        })?;
         let stats = Arc::new(self.shared.metrics.listener_stats(addr.to_string()));
-        let endpoint = Arc::new(ArcSwap::from_pointee(self.endpoint(cfg, addr, stats.clone())));
+        let endpoint = Arc::new(ArcSwap::from_pointee(self.endpoint(
+            cfg,
+            addr,
+            stats.clone(),
+        )));
         let stop = CancellationToken::new();
         announce(addr, cfg);
-        self.servers.spawn(serve::serve(listener, endpoint.clone(), self.shared.limits, stop.clone()));
-        Ok(ListenerRuntime { config: cfg.clone(), addr, endpoint, stats, stop })
+        self.servers.spawn(serve::serve(
+            listener,
+            endpoint.clone(),
+            self.shared.limits,
+            stop.clone(),
+        ));
+        Ok(ListenerRuntime {
+            config: cfg.clone(),
+            addr,
+            endpoint,
+            stats,
+            stop,
+        })
     }
 
     fn start_admin(
@@ -391,13 +445,31 @@ impl Daemon {
         configured: SocketAddr,
         listener: tokio::net::TcpListener,
     ) -> Result<AdminRuntime, StartError> {
-        let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: configured, source })?;
-        let admin = Admin::new(self.view.clone(), self.shared.metrics.clone(), self.shared.clock.clone());
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: configured,
+            source,
+        })?;
+        let admin = Admin::new(
+            self.view.clone(),
+            self.shared.metrics.clone(),
+            self.shared.clock.clone(),
+        );
         let stop = CancellationToken::new();
-        tracing::info!("health and metrics on http://{addr} (/healthz, /readyz, /metrics)");
+        tracing::info!(
+            "health and metrics on http://{addr} (/healthz, /readyz, /metrics)"
+        );
         let handler = Arc::new(ArcSwap::from_pointee(admin));
-        self.servers.spawn(serve::serve(listener, handler, self.shared.limits, stop.clone()));
-        Ok(AdminRuntime { configured, addr, stop })
+        self.servers.spawn(serve::serve(
+            listener,
+            handler,
+            self.shared.limits,
+            stop.clone(),
+        ));
+        Ok(AdminRuntime {
+            configured,
+            addr,
+            stop,
+        })
     }
 
     fn reload_admin(
@@ -435,14 +507,20 @@ impl Daemon {
     }
 }
 
-fn listen(addr: SocketAddr, inherited: &mut Inherited) -> Result<tokio::net::TcpListener, StartError> {
+fn listen(
+    addr: SocketAddr,
+    inherited: &mut Inherited,
+) -> Result<tokio::net::TcpListener, StartError> {
     bind::listen(addr, inherited).map_err(|source| StartError::Bind { addr, source })
 }
 
 /// A stable, instance-id-shaped name derived from the token key (a hash,
 /// so the key itself is not revealed).
 fn instance_id(key: &[u8]) -> String {
-    let digest = Sha256::new().chain_update(b"imdsd instance-id\0").chain_update(key).finalize();
+    let digest = Sha256::new()
+        .chain_update(b"imdsd instance-id\0")
+        .chain_update(key)
+        .finalize();
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     format!("i-{}", &hex[..17])
 }

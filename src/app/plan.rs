@@ -65,18 +65,28 @@ pub fn plan(old: &Config, new: &Config) -> Plan {
     for (new_i, l) in new.listeners.iter().enumerate() {
         match matches.iter().find(|(_, n)| *n == new_i) {
             Some(&(old_i, _)) => {
-                let endpoint_changed = old.listeners[old_i] != *l || p.roles_started.contains(&l.role);
-                p.listeners_kept.push(KeptListener { old: old_i, new: new_i, endpoint_changed });
+                let endpoint_changed =
+                    old.listeners[old_i] != *l || p.roles_started.contains(&l.role);
+                p.listeners_kept.push(KeptListener {
+                    old: old_i,
+                    new: new_i,
+                    endpoint_changed,
+                });
             }
             None => p.listeners_opened.push(new_i),
         }
     }
-    p.listeners_closed = (0..old.listeners.len()).filter(|o| !matches.iter().any(|(m, _)| m == o)).collect();
+    p.listeners_closed = (0..old.listeners.len())
+        .filter(|o| !matches.iter().any(|(m, _)| m == o))
+        .collect();
     p
 }
 
 /// Pairs (old index, new index) of listeners on the same address.
-fn match_listeners(old: &[ListenerConfig], new: &[ListenerConfig]) -> Vec<(usize, usize)> {
+fn match_listeners(
+    old: &[ListenerConfig],
+    new: &[ListenerConfig],
+) -> Vec<(usize, usize)> {
     let mut taken = vec![false; old.len()];
     let mut pairs = Vec::new();
     for (new_i, l) in new.iter().enumerate() {
@@ -133,10 +143,21 @@ source = "env"
         assert_eq!(p.roles_kept, ["a".to_string()].into());
         assert_eq!(p.roles_started, ["b".to_string()].into());
         assert_eq!(p.roles_stopped, ["b".to_string()].into());
-        assert_eq!(p.listeners_kept, vec![
-            KeptListener { old: 0, new: 0, endpoint_changed: false },
-            KeptListener { old: 1, new: 1, endpoint_changed: true },
-        ]);
+        assert_eq!(
+            p.listeners_kept,
+            vec![
+                KeptListener {
+                    old: 0,
+                    new: 0,
+                    endpoint_changed: false
+                },
+                KeptListener {
+                    old: 1,
+                    new: 1,
+                    endpoint_changed: true
+                },
+            ]
+        );
     }
 
     #[test]
@@ -160,7 +181,14 @@ source = "env"
     fn switching_a_listener_to_another_role_keeps_the_socket() {
         let new = BASE.replacen("role = \"a\"", "role = \"b\"", 1);
         let p = plan(&config(BASE), &config(&new));
-        assert_eq!(p.listeners_kept[0], KeptListener { old: 0, new: 0, endpoint_changed: true });
+        assert_eq!(
+            p.listeners_kept[0],
+            KeptListener {
+                old: 0,
+                new: 0,
+                endpoint_changed: true
+            }
+        );
         assert!(p.listeners_opened.is_empty());
     }
 

@@ -30,6 +30,8 @@ pub struct Config {
     /// Where the control socket lives, when set in the file (else the
     /// runtime directory decides).
     pub control_socket: Option<std::path::PathBuf>,
+    /// Reload when the file changes (else only on SIGHUP).
+    pub watch_config: bool,
 }
 
 /// One IMDS listener, serving one role.

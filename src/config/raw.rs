@@ -21,7 +21,7 @@ pub struct RawConfig {
     #[serde(default)]
     pub roles: BTreeMap<Spanned<String>, Spanned<RawRole>>,
     pub admin: Option<Spanned<RawAdmin>>,
-    pub control: Option<Spanned<RawControl>>,
+    pub daemon: Option<Spanned<RawDaemon>>,
 }
 
 /// The `[admin]` table: health and metrics.
@@ -32,11 +32,12 @@ pub struct RawAdmin {
     pub allow_non_loopback: Option<Spanned<bool>>,
 }
 
-/// The `[control]` table: the local control socket.
+/// The `[daemon]` table: how the daemon itself runs.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawControl {
-    pub socket: Option<Spanned<String>>,
+pub struct RawDaemon {
+    pub control_socket: Option<Spanned<String>>,
+    pub watch_config: Option<Spanned<bool>>,
 }
 
 /// One `[[imds]]` table.

@@ -46,7 +46,14 @@ pub fn validate(raw: &RawConfig, env: &Environment) -> Validation {
     }
     let has_errors = diags.iter().any(|d| d.severity == super::Severity::Error);
     let config = match (has_errors, sts) {
-        (false, Some(sts)) => Some(Config { listeners, sts, roles, admin, control_socket }),
+        (false, Some(sts)) => Some(Config {
+            listeners,
+            sts,
+            roles,
+            admin,
+            control_socket,
+            watch_config: watch_config(raw),
+        }),
         _ => None,
     };
     Validation {
@@ -496,25 +503,48 @@ fn validate_admin(
     let admin = raw.admin.as_ref()?;
     let table = admin.get_ref();
     let Some(listen) = &table.listen else {
-        diags.push(Diagnostic::error(Some(admin.span()), "admin: set listen = \"127.0.0.1:16926\" (or remove [admin])"));
+        diags.push(Diagnostic::error(
+            Some(admin.span()),
+            "admin: set listen = \"127.0.0.1:16926\" (or remove [admin])",
+        ));
         return None;
     };
-    let allow = table.allow_non_loopback.as_ref().is_some_and(|v| *v.get_ref());
-    let addr = parse_listen(listen.get_ref(), Some(listen.span()), allow, "admin", diags)?;
+    let allow = table
+        .allow_non_loopback
+        .as_ref()
+        .is_some_and(|v| *v.get_ref());
+    let addr =
+        parse_listen(listen.get_ref(), Some(listen.span()), allow, "admin", diags)?;
     if addr.port() != 0 && listeners.iter().any(|l| l.listen == addr) {
-        diags.push(Diagnostic::error(Some(listen.span()), format!("admin.listen: {addr} is also an [[imds]] listener")));
+        diags.push(Diagnostic::error(
+            Some(listen.span()),
+            format!("admin.listen: {addr} is also an [[imds]] listener"),
+        ));
     }
     Some(addr)
 }
 
-fn validate_control(raw: &RawConfig, diags: &mut Vec<Diagnostic>) -> Option<std::path::PathBuf> {
-    let socket = raw.control.as_ref()?.get_ref().socket.as_ref()?;
+fn validate_control(
+    raw: &RawConfig,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<std::path::PathBuf> {
+    let socket = raw.daemon.as_ref()?.get_ref().control_socket.as_ref()?;
     let path = std::path::PathBuf::from(socket.get_ref());
     if !path.is_absolute() {
-        diags.push(Diagnostic::error(Some(socket.span()), "control.socket: must be an absolute path"));
+        diags.push(Diagnostic::error(
+            Some(socket.span()),
+            "daemon.control_socket: must be an absolute path",
+        ));
         return None;
     }
     Some(path)
+}
+
+fn watch_config(raw: &RawConfig) -> bool {
+    raw.daemon
+        .as_ref()
+        .and_then(|d| d.get_ref().watch_config.as_ref())
+        .is_none_or(|w| *w.get_ref())
 }
 
 fn is_loopback(ip: IpAddr) -> bool {
@@ -757,12 +787,15 @@ mod tests {
     fn admin_listener_is_optional_loopback_and_distinct() {
         assert_eq!(check(MINIMAL, &[]).config.unwrap().admin, None);
         let text = format!("{MINIMAL}\n[admin]\nlisten = \"127.0.0.1:16926\"\n");
-        assert_eq!(check(&text, &[]).config.unwrap().admin, Some("127.0.0.1:16926".parse().unwrap()));
+        assert_eq!(
+            check(&text, &[]).config.unwrap().admin,
+            Some("127.0.0.1:16926".parse().unwrap())
+        );
         let text = format!("{MINIMAL}\n[admin]\nlisten = \"0.0.0.0:9\"\n");
         assert!(errors(&check(&text, &[]))[0].contains("not a loopback"));
         let text = format!("{MINIMAL}\n[admin]\nlisten = \"127.0.0.1:16925\"\n");
         assert!(errors(&check(&text, &[]))[0].contains("also an [[imds]] listener"));
-        let text = format!("{MINIMAL}\n[control]\nsocket = \"rel.sock\"\n");
+        let text = format!("{MINIMAL}\n[daemon]\ncontrol_socket = \"rel.sock\"\n");
         assert!(errors(&check(&text, &[]))[0].contains("absolute"));
     }
 

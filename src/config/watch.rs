@@ -44,11 +44,17 @@ pub fn watch(config: &Path, reload: mpsc::Sender<()>) -> Result<ConfigWatch, Wat
             }
         }
     })
-    .map_err(|source| WatchError { path: config.to_path_buf(), source })?;
+    .map_err(|source| WatchError {
+        path: config.to_path_buf(),
+        source,
+    })?;
     for dir in directories(config) {
         watcher
             .watch(&dir, RecursiveMode::NonRecursive)
-            .map_err(|source| WatchError { path: dir.clone(), source })?;
+            .map_err(|source| WatchError {
+                path: dir.clone(),
+                source,
+            })?;
     }
     tokio::spawn(debounce(events_rx, reload));
     Ok(ConfigWatch { _watcher: watcher })
@@ -68,7 +74,10 @@ fn is_change(kind: &EventKind) -> bool {
 /// symlink elsewhere.
 fn directories(config: &Path) -> Vec<PathBuf> {
     let mut dirs = HashSet::new();
-    let own = config.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let own = config
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     dirs.insert(own.to_path_buf());
     if let Ok(target) = std::fs::canonicalize(config) {
         if let Some(parent) = target.parent() {
@@ -100,9 +109,15 @@ mod tests {
 
     #[test]
     fn reads_do_not_count_as_changes() {
-        assert!(!is_change(&EventKind::Access(AccessKind::Open(AccessMode::Read))));
-        assert!(!is_change(&EventKind::Access(AccessKind::Close(AccessMode::Read))));
-        assert!(is_change(&EventKind::Access(AccessKind::Close(AccessMode::Write))));
+        assert!(!is_change(&EventKind::Access(AccessKind::Open(
+            AccessMode::Read
+        ))));
+        assert!(!is_change(&EventKind::Access(AccessKind::Close(
+            AccessMode::Read
+        ))));
+        assert!(is_change(&EventKind::Access(AccessKind::Close(
+            AccessMode::Write
+        ))));
         assert!(is_change(&EventKind::Create(CreateKind::File)));
         assert!(is_change(&EventKind::Modify(ModifyKind::Any)));
     }
@@ -115,12 +130,16 @@ mod tests {
         std::fs::write(real.join("imdsd.toml"), "").unwrap();
         let link_dir = tmp.path().join("link");
         std::fs::create_dir(&link_dir).unwrap();
-        std::os::unix::fs::symlink(real.join("imdsd.toml"), link_dir.join("imdsd.toml")).unwrap();
+        std::os::unix::fs::symlink(real.join("imdsd.toml"), link_dir.join("imdsd.toml"))
+            .unwrap();
         let mut dirs = directories(&link_dir.join("imdsd.toml"));
         dirs.sort();
         let real = std::fs::canonicalize(&real).unwrap();
         assert_eq!(dirs.len(), 2);
         assert!(dirs.contains(&link_dir) && dirs.contains(&real), "{dirs:?}");
-        assert_eq!(directories(Path::new("imdsd.toml")), vec![PathBuf::from(".")]);
+        assert_eq!(
+            directories(Path::new("imdsd.toml")),
+            vec![PathBuf::from(".")]
+        );
     }
 }

@@ -28,21 +28,32 @@ pub enum ClientError {
 
 /// The first of `candidates` that exists.
 pub fn find(candidates: Vec<PathBuf>) -> Result<PathBuf, ClientError> {
-    candidates.iter().find(|p| p.exists()).cloned().ok_or(ClientError::NotFound { tried: candidates })
+    candidates
+        .iter()
+        .find(|p| p.exists())
+        .cloned()
+        .ok_or(ClientError::NotFound { tried: candidates })
 }
 
 /// Sends one request and reads the answer.
 pub fn ask(path: &Path, request: &Request) -> Result<Response, ClientError> {
-    let io = |source| ClientError::Io { path: path.to_path_buf(), source };
+    let io = |source| ClientError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut stream = UnixStream::connect(path).map_err(io)?;
-    stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(io)?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(io)?;
     let mut line = serde_json::to_string(request).expect("requests serialize");
     line.push('\n');
     stream.write_all(line.as_bytes()).map_err(io)?;
     let mut answer = String::new();
     BufReader::new(stream).read_line(&mut answer).map_err(io)?;
-    serde_json::from_str(&answer)
-        .map_err(|e| ClientError::Protocol { path: path.to_path_buf(), reason: e.to_string() })
+    serde_json::from_str(&answer).map_err(|e| ClientError::Protocol {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
 }
 
 /// The daemon's status.

@@ -40,7 +40,11 @@ pub enum Response {
 /// (systemd's `RuntimeDirectory=`), else
 /// `$XDG_RUNTIME_DIR/imdsd/control.sock`, else `/run/imdsd/control.sock`
 /// for root. `None`: no sensible place (the daemon runs without one).
-pub fn daemon_socket(configured: Option<&Path>, env: &Environment, uid: u32) -> Option<PathBuf> {
+pub fn daemon_socket(
+    configured: Option<&Path>,
+    env: &Environment,
+    uid: u32,
+) -> Option<PathBuf> {
     if let Some(p) = configured {
         return Some(p.to_path_buf());
     }
@@ -77,19 +81,42 @@ mod tests {
 
     #[test]
     fn daemon_socket_precedence() {
-        let env = Environment::from_pairs([("RUNTIME_DIRECTORY", "/run/imdsd"), ("XDG_RUNTIME_DIR", "/run/user/1000")]);
-        assert_eq!(daemon_socket(Some(Path::new("/x.sock")), &env, 1000), Some(PathBuf::from("/x.sock")));
-        assert_eq!(daemon_socket(None, &env, 1000), Some(PathBuf::from("/run/imdsd/control.sock")));
+        let env = Environment::from_pairs([
+            ("RUNTIME_DIRECTORY", "/run/imdsd"),
+            ("XDG_RUNTIME_DIR", "/run/user/1000"),
+        ]);
+        assert_eq!(
+            daemon_socket(Some(Path::new("/x.sock")), &env, 1000),
+            Some(PathBuf::from("/x.sock"))
+        );
+        assert_eq!(
+            daemon_socket(None, &env, 1000),
+            Some(PathBuf::from("/run/imdsd/control.sock"))
+        );
         let env = Environment::from_pairs([("XDG_RUNTIME_DIR", "/run/user/1000")]);
-        assert_eq!(daemon_socket(None, &env, 1000), Some(PathBuf::from("/run/user/1000/imdsd/control.sock")));
-        assert_eq!(daemon_socket(None, &Environment::default(), 0), Some(PathBuf::from("/run/imdsd/control.sock")));
+        assert_eq!(
+            daemon_socket(None, &env, 1000),
+            Some(PathBuf::from("/run/user/1000/imdsd/control.sock"))
+        );
+        assert_eq!(
+            daemon_socket(None, &Environment::default(), 0),
+            Some(PathBuf::from("/run/imdsd/control.sock"))
+        );
         assert_eq!(daemon_socket(None, &Environment::default(), 1000), None);
     }
 
     #[test]
     fn protocol_is_tagged_json() {
-        assert_eq!(serde_json::to_string(&Request::Status).unwrap(), r#"{"command":"status"}"#);
-        let e = Response::Error { message: "no".into() };
-        assert_eq!(serde_json::to_string(&e).unwrap(), r#"{"result":"error","message":"no"}"#);
+        assert_eq!(
+            serde_json::to_string(&Request::Status).unwrap(),
+            r#"{"command":"status"}"#
+        );
+        let e = Response::Error {
+            message: "no".into(),
+        };
+        assert_eq!(
+            serde_json::to_string(&e).unwrap(),
+            r#"{"result":"error","message":"no"}"#
+        );
     }
 }

@@ -43,7 +43,11 @@ pub struct ControlState {
 }
 
 /// Binds the socket; serves until `stop`, then removes it.
-pub async fn serve(path: PathBuf, state: ControlState, stop: CancellationToken) -> Result<(), ControlError> {
+pub async fn serve(
+    path: PathBuf,
+    state: ControlState,
+    stop: CancellationToken,
+) -> Result<(), ControlError> {
     let listener = bind(&path).await?;
     tracing::info!(socket = %path.display(), "control socket ready (imdsd status)");
     let state = Arc::new(state);
@@ -69,22 +73,35 @@ pub async fn serve(path: PathBuf, state: ControlState, stop: CancellationToken) 
 }
 
 async fn bind(path: &Path) -> Result<UnixListener, ControlError> {
-    let io_err = |source| ControlError::Io { path: path.to_path_buf(), source };
+    let io_err = |source| ControlError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     if let Some(dir) = path.parent() {
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(io_err)?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(io_err)?;
     }
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         if !meta.file_type().is_socket() {
-            return Err(io_err(std::io::Error::new(std::io::ErrorKind::AlreadyExists, "a non-socket file is in the way")));
+            return Err(io_err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "a non-socket file is in the way",
+            )));
         }
         // A live socket means another daemon; a dead one is left over.
         if UnixStream::connect(path).await.is_ok() {
-            return Err(ControlError::InUse { path: path.to_path_buf() });
+            return Err(ControlError::InUse {
+                path: path.to_path_buf(),
+            });
         }
         std::fs::remove_file(path).map_err(io_err)?;
     }
     let listener = UnixListener::bind(path).map_err(io_err)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io_err)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(io_err)?;
     Ok(listener)
 }
 
@@ -95,9 +112,13 @@ async fn handle(stream: UnixStream, state: &ControlState) {
         Some(uid) if uid == state.uid || uid == 0 => answer(read, state).await,
         Some(uid) => {
             tracing::warn!(uid, "refused a control connection from another user");
-            Response::Error { message: format!("uid {uid} may not use this daemon's control socket") }
+            Response::Error {
+                message: format!("uid {uid} may not use this daemon's control socket"),
+            }
         }
-        None => Response::Error { message: "cannot identify the peer".into() },
+        None => Response::Error {
+            message: "cannot identify the peer".into(),
+        },
     };
     let mut line = serde_json::to_string(&response).unwrap_or_default();
     line.push('\n');
@@ -107,15 +128,20 @@ async fn handle(stream: UnixStream, state: &ControlState) {
 async fn answer(read: tokio::net::unix::OwnedReadHalf, state: &ControlState) -> Response {
     let mut line = String::new();
     let mut reader = BufReader::new(read).take(MAX_REQUEST as u64);
-    let read = tokio::time::timeout(Duration::from_secs(5), reader.read_line(&mut line)).await;
+    let read =
+        tokio::time::timeout(Duration::from_secs(5), reader.read_line(&mut line)).await;
     if !matches!(read, Ok(Ok(n)) if n > 0) {
-        return Response::Error { message: "expected one JSON request line".into() };
+        return Response::Error {
+            message: "expected one JSON request line".into(),
+        };
     }
     match serde_json::from_str::<Request>(&line) {
         Ok(Request::Status) => {
             let view = state.view.load();
             Response::Status(status::build(&view, &state.config_path, state.clock.now()))
         }
-        Err(e) => Response::Error { message: format!("bad request: {e}") },
+        Err(e) => Response::Error {
+            message: format!("bad request: {e}"),
+        },
     }
 }

@@ -71,8 +71,12 @@ pub fn build(view: &View, config: &str, now: DateTime<Utc>) -> Status {
             .listeners
             .iter()
             .map(|l| {
-                let by_status: BTreeMap<String, u64> =
-                    l.stats.by_status().into_iter().map(|(s, n)| (s.to_string(), n)).collect();
+                let by_status: BTreeMap<String, u64> = l
+                    .stats
+                    .by_status()
+                    .into_iter()
+                    .map(|(s, n)| (s.to_string(), n))
+                    .collect();
                 let (v1_requests, v2_requests) = l.stats.versions();
                 ListenerStatus {
                     address: l.addr.to_string(),
@@ -88,7 +92,12 @@ pub fn build(view: &View, config: &str, now: DateTime<Utc>) -> Status {
     }
 }
 
-fn role_status(name: &str, snap: &Snapshot, next: Option<DateTime<Utc>>, now: DateTime<Utc>) -> RoleStatus {
+fn role_status(
+    name: &str,
+    snap: &Snapshot,
+    next: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> RoleStatus {
     let usable = snap.usable(now).is_some();
     let state = if snap.waiting_for.is_some() {
         "waiting"
@@ -110,7 +119,9 @@ fn role_status(name: &str, snap: &Snapshot, next: Option<DateTime<Utc>>, now: Da
         access_key_id: served.map(|s| s.access_key_id.clone()),
         expiration: served.map(|s| stamp(s.expiration)),
         expires_in_secs: served.map(|s| (s.expiration - now).num_seconds()),
-        next_refresh_in_secs: next.filter(|_| !snap.in_flight).map(|t| (t - now).num_seconds().max(0)),
+        next_refresh_in_secs: next
+            .filter(|_| !snap.in_flight)
+            .map(|t| (t - now).num_seconds().max(0)),
         waiting_for: snap.waiting_for.clone(),
         last_error: snap.failure.as_ref().map(|f| ErrorStatus {
             code: f.code.clone(),
@@ -134,9 +145,17 @@ pub fn human_secs(secs: i64) -> String {
 /// The human-readable table.
 pub fn render_text(status: &Status) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "imdsd {} (pid {}), config {}", status.version, status.pid, status.config);
+    let _ = writeln!(
+        out,
+        "imdsd {} (pid {}), config {}",
+        status.version, status.pid, status.config
+    );
     let _ = writeln!(out);
-    let _ = writeln!(out, "{:<16} {:<11} {:<22} {:<10} {:<13} LAST ERROR", "ROLE", "STATE", "ACCESS KEY", "EXPIRES IN", "NEXT REFRESH");
+    let _ = writeln!(
+        out,
+        "{:<16} {:<11} {:<22} {:<10} {:<13} LAST ERROR",
+        "ROLE", "STATE", "ACCESS KEY", "EXPIRES IN", "NEXT REFRESH"
+    );
     for r in &status.roles {
         let opt = |v: Option<i64>| v.map(human_secs).unwrap_or_else(|| "-".into());
         let error = match (&r.waiting_for, &r.last_error) {
@@ -156,9 +175,17 @@ pub fn render_text(status: &Status) -> String {
         );
     }
     let _ = writeln!(out);
-    let _ = writeln!(out, "{:<24} {:<16} {:<4} {:>9}  BY STATUS", "LISTENER", "ROLE", "V1", "REQUESTS");
+    let _ = writeln!(
+        out,
+        "{:<24} {:<16} {:<4} {:>9}  BY STATUS",
+        "LISTENER", "ROLE", "V1", "REQUESTS"
+    );
     for l in &status.listeners {
-        let by: Vec<String> = l.by_status.iter().map(|(s, n)| format!("{s}: {n}")).collect();
+        let by: Vec<String> = l
+            .by_status
+            .iter()
+            .map(|(s, n)| format!("{s}: {n}"))
+            .collect();
         let _ = writeln!(
             out,
             "{:<24} {:<16} {:<4} {:>9}  {}",
@@ -166,7 +193,11 @@ pub fn render_text(status: &Status) -> String {
             l.role,
             if l.v1 { "on" } else { "off" },
             l.requests,
-            if by.is_empty() { "-".into() } else { by.join(", ") }
+            if by.is_empty() {
+                "-".into()
+            } else {
+                by.join(", ")
+            }
         );
     }
     out
@@ -194,20 +225,38 @@ mod tests {
 
     #[test]
     fn role_states() {
-        let ready = Snapshot { served: Some(served(now() + chrono::TimeDelta::hours(1))), ..Default::default() };
-        let s = role_status("dev", &ready, Some(now() + chrono::TimeDelta::minutes(20)), now());
+        let ready = Snapshot {
+            served: Some(served(now() + chrono::TimeDelta::hours(1))),
+            ..Default::default()
+        };
+        let s = role_status(
+            "dev",
+            &ready,
+            Some(now() + chrono::TimeDelta::minutes(20)),
+            now(),
+        );
         assert_eq!(s.state, "ready");
         assert_eq!(s.access_key_id.as_deref(), Some("ASIAEXAMPLE"));
         assert_eq!(s.expires_in_secs, Some(3600));
         assert_eq!(s.next_refresh_in_secs, Some(1200));
         let failing = Snapshot {
-            failure: Some(Failure { code: "AccessDenied".into(), message: "no".into(), at: now() }),
+            failure: Some(Failure {
+                code: "AccessDenied".into(),
+                message: "no".into(),
+                at: now(),
+            }),
             ..Default::default()
         };
         assert_eq!(role_status("dev", &failing, None, now()).state, "failing");
-        let expired = Snapshot { served: Some(served(now())), ..Default::default() };
+        let expired = Snapshot {
+            served: Some(served(now())),
+            ..Default::default()
+        };
         assert_eq!(role_status("dev", &expired, None, now()).state, "expired");
-        assert_eq!(role_status("dev", &Snapshot::default(), None, now()).state, "pending");
+        assert_eq!(
+            role_status("dev", &Snapshot::default(), None, now()).state,
+            "pending"
+        );
     }
 
     #[test]

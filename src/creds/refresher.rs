@@ -130,7 +130,8 @@ impl Refresher {
             _ = self.shutdown.cancelled() => return None,
         };
         let now = self.clock.now();
-        self.metrics.refresh_took(self.slot.name(), started.elapsed().as_secs_f64());
+        self.metrics
+            .refresh_took(self.slot.name(), started.elapsed().as_secs_f64());
         let result = result.and_then(|issued| {
             Served::render(&issued.credentials, issued.assumed_role_arn, now)
                 .ok_or(FetchError::Unservable)

@@ -167,7 +167,10 @@ impl RoleSlot {
             tokio::pin!(published);
             published.as_mut().enable();
             let snap = self.load();
-            if snap.served.is_some() || snap.failure.is_some() || snap.waiting_for.is_some() {
+            if snap.served.is_some()
+                || snap.failure.is_some()
+                || snap.waiting_for.is_some()
+            {
                 return true;
             }
             if tokio::time::timeout_at(deadline, published).await.is_err() {

@@ -59,6 +59,7 @@ pub struct Endpoint {
     wait_limit: Duration,
     logged_v1: AtomicBool,
     stats: Arc<RequestStats>,
+    previous: Option<(Arc<RoleSlot>, DateTime<Utc>)>,
 }
 
 /// Everything needed to build an [`Endpoint`].
@@ -74,7 +75,15 @@ pub struct EndpointSpec {
     pub wait_limit: Duration,
     /// The listener's counters; kept across reloads.
     pub stats: Arc<RequestStats>,
+    /// The role this listener served before a reload renamed it, still
+    /// answered under its old name until the given time, so a client that
+    /// read the old name a moment ago does not fail.
+    pub previous: Option<(Arc<RoleSlot>, DateTime<Utc>)>,
 }
+
+/// How long a listener keeps answering for the role it served before a
+/// reload switched it to another one.
+pub const RENAME_GRACE: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
 
 impl Endpoint {
     pub fn new(spec: EndpointSpec) -> Self {
@@ -114,11 +123,17 @@ impl Endpoint {
             wait_limit: spec.wait_limit,
             logged_v1: AtomicBool::new(false),
             stats: spec.stats,
+            previous: spec.previous,
         }
     }
 
     pub fn role(&self) -> &Arc<RoleSlot> {
         &self.role
+    }
+
+    /// Keeps answering for `role` under its own name until `until`.
+    pub fn keep_previous(&mut self, role: Arc<RoleSlot>, until: DateTime<Utc>) {
+        self.previous = Some((role, until));
     }
 
     /// Answers one request.
@@ -225,7 +240,7 @@ impl Endpoint {
     /// wait for an in-flight refresh, or 503 saying what failed.
     async fn credentials(&self, name: &str) -> HttpResponse {
         if name != self.role.name() {
-            return error_page(StatusCode::NOT_FOUND);
+            return self.previous_role(name);
         }
         let now = self.clock.now();
         if self.role.overdue(now) {
@@ -239,6 +254,20 @@ impl Endpoint {
         match snap.usable(self.clock.now()) {
             Some(served) => text(StatusCode::OK, served.imds_body.clone()),
             None => unavailable(self.role.name(), &snap),
+        }
+    }
+
+    /// The role served before a reload renamed it, during the grace time.
+    fn previous_role(&self, name: &str) -> HttpResponse {
+        let now = self.clock.now();
+        let served = self
+            .previous
+            .as_ref()
+            .filter(|(slot, until)| slot.name() == name && now < *until)
+            .and_then(|(slot, _)| slot.load().usable(now).cloned());
+        match served {
+            Some(served) => text(StatusCode::OK, served.imds_body.clone()),
+            None => error_page(StatusCode::NOT_FOUND),
         }
     }
 
@@ -266,7 +295,9 @@ impl crate::serve::Handler for Endpoint {
 
 fn request_kind(route: &Route<'_>) -> RequestKind {
     match route {
-        Route::Token | Route::TokenOptions | Route::TokenMethodNotAllowed => RequestKind::Token,
+        Route::Token | Route::TokenOptions | Route::TokenMethodNotAllowed => {
+            RequestKind::Token
+        }
         Route::RoleName => RequestKind::RoleName,
         Route::Credentials(_) => RequestKind::Credentials,
         Route::MethodNotAllowed => RequestKind::MethodNotAllowed,

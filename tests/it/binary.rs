@@ -1,16 +1,15 @@
 //! The real binary: `imdsd check`, `imdsd run` end to end, SIGTERM with a
 //! request in flight, and no secret in any log line at trace level.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::Duration;
 
 use imdsd::clock::ManualClock;
 
 use crate::fake_sts::{self, Answer, FakeSts};
+use crate::process::Running;
 use crate::util::{CONFIG, CREDS_PATH, eventually, request};
 
 const BIN: &str = env!("CARGO_BIN_EXE_imdsd");
@@ -101,78 +100,6 @@ fn check_warns_about_short_sessions_but_accepts_them() {
     let out = check(&path);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("warning: roles.dev.duration"));
-}
-
-/// The binary under test, with its stderr collected line by line.
-struct Running {
-    child: Child,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Running {
-    fn start(config: &Path, state: &Path, secret: &str) -> Running {
-        let mut child = Command::new(BIN)
-            .args(["run", "--config"])
-            .arg(config)
-            .env_clear()
-            .env("IMDSD_LOG", "trace")
-            .env("XDG_STATE_HOME", state)
-            .env("IMDSD_CONTROL_SOCKET", state.join("control.sock"))
-            .env("AWS_ACCESS_KEY_ID", fake_sts::ACCESS_KEY_ID)
-            .env("AWS_SECRET_ACCESS_KEY", secret)
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let sink = log.clone();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        Running { child, log }
-    }
-
-    async fn addr(&self) -> SocketAddr {
-        let log = self.log.clone();
-        eventually(Duration::from_secs(10), || {
-            let found = log.lock().unwrap().iter().find_map(|l| {
-                let rest = l.split("serving on http://").nth(1)?;
-                rest.split(';').next()?.parse().ok()
-            });
-            async move { found }
-        })
-        .await
-        .unwrap_or_else(|| panic!("no listen line in {:?}", self.log.lock().unwrap()))
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-    }
-
-    async fn wait(mut self) -> (std::process::ExitStatus, Vec<String>) {
-        let status = tokio::task::spawn_blocking(move || {
-            let status = self.child.wait().unwrap();
-            (status, self)
-        })
-        .await
-        .unwrap();
-        // Let the reader thread drain the pipe.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let log = status.1.log.lock().unwrap().clone();
-        (status.0, log)
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
 }
 
 fn write_config(dir: &Path, sts: &FakeSts) -> std::path::PathBuf {

@@ -137,8 +137,10 @@ impl FakeSts {
         format!("fake-secret-{n}-{}", "s".repeat(24))
     }
 
-    pub fn issued_token(n: u64) -> String {
-        format!("fake-session-token-{n}-{}", "t".repeat(64))
+    /// The session token of the `n`th issued set, for the role named
+    /// `role` (the last part of the RoleArn asked for).
+    pub fn issued_token(n: u64, role: &str) -> String {
+        format!("fake-session-token-{n}-role-{role}-{}", "t".repeat(64))
     }
 
     async fn answer(&self, req: Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
@@ -163,6 +165,11 @@ impl FakeSts {
             .and_then(|d| d.parse().ok())
             .unwrap_or(3600);
         let action = seen.param("Action").unwrap_or("AssumeRole").to_string();
+        let role = seen
+            .param("RoleArn")
+            .and_then(|a| a.rsplit('/').next())
+            .unwrap_or("none")
+            .to_string();
         let answer = {
             let mut st = self.state.lock().unwrap();
             st.seen.push(seen);
@@ -175,8 +182,8 @@ impl FakeSts {
             return error(403, "SignatureDoesNotMatch");
         }
         match answer {
-            Answer::Issue => self.issue(&action, TimeDelta::seconds(duration)),
-            Answer::IssueFor(lifetime) => self.issue(&action, lifetime),
+            Answer::Issue => self.issue(&action, &role, TimeDelta::seconds(duration)),
+            Answer::IssueFor(lifetime) => self.issue(&action, &role, lifetime),
             Answer::Error { status, code } => error(status, code),
             Answer::Status(status) => {
                 respond(status, "<html><body>Bad Gateway</body></html>")
@@ -188,12 +195,17 @@ impl FakeSts {
             }
             Answer::Slow(delay) => {
                 tokio::time::sleep(delay).await;
-                self.issue(&action, TimeDelta::seconds(duration))
+                self.issue(&action, &role, TimeDelta::seconds(duration))
             }
         }
     }
 
-    fn issue(&self, action: &str, lifetime: TimeDelta) -> Response<Full<Bytes>> {
+    fn issue(
+        &self,
+        action: &str,
+        role: &str,
+        lifetime: TimeDelta,
+    ) -> Response<Full<Bytes>> {
         let n = {
             let mut st = self.state.lock().unwrap();
             st.issued += 1;
@@ -215,7 +227,7 @@ impl FakeSts {
 </{action}Response>"#,
             Self::issued_key(n),
             Self::issued_secret(n),
-            Self::issued_token(n),
+            Self::issued_token(n, role),
             expiration.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
         );
         respond(200, &body)

@@ -328,7 +328,7 @@ async fn c23_credentials_document_exact_shape() {
         v["SecretAccessKey"],
         crate::fake_sts::FakeSts::issued_secret(1)
     );
-    assert_eq!(v["Token"], crate::fake_sts::FakeSts::issued_token(1));
+    assert_eq!(v["Token"], crate::fake_sts::FakeSts::issued_token(1, "dev"));
     // The fake sends milliseconds; the daemon serves whole seconds and Z.
     let expiration = v["Expiration"].as_str().unwrap();
     assert!(

@@ -4,7 +4,10 @@
 //! - `util`: `TestDaemon`, a raw HTTP client.
 //! - `imds_contract`: sdk-contract.md 1.1-1.5 over real HTTP.
 //! - `refresh`: schedule, STS faults, backoff, last-good serving, suspend.
+//! - `reload`: reload semantics in process (kept roles, renames).
 //! - `binary`: the real binary: check, run, signals, secrets in logs.
+//! - `live`: reloads, SIGHUP, systemd notify and sockets, status, metrics.
+//! - `process`: running the real binary as a child process.
 //! - `peers`: moto, botocore, the AWS CLI and the JS SDK as independent peers.
 //! - `systemd_units`: `systemd-analyze verify` on the shipped units.
 
@@ -14,7 +17,10 @@
 mod binary;
 mod fake_sts;
 mod imds_contract;
+mod live;
 mod peers;
+mod process;
 mod refresh;
+mod reload;
 mod systemd_units;
 mod util;

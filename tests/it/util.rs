@@ -143,6 +143,19 @@ impl TestDaemon {
         .await
     }
 
+    /// Applies a new config (template with `{sts}`) in process.
+    pub async fn reload(&mut self, template: &str) -> imdsd::app::ReloadSummary {
+        let text = template.replace("{sts}", &self.sts.endpoint());
+        let (config, diags) = parse(&text, &source_env());
+        let config = config.unwrap_or_else(|| panic!("test config invalid: {diags:?}"));
+        self.daemon
+            .as_mut()
+            .unwrap()
+            .reload(config)
+            .await
+            .expect("reload")
+    }
+
     pub fn slot(&self) -> &std::sync::Arc<imdsd::creds::store::RoleSlot> {
         self.daemon().role("dev").expect("role dev")
     }
@@ -247,6 +260,18 @@ pub async fn request(
     path: &str,
     headers: &[(&str, &str)],
 ) -> Resp {
+    try_request(addr, method, path, headers)
+        .await
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+}
+
+/// Like [`request`], but connection errors are returned, not panics.
+pub async fn try_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> std::io::Result<Resp> {
     let mut head =
         format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     if method == "PUT" {
@@ -256,19 +281,26 @@ pub async fn request(
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("\r\n");
-    raw(addr, head.as_bytes()).await
+    try_raw(addr, head.as_bytes()).await
 }
 
 /// Writes `bytes` as they are and parses what comes back.
 pub async fn raw(addr: SocketAddr, bytes: &[u8]) -> Resp {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream.write_all(bytes).await.unwrap();
+    try_raw(addr, bytes)
+        .await
+        .unwrap_or_else(|e| panic!("request to {addr}: {e}"))
+}
+
+pub async fn try_raw(addr: SocketAddr, bytes: &[u8]) -> std::io::Result<Resp> {
+    let mut stream = TcpStream::connect(addr).await?;
+    stream.write_all(bytes).await?;
     let mut out = Vec::new();
     tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut out))
         .await
-        .expect("response within 10s")
-        .expect("read response");
-    parse_response(&out)
+        .map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::TimedOut, "no response within 10s")
+        })??;
+    Ok(parse_response(&out))
 }
 
 pub fn parse_response(out: &[u8]) -> Resp {
