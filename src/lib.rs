@@ -31,6 +31,7 @@ pub mod environment;
 pub mod imds;
 pub mod logging;
 pub mod metrics;
+pub mod profile;
 pub mod run;
 pub mod secret;
 pub mod serve;

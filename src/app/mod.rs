@@ -28,7 +28,8 @@ pub use bind::Inherited;
 use crate::admin::Admin;
 use crate::clock::SharedClock;
 use crate::config::{Config, ListenerConfig, RoleConfig, StsConfig};
-use crate::creds::refresher::{DEFAULT_CLOCK_CHECK, Fetcher, Refresher};
+use crate::creds::fetch::{FetchContext, Fetcher, RoleDirectory};
+use crate::creds::refresher::{DEFAULT_CLOCK_CHECK, Refresher};
 use crate::creds::store::RoleSlot;
 use crate::environment::Environment;
 use crate::imds::endpoint::{self, Endpoint, EndpointSpec};
@@ -106,6 +107,10 @@ pub struct ListenerView {
 
 /// The parts that stay the same across reloads.
 struct Shared {
+    roles: RoleDirectory,
+    own_addrs: Arc<ArcSwap<Vec<SocketAddr>>>,
+    http: reqwest::Client,
+    web: reqwest::Client,
     env: Environment,
     clock: SharedClock,
     key: Arc<TokenKey>,
@@ -141,6 +146,7 @@ pub struct Daemon {
     shared: Shared,
     config: Config,
     sts: StsClient,
+    fetch: Arc<FetchContext>,
     roles: BTreeMap<String, RoleRuntime>,
     listeners: Vec<ListenerRuntime>,
     admin: Option<AdminRuntime>,
@@ -174,6 +180,14 @@ impl Daemon {
         let key_bytes = state::load_or_create_key(&opts.state_dir)?;
         let sts = StsClient::new(&opts.config.sts, &opts.env, opts.clock.clone())?;
         let shared = Shared {
+            roles: Arc::new(ArcSwap::from_pointee(BTreeMap::new())),
+            own_addrs: Arc::new(ArcSwap::from_pointee(Vec::new())),
+            http: local_http(),
+            web: reqwest::Client::builder()
+                .use_rustls_tls()
+                .timeout(opts.config.sts.timeout)
+                .build()
+                .unwrap_or_default(),
             env: opts.env,
             clock: opts.clock,
             key: Arc::new(TokenKey::new(&key_bytes)),
@@ -183,10 +197,12 @@ impl Daemon {
             wait_limit: opts.wait_limit,
             clock_check: opts.clock_check,
         };
+        let fetch = fetch_context(&shared, &sts);
         let mut daemon = Daemon {
             shared,
             config: opts.config.clone(),
             sts,
+            fetch,
             roles: BTreeMap::new(),
             listeners: Vec::new(),
             admin: None,
@@ -195,10 +211,8 @@ impl Daemon {
             servers: JoinSet::new(),
             refreshers: JoinSet::new(),
         };
-        for (name, role) in &opts.config.roles {
-            let runtime = daemon.start_role(role);
-            daemon.roles.insert(name.clone(), runtime);
-        }
+        let started = daemon.start_roles(opts.config.roles.values());
+        daemon.roles.extend(started);
         for (listener, cfg) in bound.into_iter().zip(&opts.config.listeners) {
             let runtime = daemon.start_listener(listener, cfg)?;
             daemon.listeners.push(runtime);
@@ -268,18 +282,15 @@ impl Daemon {
             }
             _ => None,
         };
-        let sts = if new.sts != self.config.sts {
-            StsClient::new(&new.sts, &self.shared.env, self.shared.clock.clone())?
-        } else {
-            self.sts.clone()
-        };
-        self.sts = sts;
+        if new.sts != self.config.sts {
+            self.sts =
+                StsClient::new(&new.sts, &self.shared.env, self.shared.clock.clone())?;
+            self.fetch = fetch_context(&self.shared, &self.sts);
+        }
 
         // New and changed roles fetch now; the old ones keep serving.
-        let mut started = BTreeMap::new();
-        for name in &plan.roles_started {
-            started.insert(name.clone(), self.start_role(&new.roles[name]));
-        }
+        let started =
+            self.start_roles(plan.roles_started.iter().map(|name| &new.roles[name]));
         let first_fetch = new.sts.timeout + Duration::from_secs(1);
         for runtime in started.values() {
             runtime.slot.settled(first_fetch).await;
@@ -332,6 +343,7 @@ impl Daemon {
 
         for runtime in retired {
             runtime.stop.cancel();
+            self.forget_role(&runtime);
         }
         summary.roles_started = plan.roles_started.into_iter().collect();
         summary.roles_stopped = plan.roles_stopped.into_iter().collect();
@@ -356,27 +368,60 @@ impl Daemon {
         while self.refreshers.join_next().await.is_some() {}
     }
 
-    fn start_role(&mut self, role: &RoleConfig) -> RoleRuntime {
-        let slot = RoleSlot::new(role.name.clone());
-        let stop = CancellationToken::new();
-        let fetcher = Fetcher {
-            role: role.clone(),
-            sts: self.sts.clone(),
-            env: self.shared.env.clone(),
-        };
-        let refresher = Refresher {
-            slot: slot.clone(),
-            fetcher,
-            clock: self.shared.clock.clone(),
-            shutdown: stop.clone(),
-            clock_check: self.shared.clock_check,
-            metrics: self.shared.metrics.clone(),
-        };
-        self.refreshers.spawn(refresher.run());
-        RoleRuntime {
-            config: role.clone(),
-            slot,
-            stop,
+    /// Starts refreshers for `roles`. Every new slot is in the role
+    /// directory before any refresher runs, so a chained role finds its
+    /// source on its first fetch.
+    fn start_roles<'a>(
+        &mut self,
+        roles: impl Iterator<Item = &'a RoleConfig>,
+    ) -> BTreeMap<String, RoleRuntime> {
+        let mut started = BTreeMap::new();
+        let mut directory = (**self.shared.roles.load()).clone();
+        for role in roles {
+            let slot = RoleSlot::new(role.name.clone());
+            directory.insert(role.name.clone(), slot.clone());
+            let stop = CancellationToken::new();
+            started.insert(
+                role.name.clone(),
+                RoleRuntime {
+                    config: role.clone(),
+                    slot,
+                    stop,
+                },
+            );
+        }
+        self.shared.roles.store(Arc::new(directory));
+        for runtime in started.values() {
+            let fetcher = Fetcher {
+                role: runtime.config.clone(),
+                slot: runtime.slot.clone(),
+                ctx: self.fetch.clone(),
+            };
+            let refresher = Refresher {
+                slot: runtime.slot.clone(),
+                fetcher,
+                clock: self.shared.clock.clone(),
+                shutdown: runtime.stop.clone(),
+                clock_check: self.shared.clock_check,
+                metrics: self.shared.metrics.clone(),
+            };
+            self.refreshers.spawn(refresher.run());
+        }
+        started
+    }
+
+    /// Drops a retired role from the directory, unless a new runtime of the
+    /// same name has replaced it there.
+    fn forget_role(&self, runtime: &RoleRuntime) {
+        let current = self.shared.roles.load();
+        let name = runtime.config.name.as_str();
+        if current
+            .get(name)
+            .is_some_and(|s| Arc::ptr_eq(s, &runtime.slot))
+        {
+            let mut next = (**current).clone();
+            next.remove(name);
+            self.shared.roles.store(Arc::new(next));
         }
     }
 
@@ -389,7 +434,7 @@ impl Daemon {
         let role = &self.roles[&cfg.role];
         Endpoint::new(EndpointSpec {
             role: role.slot.clone(),
-            role_arn: role.config.role_arn.clone(),
+            role_arn: role.config.role_arn().unwrap_or_default().to_string(),
             allow_v1: cfg.allow_v1,
             hosts: HostAllowList::for_listener(addr),
             key: self.shared.key.clone(),
@@ -490,6 +535,9 @@ impl Daemon {
     }
 
     fn publish_view(&self) {
+        let mut own: Vec<SocketAddr> = self.listeners.iter().map(|l| l.addr).collect();
+        own.extend(self.admin.as_ref().map(|a| a.addr));
+        self.shared.own_addrs.store(Arc::new(own));
         let view = View {
             roles: self.roles.values().map(|r| r.slot.clone()).collect(),
             listeners: self
@@ -505,6 +553,29 @@ impl Daemon {
         };
         self.view.store(Arc::new(view));
     }
+}
+
+fn fetch_context(shared: &Shared, sts: &StsClient) -> Arc<FetchContext> {
+    Arc::new(FetchContext {
+        sts: sts.clone(),
+        env: shared.env.clone(),
+        clock: shared.clock.clone(),
+        roles: shared.roles.clone(),
+        http: shared.http.clone(),
+        web: shared.web.clone(),
+        own_addrs: shared.own_addrs.clone(),
+    })
+}
+
+/// For the metadata and container endpoints: never through a proxy, and
+/// quick to give up, like the SDKs.
+fn local_http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap_or_default()
 }
 
 fn listen(

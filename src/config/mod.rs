@@ -9,6 +9,7 @@
 
 pub mod load;
 pub mod raw;
+pub mod roles;
 pub mod validate;
 pub mod watch;
 
@@ -56,20 +57,138 @@ pub struct StsConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoleConfig {
     pub name: String,
+    /// How long the credentials asked for last (`DurationSeconds`).
+    pub duration: Duration,
+    pub flow: Flow,
+}
+
+impl RoleConfig {
+    /// The role ARN asked for, for flows that name one.
+    pub fn role_arn(&self) -> Option<&str> {
+        match &self.flow {
+            Flow::AssumeRole(a) => Some(&a.role_arn),
+            Flow::WebIdentity(w) => Some(&w.role_arn),
+            Flow::Saml(s) => Some(&s.role_arn),
+            Flow::SessionToken { .. } | Flow::Profile { .. } | Flow::Process(_) => None,
+        }
+    }
+
+    /// The other roles this one takes its signing credentials from.
+    pub fn depends_on(&self) -> Option<&str> {
+        match &self.flow {
+            Flow::AssumeRole(AssumeRole {
+                source: SourceSpec::Role(r),
+                ..
+            })
+            | Flow::SessionToken {
+                source: SourceSpec::Role(r),
+                ..
+            } => Some(r),
+            _ => None,
+        }
+    }
+
+    pub fn mfa(&self) -> Option<&Mfa> {
+        match &self.flow {
+            Flow::AssumeRole(a) => a.mfa.as_ref(),
+            Flow::SessionToken { mfa, .. } => mfa.as_ref(),
+            _ => None,
+        }
+    }
+}
+
+/// How a role's credentials are obtained.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Flow {
+    /// `sts:AssumeRole`, signed with source credentials.
+    AssumeRole(AssumeRole),
+    /// `sts:AssumeRoleWithWebIdentity`, unsigned, with a token file.
+    WebIdentity(WebIdentity),
+    /// `sts:AssumeRoleWithSAML`, unsigned, with a SAML assertion.
+    Saml(Saml),
+    /// `sts:GetSessionToken` (an MFA session), signed with source keys.
+    SessionToken {
+        source: SourceSpec,
+        mfa: Option<Mfa>,
+    },
+    /// Whatever an AWS profile resolves to, as the AWS CLI would; long-term
+    /// keys are turned into session credentials with GetSessionToken.
+    Profile {
+        name: String,
+        mfa_command: Option<String>,
+    },
+    /// A `credential_process` whose (temporary) credentials are served.
+    Process(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssumeRole {
     pub role_arn: String,
     pub source: SourceSpec,
     pub session_name: String,
-    pub duration: Duration,
     pub external_id: Option<String>,
+    pub mfa: Option<Mfa>,
+    pub session: SessionPolicy,
+    pub tags: Vec<(String, String)>,
+    pub transitive_tag_keys: Vec<String>,
+    pub source_identity: Option<String>,
 }
 
-/// Where the long-term credentials that sign the STS call come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebIdentity {
+    pub role_arn: String,
+    /// Re-read on every refresh: Kubernetes rotates projected tokens.
+    pub token_file: std::path::PathBuf,
+    pub session_name: String,
+    pub session: SessionPolicy,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Saml {
+    pub role_arn: String,
+    pub principal_arn: String,
+    pub assertion: AssertionSource,
+    pub session: SessionPolicy,
+}
+
+/// Where a SAML assertion (base64) comes from, on every refresh.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AssertionSource {
+    File(std::path::PathBuf),
+    Command { command: String, timeout: Duration },
+}
+
+/// An inline session policy and managed policy ARNs that narrow a session.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionPolicy {
+    pub policy: Option<String>,
+    pub policy_arns: Vec<String>,
+}
+
+/// An MFA device and how to get its codes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mfa {
+    pub serial: String,
+    /// A command printing the current code; without one the daemon waits
+    /// for `imdsd mfa ROLE CODE`.
+    pub command: Option<String>,
+}
+
+/// Where the credentials that sign the STS call come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceSpec {
     /// `AWS_ACCESS_KEY_ID` etc. in the daemon's own environment.
     Env,
-    /// Static keys of a profile in the shared credentials file.
+    /// An AWS profile, resolved as the AWS CLI does.
     Profile(String),
+    /// Another role entry's current credentials (role chaining).
+    Role(String),
+    /// A `credential_process` command.
+    Process(String),
+    /// The instance's own metadata service (running on EC2).
+    Imds,
+    /// The container credentials endpoint (running on ECS/EKS).
+    Container,
 }
 
 /// How bad a [`Diagnostic`] is.

@@ -59,13 +59,30 @@ pub struct RawSts {
     pub timeout: Option<Spanned<String>>,
 }
 
-/// One `[roles.NAME]` table.
-#[derive(Debug, Deserialize)]
+/// One `[roles.NAME]` table. Which keys apply depends on the flow; see
+/// `config::roles`.
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRole {
-    pub role_arn: Spanned<String>,
-    pub source: Spanned<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<Spanned<String>>,
+    pub role_arn: Option<Spanned<String>>,
+    pub source: Option<Spanned<String>>,
     pub session_name: Option<Spanned<String>>,
     pub duration: Option<Spanned<String>>,
     pub external_id: Option<Spanned<String>>,
+    pub mfa_serial: Option<Spanned<String>>,
+    pub mfa_command: Option<Spanned<String>>,
+    pub policy: Option<Spanned<String>>,
+    pub policy_arns: Option<Spanned<Vec<String>>>,
+    pub tags: Option<Spanned<BTreeMap<String, String>>>,
+    pub transitive_tag_keys: Option<Spanned<Vec<String>>>,
+    pub source_identity: Option<Spanned<String>>,
+    pub web_identity_token_file: Option<Spanned<String>>,
+    pub principal_arn: Option<Spanned<String>>,
+    pub saml_assertion_file: Option<Spanned<String>>,
+    pub saml_assertion_command: Option<Spanned<String>>,
+    pub command_timeout: Option<Spanned<String>>,
+    pub credential_process: Option<Spanned<String>>,
+    pub profile: Option<Spanned<String>>,
 }

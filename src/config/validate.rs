@@ -11,16 +11,14 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::raw::{RawConfig, RawListener, RawRole, RawSts};
-use super::{Config, Diagnostic, ListenerConfig, RoleConfig, SourceSpec, StsConfig};
+use super::raw::{RawConfig, RawListener, RawSts};
+use super::roles;
+use super::{Config, Diagnostic, ListenerConfig, RoleConfig, StsConfig};
 use crate::environment::Environment;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:16925";
 const DEFAULT_REGION: &str = "us-east-1";
 const DEFAULT_STS_TIMEOUT: Duration = Duration::from_secs(10);
-const DEFAULT_DURATION: Duration = Duration::from_secs(3600);
-const MIN_DURATION: Duration = Duration::from_secs(15 * 60);
-const MAX_DURATION: Duration = Duration::from_secs(12 * 3600);
 
 /// The result of validation: a config when there were no errors, and every
 /// diagnostic (errors and warnings) either way.
@@ -70,91 +68,19 @@ fn validate_roles(
     diags: &mut Vec<Diagnostic>,
 ) -> BTreeMap<String, RoleConfig> {
     let mut roles = BTreeMap::new();
+    let mut spans = BTreeMap::new();
     for (name, role) in &raw.roles {
         if let Some(problem) = role_name_problem(name.get_ref()) {
             diags.push(Diagnostic::error(Some(name.span()), problem));
             continue;
         }
-        if let Some(role) = validate_role(name.get_ref(), role.get_ref(), env, diags) {
+        spans.insert(name.get_ref().clone(), name.span());
+        if let Some(role) = roles::validate_role(name.get_ref(), role, env, diags) {
             roles.insert(name.get_ref().clone(), role);
         }
     }
+    roles::check_chains(&roles, &spans, diags);
     roles
-}
-
-fn validate_role(
-    name: &str,
-    raw: &RawRole,
-    env: &Environment,
-    diags: &mut Vec<Diagnostic>,
-) -> Option<RoleConfig> {
-    let before = diags.len();
-    let at = |s: &Spanned<String>| Some(s.span());
-    let ctx = format!("roles.{name}");
-    if let Some(problem) = role_arn_problem(raw.role_arn.get_ref()) {
-        diags.push(Diagnostic::error(
-            at(&raw.role_arn),
-            format!("{ctx}.role_arn: {problem}"),
-        ));
-    }
-    let source = parse_source(raw.source.get_ref());
-    if let Err(problem) = &source {
-        diags.push(Diagnostic::error(
-            at(&raw.source),
-            format!("{ctx}.source: {problem}"),
-        ));
-    }
-    let session_name = match &raw.session_name {
-        Some(s) => {
-            if let Some(problem) = session_name_problem(s.get_ref()) {
-                diags.push(Diagnostic::error(
-                    at(s),
-                    format!("{ctx}.session_name: {problem}"),
-                ));
-            }
-            s.get_ref().clone()
-        }
-        None => default_session_name(env),
-    };
-    let duration = match &raw.duration {
-        Some(d) => check_duration(d, MIN_DURATION, MAX_DURATION, &ctx, "duration", diags),
-        None => Some(DEFAULT_DURATION),
-    };
-    if let (Some(d), Some(raw_d)) = (duration, &raw.duration) {
-        if d < Duration::from_secs(3600) {
-            diags.push(Diagnostic::warning(
-                at(raw_d),
-                format!(
-                    "{ctx}.duration: sessions shorter than 1h are refreshed at half-life, \
-                     so SDKs will see credentials with under 30 minutes left and treat \
-                     them as near expiry (botocore refreshes on every call)"
-                ),
-            ));
-        }
-    }
-    if let Some(ext) = &raw.external_id {
-        if let Some(problem) = external_id_problem(ext.get_ref()) {
-            diags.push(Diagnostic::error(
-                at(ext),
-                format!("{ctx}.external_id: {problem}"),
-            ));
-        }
-    }
-    if diags.len() > before
-        && diags[before..]
-            .iter()
-            .any(|d| d.severity == super::Severity::Error)
-    {
-        return None;
-    }
-    Some(RoleConfig {
-        name: name.to_string(),
-        role_arn: raw.role_arn.get_ref().clone(),
-        source: source.ok()?,
-        session_name,
-        duration: duration?,
-        external_id: raw.external_id.as_ref().map(|e| e.get_ref().clone()),
-    })
 }
 
 fn role_name_problem(name: &str) -> Option<String> {
@@ -166,80 +92,6 @@ fn role_name_problem(name: &str) -> Option<String> {
             "role name `{name}` must be 1 to 128 characters of letters, digits and -_.+=,@ \
              (it becomes part of the IMDS path)"
         ));
-    }
-    None
-}
-
-/// `arn:PARTITION:iam::ACCOUNT:role/NAME`, within STS's 20..2048 length.
-pub fn role_arn_problem(arn: &str) -> Option<String> {
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    let well_formed = parts.len() == 6
-        && parts[0] == "arn"
-        && parts[1].starts_with("aws")
-        && parts[2] == "iam"
-        && parts[3].is_empty()
-        && parts[4].len() == 12
-        && parts[4].chars().all(|c| c.is_ascii_digit())
-        && parts[5].starts_with("role/")
-        && parts[5].len() > "role/".len();
-    if !well_formed {
-        return Some(format!(
-            "`{arn}` is not a role ARN like arn:aws:iam::123456789012:role/NAME"
-        ));
-    }
-    if !(20..=2048).contains(&arn.len()) {
-        return Some("a role ARN must be 20 to 2048 characters".into());
-    }
-    None
-}
-
-fn parse_source(source: &str) -> Result<SourceSpec, String> {
-    match source.split_once(':') {
-        None if source == "env" => Ok(SourceSpec::Env),
-        Some(("profile", name)) if !name.trim().is_empty() => {
-            Ok(SourceSpec::Profile(name.trim().to_string()))
-        }
-        _ => Err(format!(
-            "`{source}` is not a known source; use \"env\" or \"profile:NAME\""
-        )),
-    }
-}
-
-fn is_session_name_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '=' | ',' | '.' | '@' | '-')
-}
-
-fn session_name_problem(name: &str) -> Option<String> {
-    if !(2..=64).contains(&name.len()) || !name.chars().all(is_session_name_char) {
-        return Some(format!(
-            "`{name}` must be 2 to 64 characters of letters, digits and _+=,.@-"
-        ));
-    }
-    None
-}
-
-/// `imdsd-<user>`, with the user name cut down to what STS accepts.
-pub fn default_session_name(env: &Environment) -> String {
-    let user: String = env
-        .first_of(&["USER", "LOGNAME"])
-        .unwrap_or("")
-        .chars()
-        .filter(|c| is_session_name_char(*c))
-        .collect();
-    let name = if user.is_empty() {
-        "imdsd".to_string()
-    } else {
-        format!("imdsd-{user}")
-    };
-    name.chars().take(64).collect()
-}
-
-fn external_id_problem(id: &str) -> Option<String> {
-    let ok = |c: char| is_session_name_char(c) || matches!(c, ':' | '/');
-    if !(2..=1224).contains(&id.len()) || !id.chars().all(ok) {
-        return Some(
-            "must be 2 to 1224 characters of letters, digits and _+=,.@:/-".into(),
-        );
     }
     None
 }
@@ -645,9 +497,12 @@ mod tests {
         assert_eq!(c.sts.region, "us-east-1");
         assert_eq!(c.sts.endpoint, "https://sts.us-east-1.amazonaws.com");
         let dev = &c.roles["dev"];
-        assert_eq!(dev.session_name, "imdsd-alice");
+        let crate::config::Flow::AssumeRole(a) = &dev.flow else {
+            panic!("{dev:?}")
+        };
+        assert_eq!(a.session_name, "imdsd-alice");
         assert_eq!(dev.duration, Duration::from_secs(3600));
-        assert_eq!(dev.source, SourceSpec::Env);
+        assert_eq!(a.source, crate::config::SourceSpec::Env);
         assert!(v.diagnostics.is_empty(), "{:?}", v.diagnostics);
     }
 
@@ -802,9 +657,12 @@ mod tests {
     #[test]
     fn default_session_name_is_sanitised_and_bounded() {
         let env = Environment::from_pairs([("USER", "a b!c")]);
-        assert_eq!(default_session_name(&env), "imdsd-abc");
-        assert_eq!(default_session_name(&Environment::default()), "imdsd");
+        assert_eq!(roles::default_session_name(&env), "imdsd-abc");
+        assert_eq!(
+            roles::default_session_name(&Environment::default()),
+            "imdsd"
+        );
         let env = Environment::from_pairs([("USER", "x".repeat(100))]);
-        assert_eq!(default_session_name(&env).len(), 64);
+        assert_eq!(roles::default_session_name(&env).len(), 64);
     }
 }

@@ -215,6 +215,12 @@ mod tests {
 
     fn served(expiration: DateTime<Utc>) -> Arc<Served> {
         Arc::new(Served {
+            credentials: crate::creds::Credentials {
+                access_key_id: "ASIAEXAMPLE".into(),
+                secret_access_key: crate::secret::Secret::new("s"),
+                session_token: None,
+                expiration: None,
+            },
             access_key_id: "ASIAEXAMPLE".into(),
             expiration,
             last_updated: now(),

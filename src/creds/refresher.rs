@@ -13,72 +13,14 @@ use chrono::{DateTime, TimeDelta, Utc};
 use rand::Rng;
 use tokio_util::sync::CancellationToken;
 
+use super::fetch::{FetchError, Fetcher};
 use super::schedule::{self, SERVE_MARGIN};
-use super::source::{self, SourceError};
 use super::store::{Failure, RoleSlot, Served};
 use crate::clock::SharedClock;
-use crate::config::RoleConfig;
-use crate::environment::Environment;
 use crate::metrics::Metrics;
-use crate::sts::{Issued, Query, Retry, StsClient, StsError};
 
 /// Longest the task sleeps before looking at the wall clock again.
 pub const DEFAULT_CLOCK_CHECK: Duration = Duration::from_secs(60);
-
-/// Why one fetch failed.
-#[derive(Debug, thiserror::Error)]
-pub enum FetchError {
-    #[error(transparent)]
-    Sts(#[from] StsError),
-    #[error(transparent)]
-    Source(#[from] SourceError),
-    #[error("STS returned credentials without a session token or expiry")]
-    Unservable,
-}
-
-impl FetchError {
-    pub fn retry(&self) -> Retry {
-        match self {
-            FetchError::Sts(e) => e.retry(),
-            FetchError::Source(_) => Retry::Permanent,
-            FetchError::Unservable => Retry::Transient,
-        }
-    }
-
-    pub fn code(&self) -> &str {
-        match self {
-            FetchError::Sts(e) => e.code(),
-            FetchError::Source(e) => e.code(),
-            FetchError::Unservable => "MalformedResponse",
-        }
-    }
-}
-
-/// Fetches one role's credentials from STS.
-#[derive(Debug, Clone)]
-pub struct Fetcher {
-    pub role: RoleConfig,
-    pub sts: StsClient,
-    pub env: Environment,
-}
-
-impl Fetcher {
-    /// Resolves the source credentials and calls AssumeRole.
-    pub async fn fetch(&self) -> Result<Issued, FetchError> {
-        let signer = source::resolve(&self.role.source, &self.env)?;
-        let query = assume_role_query(&self.role);
-        Ok(self.sts.call(&query, Some(&signer)).await?)
-    }
-}
-
-/// The AssumeRole request for `role`.
-pub fn assume_role_query(role: &RoleConfig) -> Query {
-    Query::new("AssumeRole")
-        .param("RoleArn", &role.role_arn)
-        .param("RoleSessionName", &role.session_name)
-        .param("DurationSeconds", role.duration.as_secs().to_string())
-        .optional("ExternalId", role.external_id.as_deref())
-}
 
 /// Keeps one role's slot fresh until cancelled.
 pub struct Refresher {
@@ -134,7 +76,7 @@ impl Refresher {
             .refresh_took(self.slot.name(), started.elapsed().as_secs_f64());
         let result = result.and_then(|issued| {
             Served::render(&issued.credentials, issued.assumed_role_arn, now)
-                .ok_or(FetchError::Unservable)
+                .ok_or(FetchError::Unservable("STS"))
         });
         Some(match result {
             Ok(served) => {

@@ -19,10 +19,13 @@ use tokio::sync::Notify;
 use super::Credentials;
 use super::schedule::servable;
 use crate::imds::render;
+use crate::secret::Secret;
 
 /// Credentials as served: the body is rendered once, here.
 #[derive(Debug)]
 pub struct Served {
+    /// The credentials themselves, for roles chained from this one.
+    pub credentials: Credentials,
     pub access_key_id: String,
     pub expiration: DateTime<Utc>,
     pub last_updated: DateTime<Utc>,
@@ -42,6 +45,7 @@ impl Served {
         let expiration = creds.expiration?;
         creds.session_token.as_ref().filter(|t| !t.is_empty())?;
         Some(Served {
+            credentials: creds.clone(),
             access_key_id: creds.access_key_id.clone(),
             expiration,
             last_updated: now,
@@ -86,6 +90,9 @@ pub struct RoleSlot {
     snapshot: ArcSwap<Snapshot>,
     published: Notify,
     poke: Notify,
+    /// An MFA code handed in with `imdsd mfa`, and when.
+    mfa_code: std::sync::Mutex<Option<(Secret, tokio::time::Instant)>>,
+    mfa_arrived: Notify,
     /// When the refresher next means to act (unix milliseconds); lets a request
     /// see in one atomic load that a timer slept through a suspend.
     next_action: AtomicI64,
@@ -98,6 +105,8 @@ impl RoleSlot {
             snapshot: ArcSwap::from_pointee(Snapshot::default()),
             published: Notify::new(),
             poke: Notify::new(),
+            mfa_code: std::sync::Mutex::new(None),
+            mfa_arrived: Notify::new(),
             next_action: AtomicI64::new(i64::MIN),
         })
     }
@@ -156,6 +165,32 @@ impl RoleSlot {
     /// Resolves when someone pokes. Refresher only.
     pub async fn poked(&self) {
         self.poke.notified().await;
+    }
+
+    /// Hands in an MFA code for the next fetch that needs one.
+    pub fn submit_mfa_code(&self, code: Secret) {
+        *self.mfa_code.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((code, tokio::time::Instant::now()));
+        self.mfa_arrived.notify_one();
+    }
+
+    /// Takes a handed-in code no older than `fresh`, waiting for one if
+    /// there is none. TOTP codes go stale in a minute or two.
+    pub async fn take_mfa_code(&self, fresh: Duration) -> Secret {
+        loop {
+            let arrived = self.mfa_arrived.notified();
+            let taken = self
+                .mfa_code
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+            if let Some((code, at)) = taken {
+                if at.elapsed() <= fresh {
+                    return code;
+                }
+            }
+            arrived.await;
+        }
     }
 
     /// Waits until the first fetch has an outcome (credentials or an

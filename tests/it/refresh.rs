@@ -412,13 +412,9 @@ async fn profile_source_is_reread_on_every_refresh() {
     d.advance(minutes(15)).await;
     let (status, _) = fetch(&d).await;
     assert_eq!(status, 200, "last good credentials still served");
+    let failure = d.slot().load().failure.clone().unwrap();
     assert!(
-        d.slot()
-            .load()
-            .failure
-            .as_ref()
-            .unwrap()
-            .message
-            .contains("cannot read")
+        failure.message.contains("profile `base` is not in"),
+        "{failure:?}"
     );
 }

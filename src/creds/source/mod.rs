@@ -1,4 +1,9 @@
-//! Source credentials: the long-term keys that sign the STS call.
+//! Source credentials: the keys that sign the STS call.
+//!
+//! - here: the daemon's environment and static keys in the shared
+//!   credentials file;
+//! - [`process`]: `credential_process` helpers;
+//! - [`remote`]: the EC2 metadata service and the container endpoint.
 //!
 //! Resolved again on every refresh, so rotating the keys in the credentials
 //! file takes effect without a restart. Parsing takes text, reading takes a
@@ -6,10 +11,12 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod process;
+pub mod remote;
+
 use ini::{Ini, ParseOption};
 
 use super::Credentials;
-use crate::config::SourceSpec;
 use crate::environment::Environment;
 use crate::secret::Secret;
 
@@ -51,16 +58,14 @@ impl SourceError {
     }
 }
 
-/// The source credentials for `spec`, read now.
-pub fn resolve(spec: &SourceSpec, env: &Environment) -> Result<Credentials, SourceError> {
-    match spec {
-        SourceSpec::Env => from_env(env),
-        SourceSpec::Profile(profile) => {
-            let path = credentials_file(env)
-                .ok_or_else(|| SourceError::NoCredentialsFile(profile.clone()))?;
-            from_credentials_file(&path, profile)
-        }
-    }
+/// The static keys of `profile` in the shared credentials file, read now.
+pub fn profile_static_keys(
+    profile: &str,
+    env: &Environment,
+) -> Result<Credentials, SourceError> {
+    let path = credentials_file(env)
+        .ok_or_else(|| SourceError::NoCredentialsFile(profile.to_string()))?;
+    from_credentials_file(&path, profile)
 }
 
 /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and, optionally,

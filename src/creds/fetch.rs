@@ -1,0 +1,453 @@
+//! Fetching one role's credentials, for every flow: resolve what signs the
+//! call (or the token/assertion for unsigned flows), get an MFA code when
+//! one is needed, call STS. Only the role's refresher calls this.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+
+use super::Credentials;
+use super::command::{self, CommandError};
+use super::queries;
+use super::source::process::{self, ProcessError};
+use super::source::remote::{self, RemoteError};
+use super::source::{self, SourceError};
+use super::store::RoleSlot;
+use crate::clock::SharedClock;
+use crate::config::roles::{CHAINED_MAX, default_session_name};
+use crate::config::{
+    AssertionSource, AssumeRole, Flow, Mfa, RoleConfig, SourceSpec, WebIdentity,
+};
+use crate::environment::Environment;
+use crate::profile::{self, Base, Plan, ProfileError};
+use crate::secret::Secret;
+use crate::sts::{Issued, Retry, StsClient, StsError};
+
+/// How long a handed-in MFA code stays usable.
+const MFA_CODE_FRESH: Duration = Duration::from_secs(120);
+/// How long an `mfa_command` may take (a YubiKey may wait for a touch).
+const MFA_COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Roles by name, as they are now (updated on reload), for chaining.
+pub type RoleDirectory = Arc<ArcSwap<BTreeMap<String, Arc<RoleSlot>>>>;
+
+/// What every fetcher shares.
+pub struct FetchContext {
+    pub sts: StsClient,
+    pub env: Environment,
+    pub clock: SharedClock,
+    pub roles: RoleDirectory,
+    /// Plain HTTP, no proxy, for the metadata and container endpoints.
+    pub http: reqwest::Client,
+    /// HTTPS through the configured proxy, for the SSO portal.
+    pub web: reqwest::Client,
+    /// This daemon's listener addresses, which no source may point at.
+    pub own_addrs: Arc<ArcSwap<Vec<SocketAddr>>>,
+}
+
+impl std::fmt::Debug for FetchContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FetchContext")
+            .field("sts", &self.sts)
+            .finish()
+    }
+}
+
+/// Why one fetch failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error(transparent)]
+    Sts(#[from] StsError),
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    #[error(transparent)]
+    Process(#[from] ProcessError),
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    #[error("cannot read {what} {path}: {reason}")]
+    File {
+        what: &'static str,
+        path: String,
+        reason: String,
+    },
+    #[error("source role `{role}` has no usable credentials: {reason}")]
+    SourceRole { role: String, reason: String },
+    #[error("the MFA code from {from} is not six digits")]
+    BadMfaCode { from: &'static str },
+    #[error(
+        "{0} returned credentials without a session token or expiry; IMDS clients need temporary credentials"
+    )]
+    Unservable(&'static str),
+}
+
+impl FetchError {
+    pub fn retry(&self) -> Retry {
+        match self {
+            FetchError::Sts(e) => e.retry(),
+            FetchError::Command(CommandError::Timeout { .. }) => Retry::Transient,
+            FetchError::Process(ProcessError::Command(CommandError::Timeout {
+                ..
+            })) => Retry::Transient,
+            FetchError::Remote(
+                RemoteError::SelfReference { .. }
+                | RemoteError::NoContainerUri
+                | RemoteError::BadUrl { .. },
+            ) => Retry::Permanent,
+            FetchError::Remote(_)
+            | FetchError::File { .. }
+            | FetchError::SourceRole { .. } => Retry::Transient,
+            FetchError::Profile(e) => e.retry(),
+            FetchError::Unservable(_) => Retry::Transient,
+            FetchError::Source(_)
+            | FetchError::Command(_)
+            | FetchError::Process(_)
+            | FetchError::BadMfaCode { .. } => Retry::Permanent,
+        }
+    }
+
+    pub fn code(&self) -> &str {
+        match self {
+            FetchError::Sts(e) => e.code(),
+            FetchError::Source(e) => e.code(),
+            FetchError::Command(_) => "CommandFailed",
+            FetchError::Process(_) => "CredentialProcessFailed",
+            FetchError::Remote(_) => "SourceUnavailable",
+            FetchError::Profile(e) => e.code(),
+            FetchError::File { .. } => "FileUnreadable",
+            FetchError::SourceRole { .. } => "SourceRoleUnavailable",
+            FetchError::BadMfaCode { .. } => "InvalidMfaCode",
+            FetchError::Unservable(_) => "MalformedResponse",
+        }
+    }
+}
+
+/// Fetches one role's credentials.
+#[derive(Clone)]
+pub struct Fetcher {
+    pub role: RoleConfig,
+    pub slot: Arc<RoleSlot>,
+    pub ctx: Arc<FetchContext>,
+}
+
+impl Fetcher {
+    pub async fn fetch(&self) -> Result<Issued, FetchError> {
+        let duration = self.role.duration;
+        let sts = &self.ctx.sts;
+        match &self.role.flow {
+            Flow::AssumeRole(a) => {
+                let signer = self.signer(&a.source).await?;
+                let code = self.mfa_code(a.mfa.as_ref()).await?;
+                Ok(sts
+                    .call(&queries::assume_role(a, duration, code), Some(&signer))
+                    .await?)
+            }
+            Flow::WebIdentity(w) => {
+                let token = read_secret("web identity token file", &w.token_file)?;
+                Ok(sts
+                    .call(&queries::web_identity(w, duration, token), None)
+                    .await?)
+            }
+            Flow::Saml(s) => {
+                let assertion = match &s.assertion {
+                    AssertionSource::File(path) => {
+                        read_secret("SAML assertion file", path)?
+                    }
+                    AssertionSource::Command { command, timeout } => {
+                        command::run(
+                            "saml_assertion_command",
+                            &self.role.name,
+                            command,
+                            *timeout,
+                        )
+                        .await?
+                    }
+                };
+                Ok(sts
+                    .call(&queries::saml(s, duration, assertion), None)
+                    .await?)
+            }
+            Flow::SessionToken { source, mfa } => {
+                let signer = self.signer(source).await?;
+                let code = self.mfa_code(mfa.as_ref()).await?;
+                let serial = mfa.as_ref().map(|m| m.serial.as_str());
+                Ok(sts
+                    .call(
+                        &queries::session_token(duration, serial, code),
+                        Some(&signer),
+                    )
+                    .await?)
+            }
+            Flow::Profile { name, .. } => self.profile(name).await,
+            Flow::Process(command) => {
+                let credentials =
+                    process::fetch(&self.role.name, command, self.ctx.clock.now())
+                        .await?;
+                if credentials.session_token.is_none() || credentials.expiration.is_none()
+                {
+                    return Err(FetchError::Unservable("credential_process"));
+                }
+                Ok(Issued {
+                    credentials,
+                    assumed_role_arn: None,
+                })
+            }
+        }
+    }
+
+    /// The credentials that sign the call, from `spec`.
+    async fn signer(&self, spec: &SourceSpec) -> Result<Credentials, FetchError> {
+        let ctx = &self.ctx;
+        let own = ctx.own_addrs.load();
+        Ok(match spec {
+            SourceSpec::Env => source::from_env(&ctx.env)?,
+            SourceSpec::Profile(name) => self.run_plan(name, None).await?.0,
+            SourceSpec::Role(name) => self.chained(name).await?,
+            SourceSpec::Process(command) => {
+                process::fetch(&self.role.name, command, ctx.clock.now()).await?
+            }
+            SourceSpec::Imds => remote::imds(&ctx.http, &ctx.env, &own).await?,
+            SourceSpec::Container => remote::container(&ctx.http, &ctx.env, &own).await?,
+        })
+    }
+
+    /// Another role's current credentials; waits briefly if that role is
+    /// fetching right now.
+    async fn chained(&self, name: &str) -> Result<Credentials, FetchError> {
+        let roles = self.ctx.roles.load();
+        let Some(slot) = roles.get(name) else {
+            return Err(FetchError::SourceRole {
+                role: name.into(),
+                reason: "no such role".into(),
+            });
+        };
+        let clock = self.ctx.clock.clone();
+        let snap = slot
+            .wait_usable(|| clock.now(), self.ctx.sts.config().timeout)
+            .await;
+        if let Some(served) = snap.usable(self.ctx.clock.now()) {
+            return Ok(served.credentials.clone());
+        }
+        let reason = match (&snap.waiting_for, &snap.failure) {
+            (Some(w), _) => w.clone(),
+            (None, Some(f)) => f.message.clone(),
+            (None, None) => "its first fetch has not finished".into(),
+        };
+        Err(FetchError::SourceRole {
+            role: name.into(),
+            reason,
+        })
+    }
+
+    /// A code for `mfa`: from its command, or handed in with `imdsd mfa`
+    /// (the role says it is waiting meanwhile; requests are not held up).
+    async fn mfa_code(&self, mfa: Option<&Mfa>) -> Result<Option<Secret>, FetchError> {
+        let Some(mfa) = mfa else { return Ok(None) };
+        let (code, from) = match &mfa.command {
+            Some(cmd) => (
+                command::run("mfa_command", &self.role.name, cmd, MFA_COMMAND_TIMEOUT)
+                    .await?,
+                "mfa_command",
+            ),
+            None => (self.wait_for_code(&mfa.serial).await, "imdsd mfa"),
+        };
+        if !queries::valid_mfa_code(code.expose()) {
+            return Err(FetchError::BadMfaCode { from });
+        }
+        Ok(Some(code))
+    }
+
+    async fn wait_for_code(&self, serial: &str) -> Secret {
+        let waiting = format!(
+            "waiting for an MFA code for {serial}: run `imdsd mfa {} CODE`",
+            self.role.name
+        );
+        tracing::warn!(role = %self.role.name, "{waiting}");
+        self.slot.update(|s| {
+            s.in_flight = false;
+            s.waiting_for = Some(waiting);
+        });
+        let code = self.slot.take_mfa_code(MFA_CODE_FRESH).await;
+        self.slot.update(|s| {
+            s.in_flight = true;
+            s.waiting_for = None;
+        });
+        code
+    }
+
+    /// Serves what a profile resolves to; long-term keys become session
+    /// credentials through GetSessionToken.
+    async fn profile(&self, name: &str) -> Result<Issued, FetchError> {
+        let (credentials, plan) = self.run_plan(name, Some(self.role.duration)).await?;
+        match (&credentials.session_token, credentials.expiration) {
+            (Some(_), Some(_)) => Ok(Issued {
+                credentials,
+                assumed_role_arn: None,
+            }),
+            (None, _) => {
+                let mfa = plan
+                    .hops
+                    .is_empty()
+                    .then(|| self.profile_mfa(name))
+                    .flatten();
+                let code = self.mfa_code(mfa.as_ref()).await?;
+                let duration = self.role.duration;
+                let serial = mfa.as_ref().map(|m| m.serial.as_str());
+                Ok(self
+                    .ctx
+                    .sts
+                    .call(
+                        &queries::session_token(duration, serial, code),
+                        Some(&credentials),
+                    )
+                    .await?)
+            }
+            (Some(_), None) => {
+                Err(FetchError::Unservable("the profile's static session keys"))
+            }
+        }
+    }
+
+    /// A static-keys profile's own `mfa_serial`, for GetSessionToken.
+    fn profile_mfa(&self, name: &str) -> Option<Mfa> {
+        let profiles = profile::load(&self.ctx.env).ok()?;
+        let serial = profiles
+            .profiles
+            .get(name)?
+            .get("mfa_serial")?
+            .trim()
+            .to_string();
+        Some(Mfa {
+            serial,
+            command: self.mfa_command(),
+        })
+    }
+
+    /// Carries out a profile's plan: its base, then each AssumeRole hop.
+    /// `last_duration` is asked for on the last hop unless the profile sets
+    /// `duration_seconds`.
+    async fn run_plan(
+        &self,
+        name: &str,
+        last_duration: Option<Duration>,
+    ) -> Result<(Credentials, Plan), FetchError> {
+        let plan = profile::load(&self.ctx.env)?.plan(name)?;
+        let mut credentials = self.plan_base(&plan.base).await?;
+        for (i, hop) in plan.hops.iter().enumerate() {
+            let last = i + 1 == plan.hops.len();
+            let mut duration = hop
+                .duration
+                .or(last.then_some(last_duration).flatten())
+                .unwrap_or(Duration::from_secs(3600));
+            if credentials.session_token.is_some() {
+                // Role chaining: STS caps the session at an hour.
+                duration = duration.min(CHAINED_MAX);
+            }
+            let assume = AssumeRole {
+                role_arn: hop.role_arn.clone(),
+                source: SourceSpec::Profile(name.into()),
+                session_name: hop
+                    .session_name
+                    .clone()
+                    .unwrap_or_else(|| default_session_name(&self.ctx.env)),
+                external_id: hop.external_id.clone(),
+                mfa: hop.mfa_serial.clone().map(|serial| Mfa {
+                    serial,
+                    command: self.mfa_command(),
+                }),
+                session: Default::default(),
+                tags: vec![],
+                transitive_tag_keys: vec![],
+                source_identity: None,
+            };
+            let code = self.mfa_code(assume.mfa.as_ref()).await?;
+            let query = queries::assume_role(&assume, duration, code);
+            credentials = self
+                .ctx
+                .sts
+                .call(&query, Some(&credentials))
+                .await?
+                .credentials;
+        }
+        Ok((credentials, plan))
+    }
+
+    async fn plan_base(&self, base: &Base) -> Result<Credentials, FetchError> {
+        let ctx = &self.ctx;
+        let own = ctx.own_addrs.load();
+        Ok(match base {
+            Base::Static {
+                access_key_id,
+                secret_access_key,
+                session_token,
+            } => Credentials {
+                access_key_id: access_key_id.clone(),
+                secret_access_key: secret_access_key.clone(),
+                session_token: session_token.clone(),
+                expiration: None,
+            },
+            Base::Process(command) => {
+                process::fetch(&self.role.name, command, ctx.clock.now()).await?
+            }
+            Base::WebIdentity {
+                role_arn,
+                token_file,
+                session_name,
+            } => {
+                let identity = WebIdentity {
+                    role_arn: role_arn.clone(),
+                    token_file: token_file.clone(),
+                    session_name: session_name
+                        .clone()
+                        .unwrap_or_else(|| default_session_name(&ctx.env)),
+                    session: Default::default(),
+                };
+                let token = read_secret("web identity token file", token_file)?;
+                let query =
+                    queries::web_identity(&identity, Duration::from_secs(3600), token);
+                ctx.sts.call(&query, None).await?.credentials
+            }
+            Base::Sso(sso) => {
+                profile::sso::role_credentials(&ctx.web, &ctx.env, sso, ctx.clock.now())
+                    .await?
+            }
+            Base::Environment => source::from_env(&ctx.env)?,
+            Base::Imds => remote::imds(&ctx.http, &ctx.env, &own).await?,
+            Base::Container => remote::container(&ctx.http, &ctx.env, &own).await?,
+        })
+    }
+
+    /// The role's configured `mfa_command`, for codes a profile asks for.
+    fn mfa_command(&self) -> Option<String> {
+        match &self.role.flow {
+            Flow::Profile { mfa_command, .. } => mfa_command.clone(),
+            _ => self.role.mfa().and_then(|m| m.command.clone()),
+        }
+    }
+}
+
+/// A file's content as a secret, trimmed (tokens and assertions often end
+/// in a newline).
+fn read_secret(what: &'static str, path: &Path) -> Result<Secret, FetchError> {
+    let text = std::fs::read_to_string(path).map_err(|e| FetchError::File {
+        what,
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let text = zeroize::Zeroizing::new(text);
+    if text.trim().is_empty() {
+        return Err(FetchError::File {
+            what,
+            path: path.display().to_string(),
+            reason: "it is empty".into(),
+        });
+    }
+    Ok(Secret::new(text.trim()))
+}

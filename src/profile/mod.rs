@@ -1,0 +1,229 @@
+//! AWS profiles, read as the AWS CLI reads them: `~/.aws/config`
+//! (`AWS_CONFIG_FILE`) and `~/.aws/credentials`
+//! (`AWS_SHARED_CREDENTIALS_FILE`), re-read on every refresh.
+//!
+//! - [`resolve`]: profile → plan (a base plus AssumeRole hops), pure.
+//! - [`sso`]: IAM Identity Center: the cached `aws sso login` token and the
+//!   portal's GetRoleCredentials.
+//!
+//! Carrying a plan out (STS calls, MFA codes) is `creds::fetch`'s job.
+
+pub mod resolve;
+pub mod sso;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use ini::{Ini, ParseOption};
+
+pub use resolve::{Base, Hop, Plan, Profiles};
+
+use crate::environment::Environment;
+use crate::sts::Retry;
+
+/// Why a profile gave no credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error("profile `{0}` is not in the AWS config or credentials file")]
+    NoProfile(String),
+    #[error(
+        "profile `{0}` has no credentials (no keys, role_arn, sso_session, or credential_process)"
+    )]
+    NoCredentials(String),
+    #[error("profiles refer to each other in a loop: {0}")]
+    Cycle(String),
+    #[error("profile `{profile}`: {key} {reason}")]
+    Invalid {
+        profile: String,
+        key: &'static str,
+        reason: String,
+    },
+    #[error("cannot read {}: {reason}", path.display())]
+    Read { path: PathBuf, reason: String },
+    #[error("{} is not a valid AWS config file: {reason}", path.display())]
+    Parse { path: PathBuf, reason: String },
+    #[error("profile `{profile}` uses SSO but there is no cached login ({}): run `aws sso login --profile {profile}`", path.display())]
+    SsoNotLoggedIn { profile: String, path: PathBuf },
+    #[error(
+        "the SSO login for profile `{profile}` has expired: run `aws sso login --profile {profile}`"
+    )]
+    SsoExpired { profile: String },
+    #[error("SSO GetRoleCredentials for profile `{profile}` failed: {reason}")]
+    SsoPortal {
+        profile: String,
+        reason: String,
+        transient: bool,
+    },
+}
+
+impl ProfileError {
+    pub fn retry(&self) -> Retry {
+        match self {
+            ProfileError::SsoPortal {
+                transient: true, ..
+            } => Retry::Transient,
+            _ => Retry::Permanent,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ProfileError::SsoNotLoggedIn { .. } | ProfileError::SsoExpired { .. } => {
+                "SsoLoginRequired"
+            }
+            ProfileError::SsoPortal { .. } => "SsoError",
+            _ => "ProfileError",
+        }
+    }
+}
+
+/// `AWS_CONFIG_FILE`, else `~/.aws/config`.
+pub fn config_file(env: &Environment) -> Option<PathBuf> {
+    file(env, "AWS_CONFIG_FILE", ".aws/config")
+}
+
+/// `AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/credentials`.
+pub fn credentials_file(env: &Environment) -> Option<PathBuf> {
+    file(env, "AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials")
+}
+
+fn file(env: &Environment, var: &str, default: &str) -> Option<PathBuf> {
+    let home = env.get("HOME");
+    match (env.get(var), home) {
+        (Some(p), Some(home)) if p.starts_with("~/") => {
+            Some(Path::new(home).join(&p[2..]))
+        }
+        (Some(p), _) => Some(PathBuf::from(p)),
+        (None, Some(home)) => Some(Path::new(home).join(default)),
+        (None, None) => None,
+    }
+}
+
+/// The profile named by `AWS_PROFILE` (else `AWS_DEFAULT_PROFILE`), else
+/// `default`.
+pub fn selected(env: &Environment) -> String {
+    env.first_of(&["AWS_PROFILE", "AWS_DEFAULT_PROFILE"])
+        .unwrap_or("default")
+        .to_string()
+}
+
+/// Reads both files now; a missing file counts as empty.
+pub fn load(env: &Environment) -> Result<Profiles, ProfileError> {
+    let read =
+        |path: Option<PathBuf>| -> Result<Option<(PathBuf, String)>, ProfileError> {
+            let Some(path) = path else { return Ok(None) };
+            match std::fs::read_to_string(&path) {
+                Ok(text) => Ok(Some((path, text))),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(ProfileError::Read {
+                    path,
+                    reason: e.to_string(),
+                }),
+            }
+        };
+    let config = read(config_file(env))?;
+    let credentials =
+        read(credentials_file(env))?.map(|(p, t)| (p, zeroize::Zeroizing::new(t)));
+    let mut profiles = Profiles::default();
+    if let Some((path, text)) = &config {
+        merge(&mut profiles, text, false).map_err(|reason| ProfileError::Parse {
+            path: path.clone(),
+            reason,
+        })?;
+    }
+    if let Some((path, text)) = &credentials {
+        merge(&mut profiles, text, true).map_err(|reason| ProfileError::Parse {
+            path: path.clone(),
+            reason,
+        })?;
+    }
+    Ok(profiles)
+}
+
+/// Parses file texts (for tests and `load`).
+pub fn parse_files(
+    config: Option<&str>,
+    credentials: Option<&str>,
+) -> Result<Profiles, String> {
+    let mut profiles = Profiles::default();
+    if let Some(text) = config {
+        merge(&mut profiles, text, false)?;
+    }
+    if let Some(text) = credentials {
+        merge(&mut profiles, text, true)?;
+    }
+    Ok(profiles)
+}
+
+/// Adds one file's sections. In the config file profiles are
+/// `[profile NAME]` (and `[default]`); in the credentials file `[NAME]`.
+/// Keys from the credentials file win.
+fn merge(
+    profiles: &mut Profiles,
+    text: &str,
+    credentials_file: bool,
+) -> Result<(), String> {
+    let options = ParseOption {
+        enabled_quote: false,
+        enabled_escape: false,
+        ..Default::default()
+    };
+    let ini = Ini::load_from_str_opt(text, options)
+        .map_err(|e| format!("line {}, column {}", e.line, e.col))?;
+    for (section, props) in ini.iter() {
+        let Some(section) = section.map(str::trim) else {
+            continue;
+        };
+        let (table, name) = if credentials_file {
+            (&mut profiles.profiles, section)
+        } else if let Some(name) = section.strip_prefix("profile ") {
+            (&mut profiles.profiles, name.trim())
+        } else if let Some(name) = section.strip_prefix("sso-session ") {
+            (&mut profiles.sso_sessions, name.trim())
+        } else if section == "default" {
+            (&mut profiles.profiles, "default")
+        } else {
+            continue;
+        };
+        let entry: &mut HashMap<String, String> =
+            table.entry(name.to_string()).or_default();
+        for (k, v) in props.iter() {
+            entry.insert(k.trim().to_string(), v.trim().to_string());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_locations_follow_the_cli() {
+        let env = Environment::from_pairs([("HOME", "/h")]);
+        assert_eq!(config_file(&env), Some(PathBuf::from("/h/.aws/config")));
+        assert_eq!(
+            credentials_file(&env),
+            Some(PathBuf::from("/h/.aws/credentials"))
+        );
+        let env = Environment::from_pairs([
+            ("HOME", "/h"),
+            ("AWS_CONFIG_FILE", "~/c"),
+            ("AWS_PROFILE", "p"),
+        ]);
+        assert_eq!(config_file(&env), Some(PathBuf::from("/h/c")));
+        assert_eq!(selected(&env), "p");
+        assert_eq!(selected(&Environment::default()), "default");
+    }
+
+    #[test]
+    fn credentials_file_keys_win_and_unprefixed_config_sections_are_not_profiles() {
+        let p = parse_files(
+            Some("[profile a]\naws_access_key_id = FROMCONFIG\n[a2]\nx = 1\n"),
+            Some("[a]\naws_access_key_id = FROMCREDS\n"),
+        )
+        .unwrap();
+        assert_eq!(p.profiles["a"]["aws_access_key_id"], "FROMCREDS");
+        assert!(!p.profiles.contains_key("a2"));
+    }
+}

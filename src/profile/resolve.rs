@@ -1,0 +1,397 @@
+//! Resolving an AWS profile into a plan, as the AWS CLI does, from the
+//! parsed config and credentials files. Pure: no file or network access.
+//!
+//! A plan is a base (static keys, a `credential_process`, a web-identity
+//! token, an SSO role, or the platform's credentials) followed by zero or
+//! more AssumeRole hops (`role_arn` + `source_profile` chains).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::ProfileError;
+use crate::secret::Secret;
+
+/// One profile's keys, merged from both files (credentials file wins).
+pub type Section = HashMap<String, String>;
+
+/// Everything in the two files.
+#[derive(Debug, Default, Clone)]
+pub struct Profiles {
+    pub profiles: HashMap<String, Section>,
+    pub sso_sessions: HashMap<String, Section>,
+}
+
+/// How to get credentials for a profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub base: Base,
+    pub hops: Vec<Hop>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Base {
+    Static {
+        access_key_id: String,
+        secret_access_key: Secret,
+        session_token: Option<Secret>,
+    },
+    Process(String),
+    WebIdentity {
+        role_arn: String,
+        token_file: PathBuf,
+        session_name: Option<String>,
+    },
+    Sso(Sso),
+    Environment,
+    Imds,
+    Container,
+}
+
+/// An IAM Identity Center role and where its login token is cached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sso {
+    pub account_id: String,
+    pub role_name: String,
+    pub region: String,
+    pub start_url: String,
+    /// The `sso_session` name when there is one: the token cache is keyed
+    /// by it; legacy profiles key the cache by the start URL.
+    pub session: Option<String>,
+    pub profile: String,
+}
+
+/// An AssumeRole step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hop {
+    pub role_arn: String,
+    pub session_name: Option<String>,
+    pub external_id: Option<String>,
+    pub mfa_serial: Option<String>,
+    pub duration: Option<Duration>,
+}
+
+impl Profiles {
+    /// Resolves `name` into a plan.
+    pub fn plan(&self, name: &str) -> Result<Plan, ProfileError> {
+        let mut visited = Vec::new();
+        self.plan_inner(name, &mut visited)
+    }
+
+    fn section(&self, name: &str) -> Result<&Section, ProfileError> {
+        self.profiles
+            .get(name)
+            .ok_or_else(|| ProfileError::NoProfile(name.into()))
+    }
+
+    fn plan_inner(
+        &self,
+        name: &str,
+        visited: &mut Vec<String>,
+    ) -> Result<Plan, ProfileError> {
+        if visited.iter().any(|v| v == name) {
+            visited.push(name.into());
+            return Err(ProfileError::Cycle(visited.join(" -> ")));
+        }
+        visited.push(name.into());
+        let p = self.section(name)?;
+        let get = |k: &str| p.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+        if let Some(role_arn) = get("role_arn") {
+            return self.role_plan(name, p, role_arn, visited);
+        }
+        if get("sso_session").is_some() || get("sso_start_url").is_some() {
+            return Ok(Plan {
+                base: Base::Sso(self.sso(name, p)?),
+                hops: vec![],
+            });
+        }
+        if let Some(cmd) = get("credential_process") {
+            return Ok(Plan {
+                base: Base::Process(cmd.into()),
+                hops: vec![],
+            });
+        }
+        match static_keys(p) {
+            Some(base) => Ok(Plan { base, hops: vec![] }),
+            None => Err(ProfileError::NoCredentials(name.into())),
+        }
+    }
+
+    fn role_plan(
+        &self,
+        name: &str,
+        p: &Section,
+        role_arn: &str,
+        visited: &mut Vec<String>,
+    ) -> Result<Plan, ProfileError> {
+        let get = |k: &str| {
+            p.get(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let hop = Hop {
+            role_arn: role_arn.into(),
+            session_name: get("role_session_name"),
+            external_id: get("external_id"),
+            mfa_serial: get("mfa_serial"),
+            duration: match get("duration_seconds") {
+                Some(d) => Some(Duration::from_secs(d.parse().map_err(|_| {
+                    ProfileError::Invalid {
+                        profile: name.into(),
+                        key: "duration_seconds",
+                        reason: format!("`{d}` is not a number of seconds"),
+                    }
+                })?)),
+                None => None,
+            },
+        };
+        let base_plan = match (
+            get("source_profile"),
+            get("credential_source"),
+            get("web_identity_token_file"),
+        ) {
+            (Some(source), None, _) if source == name => match static_keys(p) {
+                // A profile may name itself as source for its own keys.
+                Some(base) => Plan { base, hops: vec![] },
+                None => return Err(ProfileError::NoCredentials(name.into())),
+            },
+            (Some(source), None, _) => self.plan_inner(&source, visited)?,
+            (None, Some(cs), _) => Plan {
+                base: credential_source(name, &cs)?,
+                hops: vec![],
+            },
+            (None, None, Some(file)) => {
+                let base = Base::WebIdentity {
+                    role_arn: role_arn.into(),
+                    token_file: file.into(),
+                    session_name: get("role_session_name"),
+                };
+                return Ok(Plan { base, hops: vec![] });
+            }
+            (Some(_), Some(_), _) => {
+                return Err(ProfileError::Invalid {
+                    profile: name.into(),
+                    key: "credential_source",
+                    reason: "set source_profile or credential_source, not both".into(),
+                });
+            }
+            (None, None, None) => {
+                return Err(ProfileError::Invalid {
+                    profile: name.into(),
+                    key: "role_arn",
+                    reason: "needs source_profile, credential_source or web_identity_token_file".into(),
+                });
+            }
+        };
+        let mut hops = base_plan.hops;
+        hops.push(hop);
+        Ok(Plan {
+            base: base_plan.base,
+            hops,
+        })
+    }
+
+    fn sso(&self, name: &str, p: &Section) -> Result<Sso, ProfileError> {
+        let get = |k: &str| {
+            p.get(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let need = |k: &'static str| {
+            get(k).ok_or_else(|| ProfileError::Invalid {
+                profile: name.into(),
+                key: k,
+                reason: "is required for SSO".into(),
+            })
+        };
+        let (start_url, region, session) = match get("sso_session") {
+            Some(session) => {
+                let s = self.sso_sessions.get(&session).ok_or_else(|| {
+                    ProfileError::Invalid {
+                        profile: name.into(),
+                        key: "sso_session",
+                        reason: format!("no [sso-session {session}] section"),
+                    }
+                })?;
+                let sget = |k: &'static str| {
+                    s.get(k)
+                        .map(|v| v.trim().to_string())
+                        .filter(|v| !v.is_empty())
+                        .ok_or_else(|| ProfileError::Invalid {
+                            profile: name.into(),
+                            key: k,
+                            reason: format!("[sso-session {session}] has no {k}"),
+                        })
+                };
+                (sget("sso_start_url")?, sget("sso_region")?, Some(session))
+            }
+            None => (need("sso_start_url")?, need("sso_region")?, None),
+        };
+        Ok(Sso {
+            account_id: need("sso_account_id")?,
+            role_name: need("sso_role_name")?,
+            region,
+            start_url,
+            session,
+            profile: name.into(),
+        })
+    }
+}
+
+fn static_keys(p: &Section) -> Option<Base> {
+    let get = |k: &str| p.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+    Some(Base::Static {
+        access_key_id: get("aws_access_key_id")?.into(),
+        secret_access_key: Secret::new(get("aws_secret_access_key")?),
+        session_token: get("aws_session_token").map(Secret::new),
+    })
+}
+
+fn credential_source(profile: &str, value: &str) -> Result<Base, ProfileError> {
+    match value {
+        "Environment" => Ok(Base::Environment),
+        "Ec2InstanceMetadata" => Ok(Base::Imds),
+        "EcsContainer" => Ok(Base::Container),
+        other => Err(ProfileError::Invalid {
+            profile: profile.into(),
+            key: "credential_source",
+            reason: format!(
+                "`{other}` is not Environment, Ec2InstanceMetadata or EcsContainer"
+            ),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::parse_files;
+
+    const CONFIG: &str = r#"
+[default]
+region = us-east-1
+
+[profile base]
+region = eu-west-1
+
+[profile admin]
+role_arn = arn:aws:iam::123456789012:role/admin
+source_profile = base
+mfa_serial = arn:aws:iam::123456789012:mfa/alice
+external_id = ext
+duration_seconds = 7200
+role_session_name = alice
+
+[profile chained]
+role_arn = arn:aws:iam::210987654321:role/deploy
+source_profile = admin
+
+[profile ec2]
+role_arn = arn:aws:iam::123456789012:role/x
+credential_source = Ec2InstanceMetadata
+
+[profile web]
+role_arn = arn:aws:iam::123456789012:role/web
+web_identity_token_file = /var/run/token
+
+[profile sso]
+sso_session = corp
+sso_account_id = 123456789012
+sso_role_name = Dev
+
+[sso-session corp]
+sso_start_url = https://corp.awsapps.com/start
+sso_region = us-east-2
+
+[profile proc]
+credential_process = /usr/bin/helper --json
+s3 =
+  max_concurrent_requests = 10
+
+[profile loop-a]
+role_arn = arn:aws:iam::123456789012:role/a
+source_profile = loop-b
+
+[profile loop-b]
+role_arn = arn:aws:iam::123456789012:role/b
+source_profile = loop-a
+
+[profile empty]
+region = us-west-2
+"#;
+
+    const CREDENTIALS: &str =
+        "[base]\naws_access_key_id = AKIABASE\naws_secret_access_key = s3cr3t\n";
+
+    fn profiles() -> Profiles {
+        parse_files(Some(CONFIG), Some(CREDENTIALS)).unwrap()
+    }
+
+    #[test]
+    fn static_keys_come_from_the_credentials_file() {
+        let plan = profiles().plan("base").unwrap();
+        assert!(
+            matches!(&plan.base, Base::Static { access_key_id, .. } if access_key_id == "AKIABASE")
+        );
+        assert!(plan.hops.is_empty());
+    }
+
+    #[test]
+    fn role_chains_become_hops_in_order() {
+        let plan = profiles().plan("chained").unwrap();
+        assert!(matches!(plan.base, Base::Static { .. }));
+        let arns: Vec<&str> = plan.hops.iter().map(|h| h.role_arn.as_str()).collect();
+        assert_eq!(
+            arns,
+            [
+                "arn:aws:iam::123456789012:role/admin",
+                "arn:aws:iam::210987654321:role/deploy"
+            ]
+        );
+        let admin = &plan.hops[0];
+        assert_eq!(
+            admin.mfa_serial.as_deref(),
+            Some("arn:aws:iam::123456789012:mfa/alice")
+        );
+        assert_eq!(admin.external_id.as_deref(), Some("ext"));
+        assert_eq!(admin.duration, Some(Duration::from_secs(7200)));
+        assert_eq!(admin.session_name.as_deref(), Some("alice"));
+    }
+
+    #[test]
+    fn other_bases() {
+        let p = profiles();
+        assert_eq!(p.plan("ec2").unwrap().base, Base::Imds);
+        assert!(matches!(
+            p.plan("web").unwrap().base,
+            Base::WebIdentity { .. }
+        ));
+        assert_eq!(
+            p.plan("proc").unwrap().base,
+            Base::Process("/usr/bin/helper --json".into())
+        );
+        let Base::Sso(sso) = p.plan("sso").unwrap().base else {
+            panic!()
+        };
+        assert_eq!(
+            (
+                sso.region.as_str(),
+                sso.session.as_deref(),
+                sso.role_name.as_str()
+            ),
+            ("us-east-2", Some("corp"), "Dev")
+        );
+    }
+
+    #[test]
+    fn errors_name_the_profile() {
+        let p = profiles();
+        assert!(
+            matches!(p.plan("loop-a"), Err(ProfileError::Cycle(c)) if c == "loop-a -> loop-b -> loop-a")
+        );
+        assert!(matches!(p.plan("nope"), Err(ProfileError::NoProfile(n)) if n == "nope"));
+        assert!(
+            matches!(p.plan("empty"), Err(ProfileError::NoCredentials(n)) if n == "empty")
+        );
+    }
+}
