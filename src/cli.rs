@@ -28,6 +28,17 @@ pub enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Hand an MFA code to a role of the running daemon that needs one.
+    Mfa {
+        /// The role (its `[roles.NAME]`).
+        role: String,
+        /// The six-digit code; read from stdin when left out, so it stays
+        /// out of shell history.
+        code: Option<String>,
+        /// The daemon's control socket (same default as `status`).
+        #[arg(long)]
+        socket: Option<PathBuf>,
+    },
     /// Show what the running daemon is doing: roles, expiry, errors,
     /// listeners and request counts.
     Status {

@@ -15,9 +15,12 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::{self, ConfigError, LoadedConfig};
 use crate::control::{self, server::ControlState, status};
 use crate::environment::Environment;
+use crate::secret::Secret;
 use crate::{shutdown, state, systemd};
 
 pub const EXIT_CONFIG: u8 = 64;
+/// EX_USAGE too: the command line was wrong.
+const EXIT_USAGE: u8 = 64;
 
 /// Longest the daemon waits for first fetches before telling systemd it is
 /// ready anyway (roles that are still fetching answer 503 meanwhile).
@@ -29,6 +32,7 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::Check { config } => check(config.as_deref(), &env),
         Command::Run { config } => run(config.as_deref(), env),
         Command::Status { json, socket } => show_status(socket, json, &env),
+        Command::Mfa { role, code, socket } => hand_in_mfa(socket, &role, code, &env),
     }
 }
 
@@ -53,11 +57,53 @@ fn load(path: Option<&Path>, env: &Environment) -> Result<LoadedConfig, ConfigEr
     config::load::load(&path, env)
 }
 
-fn show_status(socket: Option<PathBuf>, json: bool, env: &Environment) -> ExitCode {
-    let result = socket
+fn control_socket(
+    socket: Option<PathBuf>,
+    env: &Environment,
+) -> Result<PathBuf, control::client::ClientError> {
+    socket
         .map(Ok)
         .unwrap_or_else(|| control::client::find(control::client_candidates(env)))
-        .and_then(|path| control::client::status(&path));
+}
+
+fn hand_in_mfa(
+    socket: Option<PathBuf>,
+    role: &str,
+    code: Option<String>,
+    env: &Environment,
+) -> ExitCode {
+    let code = match code {
+        Some(code) => Secret::new(code),
+        None => {
+            let mut line = String::new();
+            if std::io::stdin().read_line(&mut line).is_err() {
+                eprintln!("imdsd: cannot read the code from stdin");
+                return ExitCode::FAILURE;
+            }
+            Secret::new(line.trim())
+        }
+    };
+    if !crate::creds::queries::valid_mfa_code(code.expose()) {
+        eprintln!("imdsd: an MFA code is six digits");
+        return ExitCode::from(EXIT_USAGE);
+    }
+    match control_socket(socket, env)
+        .and_then(|path| control::client::mfa(&path, role, code))
+    {
+        Ok(message) => {
+            println!("{message}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("imdsd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn show_status(socket: Option<PathBuf>, json: bool, env: &Environment) -> ExitCode {
+    let result =
+        control_socket(socket, env).and_then(|path| control::client::status(&path));
     match result {
         Ok(s) if json => {
             println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
@@ -74,8 +120,52 @@ fn show_status(socket: Option<PathBuf>, json: bool, env: &Environment) -> ExitCo
     }
 }
 
+/// Where the running config comes from.
+#[derive(Debug, Clone)]
+enum Source {
+    File(PathBuf),
+    /// No config file: what the AWS CLI would use (see `config::zero`).
+    Zero,
+}
+
+/// The config to run with: the file, or the zero-config start when there
+/// is no file anywhere.
+fn load_for_run(
+    path: Option<&Path>,
+    env: &Environment,
+) -> Result<(LoadedConfig, Source), String> {
+    match config::load::resolve_path(path, env) {
+        Ok(path) => config::load::load(&path, env)
+            .map(|l| (l, Source::File(path)))
+            .map_err(|e| e.to_string()),
+        Err(not_found @ ConfigError::NotFound { .. }) => {
+            let loaded = zero_config(env)
+                .map_err(|e| format!("{not_found}\nno zero-config start either: {e}"))?;
+            Ok((loaded, Source::Zero))
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn zero_config(env: &Environment) -> Result<LoadedConfig, String> {
+    let profiles = crate::profile::load(env).map_err(|e| e.to_string())?;
+    let zero = config::zero::zero_config(env, &profiles)?;
+    let listen = zero.config.listeners[0].listen;
+    let role = &zero.config.listeners[0].role;
+    tracing::info!(
+        "no config file: serving {} as role `{role}` on http://{listen}; point SDKs at it with \
+         `export AWS_EC2_METADATA_SERVICE_ENDPOINT=http://{listen}`",
+        zero.serves
+    );
+    Ok(LoadedConfig {
+        path: PathBuf::from("(no config file)"),
+        config: zero.config,
+        warnings: vec![],
+    })
+}
+
 fn run(path: Option<&Path>, env: Environment) -> ExitCode {
-    let loaded = match load(path, &env) {
+    let (loaded, source) = match load_for_run(path, &env) {
         Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("{e}");
@@ -93,7 +183,7 @@ fn run(path: Option<&Path>, env: Environment) -> ExitCode {
         .build();
     let result = runtime
         .context("cannot start the async runtime")
-        .and_then(|rt| rt.block_on(serve(loaded, env)));
+        .and_then(|rt| rt.block_on(serve(loaded, source, env)));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -104,7 +194,11 @@ fn run(path: Option<&Path>, env: Environment) -> ExitCode {
     }
 }
 
-async fn serve(loaded: LoadedConfig, env: Environment) -> anyhow::Result<()> {
+async fn serve(
+    loaded: LoadedConfig,
+    source: Source,
+    env: Environment,
+) -> anyhow::Result<()> {
     let clock: SharedClock = std::sync::Arc::new(SystemClock);
     let uid = state::current_uid();
     let state_dir = state::state_dir(&env, uid)?;
@@ -118,11 +212,11 @@ async fn serve(loaded: LoadedConfig, env: Environment) -> anyhow::Result<()> {
         Options::new(loaded.config.clone(), env.clone(), clock.clone(), state_dir);
     opts.inherited = systemd::inherited_sockets();
     let mut daemon = Daemon::start(opts).await?;
-    let _watch = match loaded.config.watch_config {
-        true => config::watch::watch(&loaded.path, reload_tx)
+    let _watch = match (loaded.config.watch_config, &source) {
+        (true, Source::File(path)) => config::watch::watch(path, reload_tx)
             .inspect_err(|e| tracing::warn!("{e}; changes will need SIGHUP"))
             .ok(),
-        false => None,
+        _ => None,
     };
     start_control(&daemon, &loaded, &env, uid, &clock, stop.clone()).await;
     if !daemon.settled(FIRST_FETCH_LIMIT).await {
@@ -135,7 +229,7 @@ async fn serve(loaded: LoadedConfig, env: Environment) -> anyhow::Result<()> {
         tokio::select! {
             _ = stop.cancelled() => break,
             Some(()) = reloads.recv() => {
-                reload(&mut daemon, &loaded.path, &env).await;
+                reload(&mut daemon, &source, &env).await;
                 systemd::ready(&ready_status(&daemon));
             }
         }
@@ -175,9 +269,13 @@ async fn start_control(
 }
 
 /// Re-reads the config and applies it; on any error the old one stays.
-async fn reload(daemon: &mut Daemon, path: &Path, env: &Environment) {
+async fn reload(daemon: &mut Daemon, source: &Source, env: &Environment) {
     systemd::reloading();
-    let loaded = match config::load::load(path, env) {
+    let loaded = match source {
+        Source::File(path) => config::load::load(path, env).map_err(|e| e.to_string()),
+        Source::Zero => zero_config(env),
+    };
+    let loaded = match loaded {
         Ok(loaded) => loaded,
         Err(e) => {
             tracing::error!("not reloading, still serving the previous config:\n{e}");

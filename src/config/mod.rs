@@ -12,6 +12,7 @@ pub mod raw;
 pub mod roles;
 pub mod validate;
 pub mod watch;
+pub mod zero;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

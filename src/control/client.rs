@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::{Request, Response};
 use crate::control::status::Status;
+use crate::secret::Secret;
 
 /// Why the daemon could not be asked.
 #[derive(Debug, thiserror::Error)]
@@ -61,5 +62,28 @@ pub fn status(path: &Path) -> Result<Status, ClientError> {
     match ask(path, &Request::Status)? {
         Response::Status(s) => Ok(s),
         Response::Error { message } => Err(ClientError::Refused(message)),
+        Response::Done { .. } => unexpected(path, "an acknowledgement"),
     }
+}
+
+/// Hands an MFA code to `role`; the daemon's acknowledgement.
+pub fn mfa(path: &Path, role: &str, code: Secret) -> Result<String, ClientError> {
+    match ask(
+        path,
+        &Request::Mfa {
+            role: role.into(),
+            code,
+        },
+    )? {
+        Response::Done { message } => Ok(message),
+        Response::Error { message } => Err(ClientError::Refused(message)),
+        Response::Status(_) => unexpected(path, "a status report"),
+    }
+}
+
+fn unexpected<T>(path: &Path, what: &str) -> Result<T, ClientError> {
+    Err(ClientError::Protocol {
+        path: path.to_path_buf(),
+        reason: format!("got {what}"),
+    })
 }

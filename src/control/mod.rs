@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::environment::Environment;
+use crate::secret::Secret;
 
 pub const SOCKET_NAME: &str = "control.sock";
 
@@ -25,6 +26,11 @@ pub const SOCKET_NAME: &str = "control.sock";
 #[serde(tag = "command", rename_all = "snake_case")]
 pub enum Request {
     Status,
+    /// Hands an MFA code to a role waiting for one.
+    Mfa {
+        role: String,
+        code: Secret,
+    },
 }
 
 /// The daemon's answer.
@@ -32,6 +38,7 @@ pub enum Request {
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Response {
     Status(status::Status),
+    Done { message: String },
     Error { message: String },
 }
 
@@ -103,6 +110,19 @@ mod tests {
             Some(PathBuf::from("/run/imdsd/control.sock"))
         );
         assert_eq!(daemon_socket(None, &Environment::default(), 1000), None);
+    }
+
+    #[test]
+    fn mfa_requests_carry_the_code_but_never_print_it() {
+        let r = Request::Mfa {
+            role: "dev".into(),
+            code: Secret::new("123456"),
+        };
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            r#"{"command":"mfa","role":"dev","code":"123456"}"#
+        );
+        assert!(!format!("{r:?}").contains("123456"));
     }
 
     #[test]

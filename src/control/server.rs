@@ -125,6 +125,34 @@ async fn handle(stream: UnixStream, state: &ControlState) {
     let _ = write.write_all(line.as_bytes()).await;
 }
 
+fn hand_in_mfa(
+    state: &ControlState,
+    role: &str,
+    code: crate::secret::Secret,
+) -> Response {
+    if !crate::creds::queries::valid_mfa_code(code.expose()) {
+        return Response::Error {
+            message: "an MFA code is six digits".into(),
+        };
+    }
+    let view = state.view.load();
+    let Some(slot) = view.roles.iter().find(|s| s.name() == role) else {
+        let names: Vec<&str> = view.roles.iter().map(|s| s.name()).collect();
+        return Response::Error {
+            message: format!("no role named `{role}` (roles: {})", names.join(", ")),
+        };
+    };
+    let waiting = slot.load().waiting_for.is_some();
+    slot.submit_mfa_code(code);
+    tracing::info!(role, "MFA code handed in over the control socket");
+    let message = if waiting {
+        format!("code handed to `{role}`, which was waiting for it")
+    } else {
+        format!("code kept for `{role}`'s next MFA request (valid for two minutes)")
+    };
+    Response::Done { message }
+}
+
 async fn answer(read: tokio::net::unix::OwnedReadHalf, state: &ControlState) -> Response {
     let mut line = String::new();
     let mut reader = BufReader::new(read).take(MAX_REQUEST as u64);
@@ -140,6 +168,7 @@ async fn answer(read: tokio::net::unix::OwnedReadHalf, state: &ControlState) -> 
             let view = state.view.load();
             Response::Status(status::build(&view, &state.config_path, state.clock.now()))
         }
+        Ok(Request::Mfa { role, code }) => hand_in_mfa(state, &role, code),
         Err(e) => Response::Error {
             message: format!("bad request: {e}"),
         },

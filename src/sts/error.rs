@@ -110,6 +110,13 @@ pub fn classify(status: u16, code: &str) -> Retry {
 impl StsError {
     pub fn retry(&self) -> Retry {
         match self {
+            // A web-identity token can be briefly unknown to STS right
+            // after it is minted; the Go SDK retries this too.
+            StsError::Service {
+                action: "AssumeRoleWithWebIdentity",
+                code,
+                ..
+            } if code == "InvalidIdentityToken" => Retry::Transient,
             StsError::Service { status, code, .. } => classify(*status, code),
             StsError::Http { status, .. } => classify(*status, ""),
             StsError::Transport { .. } | StsError::Malformed { .. } => Retry::Transient,

@@ -60,8 +60,20 @@ impl Seen {
     }
 }
 
+/// A parameter the fake insists on, and what it answers otherwise (how
+/// STS treats a wrong MFA code, or an expired web-identity token).
+#[derive(Debug, Clone)]
+struct Requirement {
+    param: &'static str,
+    value: String,
+    status: u16,
+    code: &'static str,
+}
+
 #[derive(Default)]
 struct State {
+    requirements: Vec<Requirement>,
+    sso_token: Option<String>,
     script: VecDeque<Answer>,
     default: Option<Answer>,
     seen: Vec<Seen>,
@@ -120,6 +132,30 @@ impl FakeSts {
         self.state.lock().unwrap().default = Some(answer);
     }
 
+    /// From now on, requests carrying `param` must carry `value`; others
+    /// get the STS error `code`.
+    pub fn require(
+        &self,
+        param: &'static str,
+        value: &str,
+        status: u16,
+        code: &'static str,
+    ) {
+        let mut st = self.state.lock().unwrap();
+        st.requirements.retain(|r| r.param != param);
+        st.requirements.push(Requirement {
+            param,
+            value: value.into(),
+            status,
+            code,
+        });
+    }
+
+    /// The SSO portal accepts this bearer token (and no other).
+    pub fn accept_sso_token(&self, token: &str) {
+        self.state.lock().unwrap().sso_token = Some(token.into());
+    }
+
     pub fn seen(&self) -> Vec<Seen> {
         self.state.lock().unwrap().seen.clone()
     }
@@ -144,6 +180,9 @@ impl FakeSts {
     }
 
     async fn answer(&self, req: Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
+        if req.uri().path() == "/federation/credentials" {
+            return self.sso(&req);
+        }
         let (parts, body) = req.into_parts();
         let body = body
             .collect()
@@ -172,7 +211,15 @@ impl FakeSts {
             .to_string();
         let answer = {
             let mut st = self.state.lock().unwrap();
+            let unmet = st
+                .requirements
+                .iter()
+                .find(|r| seen.param(r.param).is_some_and(|v| v != r.value))
+                .cloned();
             st.seen.push(seen);
+            if let Some(r) = unmet {
+                return error(r.status, r.code);
+            }
             st.script
                 .pop_front()
                 .or(st.default.clone())
@@ -198,6 +245,47 @@ impl FakeSts {
                 self.issue(&action, &role, TimeDelta::seconds(duration))
             }
         }
+    }
+
+    /// The SSO portal's GetRoleCredentials.
+    fn sso(&self, req: &Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
+        let token = req
+            .headers()
+            .get("x-amz-sso_bearer_token")
+            .and_then(|v| v.to_str().ok());
+        let accepted = self.state.lock().unwrap().sso_token.clone();
+        if token.is_none() || token != accepted.as_deref() {
+            return respond(401, r#"{"message":"Session token not found or invalid"}"#);
+        }
+        let query = req.uri().query().unwrap_or_default();
+        let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
+        let role = params
+            .iter()
+            .find(|(k, _)| k == "role_name")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        let n = {
+            let mut st = self.state.lock().unwrap();
+            st.issued += 1;
+            st.seen.push(Seen {
+                params,
+                signature_ok: false,
+                signed: false,
+            });
+            st.issued
+        };
+        let expiration = (self.clock.now() + TimeDelta::hours(1)).timestamp_millis();
+        respond(
+            200,
+            &format!(
+                r#"{{"roleCredentials":{{"accessKeyId":"{}","secretAccessKey":"{}","sessionToken":"{}","expiration":{expiration}}}}}"#,
+                Self::issued_key(n),
+                Self::issued_secret(n),
+                Self::issued_token(n, &role),
+            ),
+        )
     }
 
     fn issue(
@@ -255,8 +343,26 @@ fn signature_ok(parts: &http::request::Parts, body: &[u8], addr: SocketAddr) -> 
     let (Some(auth), Some(date)) = (header("authorization"), header("x-amz-date")) else {
         return false;
     };
+    // Long-term source keys, or a set this fake issued (role chaining).
+    let Some(key_id) = auth
+        .split("Credential=")
+        .nth(1)
+        .and_then(|c| c.split('/').next())
+    else {
+        return false;
+    };
+    let secret = if key_id == ACCESS_KEY_ID {
+        SECRET_KEY.to_string()
+    } else if let Some(n) = key_id.strip_prefix("ASIAFAKE").and_then(|n| n.parse().ok()) {
+        if header("x-amz-security-token").is_none() {
+            return false;
+        }
+        FakeSts::issued_secret(n)
+    } else {
+        return false;
+    };
     let expected_scope = format!(
-        "Credential={ACCESS_KEY_ID}/{}/{REGION}/sts/aws4_request",
+        "Credential={key_id}/{}/{REGION}/sts/aws4_request",
         &date[..8]
     );
     if !auth.contains(&expected_scope) {
@@ -267,8 +373,8 @@ fn signature_ok(parts: &http::request::Parts, body: &[u8], addr: SocketAddr) -> 
     };
     let time: SystemTime = time.and_utc().into();
     let identity = aws_credential_types::Credentials::new(
-        ACCESS_KEY_ID,
-        SECRET_KEY,
+        key_id,
+        secret,
         header("x-amz-security-token").map(str::to_string),
         None,
         "test",

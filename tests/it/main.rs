@@ -4,6 +4,7 @@
 //! - `util`: `TestDaemon`, a raw HTTP client.
 //! - `imds_contract`: sdk-contract.md 1.1-1.5 over real HTTP.
 //! - `refresh`: schedule, STS faults, backoff, last-good serving, suspend.
+//! - `flows`: every STS flow and credential source (issue 3).
 //! - `reload`: reload semantics in process (kept roles, renames).
 //! - `binary`: the real binary: check, run, signals, secrets in logs.
 //! - `live`: reloads, SIGHUP, systemd notify and sockets, status, metrics.
@@ -16,6 +17,7 @@
 
 mod binary;
 mod fake_sts;
+mod flows;
 mod imds_contract;
 mod live;
 mod peers;

@@ -1,0 +1,643 @@
+//! Every STS flow and credential source, against the fake STS (and a fake
+//! SSO portal and container endpoint): web identity, SAML, GetSessionToken
+//! with MFA, chaining, credential_process, IMDS and container sources, AWS
+//! profiles and SSO. Each test fails without the flow it names.
+
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use imdsd::environment::Environment;
+
+use crate::fake_sts::{self, Answer, FakeSts};
+use crate::util::{CREDS_PATH, TestDaemon, eventually};
+
+const HEAD: &str = "[[imds]]\nlisten = \"127.0.0.1:0\"\nrole = \"dev\"\n[sts]\nendpoint = \"{sts}\"\ntimeout = \"1s\"\n";
+
+fn env_with(extra: &[(&str, &str)]) -> Environment {
+    let mut pairs = vec![
+        ("AWS_ACCESS_KEY_ID", fake_sts::ACCESS_KEY_ID.to_string()),
+        ("AWS_SECRET_ACCESS_KEY", fake_sts::SECRET_KEY.to_string()),
+        ("USER", "tester".to_string()),
+    ];
+    pairs.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+    Environment::from_pairs(pairs)
+}
+
+async fn status_body(d: &TestDaemon) -> (u16, serde_json::Value) {
+    let r = d.get(CREDS_PATH).await;
+    let body = if r.body.is_empty() {
+        serde_json::Value::Null
+    } else {
+        r.json()
+    };
+    (r.status, body)
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+fn script(dir: &Path, name: &str, body: &str) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let path = write(dir, name, &format!("#!/bin/sh\n{body}\n"));
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+// === web identity ===
+
+#[tokio::test]
+async fn web_identity_is_unsigned_and_rereads_the_token_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = write(dir.path(), "token", "jwt-one\n");
+    let config = format!(
+        "{HEAD}[roles.dev]\nrole_arn = \"arn:aws:iam::123456789012:role/dev\"\nweb_identity_token_file = \"{token}\"\nsession_name = \"pod\"\n"
+    );
+    let d = TestDaemon::custom(&config, env_with(&[]), |_| {}).await;
+    d.sts
+        .require("WebIdentityToken", "jwt-one", 400, "InvalidIdentityToken");
+    d.ready().await;
+    let seen = &d.sts.seen()[0];
+    assert_eq!(seen.param("Action"), Some("AssumeRoleWithWebIdentity"));
+    assert_eq!(
+        seen.param("WebIdentityToken"),
+        Some("jwt-one"),
+        "trimmed token"
+    );
+    assert_eq!(seen.param("RoleSessionName"), Some("pod"));
+    assert!(!seen.signed, "AssumeRoleWithWebIdentity is unsigned");
+    // Kubernetes rotates the projected token.
+    std::fs::write(&token, "jwt-two").unwrap();
+    d.sts
+        .require("WebIdentityToken", "jwt-two", 400, "InvalidIdentityToken");
+    d.advance(TimeDelta::minutes(30)).await;
+    assert_eq!(d.sts.seen()[1].param("WebIdentityToken"), Some("jwt-two"));
+    assert_eq!(status_body(&d).await.0, 200);
+    assert!(d.slot().load().failure.is_none());
+}
+
+#[tokio::test]
+async fn web_identity_errors_expired_token_is_permanent_invalid_token_is_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = write(dir.path(), "token", "old-jwt");
+    let config = format!(
+        "{HEAD}[roles.dev]\nrole_arn = \"arn:aws:iam::123456789012:role/dev\"\nweb_identity_token_file = \"{token}\"\n"
+    );
+    let d = TestDaemon::custom(&config, env_with(&[]), |_| {}).await;
+    d.sts.set_default(Answer::Error {
+        status: 400,
+        code: "ExpiredTokenException",
+    });
+    d.settle().await;
+    let (status, body) = status_body(&d).await;
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (503, Some("ExpiredTokenException"))
+    );
+    assert!(
+        d.slot().next_action().unwrap() - imdsd::clock::Clock::now(&*d.clock)
+            >= TimeDelta::minutes(1)
+    );
+
+    let d = TestDaemon::custom(&config, env_with(&[]), |_| {}).await;
+    d.sts.set_default(Answer::Error {
+        status: 400,
+        code: "InvalidIdentityToken",
+    });
+    d.settle().await;
+    assert_eq!(status_body(&d).await.1["Code"], "InvalidIdentityToken");
+    let wait = d.slot().next_action().unwrap() - imdsd::clock::Clock::now(&*d.clock);
+    assert!(
+        wait <= TimeDelta::seconds(1),
+        "InvalidIdentityToken is retried quickly, not in {wait}"
+    );
+}
+
+#[tokio::test]
+async fn web_identity_from_the_irsa_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = write(dir.path(), "token", "irsa-jwt");
+    let env = env_with(&[
+        ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/irsa"),
+        ("AWS_WEB_IDENTITY_TOKEN_FILE", &token),
+        ("AWS_ROLE_SESSION_NAME", "my-pod"),
+    ]);
+    let d = TestDaemon::custom(
+        &format!("{HEAD}[roles.dev]\nsource = \"web_identity_env\"\n"),
+        env,
+        |_| {},
+    )
+    .await;
+    let body = d.ready().await;
+    let seen = &d.sts.seen()[0];
+    assert_eq!(
+        seen.param("RoleArn"),
+        Some("arn:aws:iam::123456789012:role/irsa")
+    );
+    assert_eq!(seen.param("RoleSessionName"), Some("my-pod"));
+    assert!(body["Token"].as_str().unwrap().contains("-role-irsa-"));
+}
+
+// === SAML ===
+
+#[tokio::test]
+async fn saml_from_a_file_and_from_a_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "assertion.b64", "PHNhbWw+ZmlsZTwvc2FtbD4=\n");
+    let role = "role_arn = \"arn:aws:iam::123456789012:role/dev\"\nprincipal_arn = \"arn:aws:iam::123456789012:saml-provider/idp\"\n";
+    let d = TestDaemon::custom(
+        &format!("{HEAD}[roles.dev]\n{role}saml_assertion_file = \"{file}\"\n"),
+        env_with(&[]),
+        |_| {},
+    )
+    .await;
+    d.ready().await;
+    let seen = &d.sts.seen()[0];
+    assert_eq!(seen.param("Action"), Some("AssumeRoleWithSAML"));
+    assert_eq!(
+        seen.param("PrincipalArn"),
+        Some("arn:aws:iam::123456789012:saml-provider/idp")
+    );
+    assert_eq!(
+        seen.param("SAMLAssertion"),
+        Some("PHNhbWw+ZmlsZTwvc2FtbD4=")
+    );
+    assert!(!seen.signed);
+
+    let helper = script(
+        dir.path(),
+        "saml-helper",
+        "echo 'log line for the operator' >&2\necho PHNhbWw+Y21kPC9zYW1sPg==",
+    );
+    let d = TestDaemon::custom(
+        &format!("{HEAD}[roles.dev]\n{role}saml_assertion_command = \"{helper}\"\n"),
+        env_with(&[]),
+        |_| {},
+    )
+    .await;
+    d.ready().await;
+    assert_eq!(
+        d.sts.seen()[0].param("SAMLAssertion"),
+        Some("PHNhbWw+Y21kPC9zYW1sPg==")
+    );
+
+    let failing = script(dir.path(), "saml-fail", "echo nope >&2\nexit 2");
+    let d = TestDaemon::custom(
+        &format!("{HEAD}[roles.dev]\n{role}saml_assertion_command = \"{failing}\"\n"),
+        env_with(&[]),
+        |_| {},
+    )
+    .await;
+    d.settle().await;
+    let (status, body) = status_body(&d).await;
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (503, Some("CommandFailed"))
+    );
+    assert!(
+        body["Message"].as_str().unwrap().contains("exit status: 2"),
+        "{body}"
+    );
+    assert_eq!(d.sts.calls(), 0);
+}
+
+// === GetSessionToken and MFA ===
+
+#[tokio::test]
+async fn session_token_with_an_mfa_command_lasts_up_to_36_hours() {
+    let dir = tempfile::tempdir().unwrap();
+    let code = script(dir.path(), "totp", "echo 246810");
+    let config = format!(
+        "{HEAD}[roles.dev]\ntype = \"session_token\"\nsource = \"env\"\nmfa_serial = \"arn:aws:iam::123456789012:mfa/tester\"\nmfa_command = \"{code}\"\nduration = \"36h\"\n"
+    );
+    let d = TestDaemon::custom(&config, env_with(&[]), |_| {}).await;
+    d.sts.require("TokenCode", "246810", 403, "AccessDenied");
+    d.ready().await;
+    let seen = &d.sts.seen()[0];
+    assert_eq!(seen.param("Action"), Some("GetSessionToken"));
+    assert_eq!(seen.param("DurationSeconds"), Some("129600"));
+    assert_eq!(
+        seen.param("SerialNumber"),
+        Some("arn:aws:iam::123456789012:mfa/tester")
+    );
+    assert!(seen.signature_ok);
+}
+
+#[tokio::test]
+async fn a_wrong_mfa_code_is_an_access_denied_503() {
+    let dir = tempfile::tempdir().unwrap();
+    let code = script(dir.path(), "totp", "echo 111111");
+    let config = format!(
+        "{HEAD}[roles.dev]\ntype = \"session_token\"\nsource = \"env\"\nmfa_serial = \"arn:aws:iam::123456789012:mfa/tester\"\nmfa_command = \"{code}\"\n"
+    );
+    let d = TestDaemon::custom(&config, env_with(&[]), |_| {}).await;
+    d.sts.require("TokenCode", "999999", 403, "AccessDenied");
+    d.settle().await;
+    let (status, body) = status_body(&d).await;
+    assert_eq!((status, body["Code"].as_str()), (503, Some("AccessDenied")));
+}
+
+#[tokio::test]
+async fn without_an_mfa_command_the_role_waits_for_imdsd_mfa_without_blocking_requests() {
+    let config = "[[imds]]\nlisten = \"127.0.0.1:0\"\nrole = \"dev\"\n[sts]\nendpoint = \"{sts}\"\ntimeout = \"1s\"\n[roles.dev]\nrole_arn = \"arn:aws:iam::123456789012:role/dev\"\nsource = \"env\"\nmfa_serial = \"arn:aws:iam::123456789012:mfa/tester\"\n";
+    let d = TestDaemon::custom(config, env_with(&[]), |_| {}).await;
+    let slot = d.slot().clone();
+    eventually(Duration::from_secs(5), || async {
+        slot.load().waiting_for.clone()
+    })
+    .await
+    .expect("waiting");
+    let (status, body) = status_body(&d).await;
+    assert_eq!(status, 503);
+    assert!(
+        body["Message"]
+            .as_str()
+            .unwrap()
+            .contains("waiting for an MFA code"),
+        "{body}"
+    );
+    assert_eq!(d.sts.calls(), 0, "nothing is sent to STS without a code");
+    d.sts.require("TokenCode", "135790", 403, "AccessDenied");
+    slot.submit_mfa_code(imdsd::secret::Secret::new("135790"));
+    let body = d.ready().await;
+    assert_eq!(body["Code"], "Success");
+    assert_eq!(d.sts.seen()[0].param("TokenCode"), Some("135790"));
+}
+
+// === chaining ===
+
+#[tokio::test]
+async fn a_chained_role_signs_with_its_source_and_is_capped_at_one_hour() {
+    let dir = tempfile::tempdir().unwrap();
+    let code = script(dir.path(), "totp", "echo 123456");
+    let config = format!(
+        "{HEAD}[roles.mfa]\ntype = \"session_token\"\nsource = \"env\"\nmfa_serial = \"arn:aws:iam::123456789012:mfa/tester\"\nmfa_command = \"{code}\"\n\
+         [roles.dev]\nrole_arn = \"arn:aws:iam::123456789012:role/dev\"\nsource = \"role:mfa\"\nduration = \"4h\"\n"
+    );
+    let d = TestDaemon::custom(&config, env_with(&[]), |_| {}).await;
+    d.ready().await;
+    let seen = d.sts.seen();
+    let assume = seen
+        .iter()
+        .find(|s| s.param("Action") == Some("AssumeRole"))
+        .expect("AssumeRole");
+    assert_eq!(
+        assume.param("DurationSeconds"),
+        Some("3600"),
+        "chained sessions are capped at 1h"
+    );
+    assert!(
+        assume.signature_ok,
+        "signed with the session credentials of role `mfa`"
+    );
+    // The MFA session is asked for once, however often the chained role refreshes.
+    for _ in 0..3 {
+        d.advance(TimeDelta::minutes(25)).await;
+    }
+    let seen = d.sts.seen();
+    assert_eq!(
+        seen.iter()
+            .filter(|s| s.param("Action") == Some("GetSessionToken"))
+            .count(),
+        1
+    );
+    assert!(
+        seen.iter()
+            .filter(|s| s.param("Action") == Some("AssumeRole"))
+            .count()
+            >= 3
+    );
+}
+
+// === credential_process ===
+
+#[tokio::test]
+async fn credential_process_as_a_source_and_served_directly() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = script(
+        dir.path(),
+        "keys",
+        &format!(
+            r#"echo '{{"Version": 1, "AccessKeyId": "{}", "SecretAccessKey": "{}"}}'"#,
+            fake_sts::ACCESS_KEY_ID,
+            fake_sts::SECRET_KEY
+        ),
+    );
+    let config = format!(
+        "{HEAD}[roles.dev]\nrole_arn = \"arn:aws:iam::123456789012:role/dev\"\nsource = \"process\"\ncredential_process = \"{keys}\"\n"
+    );
+    let d = TestDaemon::custom(&config, Environment::default(), |_| {}).await;
+    d.ready().await;
+    assert!(
+        d.sts.seen()[0].signature_ok,
+        "signed with the keys the process printed"
+    );
+
+    let expiry = (imdsd::clock::Clock::now(&imdsd::clock::SystemClock)
+        + TimeDelta::hours(2))
+    .format("%Y-%m-%dT%H:%M:%SZ");
+    let temp = script(
+        dir.path(),
+        "temp",
+        &format!(
+            r#"echo '{{"Version": 1, "AccessKeyId": "ASIAPROC", "SecretAccessKey": "s", "SessionToken": "t", "Expiration": "{expiry}"}}'"#
+        ),
+    );
+    let d = TestDaemon::custom(
+        &format!(
+            "{HEAD}[roles.dev]\ntype = \"process\"\ncredential_process = \"{temp}\"\n"
+        ),
+        Environment::default(),
+        |_| {},
+    )
+    .await;
+    let body = d.ready().await;
+    assert_eq!(body["AccessKeyId"], "ASIAPROC");
+    assert_eq!(d.sts.calls(), 0);
+
+    let long_term = format!(
+        "{HEAD}[roles.dev]\ntype = \"process\"\ncredential_process = \"{keys}\"\n"
+    );
+    let d = TestDaemon::custom(&long_term, Environment::default(), |_| {}).await;
+    d.settle().await;
+    let (status, body) = status_body(&d).await;
+    assert_eq!(status, 503);
+    assert!(
+        body["Message"]
+            .as_str()
+            .unwrap()
+            .contains("temporary credentials"),
+        "{body}"
+    );
+}
+
+// === platform sources ===
+
+#[tokio::test]
+async fn source_imds_reads_another_metadata_service_but_never_itself() {
+    let upstream = TestDaemon::start().await;
+    upstream.ready().await;
+    let env = Environment::from_pairs([(
+        "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+        format!("http://{}", upstream.addr),
+    )]);
+    let config = format!("{HEAD}[roles.dev]\nrole_arn = \"arn:aws:iam::123456789012:role/workload\"\nsource = \"imds\"\n")
+        .replace("{sts}", &upstream.sts.endpoint());
+    let d = TestDaemon::custom(&config, env, |_| {}).await;
+    d.ready().await;
+    let seen = upstream.sts.seen();
+    assert_eq!(seen.len(), 2);
+    assert!(
+        seen[1].signature_ok,
+        "signed with the credentials the upstream IMDS served"
+    );
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let env = Environment::from_pairs([(
+        "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+        format!("http://127.0.0.1:{port}"),
+    )]);
+    let own = config.replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
+    let d = TestDaemon::custom(&own, env, |_| {}).await;
+    d.settle().await;
+    let (status, body) = status_body(&d).await;
+    assert_eq!(status, 503);
+    assert!(
+        body["Message"].as_str().unwrap().contains("own listener"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn source_container_sends_the_token_file_as_authorization() {
+    use http_body_util::Full;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let expiry = (imdsd::clock::Clock::now(&imdsd::clock::SystemClock)
+        + TimeDelta::hours(1))
+    .format("%Y-%m-%dT%H:%M:%SZ")
+    .to_string();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let expiry = expiry.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| {
+                        let ok = req
+                            .headers()
+                            .get("authorization")
+                            .is_some_and(|v| v == "pod-token");
+                        let body = if ok {
+                            format!(
+                                r#"{{"AccessKeyId":"{}","SecretAccessKey":"{}","Token":"container-session","Expiration":"{expiry}"}}"#,
+                                fake_sts::ACCESS_KEY_ID,
+                                fake_sts::SECRET_KEY
+                            )
+                        } else {
+                            r#"{"Code":"AccessDenied","Message":"bad token"}"#.into()
+                        };
+                        let mut r =
+                            hyper::Response::new(Full::new(bytes::Bytes::from(body)));
+                        if !ok {
+                            *r.status_mut() = hyper::StatusCode::FORBIDDEN;
+                        }
+                        async move { Ok::<_, std::convert::Infallible>(r) }
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let token = write(dir.path(), "token", "pod-token");
+    let env = Environment::from_pairs([
+        (
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            format!("http://{addr}/creds"),
+        ),
+        ("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", token.clone()),
+    ]);
+    let config = format!(
+        "{HEAD}[roles.dev]\nrole_arn = \"arn:aws:iam::123456789012:role/dev\"\nsource = \"container\"\n"
+    );
+    let d = TestDaemon::custom(&config, env, |_| {}).await;
+    d.ready().await;
+    std::fs::write(&token, "rotated-wrong").unwrap();
+    d.advance(TimeDelta::minutes(30)).await;
+    let failure = d
+        .slot()
+        .load()
+        .failure
+        .clone()
+        .expect("re-read token is refused");
+    assert!(failure.message.contains("HTTP 403"), "{failure:?}");
+}
+
+// === profiles and SSO ===
+
+const AWS_CONFIG: &str = "\
+[profile base]
+region = us-east-1
+
+[profile admin]
+role_arn = arn:aws:iam::123456789012:role/admin
+source_profile = base
+mfa_serial = arn:aws:iam::123456789012:mfa/tester
+
+[profile sso]
+sso_session = corp
+sso_account_id = 123456789012
+sso_role_name = Developer
+
+[sso-session corp]
+sso_start_url = https://corp.awsapps.com/start
+sso_region = us-east-1
+";
+
+fn profile_env(dir: &Path, sts: &str) -> Environment {
+    let config = write(dir, "config", AWS_CONFIG);
+    let creds = write(
+        dir,
+        "credentials",
+        &format!(
+            "[base]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            fake_sts::ACCESS_KEY_ID,
+            fake_sts::SECRET_KEY
+        ),
+    );
+    Environment::from_pairs([
+        ("HOME", dir.to_str().unwrap().to_string()),
+        ("AWS_CONFIG_FILE", config),
+        ("AWS_SHARED_CREDENTIALS_FILE", creds),
+        ("AWS_ENDPOINT_URL_SSO", sts.to_string()),
+    ])
+}
+
+#[tokio::test]
+async fn a_profile_chain_with_mfa_is_the_source_of_a_role() {
+    let dir = tempfile::tempdir().unwrap();
+    let code = script(dir.path(), "totp", "echo 424242");
+    let template = format!(
+        "{HEAD}[roles.dev]\nrole_arn = \"arn:aws:iam::123456789012:role/dev\"\nsource = \"profile:admin\"\nmfa_command = \"{code}\"\nmfa_serial = \"arn:aws:iam::123456789012:mfa/tester\"\n"
+    );
+    // The role's mfa_command answers the profile's MFA prompt too.
+    let d = TestDaemon::custom(
+        &template,
+        profile_env(dir.path(), "http://127.0.0.1:9"),
+        |_| {},
+    )
+    .await;
+    d.sts.require("TokenCode", "424242", 403, "AccessDenied");
+    d.ready().await;
+    let seen = d.sts.seen();
+    let roles: Vec<_> = seen
+        .iter()
+        .map(|s| s.param("RoleArn").unwrap_or("-").to_string())
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            "arn:aws:iam::123456789012:role/admin",
+            "arn:aws:iam::123456789012:role/dev"
+        ]
+    );
+    assert!(
+        seen.iter().all(|s| s.signature_ok),
+        "base keys sign the first hop, admin's session the second"
+    );
+    assert_eq!(
+        seen[0].param("SerialNumber"),
+        Some("arn:aws:iam::123456789012:mfa/tester")
+    );
+}
+
+#[tokio::test]
+async fn a_static_keys_profile_is_served_as_session_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let template = format!("{HEAD}[roles.dev]\nprofile = \"base\"\n");
+    let d = TestDaemon::custom(
+        &template,
+        profile_env(dir.path(), "http://127.0.0.1:9"),
+        |_| {},
+    )
+    .await;
+    let body = d.ready().await;
+    assert_eq!(d.sts.seen()[0].param("Action"), Some("GetSessionToken"));
+    assert!(body["Token"].as_str().is_some_and(|t| !t.is_empty()));
+}
+
+#[tokio::test]
+async fn an_sso_profile_uses_the_cached_login_and_says_when_to_log_in_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let template = format!("{HEAD}[roles.dev]\nprofile = \"sso\"\n");
+    // A fake portal of its own, so the daemon's environment can name it.
+    let sts = FakeSts::start(imdsd::clock::ManualClock::starting_now()).await;
+    sts.accept_sso_token("cached-sso-token");
+    // sha1("corp"): where `aws sso login` caches the session's token.
+    let cache = dir.path().join(".aws/sso/cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    let cached = cache.join("ee0bfd2552fbd840c02cc48b6e823320543c450f.json");
+    let later = (imdsd::clock::Clock::now(&imdsd::clock::SystemClock)
+        + TimeDelta::hours(8))
+    .to_rfc3339();
+    std::fs::write(&cached, format!(r#"{{"accessToken":"cached-sso-token","expiresAt":"{later}","region":"us-east-1"}}"#)).unwrap();
+    let env = profile_env(dir.path(), &sts.endpoint());
+    let d = TestDaemon::custom(&template, env, |_| {}).await;
+    let body = d.ready().await;
+    assert!(
+        body["Token"].as_str().unwrap().contains("-role-Developer-"),
+        "{body}"
+    );
+
+    // The portal no longer accepts the token: the 503 says what to do.
+    let rejecting = FakeSts::start(imdsd::clock::ManualClock::starting_now()).await;
+    let env = profile_env(dir.path(), &rejecting.endpoint());
+    let d = TestDaemon::custom(&template, env, |_| {}).await;
+    d.settle().await;
+    let (status, body) = status_body(&d).await;
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (503, Some("SsoLoginRequired"))
+    );
+    assert!(
+        body["Message"]
+            .as_str()
+            .unwrap()
+            .contains("aws sso login --profile sso"),
+        "{body}"
+    );
+
+    // An expired cached token is reported without calling the portal.
+    let past = (imdsd::clock::Clock::now(&imdsd::clock::SystemClock)
+        - TimeDelta::hours(1))
+    .to_rfc3339();
+    std::fs::write(
+        &cached,
+        format!(r#"{{"accessToken":"cached-sso-token","expiresAt":"{past}"}}"#),
+    )
+    .unwrap();
+    let d =
+        TestDaemon::custom(&template, profile_env(dir.path(), &sts.endpoint()), |_| {})
+            .await;
+    d.settle().await;
+    let (_, body) = status_body(&d).await;
+    assert!(
+        body["Message"]
+            .as_str()
+            .unwrap()
+            .contains("has expired: run `aws sso login"),
+        "{body}"
+    );
+}
