@@ -815,3 +815,216 @@ pub fn check_chains(
 pub fn has_errors(diags: &[Diagnostic]) -> bool {
     diags.iter().any(|d| d.severity == Severity::Error)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load::parse;
+
+    const HEAD: &str = "[[imds]]\nrole = \"r\"\n";
+
+    fn check(
+        role: &str,
+        env: &[(&str, &str)],
+    ) -> (Option<crate::config::Config>, Vec<String>) {
+        let text = format!(
+            "{HEAD}[roles.r]\n{role}\n[roles.base]\ntype = \"session_token\"\nsource = \"env\"\n"
+        );
+        let (config, diags) = parse(&text, &Environment::from_pairs(env.iter().copied()));
+        (config, diags.into_iter().map(|d| d.message).collect())
+    }
+
+    fn errors_of(role: &str) -> Vec<String> {
+        let (config, msgs) = check(role, &[]);
+        assert!(config.is_none(), "expected errors for {role}");
+        msgs
+    }
+
+    fn has(msgs: &[String], needle: &str) -> bool {
+        msgs.iter().any(|m| m.contains(needle))
+    }
+
+    const ARN: &str = "role_arn = \"arn:aws:iam::123456789012:role/x\"\n";
+
+    #[test]
+    fn the_flow_is_inferred_from_the_keys() {
+        let flow = |role: &str, env: &[(&str, &str)]| {
+            check(role, env).0.unwrap().roles["r"].flow.clone()
+        };
+        assert!(matches!(
+            flow(&format!("{ARN}source = \"env\""), &[]),
+            Flow::AssumeRole(_)
+        ));
+        assert!(matches!(
+            flow(&format!("{ARN}web_identity_token_file = \"/t\""), &[]),
+            Flow::WebIdentity(_)
+        ));
+        let saml = format!(
+            "{ARN}principal_arn = \"arn:aws:iam::123456789012:saml-provider/p\"\nsaml_assertion_file = \"/a\""
+        );
+        assert!(matches!(flow(&saml, &[]), Flow::Saml(_)));
+        assert!(matches!(flow("profile = \"p\"", &[]), Flow::Profile { .. }));
+        assert!(matches!(
+            flow("type = \"process\"\ncredential_process = \"x\"", &[]),
+            Flow::Process(_)
+        ));
+        assert!(has(
+            &errors_of("source = \"env\""),
+            "say how to get credentials"
+        ));
+    }
+
+    #[test]
+    fn keys_that_do_not_apply_are_errors() {
+        let msgs = errors_of(&format!(
+            "{ARN}web_identity_token_file = \"/t\"\nexternal_id = \"abc\""
+        ));
+        assert!(
+            has(
+                &msgs,
+                "roles.r.external_id: does not apply to a web_identity role"
+            ),
+            "{msgs:?}"
+        );
+        let msgs =
+            errors_of("profile = \"p\"\nrole_arn = \"arn:aws:iam::123456789012:role/x\"");
+        assert!(
+            has(&msgs, "roles.r.role_arn: does not apply to a profile role"),
+            "{msgs:?}"
+        );
+    }
+
+    #[test]
+    fn assume_role_parameters_are_checked_against_sts_bounds() {
+        let tags: String = (0..51).map(|i| format!("k{i} = \"v\"\n")).collect();
+        let cases = [
+            (
+                format!("{ARN}source = \"env\"\n[roles.r.tags]\n{tags}"),
+                "at most 50 session tags",
+            ),
+            (
+                format!(
+                    "{ARN}source = \"env\"\ntags = {{ team = \"a\" }}\ntransitive_tag_keys = [\"other\"]"
+                ),
+                "`other` is not one of this role's tags",
+            ),
+            (
+                format!("{ARN}source = \"env\"\npolicy = \"{{not json\""),
+                "policy: is not valid JSON",
+            ),
+            (
+                format!(
+                    "{ARN}source = \"env\"\npolicy = '{{\"a\":\"{}\"}}'",
+                    "x".repeat(2100)
+                ),
+                "STS allows 2048",
+            ),
+            (
+                format!(
+                    "{ARN}source = \"env\"\npolicy_arns = [{}]",
+                    (0..11)
+                        .map(|_| "\"arn:aws:iam::aws:policy/ReadOnlyAccess\"")
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ),
+                "at most 10 managed policies",
+            ),
+            (
+                format!("{ARN}source = \"env\"\npolicy_arns = [\"ReadOnlyAccess\"]"),
+                "is not a policy ARN",
+            ),
+            (
+                format!("{ARN}source = \"env\"\nsource_identity = \"a\""),
+                "source_identity",
+            ),
+            (
+                format!("{ARN}source = \"env\"\nmfa_serial = \"short\""),
+                "mfa_serial",
+            ),
+            (
+                format!("{ARN}source = \"env\"\nmfa_command = \"x\""),
+                "mfa_command: needs mfa_serial",
+            ),
+            (
+                format!("{ARN}source = \"env\"\nduration = \"13h\""),
+                "out of range",
+            ),
+            (format!("{ARN}source = \"keychain\""), "not a known source"),
+            (
+                format!("{ARN}source = \"process\""),
+                "needs credential_process",
+            ),
+            (
+                format!("{ARN}source = \"env\"\ncredential_process = \"x\""),
+                "only applies with source = \"process\"",
+            ),
+        ];
+        for (role, needle) in cases {
+            let msgs = errors_of(&role);
+            assert!(has(&msgs, needle), "{needle}: {msgs:?}");
+        }
+    }
+
+    #[test]
+    fn saml_web_identity_and_session_token_requirements() {
+        let saml =
+            format!("{ARN}principal_arn = \"arn:aws:iam::123456789012:saml-provider/p\"");
+        assert!(has(
+            &errors_of(&saml),
+            "needs saml_assertion_file or saml_assertion_command"
+        ));
+        let both = format!(
+            "{saml}\nsaml_assertion_file = \"/a\"\nsaml_assertion_command = \"c\""
+        );
+        assert!(has(&errors_of(&both), "not both"));
+        assert!(has(
+            &errors_of("source = \"web_identity_env\""),
+            "needs AWS_ROLE_ARN"
+        ));
+        let (config, _) = check(
+            "source = \"web_identity_env\"",
+            &[
+                ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/irsa"),
+                ("AWS_WEB_IDENTITY_TOKEN_FILE", "/t"),
+            ],
+        );
+        assert!(config.is_some());
+        assert!(has(
+            &errors_of("type = \"session_token\"\nsource = \"env\"\nduration = \"37h\""),
+            "out of range"
+        ));
+        let (config, _) = check(
+            "type = \"session_token\"\nsource = \"env\"\nduration = \"36h\"",
+            &[],
+        );
+        assert_eq!(
+            config.unwrap().roles["r"].duration,
+            Duration::from_secs(36 * 3600)
+        );
+        assert!(has(
+            &errors_of("type = \"session_token\"\nsource = \"role:base\""),
+            "needs long-term keys"
+        ));
+    }
+
+    #[test]
+    fn chained_roles_are_capped_at_an_hour_and_loops_are_refused() {
+        let (config, msgs) = check(
+            &format!("{ARN}source = \"role:base\"\nduration = \"6h\""),
+            &[],
+        );
+        assert_eq!(config.unwrap().roles["r"].duration, CHAINED_MAX);
+        assert!(
+            has(&msgs, "STS caps role-chained sessions at 1h"),
+            "{msgs:?}"
+        );
+        assert!(has(
+            &errors_of(&format!("{ARN}source = \"role:nope\"")),
+            "no role named `nope`"
+        ));
+        assert!(has(
+            &errors_of(&format!("{ARN}source = \"role:r\"")),
+            "role chain loops: r -> r"
+        ));
+    }
+}

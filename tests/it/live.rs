@@ -709,3 +709,104 @@ async fn renaming_the_served_role_fails_no_request() {
     .await;
     assert_eq!(listing.text(), "prod");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imdsd_mfa_hands_a_code_to_a_waiting_role() {
+    let live = Live::start(|sts| {
+        sts.require("TokenCode", "135790", 403, "AccessDenied");
+        config(sts, "dev", "").replace(
+            "source = \"env\"",
+            "source = \"env\"\nmfa_serial = \"arn:aws:iam::123456789012:mfa/tester\"",
+        )
+    })
+    .await;
+    let addr = live.daemon.addr().await;
+    live.daemon.log_line("waiting for an MFA code").await;
+    let socket = live.dir.path().join("state/control.sock");
+    let bad = std::process::Command::new(BIN)
+        .args(["mfa", "dev", "12ab", "--socket"])
+        .arg(&socket)
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(64));
+    let mut child = std::process::Command::new(BIN)
+        .args(["mfa", "dev", "--socket"])
+        .arg(&socket)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"135790\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("code handed to `dev`"));
+    let mut seen = Seen::default();
+    eventually(Duration::from_secs(5), || async {
+        one_round(addr, &mut Seen::default()).await.ok()
+    })
+    .await
+    .unwrap();
+    one_round(addr, &mut seen).await.unwrap();
+    assert_eq!(live.sts.seen()[0].param("TokenCode"), Some("135790"));
+    assert!(
+        !live.daemon.lines().iter().any(|l| l.contains("135790")),
+        "the code is never logged"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_config_file_the_default_profile_is_served() {
+    let sts = FakeSts::start(ManualClock::starting_now()).await;
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(home.path().join(".aws")).unwrap();
+    std::fs::write(
+        home.path().join(".aws/config"),
+        "[default]\nregion = us-east-1\n",
+    )
+    .unwrap();
+    std::fs::write(
+        home.path().join(".aws/credentials"),
+        format!(
+            "[default]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            fake_sts::ACCESS_KEY_ID,
+            fake_sts::SECRET_KEY
+        ),
+    )
+    .unwrap();
+    let home_str = home.path().to_str().unwrap();
+    let empty = home.path().join("no-config-here");
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.arg("run");
+    let env = [
+        ("HOME", home_str),
+        ("XDG_CONFIG_HOME", empty.to_str().unwrap()),
+        ("AWS_ENDPOINT_URL_STS", &sts.endpoint()),
+        ("AWS_ACCESS_KEY_ID", ""),
+        ("AWS_SECRET_ACCESS_KEY", ""),
+    ];
+    let daemon = Running::spawn(cmd, &home.path().join("state"), "", &env);
+    let first = daemon.log_line("no config file").await;
+    assert!(
+        daemon.lines()[0].contains("no config file: serving AWS profile `default`"),
+        "{:#?}",
+        daemon.lines()
+    );
+    assert!(
+        first.contains("AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:16925"),
+        "{first}"
+    );
+    let addr = daemon.addr().await;
+    let mut seen = Seen::default();
+    eventually(Duration::from_secs(5), || async {
+        one_round(addr, &mut Seen::default()).await.ok()
+    })
+    .await
+    .unwrap();
+    one_round(addr, &mut seen).await.unwrap();
+    assert_eq!(
+        sts.seen()[0].param("Action"),
+        Some("GetSessionToken"),
+        "long-term keys become a session"
+    );
+}

@@ -228,3 +228,95 @@ async fn the_js_sdk_v3_default_chain_acts_as_the_role_assumed_on_moto() {
     );
     daemon.stop().await;
 }
+
+/// What botocore, reading only the IMDS endpoint, is to moto.
+async fn botocore_arn(imds: SocketAddr, moto: &Moto, home: &std::path::Path) -> String {
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/peers/botocore_client.py");
+    let mut cmd = client(venv().join("bin/python"), imds, moto, home);
+    cmd.arg(script);
+    let out = run(cmd).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "botocore failed: {}\n{}",
+        stdout,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(seen["method"], "iam-role");
+    seen["arn"].as_str().unwrap().to_string()
+}
+
+async fn daemon_with(config: &str, env: Environment, state: &std::path::Path) -> Daemon {
+    let (config, diags) = parse(config, &env);
+    let config = config.unwrap_or_else(|| panic!("{diags:?}"));
+    let opts = Options::new(
+        config,
+        env,
+        std::sync::Arc::new(SystemClock),
+        state.to_path_buf(),
+    );
+    Daemon::start(opts).await.expect("daemon starts")
+}
+
+const SAML_RESPONSE: &str = r#"<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion"><saml:Assertion><saml:AttributeStatement><saml:Attribute Name="https://aws.amazon.com/SAML/Attributes/Role"><saml:AttributeValue>arn:aws:iam::123456789012:role/saml,arn:aws:iam::123456789012:saml-provider/idp</saml:AttributeValue></saml:Attribute><saml:Attribute Name="https://aws.amazon.com/SAML/Attributes/RoleSessionName"><saml:AttributeValue>saml-user</saml:AttributeValue></saml:Attribute><saml:Attribute Name="https://aws.amazon.com/SAML/Attributes/SessionDuration"><saml:AttributeValue>3600</saml:AttributeValue></saml:Attribute></saml:AttributeStatement></saml:Assertion></samlp:Response>"#;
+
+/// Each STS action, a chain of two roles, and an AWS profile setup, served
+/// by imdsd from moto and read by botocore through IMDS alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_sts_flow_on_moto_is_usable_by_botocore() {
+    use base64::Engine;
+    let moto = Moto::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(
+        dir.join("web-token"),
+        "eyJhbGciOiJub25lIn0.eyJzdWIiOiJwb2QifQ.",
+    )
+    .unwrap();
+    let saml = base64::engine::general_purpose::STANDARD.encode(SAML_RESPONSE);
+    std::fs::write(dir.join("saml.b64"), saml).unwrap();
+    std::fs::write(dir.join("config"), "[profile admin]\nrole_arn = arn:aws:iam::123456789012:role/profiled\nsource_profile = base\nrole_session_name = from-profile\n").unwrap();
+    std::fs::write(
+        dir.join("credentials"),
+        "[base]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = x\n",
+    )
+    .unwrap();
+    let d = dir.display();
+    let cases = [
+        (
+            format!("role_arn = \"arn:aws:iam::123456789012:role/web\"\nweb_identity_token_file = \"{d}/web-token\"\nsession_name = \"pod\""),
+            "arn:aws:sts::123456789012:assumed-role/web/pod",
+        ),
+        (
+            format!("role_arn = \"arn:aws:iam::123456789012:role/saml\"\nprincipal_arn = \"arn:aws:iam::123456789012:saml-provider/idp\"\nsaml_assertion_file = \"{d}/saml.b64\""),
+            "arn:aws:sts::123456789012:assumed-role/saml/saml-user",
+        ),
+        // moto answers GetCallerIdentity for session credentials with its
+        // default user.
+        ("type = \"session_token\"\nsource = \"env\"".to_string(), "arn:aws:sts::123456789012:user/moto"),
+        (
+            "role_arn = \"arn:aws:iam::123456789012:role/second\"\nsource = \"role:first\"\nsession_name = \"chained\"\n[roles.first]\nrole_arn = \"arn:aws:iam::123456789012:role/first\"\nsource = \"env\"".to_string(),
+            "arn:aws:sts::123456789012:assumed-role/second/chained",
+        ),
+        ("profile = \"admin\"".to_string(), "arn:aws:sts::123456789012:assumed-role/profiled/from-profile"),
+    ];
+    let env = Environment::from_pairs([
+        ("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "x".to_string()),
+        ("AWS_CONFIG_FILE", format!("{d}/config")),
+        ("AWS_SHARED_CREDENTIALS_FILE", format!("{d}/credentials")),
+    ]);
+    for (i, (role, want)) in cases.iter().enumerate() {
+        let config = format!(
+            "[[imds]]\nlisten = \"127.0.0.1:0\"\nrole = \"served\"\n[sts]\nendpoint = \"{}\"\n[roles.served]\n{role}\n",
+            moto.endpoint()
+        );
+        let daemon =
+            daemon_with(&config, env.clone(), &dir.join(format!("state{i}"))).await;
+        let arn = botocore_arn(daemon.local_addrs()[0], &moto, dir).await;
+        assert_eq!(&arn, want, "case {i}: {role}");
+        daemon.stop().await;
+    }
+}
