@@ -25,5 +25,12 @@ if ! cmp -s "$js/package-lock.json" "$js/node_modules/.package-lock.json.install
     cp "$js/package-lock.json" "$js/node_modules/.package-lock.json.installed"
 fi
 
+# systemd-analyze (tests verify the shipped units), and the ip and kill
+# commands the units name.
+if ! command -v systemd-analyze >/dev/null || ! command -v ip >/dev/null || ! command -v kill >/dev/null; then
+    echo "==> installing systemd, iproute2 and procps (for systemd-analyze verify)"
+    apt-get update -qq && apt-get install -y -qq systemd iproute2 procps >/dev/null
+fi
+
 echo "==> cargo test"
 cargo test --locked --all-targets

@@ -34,6 +34,7 @@ pub fn validate(raw: &RawConfig, env: &Environment) -> Validation {
     let roles = validate_roles(raw, env, &mut diags);
     let sts = validate_sts(raw.sts.as_ref().map(Spanned::get_ref), env, &mut diags);
     let listeners = validate_listeners(raw, &roles, &mut diags);
+    check_self_source(&roles, &listeners, env, &mut diags);
     let admin = validate_admin(raw, &listeners, &mut diags);
     let control_socket = validate_control(raw, &mut diags);
     if raw.roles.is_empty() {
@@ -345,6 +346,43 @@ fn parse_listen(
     Some(addr)
 }
 
+/// A role with `source = "imds"` would read this daemon's own answers when
+/// it listens where the metadata service is (transparent mode).
+fn check_self_source(
+    roles: &BTreeMap<String, RoleConfig>,
+    listeners: &[ListenerConfig],
+    env: &Environment,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let transparent = listeners
+        .iter()
+        .any(|l| l.listen == SocketAddr::from(([169, 254, 169, 254], 80)));
+    if !transparent || env.get("AWS_EC2_METADATA_SERVICE_ENDPOINT").is_some() {
+        return;
+    }
+    for (name, role) in roles {
+        let imds = matches!(
+            &role.flow,
+            crate::config::Flow::AssumeRole(crate::config::AssumeRole {
+                source: crate::config::SourceSpec::Imds,
+                ..
+            }) | crate::config::Flow::SessionToken {
+                source: crate::config::SourceSpec::Imds,
+                ..
+            }
+        );
+        if imds {
+            diags.push(Diagnostic::error(
+                None,
+                format!(
+                    "roles.{name}.source: \"imds\" would read this daemon's own 169.254.169.254 listener; \
+                     set AWS_EC2_METADATA_SERVICE_ENDPOINT to the real one, or do not run in transparent mode here"
+                ),
+            ));
+        }
+    }
+}
+
 // === admin and control ===
 
 fn validate_admin(
@@ -593,6 +631,20 @@ mod tests {
                 "missing {needle}: {errs:#?}"
             );
         }
+    }
+
+    #[test]
+    fn source_imds_with_a_transparent_listener_is_refused() {
+        let text = "[[imds]]\nlisten = \"169.254.169.254:80\"\nallow_non_loopback = true\n[roles.w]\nrole_arn = \"arn:aws:iam::123456789012:role/w\"\nsource = \"imds\"\n";
+        assert!(errors(&check(text, &[]))[0].contains("own 169.254.169.254 listener"));
+        assert!(
+            check(
+                text,
+                &[("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://10.0.0.1")]
+            )
+            .config
+            .is_some()
+        );
     }
 
     #[test]

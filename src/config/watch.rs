@@ -37,9 +37,10 @@ pub struct WatchError {
 /// changes yields one message on `reload`.
 pub fn watch(config: &Path, reload: mpsc::Sender<()>) -> Result<ConfigWatch, WatchError> {
     let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let names = relevant_names(config);
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<Event>| {
         if let Ok(event) = event {
-            if is_change(&event.kind) {
+            if is_change(&event.kind) && concerns(&event, &names) {
                 let _ = events_tx.send(());
             }
         }
@@ -68,6 +69,28 @@ fn is_change(kind: &EventKind) -> bool {
         EventKind::Access(_) | EventKind::Other | EventKind::Any => false,
         EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_) => true,
     }
+}
+
+/// File names whose changes can change the config: the file itself, its
+/// symlink target, and Kubernetes' `..data` link.
+fn relevant_names(config: &Path) -> Vec<std::ffi::OsString> {
+    let mut names: Vec<std::ffi::OsString> =
+        config.file_name().into_iter().map(Into::into).collect();
+    if let Ok(target) = std::fs::canonicalize(config) {
+        names.extend(target.file_name().map(Into::into));
+    }
+    names.push("..data".into());
+    names
+}
+
+/// Whether an event touches one of `names` (an event without paths is
+/// taken to, to be safe). Other files in the directory do not wake us.
+fn concerns(event: &Event, names: &[std::ffi::OsString]) -> bool {
+    event.paths.is_empty()
+        || event
+            .paths
+            .iter()
+            .any(|p| p.file_name().is_some_and(|n| names.iter().any(|w| w == n)))
 }
 
 /// The file's own directory, and that of its resolved target when it is a
@@ -120,6 +143,17 @@ mod tests {
         ))));
         assert!(is_change(&EventKind::Create(CreateKind::File)));
         assert!(is_change(&EventKind::Modify(ModifyKind::Any)));
+    }
+
+    #[test]
+    fn only_events_about_the_config_count() {
+        let names = relevant_names(Path::new("/etc/imdsd/imdsd.toml"));
+        let event = |p: &str| {
+            Event::new(EventKind::Modify(ModifyKind::Any)).add_path(PathBuf::from(p))
+        };
+        assert!(concerns(&event("/etc/imdsd/imdsd.toml"), &names));
+        assert!(concerns(&event("/etc/imdsd/..data"), &names));
+        assert!(!concerns(&event("/etc/imdsd/other.log"), &names));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use chrono::TimeDelta;
 use imdsd::environment::Environment;
 
 use crate::fake_sts::{self, Answer, FakeSts};
-use crate::util::{CREDS_PATH, TestDaemon, eventually};
+use crate::util::{TestDaemon, eventually};
 
 const HEAD: &str = "[[imds]]\nlisten = \"127.0.0.1:0\"\nrole = \"dev\"\n[sts]\nendpoint = \"{sts}\"\ntimeout = \"1s\"\n";
 
@@ -22,16 +22,6 @@ fn env_with(extra: &[(&str, &str)]) -> Environment {
     ];
     pairs.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
     Environment::from_pairs(pairs)
-}
-
-async fn status_body(d: &TestDaemon) -> (u16, serde_json::Value) {
-    let r = d.get(CREDS_PATH).await;
-    let body = if r.body.is_empty() {
-        serde_json::Value::Null
-    } else {
-        r.json()
-    };
-    (r.status, body)
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> String {
@@ -75,7 +65,7 @@ async fn web_identity_is_unsigned_and_rereads_the_token_file() {
         .require("WebIdentityToken", "jwt-two", 400, "InvalidIdentityToken");
     d.advance(TimeDelta::minutes(30)).await;
     assert_eq!(d.sts.seen()[1].param("WebIdentityToken"), Some("jwt-two"));
-    assert_eq!(status_body(&d).await.0, 200);
+    assert_eq!(d.credentials().await.0, 200);
     assert!(d.slot().load().failure.is_none());
 }
 
@@ -92,7 +82,7 @@ async fn web_identity_errors_expired_token_is_permanent_invalid_token_is_retried
         code: "ExpiredTokenException",
     });
     d.settle().await;
-    let (status, body) = status_body(&d).await;
+    let (status, body) = d.credentials().await;
     assert_eq!(
         (status, body["Code"].as_str()),
         (503, Some("ExpiredTokenException"))
@@ -108,7 +98,7 @@ async fn web_identity_errors_expired_token_is_permanent_invalid_token_is_retried
         code: "InvalidIdentityToken",
     });
     d.settle().await;
-    assert_eq!(status_body(&d).await.1["Code"], "InvalidIdentityToken");
+    assert_eq!(d.credentials().await.1["Code"], "InvalidIdentityToken");
     let wait = d.slot().next_action().unwrap() - imdsd::clock::Clock::now(&*d.clock);
     assert!(
         wait <= TimeDelta::seconds(1),
@@ -192,7 +182,7 @@ async fn saml_from_a_file_and_from_a_command() {
     )
     .await;
     d.settle().await;
-    let (status, body) = status_body(&d).await;
+    let (status, body) = d.credentials().await;
     assert_eq!(
         (status, body["Code"].as_str()),
         (503, Some("CommandFailed"))
@@ -236,7 +226,7 @@ async fn a_wrong_mfa_code_is_an_access_denied_503() {
     let d = TestDaemon::custom(&config, env_with(&[]), |_| {}).await;
     d.sts.require("TokenCode", "999999", 403, "AccessDenied");
     d.settle().await;
-    let (status, body) = status_body(&d).await;
+    let (status, body) = d.credentials().await;
     assert_eq!((status, body["Code"].as_str()), (503, Some("AccessDenied")));
 }
 
@@ -250,7 +240,7 @@ async fn without_an_mfa_command_the_role_waits_for_imdsd_mfa_without_blocking_re
     })
     .await
     .expect("waiting");
-    let (status, body) = status_body(&d).await;
+    let (status, body) = d.credentials().await;
     assert_eq!(status, 503);
     assert!(
         body["Message"]
@@ -363,7 +353,7 @@ async fn credential_process_as_a_source_and_served_directly() {
     );
     let d = TestDaemon::custom(&long_term, Environment::default(), |_| {}).await;
     d.settle().await;
-    let (status, body) = status_body(&d).await;
+    let (status, body) = d.credentials().await;
     assert_eq!(status, 503);
     assert!(
         body["Message"]
@@ -407,7 +397,7 @@ async fn source_imds_reads_another_metadata_service_but_never_itself() {
     let own = config.replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
     let d = TestDaemon::custom(&own, env, |_| {}).await;
     d.settle().await;
-    let (status, body) = status_body(&d).await;
+    let (status, body) = d.credentials().await;
     assert_eq!(status, 503);
     assert!(
         body["Message"].as_str().unwrap().contains("own listener"),
@@ -606,7 +596,7 @@ async fn an_sso_profile_uses_the_cached_login_and_says_when_to_log_in_again() {
     let env = profile_env(dir.path(), &rejecting.endpoint());
     let d = TestDaemon::custom(&template, env, |_| {}).await;
     d.settle().await;
-    let (status, body) = status_body(&d).await;
+    let (status, body) = d.credentials().await;
     assert_eq!(
         (status, body["Code"].as_str()),
         (503, Some("SsoLoginRequired"))
@@ -632,7 +622,7 @@ async fn an_sso_profile_uses_the_cached_login_and_says_when_to_log_in_again() {
         TestDaemon::custom(&template, profile_env(dir.path(), &sts.endpoint()), |_| {})
             .await;
     d.settle().await;
-    let (_, body) = status_body(&d).await;
+    let (_, body) = d.credentials().await;
     assert!(
         body["Message"]
             .as_str()

@@ -96,15 +96,7 @@ session_name = "imdsd-peer"
             "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
         ),
     ]);
-    let (config, diags) = parse(&text, &env);
-    let config = config.unwrap_or_else(|| panic!("{diags:?}"));
-    let opts = Options::new(
-        config,
-        env,
-        std::sync::Arc::new(SystemClock),
-        state.to_path_buf(),
-    );
-    Daemon::start(opts).await.expect("daemon starts")
+    daemon_with(&text, env, state).await
 }
 
 /// A client process with a clean environment: nothing but the IMDS
@@ -147,28 +139,8 @@ async fn botocore_and_the_aws_cli_act_as_the_role_assumed_on_moto() {
     let daemon = daemon_against(&moto, &tmp.path().join("state")).await;
     let imds = daemon.local_addrs()[0];
 
-    let script =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/peers/botocore_client.py");
-    let mut cmd = client(venv().join("bin/python"), imds, &moto, tmp.path());
-    cmd.arg(script);
-    let out = run(cmd).await;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "botocore failed: {}\n{}",
-        stdout,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let seen: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
-    assert_eq!(
-        seen["method"], "iam-role",
-        "botocore used the IMDS provider"
-    );
-    assert_eq!(seen["has_token"], true);
-    assert_eq!(
-        seen["arn"],
-        "arn:aws:sts::123456789012:assumed-role/dev/imdsd-peer"
-    );
+    let arn = botocore_arn(imds, &moto, tmp.path()).await;
+    assert_eq!(arn, "arn:aws:sts::123456789012:assumed-role/dev/imdsd-peer");
 
     let mut cmd = client(venv().join("bin/aws"), imds, &moto, tmp.path());
     cmd.args(["sts", "get-caller-identity", "--output", "json"]);
@@ -244,7 +216,11 @@ async fn botocore_arn(imds: SocketAddr, moto: &Moto, home: &std::path::Path) -> 
         String::from_utf8_lossy(&out.stderr)
     );
     let seen: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
-    assert_eq!(seen["method"], "iam-role");
+    assert_eq!(
+        seen["method"], "iam-role",
+        "botocore used the IMDS provider"
+    );
+    assert_eq!(seen["has_token"], true);
     seen["arn"].as_str().unwrap().to_string()
 }
 

@@ -19,17 +19,6 @@ fn expiration(v: &serde_json::Value) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-/// GET the credentials once; the status and body.
-async fn fetch(d: &TestDaemon) -> (u16, serde_json::Value) {
-    let r = d.get(CREDS_PATH).await;
-    let body = if r.body.is_empty() {
-        serde_json::Value::Null
-    } else {
-        r.json()
-    };
-    (r.status, body)
-}
-
 #[tokio::test]
 async fn sends_a_signed_assume_role_with_the_configured_parameters() {
     let d = TestDaemon::with_config(&CONFIG.replace(
@@ -68,7 +57,7 @@ async fn a_wrong_source_secret_fails_the_signature_check_and_says_so() {
     )
     .await;
     d.settle().await;
-    let (status, body) = fetch(&d).await;
+    let (status, body) = d.credentials().await;
     assert_eq!(status, 503);
     assert_eq!(body["Code"], "SignatureDoesNotMatch");
     assert!(!d.sts.seen()[0].signature_ok);
@@ -79,7 +68,7 @@ async fn missing_source_credentials_are_a_clear_503() {
     let env = imdsd::environment::Environment::from_pairs([("USER", "t")]);
     let d = TestDaemon::custom(CONFIG, env, |_| {}).await;
     d.settle().await;
-    let (status, body) = fetch(&d).await;
+    let (status, body) = d.credentials().await;
     assert_eq!(status, 503);
     assert!(
         body["Message"]
@@ -200,7 +189,7 @@ async fn survives_every_sts_fault_and_recovers() {
         let d = TestDaemon::start().await;
         d.sts.set_default(fault.clone());
         d.settle().await;
-        let (status, body) = fetch(&d).await;
+        let (status, body) = d.credentials().await;
         assert_eq!(status, 503, "{fault:?}");
         assert_eq!(body["Code"], code, "{fault:?}: {body}");
         assert!(
@@ -209,7 +198,7 @@ async fn survives_every_sts_fault_and_recovers() {
         );
         d.sts.set_default(Answer::Issue);
         d.advance(minutes(20)).await;
-        let (status, body) = fetch(&d).await;
+        let (status, body) = d.credentials().await;
         assert_eq!(status, 200, "{fault:?} did not recover: {body}");
     }
 }
@@ -271,13 +260,13 @@ async fn last_good_credentials_are_served_until_a_minute_before_expiry() {
     let exp = expiration(&first);
     while d.clock.now() < exp - minutes(2) {
         d.advance(minutes(1)).await;
-        let (status, body) = fetch(&d).await;
+        let (status, body) = d.credentials().await;
         assert_eq!(status, 200, "still within the last good credentials");
         assert_eq!(body["AccessKeyId"], first["AccessKeyId"]);
     }
     d.clock.set(exp - TimeDelta::seconds(60));
     d.settle().await;
-    let (status, body) = fetch(&d).await;
+    let (status, body) = d.credentials().await;
     assert_eq!(
         status, 503,
         "never serve credentials within a minute of expiry"
@@ -285,10 +274,14 @@ async fn last_good_credentials_are_served_until_a_minute_before_expiry() {
     assert_eq!(body["Code"], "InternalFailure");
     d.clock.set(exp + minutes(5));
     d.settle().await;
-    assert_eq!(fetch(&d).await.0, 503, "never serve expired credentials");
+    assert_eq!(
+        d.credentials().await.0,
+        503,
+        "never serve expired credentials"
+    );
     d.sts.set_default(Answer::Issue);
     d.advance(minutes(2)).await;
-    let (status, body) = fetch(&d).await;
+    let (status, body) = d.credentials().await;
     assert_eq!(status, 200);
     assert_ne!(body["AccessKeyId"], first["AccessKeyId"]);
 }
@@ -300,7 +293,7 @@ async fn a_request_after_resume_gets_fresh_credentials_at_once() {
     let d = TestDaemon::start().await;
     d.ready().await;
     d.clock.advance(TimeDelta::hours(3));
-    let (status, body) = fetch(&d).await;
+    let (status, body) = d.credentials().await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["AccessKeyId"], FakeSts::issued_key(2));
     assert!(expiration(&body) - d.clock.now() >= minutes(59));
@@ -361,7 +354,7 @@ async fn requests_never_wait_on_sts_while_credentials_are_good() {
     })
     .await
     .expect("refresh in flight");
-    let (status, _) = fetch(&d).await;
+    let (status, _) = d.credentials().await;
     assert_eq!(status, 200, "served from the snapshot while STS hangs");
     assert!(
         d.slot().load().in_flight,
@@ -373,7 +366,7 @@ async fn requests_never_wait_on_sts_while_credentials_are_good() {
 async fn a_request_during_a_slow_first_fetch_gets_503_not_a_hang() {
     let d = TestDaemon::start().await;
     d.sts.set_default(Answer::Hang);
-    let (status, body) = fetch(&d).await;
+    let (status, body) = d.credentials().await;
     assert_eq!(status, 503);
     assert_eq!(body["Code"], "CredentialsUninitialized");
 }
@@ -410,7 +403,7 @@ async fn profile_source_is_reread_on_every_refresh() {
     );
     std::fs::remove_file(&file).unwrap();
     d.advance(minutes(15)).await;
-    let (status, _) = fetch(&d).await;
+    let (status, _) = d.credentials().await;
     assert_eq!(status, 200, "last good credentials still served");
     let failure = d.slot().load().failure.clone().unwrap();
     assert!(

@@ -180,6 +180,18 @@ impl TestDaemon {
         .expect("refresher settles within 5s");
     }
 
+    /// GETs the role's credentials once: the status, and the JSON body
+    /// (`Null` when empty).
+    pub async fn credentials(&self) -> (u16, serde_json::Value) {
+        let r = self.get(CREDS_PATH).await;
+        let body = if r.body.is_empty() {
+            serde_json::Value::Null
+        } else {
+            r.json()
+        };
+        (r.status, body)
+    }
+
     /// Waits (bounded) until the role serves credentials.
     pub async fn ready(&self) -> serde_json::Value {
         let r = eventually(Duration::from_secs(5), || async {
