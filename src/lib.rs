@@ -3,14 +3,23 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: the role file: schema, validation (pure), loading.
+//! - [`config`]: the role file: schema, validation (pure), loading,
+//!   watching, and the zero-config start.
+//! - [`profile`]: AWS profiles (`~/.aws/config`), resolved as the CLI does,
+//!   and IAM Identity Center.
 //! - [`sts`]: the STS client: awsQuery requests, SigV4, XML answers.
-//! - [`creds`]: credentials, the refresh schedule (pure), the per-role
-//!   snapshot readers use, and the one refresher task per role.
+//! - [`creds`]: credentials; the refresh schedule (pure); one fetch for
+//!   every flow; the per-role snapshot readers use; the one refresher task
+//!   per role.
 //! - [`imds`]: the IMDSv2 endpoint: routing, tokens and host checks (pure),
-//!   response bodies, the hyper server.
-//! - [`app`]: wires a config into running refreshers and listeners, and
-//!   drains them in order.
+//!   response bodies, request handling.
+//! - [`serve`]: the hyper accept loop shared by the IMDS and admin
+//!   listeners, with its limits and drain.
+//! - [`app`]: wires a config into running refreshers and listeners, applies
+//!   reloads without a gap, drains in order.
+//! - [`control`]: the local control socket (`imdsd status`, `imdsd mfa`).
+//! - [`admin`], [`metrics`]: `/healthz`, `/readyz`, `/metrics`.
+//! - [`systemd`]: readiness, watchdog and socket activation.
 //! - [`run`], [`cli`], [`logging`], [`shutdown`]: the binary's edge.
 //! - [`clock`], [`environment`], [`secret`], [`state`]: small shared
 //!   pieces: injected time, the environment as a value, redacted secret
@@ -18,7 +27,7 @@
 //!
 //! Data flows one way: a refresher calls STS, renders the answer once and
 //! publishes an immutable snapshot; request handlers load the snapshot and
-//! answer from it without ever waiting on STS.
+//! answer from it without ever waiting on STS. See ARCHITECTURE.md.
 
 pub mod admin;
 pub mod app;
