@@ -228,7 +228,9 @@ impl RoleSlot {
             published.as_mut().enable();
             let snap = self.load_full();
             let t = now();
-            let worth_waiting = snap.in_flight || self.overdue(t);
+            // A role waiting for an MFA code is not going to publish soon.
+            let worth_waiting =
+                snap.waiting_for.is_none() && (snap.in_flight || self.overdue(t));
             if snap.usable(t).is_some() || !worth_waiting {
                 return snap;
             }

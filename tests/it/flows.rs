@@ -233,14 +233,20 @@ async fn a_wrong_mfa_code_is_an_access_denied_503() {
 #[tokio::test]
 async fn without_an_mfa_command_the_role_waits_for_imdsd_mfa_without_blocking_requests() {
     let config = "[[imds]]\nlisten = \"127.0.0.1:0\"\nrole = \"dev\"\n[sts]\nendpoint = \"{sts}\"\ntimeout = \"1s\"\n[roles.dev]\nrole_arn = \"arn:aws:iam::123456789012:role/dev\"\nsource = \"env\"\nmfa_serial = \"arn:aws:iam::123456789012:mfa/tester\"\n";
-    let d = TestDaemon::custom(config, env_with(&[]), |_| {}).await;
+    // A long in-flight wait, so a request that wrongly waited would show.
+    let d = TestDaemon::custom(config, env_with(&[]), |o| {
+        o.wait_limit = Duration::from_secs(5)
+    })
+    .await;
     let slot = d.slot().clone();
     eventually(Duration::from_secs(5), || async {
         slot.load().waiting_for.clone()
     })
     .await
     .expect("waiting");
-    let (status, body) = d.credentials().await;
+    let (status, body) = tokio::time::timeout(Duration::from_secs(2), d.credentials())
+        .await
+        .expect("a request is never held up by a pending MFA code");
     assert_eq!(status, 503);
     assert!(
         body["Message"]

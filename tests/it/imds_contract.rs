@@ -432,12 +432,18 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
     })
     .await;
     let mut s = TcpStream::connect(d.addr).await.unwrap();
-    s.write_all(b"GET /latest/meta-data/ HTTP/1.1\r\nHost: x").await.unwrap();
+    s.write_all(b"GET /latest/meta-data/ HTTP/1.1\r\nHost: x")
+        .await
+        .unwrap();
     let mut out = Vec::new();
-    let closed = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+    let closed =
+        tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
     assert!(closed.is_ok(), "the slow client was not disconnected");
     let head = String::from_utf8_lossy(&out);
-    assert!(head.is_empty() || head.starts_with("HTTP/1.1 408"), "{head}");
+    assert!(
+        head.is_empty() || head.starts_with("HTTP/1.1 408"),
+        "{head}"
+    );
 }
 
 #[tokio::test]
@@ -453,12 +459,25 @@ async fn connections_over_the_limit_wait_instead_of_being_served() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let addr = d.addr;
     let third = tokio::spawn(async move {
-        request(addr, "GET", "/latest/meta-data/instance-id", &[(TOKEN, &token)]).await.status
+        request(
+            addr,
+            "GET",
+            "/latest/meta-data/instance-id",
+            &[(TOKEN, &token)],
+        )
+        .await
+        .status
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(!third.is_finished(), "a third connection was served past the limit");
+    assert!(
+        !third.is_finished(),
+        "a third connection was served past the limit"
+    );
     drop(busy1);
-    let status = tokio::time::timeout(Duration::from_secs(5), third).await.expect("served once a permit frees").unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(5), third)
+        .await
+        .expect("served once a permit frees")
+        .unwrap();
     assert_eq!(status, 200);
     drop(busy2);
 }
