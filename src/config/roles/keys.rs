@@ -1,0 +1,393 @@
+//! The keys of a role table and the values STS accepts for them: each
+//! check names the key and the bound, so `imdsd check` says what STS would
+//! otherwise answer with an opaque `ValidationError`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::{
+    CHAINED_MAX, Ctx, DEFAULT_COMMAND_TIMEOUT, DEFAULT_DURATION,
+    DEFAULT_SESSION_TOKEN_DURATION, Kind, MAX_ROLE_DURATION, MAX_SESSION_TOKEN_DURATION,
+    MIN_DURATION,
+};
+use crate::config::raw::RawRole;
+use crate::config::{Diagnostic, Mfa, RoleConfig, SessionPolicy, Severity, SourceSpec};
+use crate::environment::Environment;
+
+pub(super) fn checked(
+    v: &Option<Spanned<String>>,
+    key: &str,
+    problem: impl Fn(&str) -> Option<String>,
+    cx: &mut Ctx<'_>,
+) -> Option<String> {
+    let v = v.as_ref()?;
+    match problem(v.get_ref()) {
+        Some(p) => {
+            cx.error(Some(v.span()), key, p);
+            None
+        }
+        None => Some(v.get_ref().clone()),
+    }
+}
+
+pub(super) fn parse_source(
+    s: &Spanned<String>,
+    raw: &RawRole,
+    cx: &mut Ctx<'_>,
+) -> Option<SourceSpec> {
+    let text = s.get_ref().trim();
+    let spec = match text.split_once(':') {
+        None => {
+            match text {
+                "env" => Some(SourceSpec::Env),
+                "imds" => Some(SourceSpec::Imds),
+                "container" => Some(SourceSpec::Container),
+                "process" => {
+                    match &raw.credential_process {
+                        Some(cmd) => Some(SourceSpec::Process(cmd.get_ref().clone())),
+                        None => {
+                            cx.error(Some(s.span()), "source", "source = \"process\" needs credential_process = \"COMMAND\"");
+                            return None;
+                        }
+                    }
+                }
+                _ => None,
+            }
+        }
+        Some(("profile", name)) if !name.trim().is_empty() => {
+            Some(SourceSpec::Profile(name.trim().into()))
+        }
+        Some(("role", name)) if !name.trim().is_empty() => {
+            Some(SourceSpec::Role(name.trim().into()))
+        }
+        Some(_) => None,
+    };
+    if spec.is_none() {
+        cx.error(Some(s.span()), "source", format!(
+            "`{text}` is not a known source; use \"env\", \"profile:NAME\", \"role:NAME\", \"process\", \"imds\" or \"container\""
+        ));
+    }
+    if let (Some(cmd), false) = (
+        &raw.credential_process,
+        matches!(spec, Some(SourceSpec::Process(_))),
+    ) {
+        cx.error(
+            Some(cmd.span()),
+            "credential_process",
+            "only applies with source = \"process\" (or type = \"process\")",
+        );
+    }
+    spec
+}
+
+pub(super) fn session_name(raw: &RawRole, env: &Environment, cx: &mut Ctx<'_>) -> String {
+    match &raw.session_name {
+        Some(s) => {
+            if let Some(problem) = name_problem(s.get_ref(), 2, 64, "") {
+                cx.error(Some(s.span()), "session_name", problem);
+            }
+            s.get_ref().clone()
+        }
+        None => default_session_name(env),
+    }
+}
+
+pub(super) fn mfa(raw: &RawRole, cx: &mut Ctx<'_>) -> Option<Mfa> {
+    let serial = checked(
+        &raw.mfa_serial,
+        "mfa_serial",
+        |v| name_problem(v, 9, 256, "/:"),
+        cx,
+    );
+    if let (None, Some(cmd)) = (&raw.mfa_serial, &raw.mfa_command) {
+        cx.error(Some(cmd.span()), "mfa_command", "needs mfa_serial");
+    }
+    let command = raw.mfa_command.as_ref().map(|c| c.get_ref().clone());
+    serial.map(|serial| Mfa { serial, command })
+}
+
+pub(super) fn session_policy(raw: &RawRole, cx: &mut Ctx<'_>) -> SessionPolicy {
+    let policy = raw.policy.as_ref().map(|p| {
+        let text = p.get_ref();
+        if let Err(e) = serde_json::from_str::<serde_json::Value>(text) {
+            cx.error(Some(p.span()), "policy", format!("is not valid JSON: {e}"));
+        } else if text.len() > 2048 {
+            cx.error(
+                Some(p.span()),
+                "policy",
+                format!("is {} characters; STS allows 2048", text.len()),
+            );
+        }
+        text.clone()
+    });
+    let policy_arns = raw.policy_arns.as_ref().map_or_else(Vec::new, |arns| {
+        if arns.get_ref().len() > 10 {
+            cx.error(
+                Some(arns.span()),
+                "policy_arns",
+                "STS allows at most 10 managed policies per session",
+            );
+        }
+        for arn in arns.get_ref() {
+            if !arn.starts_with("arn:") || !(20..=2048).contains(&arn.len()) {
+                cx.error(
+                    Some(arns.span()),
+                    "policy_arns",
+                    format!("`{arn}` is not a policy ARN"),
+                );
+            }
+        }
+        arns.get_ref().clone()
+    });
+    SessionPolicy {
+        policy,
+        policy_arns,
+    }
+}
+
+pub(super) fn tags(
+    raw: &RawRole,
+    cx: &mut Ctx<'_>,
+) -> (Vec<(String, String)>, Vec<String>) {
+    let tags: BTreeMap<String, String> = raw
+        .tags
+        .as_ref()
+        .map(|t| t.get_ref().clone())
+        .unwrap_or_default();
+    if let Some(t) = &raw.tags {
+        if tags.len() > 50 {
+            cx.error(Some(t.span()), "tags", "STS allows at most 50 session tags");
+        }
+        let ok =
+            |c: char| c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c);
+        for (k, v) in &tags {
+            if !(1..=128).contains(&k.chars().count()) || !k.chars().all(ok) {
+                cx.error(
+                    Some(t.span()),
+                    "tags",
+                    format!(
+                        "key `{k}` must be 1 to 128 letters, digits, spaces and _.:/=+-@"
+                    ),
+                );
+            }
+            if v.chars().count() > 256 || !v.chars().all(ok) {
+                cx.error(Some(t.span()), "tags", format!("value of `{k}` must be up to 256 letters, digits, spaces and _.:/=+-@"));
+            }
+        }
+    }
+    let transitive = raw
+        .transitive_tag_keys
+        .as_ref()
+        .map_or_else(Vec::new, |keys| {
+            if keys.get_ref().len() > 50 {
+                cx.error(
+                    Some(keys.span()),
+                    "transitive_tag_keys",
+                    "STS allows at most 50",
+                );
+            }
+            for k in keys.get_ref() {
+                if !tags.contains_key(k) {
+                    cx.error(
+                        Some(keys.span()),
+                        "transitive_tag_keys",
+                        format!("`{k}` is not one of this role's tags"),
+                    );
+                }
+            }
+            keys.get_ref().clone()
+        });
+    (tags.into_iter().collect(), transitive)
+}
+
+pub(super) fn command_timeout(raw: &RawRole, cx: &mut Ctx<'_>) -> Duration {
+    let Some(t) = &raw.command_timeout else {
+        return DEFAULT_COMMAND_TIMEOUT;
+    };
+    match humantime::parse_duration(t.get_ref()) {
+        Ok(d) if d >= Duration::from_secs(1) && d <= Duration::from_secs(600) => d,
+        _ => {
+            cx.error(
+                Some(t.span()),
+                "command_timeout",
+                "must be a duration from 1s to 10m",
+            );
+            DEFAULT_COMMAND_TIMEOUT
+        }
+    }
+}
+
+pub(super) fn duration(raw: &RawRole, kind: Kind, cx: &mut Ctx<'_>) -> Option<Duration> {
+    let (default, max) = match kind {
+        Kind::SessionToken => {
+            (DEFAULT_SESSION_TOKEN_DURATION, MAX_SESSION_TOKEN_DURATION)
+        }
+        _ => (DEFAULT_DURATION, MAX_ROLE_DURATION),
+    };
+    let chained =
+        matches!(&raw.source, Some(s) if s.get_ref().trim().starts_with("role:"));
+    let Some(d) = &raw.duration else {
+        return Some(if chained {
+            default.min(CHAINED_MAX)
+        } else {
+            default
+        });
+    };
+    let span = Some(d.span());
+    let parsed = match humantime::parse_duration(d.get_ref()) {
+        Ok(v) => v,
+        Err(e) => {
+            cx.error(
+                span,
+                "duration",
+                format!(
+                    "`{}` is not a duration like \"1h\" or \"90m\": {e}",
+                    d.get_ref()
+                ),
+            );
+            return None;
+        }
+    };
+    if parsed < MIN_DURATION || parsed > max {
+        let (lo, hi) = (
+            humantime::format_duration(MIN_DURATION),
+            humantime::format_duration(max),
+        );
+        cx.error(
+            span,
+            "duration",
+            format!("`{}` is out of range {lo}..{hi}", d.get_ref()),
+        );
+        return None;
+    }
+    if chained && parsed > CHAINED_MAX {
+        cx.warn(
+            span,
+            "duration",
+            "STS caps role-chained sessions at 1h; using 1h",
+        );
+        return Some(CHAINED_MAX);
+    }
+    if parsed < Duration::from_secs(3600) {
+        cx.warn(span, "duration", "sessions shorter than 1h are refreshed at half-life, so SDKs will see \
+            credentials with under 30 minutes left and treat them as near expiry (botocore refreshes on every call)");
+    }
+    Some(parsed)
+}
+
+// === value checks ===
+
+/// `arn:PARTITION:iam::ACCOUNT:role/NAME`, within STS's 20..2048 length.
+pub fn role_arn_problem(arn: &str) -> Option<String> {
+    iam_arn_problem(
+        arn,
+        "role/",
+        "a role ARN like arn:aws:iam::123456789012:role/NAME",
+    )
+}
+
+pub(super) fn principal_arn_problem(arn: &str) -> Option<String> {
+    iam_arn_problem(
+        arn,
+        "saml-provider/",
+        "a SAML provider ARN like arn:aws:iam::123456789012:saml-provider/NAME",
+    )
+}
+
+pub(super) fn iam_arn_problem(arn: &str, resource: &str, what: &str) -> Option<String> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let well_formed = parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == "iam"
+        && parts[3].is_empty()
+        && parts[4].len() == 12
+        && parts[4].chars().all(|c| c.is_ascii_digit())
+        && parts[5].starts_with(resource)
+        && parts[5].len() > resource.len();
+    if !well_formed {
+        return Some(format!("`{arn}` is not {what}"));
+    }
+    (!(20..=2048).contains(&arn.len()))
+        .then(|| "an ARN must be 20 to 2048 characters".into())
+}
+
+pub(super) fn is_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '=' | ',' | '.' | '@' | '-')
+}
+
+/// `min..=max` characters of `[\w+=,.@-]` plus `extra`.
+pub(super) fn name_problem(
+    v: &str,
+    min: usize,
+    max: usize,
+    extra: &str,
+) -> Option<String> {
+    let ok = v.chars().all(|c| is_name_char(c) || extra.contains(c));
+    (!(min..=max).contains(&v.len()) || !ok)
+        .then(|| format!("`{v}` must be {min} to {max} characters of letters, digits and _+=,.@-{extra}"))
+}
+
+pub(super) fn external_id_problem(id: &str) -> Option<String> {
+    name_problem(id, 2, 1224, ":/")
+        .map(|_| "must be 2 to 1224 characters of letters, digits and _+=,.@:/-".into())
+}
+
+/// `imdsd-<user>`, with the user name cut down to what STS accepts.
+pub fn default_session_name(env: &Environment) -> String {
+    let user: String = env
+        .first_of(&["USER", "LOGNAME"])
+        .unwrap_or("")
+        .chars()
+        .filter(|c| is_name_char(*c))
+        .collect();
+    let name = if user.is_empty() {
+        "imdsd".to_string()
+    } else {
+        format!("imdsd-{user}")
+    };
+    name.chars().take(64).collect()
+}
+
+/// Errors for `role:NAME` sources that name no role, themselves, or form a
+/// cycle.
+pub fn check_chains(
+    roles: &BTreeMap<String, RoleConfig>,
+    spans: &BTreeMap<String, std::ops::Range<usize>>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    for (name, role) in roles {
+        let mut seen = vec![name.as_str()];
+        let mut next = role.depends_on();
+        while let Some(dep) = next {
+            let span = spans.get(name).cloned();
+            if !roles.contains_key(dep) {
+                diags.push(Diagnostic::error(
+                    span,
+                    format!("roles.{name}.source: no role named `{dep}`"),
+                ));
+                break;
+            }
+            if seen.contains(&dep) {
+                seen.push(dep);
+                diags.push(Diagnostic::error(
+                    span,
+                    format!(
+                        "roles.{name}.source: role chain loops: {}",
+                        seen.join(" -> ")
+                    ),
+                ));
+                break;
+            }
+            seen.push(dep);
+            next = roles[dep].depends_on();
+        }
+    }
+}
+
+/// Whether any diagnostic is an error.
+pub fn has_errors(diags: &[Diagnostic]) -> bool {
+    diags.iter().any(|d| d.severity == Severity::Error)
+}
