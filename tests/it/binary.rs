@@ -249,3 +249,74 @@ async fn no_secret_appears_in_any_log_line() {
         }
     }
 }
+
+/// Session credentials sign chained calls (`x-amz-security-token`) and MFA
+/// codes travel in requests and over the control socket: none of them may
+/// reach the trace log either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_in_logs_with_chained_and_mfa_roles() {
+    use std::os::unix::fs::PermissionsExt;
+    let sts = FakeSts::start(ManualClock::starting_now()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let totp = dir.path().join("totp");
+    std::fs::write(&totp, "#!/bin/sh\necho 864213\n").unwrap();
+    std::fs::set_permissions(&totp, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mfa = "mfa_serial = \"arn:aws:iam::123456789012:mfa/tester\"";
+    let config = format!(
+        "{}\n[roles.base]\ntype = \"session_token\"\nsource = \"env\"\n{mfa}\nmfa_command = \"{}\"\n\
+         [roles.admin]\nrole_arn = \"arn:aws:iam::123456789012:role/admin\"\nsource = \"role:base\"\n\
+         [roles.manual]\ntype = \"session_token\"\nsource = \"env\"\n{mfa}\n",
+        CONFIG.replace("{sts}", &sts.endpoint()).replace(
+            "listen = \"127.0.0.1:0\"",
+            "listen = \"127.0.0.1:0\"\nrole = \"dev\""
+        ),
+        totp.display()
+    );
+    let path = dir.path().join("imdsd.toml");
+    std::fs::write(&path, config).unwrap();
+    let state = dir.path().join("state");
+    let daemon = Running::start(&path, &state, fake_sts::SECRET_KEY);
+    daemon.log_line("role=admin").await;
+    daemon.log_line("waiting for an MFA code").await;
+    let out = Command::new(BIN)
+        .args(["mfa", "manual", "975319", "--socket"])
+        .arg(state.join("control.sock"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eventually(Duration::from_secs(10), || async {
+        daemon
+            .lines()
+            .iter()
+            .any(|l| l.contains("fetched credentials") && l.contains("role=manual"))
+            .then_some(())
+    })
+    .await
+    .expect("the manual-MFA role fetched");
+    daemon.signal("-TERM");
+    let (status, log) = daemon.wait().await;
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        sts.seen()
+            .iter()
+            .any(|s| s.param("Action") == Some("AssumeRole") && s.signature_ok)
+    );
+    for line in &log {
+        for secret in [
+            fake_sts::SECRET_KEY,
+            "fake-secret-",
+            "fake-session-token-",
+            "864213",
+            "975319",
+        ] {
+            assert!(
+                !line.contains(secret),
+                "secret {secret:?} in log line: {line}"
+            );
+        }
+    }
+}
