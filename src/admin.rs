@@ -1,8 +1,8 @@
 //! The optional admin listener: `/healthz`, `/readyz` and `/metrics`.
 //!
 //! Off unless `[admin] listen` is set. It carries no secrets (key ids are
-//! not even shown here), so it has no token or `Host` check; it is
-//! loopback-only like the IMDS listeners unless explicitly opened.
+//! not even shown here), so it needs no token; it does check `Host` like
+//! the IMDS listeners, and is loopback-only unless explicitly opened.
 
 use std::sync::Arc;
 
@@ -14,11 +14,13 @@ use http::{Method, Request, StatusCode};
 use crate::app::View;
 use crate::clock::SharedClock;
 use crate::imds::endpoint::{HttpResponse, text};
+use crate::imds::guard::{self, HostAllowList};
 use crate::metrics::Metrics;
 
 /// Answers health and metrics requests.
 #[derive(Debug)]
 pub struct Admin {
+    hosts: HostAllowList,
     view: Arc<ArcSwap<View>>,
     metrics: Arc<Metrics>,
     clock: SharedClock,
@@ -26,11 +28,13 @@ pub struct Admin {
 
 impl Admin {
     pub fn new(
+        hosts: HostAllowList,
         view: Arc<ArcSwap<View>>,
         metrics: Arc<Metrics>,
         clock: SharedClock,
     ) -> Self {
         Admin {
+            hosts,
             view,
             metrics,
             clock,
@@ -38,6 +42,10 @@ impl Admin {
     }
 
     pub fn respond<B>(&self, req: &Request<B>) -> HttpResponse {
+        // Role names and error codes are not for a DNS-rebinding page.
+        if guard::check(&self.hosts, req.headers()).is_some() {
+            return text(StatusCode::FORBIDDEN, Bytes::from_static(b"forbidden\n"));
+        }
         if req.method() != Method::GET && req.method() != Method::HEAD {
             return text(
                 StatusCode::METHOD_NOT_ALLOWED,

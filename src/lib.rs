@@ -41,6 +41,7 @@ pub mod imds;
 pub mod logging;
 pub mod metrics;
 pub mod profile;
+pub mod read;
 pub mod run;
 pub mod secret;
 pub mod serve;

@@ -117,11 +117,10 @@ fn prepare(stream: &tokio::net::TcpStream, local: Option<SocketAddr>, peer: Sock
     let _ = stream.set_nodelay(true);
     // Off loopback (169.254.169.254 on lo), answers carry IP TTL 1 like
     // EC2's default hop limit, so they cannot be routed any further.
-    if let Some(SocketAddr::V4(addr)) = local {
-        if !addr.ip().is_loopback() {
-            if let Err(e) = stream.set_ttl(1) {
-                tracing::debug!(%peer, error = %e, "could not set IP TTL 1");
-            }
-        }
+    if let Some(SocketAddr::V4(addr)) = local
+        && !addr.ip().is_loopback()
+        && let Err(e) = stream.set_ttl(1)
+    {
+        tracing::debug!(%peer, error = %e, "could not set IP TTL 1");
     }
 }

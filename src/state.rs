@@ -39,6 +39,8 @@ pub enum StateError {
     },
     #[error("token key {} is readable by other users (mode {mode:o}); run `chmod 600 {}`", path.display(), path.display())]
     KeyPermissions { path: PathBuf, mode: u32 },
+    #[error("token key {} belongs to uid {uid}, not to this daemon's user", path.display())]
+    KeyOwner { path: PathBuf, uid: u32 },
     #[error("token key {} holds {len} bytes, not {KEY_LEN}; delete it to make a new one (clients then need new tokens)", path.display())]
     KeyLength { path: PathBuf, len: usize },
 }
@@ -95,6 +97,12 @@ fn read_key(path: &Path) -> Result<[u8; KEY_LEN], StateError> {
         source,
     };
     let meta = std::fs::metadata(path).map_err(key_err)?;
+    if meta.uid() != current_uid() {
+        return Err(StateError::KeyOwner {
+            path: path.to_path_buf(),
+            uid: meta.uid(),
+        });
+    }
     let mode = meta.mode() & 0o777;
     if mode & 0o077 != 0 {
         return Err(StateError::KeyPermissions {
@@ -121,12 +129,14 @@ fn create_key(dir: &Path, path: &Path) -> Result<(), StateError> {
         source,
     };
     let tmp = dir.join(format!(".{KEY_FILE}.{}", std::process::id()));
+    // A leftover from a crash with the same pid; `create_new` below then
+    // refuses to follow anything an attacker put in its place.
+    let _ = std::fs::remove_file(&tmp);
     let mut key = zeroize::Zeroizing::new([0u8; KEY_LEN]);
     rand::rng().fill_bytes(key.as_mut());
     let written = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(0o600)
         .open(&tmp)
         .and_then(|mut f| f.write_all(key.as_ref()).and_then(|()| f.sync_all()));

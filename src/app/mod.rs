@@ -214,11 +214,11 @@ impl Daemon {
         let started = daemon.start_roles(opts.config.roles.values());
         daemon.roles.extend(started);
         for (listener, cfg) in bound.into_iter().zip(&opts.config.listeners) {
-            let runtime = daemon.start_listener(listener, cfg)?;
+            let runtime = daemon.start_listener(listener, cfg);
             daemon.listeners.push(runtime);
         }
         if let Some((configured, listener)) = admin_listener {
-            daemon.admin = Some(daemon.start_admin(configured, listener)?);
+            daemon.admin = Some(daemon.start_admin(configured, listener));
         }
         for addr in daemon.inherited.unclaimed() {
             tracing::warn!(%addr, "systemd passed a socket that no listener in the config uses");
@@ -256,11 +256,7 @@ impl Daemon {
     /// Waits until every role's first fetch has an outcome, for at most
     /// `limit`. False if some role is still waiting.
     pub async fn settled(&self, limit: Duration) -> bool {
-        let mut all = true;
-        for runtime in self.roles.values() {
-            all &= runtime.slot.settled(limit).await;
-        }
-        all
+        settled_by(self.roles.values(), tokio::time::Instant::now() + limit).await
     }
 
     /// Applies `new`. On an error nothing has changed.
@@ -285,16 +281,16 @@ impl Daemon {
         if new.sts != self.config.sts {
             self.sts =
                 StsClient::new(&new.sts, &self.shared.env, self.shared.clock.clone())?;
-            self.fetch = fetch_context(&self.shared, &self.sts);
+            self.fetch.sts.store(Arc::new(self.sts.clone()));
         }
 
         // New and changed roles fetch now; the old ones keep serving.
         let started =
             self.start_roles(plan.roles_started.iter().map(|name| &new.roles[name]));
-        let first_fetch = new.sts.timeout + Duration::from_secs(1);
-        for runtime in started.values() {
-            runtime.slot.settled(first_fetch).await;
-        }
+        // One deadline for all of them: the fetches run in parallel.
+        let first_fetch =
+            tokio::time::Instant::now() + new.sts.timeout + Duration::from_secs(1);
+        settled_by(started.values(), first_fetch).await;
         let mut retired: Vec<RoleRuntime> = Vec::new();
         for name in &plan.roles_stopped {
             retired.extend(self.roles.remove(name));
@@ -330,7 +326,7 @@ impl Daemon {
             next[kept.new] = Some(runtime);
         }
         for (listener, i) in opened {
-            let runtime = self.start_listener(listener, &new.listeners[i])?;
+            let runtime = self.start_listener(listener, &new.listeners[i]);
             summary.listeners_opened.push(runtime.addr);
             next[i] = Some(runtime);
         }
@@ -339,7 +335,7 @@ impl Daemon {
             summary.listeners_closed.push(runtime.addr);
         }
         self.listeners = next.into_iter().flatten().collect();
-        self.reload_admin(new.admin, admin_listener)?;
+        self.reload_admin(new.admin, admin_listener);
 
         for runtime in retired {
             runtime.stop.cancel();
@@ -453,15 +449,8 @@ impl Daemon {
         self.sts.config()
     }
 
-    fn start_listener(
-        &mut self,
-        listener: tokio::net::TcpListener,
-        cfg: &ListenerConfig,
-    ) -> Result<ListenerRuntime, StartError> {
-        let addr = listener.local_addr().map_err(|source| StartError::Bind {
-            addr: cfg.listen,
-            source,
-        })?;
+    fn start_listener(&mut self, bound: Bound, cfg: &ListenerConfig) -> ListenerRuntime {
+        let Bound { listener, addr } = bound;
         let stats = Arc::new(self.shared.metrics.listener_stats(addr.to_string()));
         let endpoint = Arc::new(ArcSwap::from_pointee(self.endpoint(
             cfg,
@@ -476,25 +465,19 @@ impl Daemon {
             self.shared.limits,
             stop.clone(),
         ));
-        Ok(ListenerRuntime {
+        ListenerRuntime {
             config: cfg.clone(),
             addr,
             endpoint,
             stats,
             stop,
-        })
+        }
     }
 
-    fn start_admin(
-        &mut self,
-        configured: SocketAddr,
-        listener: tokio::net::TcpListener,
-    ) -> Result<AdminRuntime, StartError> {
-        let addr = listener.local_addr().map_err(|source| StartError::Bind {
-            addr: configured,
-            source,
-        })?;
+    fn start_admin(&mut self, configured: SocketAddr, bound: Bound) -> AdminRuntime {
+        let Bound { listener, addr } = bound;
         let admin = Admin::new(
+            HostAllowList::for_listener(addr),
             self.view.clone(),
             self.shared.metrics.clone(),
             self.shared.clock.clone(),
@@ -510,28 +493,27 @@ impl Daemon {
             self.shared.limits,
             stop.clone(),
         ));
-        Ok(AdminRuntime {
+        AdminRuntime {
             configured,
             addr,
             stop,
-        })
+        }
     }
 
     fn reload_admin(
         &mut self,
         wanted: Option<SocketAddr>,
-        bound: Option<(SocketAddr, tokio::net::TcpListener)>,
-    ) -> Result<(), StartError> {
+        bound: Option<(SocketAddr, Bound)>,
+    ) {
         if self.admin.as_ref().map(|a| a.configured) == wanted {
-            return Ok(());
+            return;
         }
         if let Some(old) = self.admin.take() {
             old.stop.cancel();
         }
-        if let Some((configured, listener)) = bound {
-            self.admin = Some(self.start_admin(configured, listener)?);
+        if let Some((configured, bound)) = bound {
+            self.admin = Some(self.start_admin(configured, bound));
         }
-        Ok(())
     }
 
     fn publish_view(&self) {
@@ -555,9 +537,22 @@ impl Daemon {
     }
 }
 
+/// Waits until every role's first fetch has an outcome, or `deadline`.
+async fn settled_by<'a>(
+    roles: impl Iterator<Item = &'a RoleRuntime>,
+    deadline: tokio::time::Instant,
+) -> bool {
+    let mut all = true;
+    for runtime in roles {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        all &= runtime.slot.settled(left).await;
+    }
+    all
+}
+
 fn fetch_context(shared: &Shared, sts: &StsClient) -> Arc<FetchContext> {
     Arc::new(FetchContext {
-        sts: sts.clone(),
+        sts: ArcSwap::from_pointee(sts.clone()),
         env: shared.env.clone(),
         clock: shared.clock.clone(),
         roles: shared.roles.clone(),
@@ -578,11 +573,22 @@ fn local_http() -> reqwest::Client {
         .unwrap_or_default()
 }
 
-fn listen(
+/// A listening socket and the address it really has (port 0 resolved).
+struct Bound {
+    listener: tokio::net::TcpListener,
     addr: SocketAddr,
-    inherited: &mut Inherited,
-) -> Result<tokio::net::TcpListener, StartError> {
-    bind::listen(addr, inherited).map_err(|source| StartError::Bind { addr, source })
+}
+
+/// Everything that can fail about a listener happens here, before a start
+/// or reload changes anything.
+fn listen(addr: SocketAddr, inherited: &mut Inherited) -> Result<Bound, StartError> {
+    let bind_err = |source| StartError::Bind { addr, source };
+    let listener = bind::listen(addr, inherited).map_err(bind_err)?;
+    let local = listener.local_addr().map_err(bind_err)?;
+    Ok(Bound {
+        listener,
+        addr: local,
+    })
 }
 
 /// A stable, instance-id-shaped name derived from the token key (a hash,

@@ -47,7 +47,10 @@ impl Plan {
 
 pub fn plan(old: &Config, new: &Config) -> Plan {
     let mut p = Plan::default();
-    let sts_same = old.sts == new.sts;
+    // Only where STS is changes whose credentials a role holds; a new
+    // timeout applies to the next fetch without a restart.
+    let sts_same =
+        old.sts.region == new.sts.region && old.sts.endpoint == new.sts.endpoint;
     for (name, role) in &new.roles {
         match old.roles.get(name) {
             Some(prev) if prev == role && sts_same => p.roles_kept.insert(name.clone()),
@@ -166,6 +169,16 @@ source = "env"
         let p = plan(&config(BASE), &config(&new));
         assert_eq!(p.roles_started.len(), 2);
         assert!(p.roles_kept.is_empty());
+    }
+
+    #[test]
+    fn a_new_sts_timeout_restarts_nothing() {
+        let new = format!("{BASE}\n[sts]\ntimeout = \"20s\"\n");
+        let p = plan(&config(BASE), &config(&new));
+        assert!(
+            p.roles_started.is_empty() && p.roles_kept.len() == 2,
+            "{p:?}"
+        );
     }
 
     #[test]

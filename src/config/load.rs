@@ -84,9 +84,11 @@ pub fn resolve_path(
 
 /// Reads and validates the config at `path`.
 pub fn load(path: &Path, env: &Environment) -> Result<LoadedConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_path_buf(),
-        source,
+    let text = crate::read::file(path, crate::read::LARGE).map_err(|source| {
+        ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        }
     })?;
     let (config, diagnostics) = parse(&text, env);
     let render = |d: &Diagnostic| render_diagnostic(path, &text, d);

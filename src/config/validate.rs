@@ -265,14 +265,15 @@ fn validate_listeners(
         let span = (!raw.imds.is_empty()).then(|| raw_l.span());
         let l = raw_l.get_ref();
         let listen = validate_listen(l, &ctx, span.clone(), diags);
-        if let Some(addr) = listen {
-            if addr.port() != 0 && !seen.insert(addr) {
-                let at = l.listen.as_ref().map(Spanned::span).or(span.clone());
-                diags.push(Diagnostic::error(
-                    at,
-                    format!("{ctx}.listen: {addr} is listed twice"),
-                ));
-            }
+        if let Some(addr) = listen
+            && addr.port() != 0
+            && !seen.insert(addr)
+        {
+            let at = l.listen.as_ref().map(Spanned::span).or(span.clone());
+            diags.push(Diagnostic::error(
+                at,
+                format!("{ctx}.listen: {addr} is listed twice"),
+            ));
         }
         let role = listener_role(raw, l, &ctx, span, diags);
         if let (Some(listen), Some(role)) = (listen, role) {
@@ -332,6 +333,14 @@ fn parse_listen(
             return None;
         }
     };
+    if addr.ip().is_unspecified() {
+        // The Host check needs to know the one address clients use.
+        diags.push(Diagnostic::error(
+            span,
+            format!("{ctx}.listen: {addr} listens on every address; name the one address clients connect to"),
+        ));
+        return None;
+    }
     if !is_loopback(addr.ip()) && !allow_non_loopback {
         diags.push(Diagnostic::error(
             span,
@@ -648,6 +657,19 @@ mod tests {
     }
 
     #[test]
+    fn wildcard_addresses_are_refused() {
+        for addr in ["0.0.0.0:9", "[::]:9"] {
+            let text = format!(
+                "[[imds]]\nlisten = \"{addr}\"\nallow_non_loopback = true\n{MINIMAL}"
+            );
+            assert!(
+                errors(&check(&text, &[]))[0].contains("listens on every address"),
+                "{addr}"
+            );
+        }
+    }
+
+    #[test]
     fn non_loopback_listen_is_allowed_when_asked() {
         let text = format!(
             "[[imds]]\nlisten = \"169.254.169.254:80\"\nallow_non_loopback = true\n{MINIMAL}"
@@ -698,7 +720,7 @@ mod tests {
             check(&text, &[]).config.unwrap().admin,
             Some("127.0.0.1:16926".parse().unwrap())
         );
-        let text = format!("{MINIMAL}\n[admin]\nlisten = \"0.0.0.0:9\"\n");
+        let text = format!("{MINIMAL}\n[admin]\nlisten = \"10.0.0.1:9\"\n");
         assert!(errors(&check(&text, &[]))[0].contains("not a loopback"));
         let text = format!("{MINIMAL}\n[admin]\nlisten = \"127.0.0.1:16925\"\n");
         assert!(errors(&check(&text, &[]))[0].contains("also an [[imds]] listener"));

@@ -39,10 +39,11 @@ pub fn watch(config: &Path, reload: mpsc::Sender<()>) -> Result<ConfigWatch, Wat
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let names = relevant_names(config);
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<Event>| {
-        if let Ok(event) = event {
-            if is_change(&event.kind) && concerns(&event, &names) {
-                let _ = events_tx.send(());
-            }
+        if let Ok(event) = event
+            && is_change(&event.kind)
+            && concerns(&event, &names)
+        {
+            let _ = events_tx.send(());
         }
     })
     .map_err(|source| WatchError {
@@ -102,10 +103,10 @@ fn directories(config: &Path) -> Vec<PathBuf> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     dirs.insert(own.to_path_buf());
-    if let Ok(target) = std::fs::canonicalize(config) {
-        if let Some(parent) = target.parent() {
-            dirs.insert(parent.to_path_buf());
-        }
+    if let Ok(target) = std::fs::canonicalize(config)
+        && let Some(parent) = target.parent()
+    {
+        dirs.insert(parent.to_path_buf());
     }
     dirs.into_iter().collect()
 }

@@ -36,12 +36,21 @@ pub fn find(candidates: Vec<PathBuf>) -> Result<PathBuf, ClientError> {
         .ok_or(ClientError::NotFound { tried: candidates })
 }
 
-/// Sends one request and reads the answer.
+/// Sends one request and reads the answer. The socket must belong to us
+/// or root: an MFA code is not handed to someone else's listener.
 pub fn ask(path: &Path, request: &Request) -> Result<Response, ClientError> {
     let io = |source| ClientError::Io {
         path: path.to_path_buf(),
         source,
     };
+    let owner =
+        std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(path).map_err(io)?);
+    if owner != 0 && owner != crate::state::current_uid() {
+        return Err(ClientError::Refused(format!(
+            "{} belongs to uid {owner}, not to you or root; not talking to it",
+            path.display()
+        )));
+    }
     let mut stream = UnixStream::connect(path).map_err(io)?;
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))

@@ -37,7 +37,8 @@ pub type RoleDirectory = Arc<ArcSwap<BTreeMap<String, Arc<RoleSlot>>>>;
 
 /// What every fetcher shares.
 pub struct FetchContext {
-    pub sts: StsClient,
+    /// Replaced when `[sts]` changes; every fetch uses the current one.
+    pub sts: ArcSwap<StsClient>,
     pub env: Environment,
     pub clock: SharedClock,
     pub roles: RoleDirectory,
@@ -140,7 +141,7 @@ pub struct Fetcher {
 impl Fetcher {
     pub async fn fetch(&self) -> Result<Issued, FetchError> {
         let duration = self.role.duration;
-        let sts = &self.ctx.sts;
+        let sts = self.ctx.sts.load_full();
         match &self.role.flow {
             Flow::AssumeRole(a) => {
                 let signer = self.signer(&a.source).await?;
@@ -230,7 +231,7 @@ impl Fetcher {
         };
         let clock = self.ctx.clock.clone();
         let snap = slot
-            .wait_usable(|| clock.now(), self.ctx.sts.config().timeout)
+            .wait_usable(|| clock.now(), self.ctx.sts.load().config().timeout)
             .await;
         if let Some(served) = snap.usable(self.ctx.clock.now()) {
             return Ok(served.credentials.clone());
@@ -303,6 +304,7 @@ impl Fetcher {
                 Ok(self
                     .ctx
                     .sts
+                    .load_full()
                     .call(
                         &queries::session_token(duration, serial, code),
                         Some(&credentials),
@@ -372,6 +374,7 @@ impl Fetcher {
             credentials = self
                 .ctx
                 .sts
+                .load_full()
                 .call(&query, Some(&credentials))
                 .await?
                 .credentials;
@@ -412,7 +415,7 @@ impl Fetcher {
                 let token = read_secret("web identity token file", token_file)?;
                 let query =
                     queries::web_identity(&identity, Duration::from_secs(3600), token);
-                ctx.sts.call(&query, None).await?.credentials
+                ctx.sts.load_full().call(&query, None).await?.credentials
             }
             Base::Sso(sso) => {
                 profile::sso::role_credentials(&ctx.web, &ctx.env, sso, ctx.clock.now())
@@ -436,11 +439,12 @@ impl Fetcher {
 /// A file's content as a secret, trimmed (tokens and assertions often end
 /// in a newline).
 fn read_secret(what: &'static str, path: &Path) -> Result<Secret, FetchError> {
-    let text = std::fs::read_to_string(path).map_err(|e| FetchError::File {
-        what,
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    })?;
+    let text =
+        crate::read::file(path, crate::read::LARGE).map_err(|e| FetchError::File {
+            what,
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
     let text = zeroize::Zeroizing::new(text);
     if text.trim().is_empty() {
         return Err(FetchError::File {

@@ -22,7 +22,6 @@ use crate::imds::render;
 use crate::secret::Secret;
 
 /// Credentials as served: the body is rendered once, here.
-#[derive(Debug)]
 pub struct Served {
     /// The credentials themselves, for roles chained from this one.
     pub credentials: Credentials,
@@ -52,6 +51,19 @@ impl Served {
             assumed_role_arn,
             imds_body: render::credentials_json(creds, expiration, now).into_bytes(),
         })
+    }
+}
+
+// The body holds the secret key and token: never print it.
+impl std::fmt::Debug for Served {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Served")
+            .field("access_key_id", &self.access_key_id)
+            .field("expiration", &self.expiration)
+            .field("last_updated", &self.last_updated)
+            .field("assumed_role_arn", &self.assumed_role_arn)
+            .field("imds_body", &crate::secret::REDACTED)
+            .finish()
     }
 }
 
@@ -184,10 +196,10 @@ impl RoleSlot {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .take();
-            if let Some((code, at)) = taken {
-                if at.elapsed() <= fresh {
-                    return code;
-                }
+            if let Some((code, at)) = taken
+                && at.elapsed() <= fresh
+            {
+                return code;
             }
             arrived.await;
         }
@@ -238,5 +250,32 @@ impl RoleSlot {
                 return self.load_full();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_of_a_slot_never_shows_the_credentials() {
+        let creds = Credentials {
+            access_key_id: "ASIAEXAMPLE".into(),
+            secret_access_key: Secret::new("SECRETKEYVALUE"),
+            session_token: Some(Secret::new("SESSIONTOKENVALUE")),
+            expiration: DateTime::from_timestamp(1_900_000_000, 0),
+        };
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let slot = RoleSlot::new("dev");
+        slot.publish(Snapshot {
+            served: Served::render(&creds, None, now).map(Arc::new),
+            ..Default::default()
+        });
+        let printed = format!("{slot:?}");
+        assert!(printed.contains("ASIAEXAMPLE"), "{printed}");
+        assert!(
+            !printed.contains("SECRETKEYVALUE") && !printed.contains("SESSIONTOKENVALUE"),
+            "{printed}"
+        );
     }
 }

@@ -29,8 +29,9 @@ pub const TTL_HEADER: HeaderName =
 const FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// How long a credentials request may wait for an in-flight refresh: well
-/// under the 1 s that botocore, JS, Java and Rust allow for the whole call.
-pub const DEFAULT_WAIT: Duration = Duration::from_millis(500);
+/// under the 1 s that botocore, JS, Java and Rust allow for the whole call,
+/// and under Go's 500 ms response-header timeout.
+pub const DEFAULT_WAIT: Duration = Duration::from_millis(400);
 
 pub type HttpResponse = Response<Full<Bytes>>;
 
@@ -150,10 +151,10 @@ impl Endpoint {
         }
         let route = route(&parts.method, parts.uri.path());
         let kind = request_kind(&route);
-        if route.needs_token() {
-            if let Some(denied) = self.check_token(&parts.headers, parts.uri.path()) {
-                return (kind, denied);
-            }
+        if route.needs_token()
+            && let Some(denied) = self.check_token(&parts.headers, parts.uri.path())
+        {
+            return (kind, denied);
         }
         (kind, self.serve(route, &parts.headers).await)
     }

@@ -112,7 +112,7 @@ pub fn load(env: &Environment) -> Result<Profiles, ProfileError> {
     let read =
         |path: Option<PathBuf>| -> Result<Option<(PathBuf, String)>, ProfileError> {
             let Some(path) = path else { return Ok(None) };
-            match std::fs::read_to_string(&path) {
+            match crate::read::file(&path, crate::read::LARGE) {
                 Ok(text) => Ok(Some((path, text))),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
                 Err(e) => Err(ProfileError::Read {

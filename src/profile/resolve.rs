@@ -16,10 +16,32 @@ use crate::secret::Secret;
 pub type Section = HashMap<String, String>;
 
 /// Everything in the two files.
-#[derive(Debug, Default, Clone)]
+#[derive(Default, Clone)]
 pub struct Profiles {
     pub profiles: HashMap<String, Section>,
     pub sso_sessions: HashMap<String, Section>,
+}
+
+// Sections hold `aws_secret_access_key` and `aws_session_token`: print
+// names only.
+impl std::fmt::Debug for Profiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<&String> = self.profiles.keys().collect();
+        names.sort();
+        f.debug_struct("Profiles")
+            .field("profiles", &names)
+            .finish()
+    }
+}
+
+impl Drop for Profiles {
+    fn drop(&mut self) {
+        for section in self.profiles.values_mut() {
+            for value in section.values_mut() {
+                zeroize::Zeroize::zeroize(value);
+            }
+        }
+    }
 }
 
 /// How to get credentials for a profile.
@@ -325,6 +347,15 @@ region = us-west-2
 
     fn profiles() -> Profiles {
         parse_files(Some(CONFIG), Some(CREDENTIALS)).unwrap()
+    }
+
+    #[test]
+    fn debug_prints_profile_names_only() {
+        let printed = format!("{:?}", profiles());
+        assert!(
+            printed.contains("base") && !printed.contains("s3cr3t"),
+            "{printed}"
+        );
     }
 
     #[test]

@@ -44,7 +44,7 @@ pub fn read_token(
         path: path.to_path_buf(),
     };
     let text = zeroize::Zeroizing::new(
-        std::fs::read_to_string(path).map_err(|_| not_logged_in())?,
+        crate::read::file(path, crate::read::SMALL).map_err(|_| not_logged_in())?,
     );
     let cached: CachedToken = serde_json::from_str(&text).map_err(|_| not_logged_in())?;
     let expires =
@@ -130,8 +130,7 @@ pub async fn role_credentials(
         .map_err(|e| portal_err(format!("{url}: {e}"), true))?;
     let status = response.status().as_u16();
     let body = zeroize::Zeroizing::new(
-        response
-            .text()
+        crate::read::body(response, crate::read::SMALL as usize)
             .await
             .map_err(|e| portal_err(e.to_string(), true))?,
     );

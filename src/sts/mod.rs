@@ -133,7 +133,7 @@ impl StsClient {
             .await
             .map_err(|e| self.transport(action, &e))?;
         let status = response.status().as_u16();
-        let text = read_limited(response)
+        let text = crate::read::body(response, MAX_BODY)
             .await
             .map_err(|e| self.transport(action, &e))?;
         if status != 200 {
@@ -247,20 +247,6 @@ fn is_loopback_name(host: &str) -> bool {
         || host
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
-}
-
-/// Reads at most [`MAX_BODY`] bytes of the answer as text.
-async fn read_limited(mut response: reqwest::Response) -> Result<String, reqwest::Error> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        if body.len() + chunk.len() > MAX_BODY {
-            break;
-        }
-        body.extend_from_slice(&chunk);
-    }
-    let text = String::from_utf8_lossy(&body).into_owned();
-    zeroize::Zeroize::zeroize(&mut body);
-    Ok(text)
 }
 
 /// `reqwest` hides the useful part (connection refused, DNS) in sources.

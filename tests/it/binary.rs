@@ -124,7 +124,7 @@ async fn mint_token(addr: SocketAddr) -> String {
 async fn sigterm_lets_the_in_flight_request_finish_and_exits_0() {
     let sts = FakeSts::start(ManualClock::starting_now()).await;
     // The first fetch takes a while, so a credentials request waits on it.
-    sts.script([Answer::Slow(Duration::from_millis(400))]);
+    sts.script([Answer::Slow(Duration::from_millis(250))]);
     let dir = tempfile::tempdir().unwrap();
     let daemon = Running::start(
         &write_config(dir.path(), &sts),

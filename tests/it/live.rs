@@ -588,15 +588,16 @@ async fn status_and_metrics_show_state_but_no_secret() {
         .parse()
         .unwrap();
     let get = |path: &'static str| async move {
-        let r = crate::util::raw(
-            admin,
-            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                .as_bytes(),
-        )
-        .await;
+        let r = request(admin, "GET", path, &[]).await;
         (r.status, r.text())
     };
     assert_eq!(get("/healthz").await.0, 200);
+    let rebinding = crate::util::raw(
+        admin,
+        b"GET /metrics HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(rebinding.status, 403, "the admin listener checks Host too");
     assert_eq!(get("/readyz").await, (200, "dev: ready\n".to_string()));
     let (status, metrics) = get("/metrics").await;
     assert_eq!(status, 200);
@@ -645,11 +646,7 @@ async fn readyz_is_503_until_credentials_exist() {
         .parse()
         .unwrap();
     live.daemon.log_line("refresh failed").await;
-    let r = crate::util::raw(
-        admin,
-        b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    )
-    .await;
+    let r = request(admin, "GET", "/readyz", &[]).await;
     assert_eq!((r.status, r.text()), (503, "dev: not ready\n".to_string()));
 }
 
@@ -663,7 +660,7 @@ async fn a_second_signal_exits_at_once() {
     let addr = live.daemon.addr().await;
     let r = request(addr, "PUT", "/latest/api/token", &[(TTL, "60")]).await;
     let token = r.text();
-    // This request waits (up to 500 ms) for the hung first fetch, which
+    // This request waits (up to 400 ms) for the hung first fetch, which
     // keeps the drain busy.
     let pending = tokio::spawn(async move {
         request(

@@ -358,10 +358,11 @@ fn web_identity(
                 .map(|f| f.get_ref().clone()),
         )
     };
-    if let Some(problem) = role_arn.as_deref().and_then(role_arn_problem) {
-        if from_env && raw.role_arn.is_none() {
-            cx.error(None, "source", format!("AWS_ROLE_ARN: {problem}"));
-        }
+    if let Some(problem) = role_arn.as_deref().and_then(role_arn_problem)
+        && from_env
+        && raw.role_arn.is_none()
+    {
+        cx.error(None, "source", format!("AWS_ROLE_ARN: {problem}"));
     }
     let session_name = match (
         &raw.session_name,

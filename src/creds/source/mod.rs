@@ -103,10 +103,12 @@ fn expand_home(path: &str, env: &Environment) -> PathBuf {
 }
 
 fn from_credentials_file(path: &Path, profile: &str) -> Result<Credentials, SourceError> {
-    let text = std::fs::read_to_string(path).map_err(|source| SourceError::Read {
-        profile: profile.into(),
-        path: path.into(),
-        source,
+    let text = crate::read::file(path, crate::read::LARGE).map_err(|source| {
+        SourceError::Read {
+            profile: profile.into(),
+            path: path.into(),
+            source,
+        }
     })?;
     let text = zeroize::Zeroizing::new(text);
     parse_static_keys(&text, profile).map_err(|e| e.at(path, profile))

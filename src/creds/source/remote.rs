@@ -5,6 +5,7 @@
 //! refused: it would serve itself.
 
 use std::net::SocketAddr;
+use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -115,7 +116,7 @@ pub fn container_request(
     };
     let token = match env.get("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE") {
         Some(path) => Some(Secret::new(
-            std::fs::read_to_string(path)
+            crate::read::file(Path::new(path), crate::read::SMALL)
                 .map_err(|e| RemoteError::TokenFile {
                     source_name: "container",
                     path: path.into(),
@@ -152,16 +153,15 @@ fn not_self(
     } else {
         host.parse().ok()
     };
-    if let Some(ip) = ip {
-        if own
+    if let Some(ip) = ip
+        && own
             .iter()
             .any(|a| a.port() == port && (a.ip() == ip || (a.ip().is_unspecified())))
-        {
-            return Err(RemoteError::SelfReference {
-                source_name,
-                endpoint: format!("{host}:{port}"),
-            });
-        }
+    {
+        return Err(RemoteError::SelfReference {
+            source_name,
+            endpoint: format!("{host}:{port}"),
+        });
     }
     Ok(parsed)
 }
@@ -195,7 +195,7 @@ async fn text(
             status,
         });
     }
-    resp.text()
+    crate::read::body(resp, crate::read::SMALL as usize)
         .await
         .map_err(|e| transport(source_name, url, e))
 }

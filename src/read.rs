@@ -1,0 +1,81 @@
+//! Bounded reads of files and HTTP bodies that come from outside: token
+//! files, SAML assertions, AWS config files, the SSO cache, answers of
+//! metadata and SSO endpoints.
+//!
+//! A path that is not a regular file (a FIFO would block a runtime thread
+//! forever, `/dev/zero` would never end) or a body past its cap is an error,
+//! not a hang or an out-of-memory.
+
+use std::io::Read;
+use std::path::Path;
+
+/// Cap for files that hold one token or key.
+pub const SMALL: u64 = 64 * 1024;
+/// Cap for AWS config files and SAML assertions.
+pub const LARGE: u64 = 1024 * 1024;
+
+/// Reads a regular file of at most `max` bytes as UTF-8 text.
+pub fn file(path: &Path, max: u64) -> std::io::Result<String> {
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(max + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > max {
+        zeroize::Zeroize::zeroize(&mut text);
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {max} bytes"),
+        ));
+    }
+    Ok(text)
+}
+
+/// Reads at most `max` bytes of an HTTP body as text; the rest is dropped.
+pub async fn body(
+    mut response: reqwest::Response,
+    max: usize,
+) -> Result<String, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > max {
+            break;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let text = String::from_utf8_lossy(&body).into_owned();
+    zeroize::Zeroize::zeroize(&mut body);
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_special_files_and_oversized_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = dir.path().join("ok");
+        std::fs::write(&ok, "token").unwrap();
+        assert_eq!(file(&ok, 10).unwrap(), "token");
+        assert!(
+            file(&ok, 3)
+                .unwrap_err()
+                .to_string()
+                .contains("larger than 3 bytes")
+        );
+        assert!(
+            file(Path::new("/dev/zero"), 10)
+                .unwrap_err()
+                .to_string()
+                .contains("not a regular file")
+        );
+        assert!(file(dir.path(), 10).is_err());
+    }
+}
