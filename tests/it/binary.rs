@@ -48,7 +48,7 @@ fn check_prints_every_problem_with_line_and_column_and_exits_64() {
     let path = dir.path().join("bad.toml");
     std::fs::write(
         &path,
-        "[[imds]]\nlisten = \"0.0.0.0:80\"\n\n[roles.dev]\nrole_arn = \"arn:aws:iam::1:role/x\"\nsource = \"env\"\nduration = \"13h\"\n",
+        "[[imds]]\nlisten = \"10.1.2.3:80\"\n\n[roles.dev]\nrole_arn = \"arn:aws:iam::1:role/x\"\nsource = \"env\"\nduration = \"13h\"\n",
     )
     .unwrap();
     let out = check(&path);
@@ -57,7 +57,7 @@ fn check_prints_every_problem_with_line_and_column_and_exits_64() {
     let p = path.display();
     assert!(
         stderr.contains(&format!(
-            "{p}:2:10: error: imds[0].listen: 0.0.0.0:80 is not a loopback"
+            "{p}:2:10: error: imds[0].listen: 10.1.2.3:80 is not a loopback"
         )),
         "{stderr}"
     );
