@@ -10,6 +10,7 @@
 //! - `live`: reloads, SIGHUP, systemd notify and sockets, status, metrics.
 //! - `process`: running the real binary as a child process.
 //! - `peers`: moto, botocore, the AWS CLI and the JS SDK as independent peers.
+//! - `rust_sdk`: the AWS SDK for Rust's IMDS providers as a peer.
 //! - `systemd_units`: `systemd-analyze verify` on the shipped units.
 
 // Test helpers are `pub` for use across modules of this one binary.
@@ -24,5 +25,6 @@ mod peers;
 mod process;
 mod refresh;
 mod reload;
+mod rust_sdk;
 mod systemd_units;
 mod util;
