@@ -48,6 +48,11 @@ impl Default for Limits {
 
 /// Something that answers requests.
 pub trait Handler: Send + Sync + 'static {
+    /// Whether a connection from `client` to `server` may be served at all.
+    fn admits(&self, _client: SocketAddr, _server: SocketAddr) -> bool {
+        true
+    }
+
     fn handle(
         &self,
         req: Request<Incoming>,
@@ -90,6 +95,13 @@ pub async fn serve<H: Handler>(
             _ = shutdown.cancelled() => break,
         };
         prepare(&stream, local, peer);
+        if let Some(server) = local {
+            if !endpoint.load().admits(peer, server) {
+                // Closing without an answer: this client gets nothing.
+                drop(stream);
+                continue;
+            }
+        }
         let endpoint = endpoint.clone();
         let service = service_fn(move |req| {
             let endpoint = endpoint.load_full();

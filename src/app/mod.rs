@@ -432,6 +432,7 @@ impl Daemon {
             role: role.slot.clone(),
             role_arn: role.config.role_arn().unwrap_or_default().to_string(),
             allow_v1: cfg.allow_v1,
+            allow_uids: cfg.allow_uids.clone(),
             hosts: HostAllowList::for_listener(addr),
             key: self.shared.key.clone(),
             clock: self.shared.clock.clone(),

@@ -43,6 +43,9 @@ pub struct ListenerConfig {
     pub role: String,
     /// Serve token-less (IMDSv1) GETs.
     pub allow_v1: bool,
+    /// Serve only connections from these local users (`None`: anyone who
+    /// can connect).
+    pub allow_uids: Option<Vec<u32>>,
 }
 
 /// Where and how the daemon talks to STS.

@@ -48,6 +48,7 @@ pub struct RawListener {
     pub role: Option<Spanned<String>>,
     pub v1: Option<Spanned<bool>>,
     pub allow_non_loopback: Option<Spanned<bool>>,
+    pub allow_uids: Option<Spanned<Vec<u32>>>,
 }
 
 /// The `[sts]` table.

@@ -278,10 +278,15 @@ fn validate_listeners(
         let role = listener_role(raw, l, &ctx, span, diags);
         if let (Some(listen), Some(role)) = (listen, role) {
             let allow_v1 = l.v1.as_ref().is_some_and(|v| *v.get_ref());
+            let allow_uids = l.allow_uids.as_ref().map(|u| u.get_ref().clone());
+            if let Some(uids) = l.allow_uids.as_ref().filter(|u| u.get_ref().is_empty()) {
+                diags.push(Diagnostic::error(Some(uids.span()), format!("{ctx}.allow_uids: an empty list lets nobody in; remove it to allow everyone")));
+            }
             listeners.push(ListenerConfig {
                 listen,
                 role,
                 allow_v1,
+                allow_uids,
             });
         }
     }
@@ -539,6 +544,7 @@ mod tests {
                 listen: DEFAULT_LISTEN.parse().unwrap(),
                 role: "dev".into(),
                 allow_v1: false,
+                allow_uids: None,
             }]
         );
         assert_eq!(c.sts.region, "us-east-1");

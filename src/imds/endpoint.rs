@@ -52,6 +52,7 @@ struct Rendered {
 pub struct Endpoint {
     role: Arc<RoleSlot>,
     allow_v1: bool,
+    allow_uids: Option<Vec<u32>>,
     hosts: HostAllowList,
     key: Arc<TokenKey>,
     clock: SharedClock,
@@ -68,6 +69,7 @@ pub struct EndpointSpec {
     pub role: Arc<RoleSlot>,
     pub role_arn: String,
     pub allow_v1: bool,
+    pub allow_uids: Option<Vec<u32>>,
     pub hosts: HostAllowList,
     pub key: Arc<TokenKey>,
     pub clock: SharedClock,
@@ -116,6 +118,7 @@ impl Endpoint {
         Endpoint {
             role: spec.role,
             allow_v1: spec.allow_v1,
+            allow_uids: spec.allow_uids,
             hosts: spec.hosts,
             key: spec.key,
             clock: spec.clock,
@@ -289,6 +292,19 @@ impl Endpoint {
 }
 
 impl crate::serve::Handler for Endpoint {
+    fn admits(&self, client: std::net::SocketAddr, server: std::net::SocketAddr) -> bool {
+        let Some(allowed) = &self.allow_uids else {
+            return true;
+        };
+        match super::peer::lookup(client, server) {
+            Some(uid) if allowed.contains(&uid) => true,
+            found => {
+                tracing::warn!(%client, uid = ?found, role = %self.role.name(), "refused a connection from a user not in allow_uids");
+                false
+            }
+        }
+    }
+
     async fn handle(&self, req: Request<hyper::body::Incoming>) -> HttpResponse {
         self.respond(req).await
     }

@@ -3,6 +3,7 @@
 //! - [`route`]: method + path → what to answer (pure).
 //! - [`token`]: stateless session tokens (pure).
 //! - [`guard`]: `Host` and browser checks (pure).
+//! - [`peer`]: which local user a connection comes from (`allow_uids`).
 //! - [`render`]: exact response bodies (pure).
 //! - [`endpoint`]: one listener's request handling.
 //!
@@ -10,6 +11,7 @@
 
 pub mod endpoint;
 pub mod guard;
+pub mod peer;
 pub mod render;
 pub mod route;
 pub mod token;

@@ -481,3 +481,33 @@ async fn connections_over_the_limit_wait_instead_of_being_served() {
     assert_eq!(status, 200);
     drop(busy2);
 }
+
+#[tokio::test]
+async fn allow_uids_serves_listed_users_and_drops_everyone_else() {
+    let me = imdsd::state::current_uid();
+    let only_me = crate::util::CONFIG.replace(
+        "listen = \"127.0.0.1:0\"",
+        &format!("listen = \"127.0.0.1:0\"\nallow_uids = [{me}]"),
+    );
+    let d = TestDaemon::with_config(&only_me).await;
+    d.ready().await;
+    assert_eq!(d.get("/latest/meta-data/instance-id").await.status, 200);
+
+    let someone_else = crate::util::CONFIG.replace(
+        "listen = \"127.0.0.1:0\"",
+        &format!(
+            "listen = \"127.0.0.1:0\"\nallow_uids = [{}]",
+            me.wrapping_add(4242)
+        ),
+    );
+    let d = TestDaemon::with_config(&someone_else).await;
+    let put = format!(
+        "PUT /latest/api/token HTTP/1.1\r\nHost: {}\r\n{TTL}: 60\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        d.addr
+    );
+    let answer = crate::util::try_raw(d.addr, put.as_bytes()).await;
+    assert!(
+        answer.is_err(),
+        "a user outside allow_uids got an answer: {answer:?}"
+    );
+}

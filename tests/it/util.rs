@@ -312,6 +312,12 @@ pub async fn try_raw(addr: SocketAddr, bytes: &[u8]) -> std::io::Result<Resp> {
         .map_err(|_| {
             std::io::Error::new(std::io::ErrorKind::TimedOut, "no response within 10s")
         })??;
+    if !out.windows(4).any(|w| w == b"\r\n\r\n") {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "connection closed without a response",
+        ));
+    }
     Ok(parse_response(&out))
 }
 
