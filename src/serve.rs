@@ -95,12 +95,12 @@ pub async fn serve<H: Handler>(
             _ = shutdown.cancelled() => break,
         };
         prepare(&stream, local, peer);
-        if let Some(server) = local {
-            if !endpoint.load().admits(peer, server) {
-                // Closing without an answer: this client gets nothing.
-                drop(stream);
-                continue;
-            }
+        if let Some(server) = local
+            && !endpoint.load().admits(peer, server)
+        {
+            // Closing without an answer: this client gets nothing.
+            drop(stream);
+            continue;
         }
         let endpoint = endpoint.clone();
         let service = service_fn(move |req| {
