@@ -671,9 +671,9 @@ async fn a_second_signal_exits_at_once() {
         )
         .await
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
     live.daemon.signal("-TERM");
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
     live.daemon.signal("-TERM");
     let Live { daemon, .. } = live;
     let (status, log) = daemon.wait().await;
