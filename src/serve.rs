@@ -127,12 +127,50 @@ pub async fn serve<H: Handler>(
 
 fn prepare(stream: &tokio::net::TcpStream, local: Option<SocketAddr>, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
-    // Off loopback (169.254.169.254 on lo), answers carry IP TTL 1 like
-    // EC2's default hop limit, so they cannot be routed any further.
-    if let Some(SocketAddr::V4(addr)) = local
-        && !addr.ip().is_loopback()
-        && let Err(e) = stream.set_ttl(1)
-    {
-        tracing::debug!(%peer, error = %e, "could not set IP TTL 1");
+    // Off loopback (169.254.169.254 on lo), answers carry IP TTL / hop
+    // limit 1 like EC2's default, so they cannot be routed any further.
+    let limited = match local {
+        Some(SocketAddr::V4(addr)) if !addr.ip().is_loopback() => stream.set_ttl(1),
+        Some(SocketAddr::V6(addr)) if !addr.ip().is_loopback() => {
+            rustix::net::sockopt::set_ipv6_unicast_hops(stream, Some(1))
+                .map_err(Into::into)
+        }
+        _ => Ok(()),
+    };
+    if let Err(e) = limited {
+        tracing::debug!(%peer, error = %e, "could not set the hop limit to 1");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn pair(addr: &str) -> (tokio::net::TcpStream, tokio::net::TcpStream) {
+        let listener = TcpListener::bind(addr).await.unwrap();
+        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        (server, client)
+    }
+
+    #[tokio::test]
+    async fn answers_off_loopback_get_hop_limit_one_and_loopback_ones_do_not() {
+        let (server, client) = pair("127.0.0.1:0").await;
+        let peer = client.local_addr().unwrap();
+        prepare(&server, server.local_addr().ok(), peer);
+        assert_ne!(
+            server.ttl().unwrap(),
+            1,
+            "loopback answers keep the default TTL"
+        );
+        prepare(&server, Some("169.254.169.254:80".parse().unwrap()), peer);
+        assert_eq!(server.ttl().unwrap(), 1);
+
+        let (server, client) = pair("[::1]:0").await;
+        let peer = client.local_addr().unwrap();
+        prepare(&server, Some("[fd00:ec2::254]:80".parse().unwrap()), peer);
+        assert_eq!(rustix::net::sockopt::ipv6_unicast_hops(&server).unwrap(), 1);
     }
 }
