@@ -47,26 +47,20 @@ struct Live {
 
 impl Live {
     async fn start(text_for: impl Fn(&FakeSts) -> String) -> Live {
-        Self::start_at(text_for, |dir| dir.join("imdsd.toml"), &[]).await
+        Self::start_at(text_for, plain_file).await
     }
 
+    /// `place` writes the config text into the directory its own way and
+    /// returns the path the daemon is given.
     async fn start_at(
         text_for: impl Fn(&FakeSts) -> String,
-        place: impl Fn(&Path) -> PathBuf,
-        env: &[(&str, &str)],
+        place: impl Fn(&Path, &str) -> PathBuf,
     ) -> Live {
         let sts = FakeSts::start(ManualClock::starting_now()).await;
         let dir = tempfile::tempdir().unwrap();
-        let path = place(dir.path());
-        if !path.exists() {
-            std::fs::write(&path, text_for(&sts)).unwrap();
-        }
-        let daemon = Running::start_with(
-            &path,
-            &dir.path().join("state"),
-            fake_sts::SECRET_KEY,
-            env,
-        );
+        let path = place(dir.path(), &text_for(&sts));
+        let daemon =
+            Running::start(&path, &dir.path().join("state"), fake_sts::SECRET_KEY);
         Live {
             sts,
             dir,
@@ -215,6 +209,13 @@ fn replace(path: &Path, text: &str, how: Replace) {
     }
 }
 
+/// The config as one plain file.
+fn plain_file(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("imdsd.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
 fn configmap_layout(dir: &Path, text: &str) -> PathBuf {
     let v1 = dir.join("..2026_11_26_v1");
     std::fs::create_dir(&v1).unwrap();
@@ -225,26 +226,10 @@ fn configmap_layout(dir: &Path, text: &str) -> PathBuf {
 }
 
 async fn reload_without_a_failed_request(how: Replace) {
+    let text = |sts: &FakeSts| config(sts, "dev", "");
     let live = match how {
-        Replace::SymlinkSwap => {
-            Live::start_at(|_| String::new(), |_| PathBuf::from("/nonexistent"), &[])
-                .await
-        }
-        _ => Live::start(|sts| config(sts, "dev", "")).await,
-    };
-    // The ConfigMap layout needs the fake's address first.
-    let live = if let Replace::SymlinkSwap = how {
-        drop(live.daemon);
-        let path = configmap_layout(live.dir.path(), &config(&live.sts, "dev", ""));
-        let daemon =
-            Running::start(&path, &live.dir.path().join("state"), fake_sts::SECRET_KEY);
-        Live {
-            daemon,
-            path,
-            ..live
-        }
-    } else {
-        live
+        Replace::SymlinkSwap => Live::start_at(text, configmap_layout).await,
+        _ => Live::start(text).await,
     };
     let addr = live.daemon.addr().await;
     live.daemon.log_line("fetched credentials").await;
