@@ -182,7 +182,7 @@ EOF
 mkdir -p "$TMP/state"
 env -u STATE_DIRECTORY -u AWS_SESSION_TOKEN -u AWS_PROFILE \
     AWS_ACCESS_KEY_ID=AKIAEXAMPLE AWS_SECRET_ACCESS_KEY=x \
-    XDG_STATE_HOME="$TMP/state" IMDSD_LOG=warn \
+    XDG_STATE_HOME="$TMP/state" IMDSD_CONTROL_SOCKET="$TMP/control.sock" IMDSD_LOG=warn \
     "$IMDSD_BIN" run --config "$TMP/imdsd.toml" >"$TMP/imdsd.log" 2>&1 &
 IMDSD_PID=$!
 IMDS="http://127.0.0.1:$IMDS_PORT"
