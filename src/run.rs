@@ -219,10 +219,16 @@ async fn serve(
         _ => None,
     };
     start_control(&daemon, &loaded, &env, uid, &clock, stop.clone()).await;
-    if !daemon.settled(FIRST_FETCH_LIMIT).await {
-        tracing::warn!("some roles are still fetching their first credentials");
+    // A stop signal during the first fetches is honoured at once.
+    tokio::select! {
+        settled = daemon.settled(FIRST_FETCH_LIMIT) => {
+            if !settled {
+                tracing::warn!("some roles are still fetching their first credentials");
+            }
+            systemd::ready(&ready_status(&daemon));
+        }
+        _ = stop.cancelled() => {}
     }
-    systemd::ready(&ready_status(&daemon));
     systemd::spawn_watchdog(stop.clone());
 
     loop {

@@ -792,3 +792,25 @@ async fn with_no_config_file_the_default_profile_is_served() {
         "long-term keys become a session"
     );
 }
+
+/// SIGTERM while the first fetch is still hanging: the daemon stops at
+/// once instead of waiting out the first-fetch limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_hung_first_fetch_stops_promptly() {
+    let live = Live::start(|sts| {
+        sts.set_default(Answer::Hang);
+        config(sts, "dev", "").replace("timeout = \"2s\"", "timeout = \"60s\"")
+    })
+    .await;
+    live.daemon.addr().await;
+    eventually(Duration::from_secs(5), || async {
+        (live.sts.calls() == 1).then_some(())
+    })
+    .await
+    .unwrap();
+    live.daemon.signal("-TERM");
+    let Live { daemon, .. } = live;
+    let waited = tokio::time::timeout(Duration::from_secs(15), daemon.wait()).await;
+    let (status, log) = waited.expect("stopped well before the 30 s first-fetch limit");
+    assert_eq!(status.code(), Some(0), "{log:#?}");
+}
