@@ -264,6 +264,7 @@ async fn start_control(
     };
     let state = ControlState {
         view: daemon.view(),
+        roles: daemon.roles(),
         clock: clock.clone(),
         config_path: loaded.path.display().to_string(),
         uid,

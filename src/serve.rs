@@ -48,9 +48,9 @@ impl Default for Limits {
 
 /// Something that answers requests.
 pub trait Handler: Send + Sync + 'static {
-    /// Whether a connection from `client` to `server` may be served at all.
-    fn admits(&self, _client: SocketAddr, _server: SocketAddr) -> bool {
-        true
+    /// The local users this handler serves (`None`: anyone who connects).
+    fn allowed_uids(&self) -> Option<&[u32]> {
+        None
     }
 
     fn handle(
@@ -95,22 +95,31 @@ pub async fn serve<H: Handler>(
             _ = shutdown.cancelled() => break,
         };
         prepare(&stream, local, peer);
-        if let Some(server) = local
-            && !endpoint.load().admits(peer, server)
-        {
-            // Closing without an answer: this client gets nothing.
-            drop(stream);
-            continue;
-        }
+        let owner = Owner::new(peer, local);
         let endpoint = endpoint.clone();
-        let service = service_fn(move |req| {
-            let endpoint = endpoint.load_full();
-            async move { Ok::<_, Infallible>(endpoint.handle(req).await) }
-        });
+        let first = endpoint.load_full();
+        let service = {
+            let owner = owner.clone();
+            service_fn(move |req| {
+                let endpoint = endpoint.load_full();
+                let owner = owner.clone();
+                async move {
+                    // Checked per request too: a reload may add allow_uids
+                    // while this keep-alive connection is open.
+                    if !owner.allowed(endpoint.allowed_uids()).await {
+                        return Ok::<_, Infallible>(forbidden());
+                    }
+                    Ok(endpoint.handle(req).await)
+                }
+            })
+        };
         let conn =
             graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            // Someone else's connection is closed without an answer.
+            if owner.allowed(first.allowed_uids()).await
+                && let Err(e) = conn.await
+            {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
             drop(permit);
@@ -123,6 +132,58 @@ pub async fn serve<H: Handler>(
             tracing::warn!(listen = ?local, grace = ?limits.grace, "requests still running after the grace period; closing them");
         }
     }
+}
+
+/// Who owns the client end of one connection, looked up once, off the
+/// runtime threads, and only for listeners with `allow_uids`.
+#[derive(Clone)]
+struct Owner {
+    peer: SocketAddr,
+    server: Option<SocketAddr>,
+    uid: Arc<tokio::sync::OnceCell<Option<u32>>>,
+}
+
+impl Owner {
+    fn new(peer: SocketAddr, server: Option<SocketAddr>) -> Self {
+        Owner {
+            peer,
+            server,
+            uid: Arc::new(tokio::sync::OnceCell::new()),
+        }
+    }
+
+    async fn allowed(&self, allowed: Option<&[u32]>) -> bool {
+        let Some(allowed) = allowed else { return true };
+        let (peer, server) = (self.peer, self.server);
+        let uid = *self
+            .uid
+            .get_or_init(|| async move {
+                let server = server?;
+                tokio::task::spawn_blocking(move || {
+                    crate::imds::peer::lookup(peer, server)
+                })
+                .await
+                .ok()?
+            })
+            .await;
+        let ok = uid.is_some_and(|u| allowed.contains(&u));
+        if !ok {
+            tracing::warn!(client = %peer, ?uid, "refused a connection from a user not in allow_uids");
+        }
+        ok
+    }
+}
+
+fn forbidden() -> HttpResponse {
+    let mut r = crate::imds::endpoint::text(
+        http::StatusCode::FORBIDDEN,
+        bytes::Bytes::from_static(b"forbidden\n"),
+    );
+    r.headers_mut().insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("close"),
+    );
+    r
 }
 
 fn prepare(stream: &tokio::net::TcpStream, local: Option<SocketAddr>, peer: SocketAddr) {

@@ -245,6 +245,11 @@ impl Daemon {
         &self.config
     }
 
+    /// Roles by name, updated as soon as a reload starts a role.
+    pub fn roles(&self) -> RoleDirectory {
+        self.shared.roles.clone()
+    }
+
     /// A handle on what is being served, updated on every reload.
     pub fn view(&self) -> Arc<ArcSwap<View>> {
         self.view.clone()

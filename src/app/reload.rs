@@ -19,11 +19,23 @@ impl Daemon {
     pub async fn reload(&mut self, new: Config) -> Result<ReloadSummary, StartError> {
         let plan = plan::plan(&self.config, &new);
         let mut summary = ReloadSummary::default();
+        // A client for changed [sts] settings (even just the timeout): built
+        // now, since it can fail, and installed below.
+        let sts = if new.sts != self.config.sts {
+            Some(StsClient::new(
+                &new.sts,
+                &self.shared.env,
+                self.shared.clock.clone(),
+            )?)
+        } else {
+            None
+        };
         if plan.is_empty() && self.config.admin == new.admin {
+            self.install_sts(sts);
             self.config = new;
             return Ok(summary);
         }
-        // Everything that can fail comes first.
+        // Everything else that can fail comes first.
         let mut opened = Vec::new();
         for &i in &plan.listeners_opened {
             opened.push((listen(new.listeners[i].listen, &mut self.inherited)?, i));
@@ -34,11 +46,9 @@ impl Daemon {
             }
             _ => None,
         };
-        if new.sts != self.config.sts {
-            self.sts =
-                StsClient::new(&new.sts, &self.shared.env, self.shared.clock.clone())?;
-            self.fetch.sts.store(Arc::new(self.sts.clone()));
-        }
+        self.install_sts(sts);
+        // Sources must not point at a listener that is about to open.
+        self.add_own_addrs(opened.iter().map(|(b, _): &(Bound, usize)| b.addr));
 
         // New and changed roles fetch now; the old ones keep serving.
         let started =
@@ -133,5 +143,18 @@ impl Daemon {
         if let Some((configured, bound)) = bound {
             self.admin = Some(self.start_admin(configured, bound));
         }
+    }
+
+    fn install_sts(&mut self, sts: Option<StsClient>) {
+        if let Some(sts) = sts {
+            self.sts = sts;
+            self.fetch.sts.store(Arc::new(self.sts.clone()));
+        }
+    }
+
+    fn add_own_addrs(&self, addrs: impl Iterator<Item = SocketAddr>) {
+        let mut own = (**self.shared.own_addrs.load()).clone();
+        own.extend(addrs);
+        self.shared.own_addrs.store(Arc::new(own));
     }
 }

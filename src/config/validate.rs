@@ -338,6 +338,17 @@ fn parse_listen(
             return None;
         }
     };
+    if let std::net::IpAddr::V6(v6) = addr.ip()
+        && let Some(v4) = v6.to_ipv4_mapped()
+    {
+        // IPv4 clients of a mapped address show up in the IPv4 socket
+        // table, which allow_uids would not search.
+        diags.push(Diagnostic::error(
+            span,
+            format!("{ctx}.listen: write {v4}:{} instead of {addr}", addr.port()),
+        ));
+        return None;
+    }
     if addr.ip().is_unspecified() {
         // The Host check needs to know the one address clients use.
         diags.push(Diagnostic::error(
@@ -664,6 +675,8 @@ mod tests {
 
     #[test]
     fn wildcard_addresses_are_refused() {
+        let text = format!("[[imds]]\nlisten = \"[::ffff:127.0.0.1]:9\"\n{MINIMAL}");
+        assert!(errors(&check(&text, &[]))[0].contains("write 127.0.0.1:9 instead"));
         for addr in ["0.0.0.0:9", "[::]:9"] {
             let text = format!(
                 "[[imds]]\nlisten = \"{addr}\"\nallow_non_loopback = true\n{MINIMAL}"

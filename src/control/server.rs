@@ -37,6 +37,7 @@ pub enum ControlError {
 /// What the control server answers from.
 pub struct ControlState {
     pub view: Arc<ArcSwap<View>>,
+    pub roles: crate::creds::fetch::RoleDirectory,
     pub clock: SharedClock,
     pub config_path: String,
     pub uid: u32,
@@ -135,9 +136,11 @@ fn hand_in_mfa(
             message: "an MFA code is six digits".into(),
         };
     }
-    let view = state.view.load();
-    let Some(slot) = view.roles.iter().find(|s| s.name() == role) else {
-        let names: Vec<&str> = view.roles.iter().map(|s| s.name()).collect();
+    // The role directory, not the view: during a reload it already holds
+    // the new runtime of a changed role, which is the one that will ask.
+    let roles = state.roles.load();
+    let Some(slot) = roles.get(role) else {
+        let names: Vec<&str> = roles.keys().map(String::as_str).collect();
         return Response::Error {
             message: format!("no role named `{role}` (roles: {})", names.join(", ")),
         };

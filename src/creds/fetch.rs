@@ -106,7 +106,10 @@ impl FetchError {
             | FetchError::File { .. }
             | FetchError::SourceRole { .. } => Retry::Transient,
             FetchError::Profile(e) => e.retry(),
-            FetchError::Unservable(_) => Retry::Transient,
+            // STS answering oddly may pass; a helper or profile that gives
+            // long-term keys will not.
+            FetchError::Unservable(source) if *source == "STS" => Retry::Transient,
+            FetchError::Unservable(_) => Retry::Permanent,
             FetchError::Source(_)
             | FetchError::Command(_)
             | FetchError::Process(_)
@@ -145,6 +148,13 @@ impl Fetcher {
         match &self.role.flow {
             Flow::AssumeRole(a) => {
                 let signer = self.signer(&a.source).await?;
+                // Signed with session credentials is role chaining, whatever
+                // the source (a profile, IMDS, a container): STS caps it at 1h.
+                let duration = if signer.session_token.is_some() {
+                    duration.min(CHAINED_MAX)
+                } else {
+                    duration
+                };
                 let code = self.mfa_code(a.mfa.as_ref()).await?;
                 Ok(sts
                     .call(&queries::assume_role(a, duration, code), Some(&signer))

@@ -292,17 +292,8 @@ impl Endpoint {
 }
 
 impl crate::serve::Handler for Endpoint {
-    fn admits(&self, client: std::net::SocketAddr, server: std::net::SocketAddr) -> bool {
-        let Some(allowed) = &self.allow_uids else {
-            return true;
-        };
-        match super::peer::lookup(client, server) {
-            Some(uid) if allowed.contains(&uid) => true,
-            found => {
-                tracing::warn!(%client, uid = ?found, role = %self.role.name(), "refused a connection from a user not in allow_uids");
-                false
-            }
-        }
+    fn allowed_uids(&self) -> Option<&[u32]> {
+        self.allow_uids.as_deref()
     }
 
     async fn handle(&self, req: Request<hyper::body::Incoming>) -> HttpResponse {

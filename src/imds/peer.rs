@@ -28,7 +28,10 @@ pub fn owner_uid(table: &str, client: SocketAddr, server: SocketAddr) -> Option<
     let (local, remote) = (encode(client), encode(server));
     table.lines().skip(1).find_map(|line| {
         let fields: Vec<&str> = line.split_whitespace().collect();
-        let matches = fields.get(1)? == &local && fields.get(2)? == &remote;
+        // State 01 is ESTABLISHED: the live client end, not a leftover.
+        let matches = fields.get(1)? == &local
+            && fields.get(2)? == &remote
+            && fields.get(3)? == &"01";
         if matches {
             fields.get(7)?.parse().ok()
         } else {

@@ -136,9 +136,18 @@ pub async fn role_credentials(
     );
     match status {
         200 => parse_role_credentials(&body, &sso.profile),
-        401 | 403 => Err(ProfileError::SsoExpired {
+        // 401 is a token the portal no longer accepts; 403 means this
+        // user has no access to that role, which logging in will not fix.
+        401 => Err(ProfileError::SsoExpired {
             profile: sso.profile.clone(),
         }),
+        403 => Err(portal_err(
+            format!(
+                "no access to role {} in account {} (HTTP 403)",
+                sso.role_name, sso.account_id
+            ),
+            false,
+        )),
         s => Err(portal_err(format!("HTTP {s}"), s >= 500 || s == 429)),
     }
 }

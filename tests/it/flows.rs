@@ -526,7 +526,7 @@ async fn a_profile_chain_with_mfa_is_the_source_of_a_role() {
     let dir = tempfile::tempdir().unwrap();
     let code = script(dir.path(), "totp", "echo 424242");
     let template = format!(
-        "{HEAD}[roles.dev]\nrole_arn = \"arn:aws:iam::123456789012:role/dev\"\nsource = \"profile:admin\"\nmfa_command = \"{code}\"\nmfa_serial = \"arn:aws:iam::123456789012:mfa/tester\"\n"
+        "{HEAD}[roles.dev]\nrole_arn = \"arn:aws:iam::123456789012:role/dev\"\nsource = \"profile:admin\"\nduration = \"4h\"\nmfa_command = \"{code}\"\nmfa_serial = \"arn:aws:iam::123456789012:mfa/tester\"\n"
     );
     // The role's mfa_command answers the profile's MFA prompt too.
     let d = TestDaemon::custom(
@@ -557,6 +557,9 @@ async fn a_profile_chain_with_mfa_is_the_source_of_a_role() {
         seen[0].param("SerialNumber"),
         Some("arn:aws:iam::123456789012:mfa/tester")
     );
+    // Signed with admin's session credentials: role chaining, capped at 1h
+    // although the role asks for 4h.
+    assert_eq!(seen[1].param("DurationSeconds"), Some("3600"));
 }
 
 #[tokio::test]

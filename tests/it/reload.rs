@@ -60,3 +60,59 @@ async fn a_changed_role_is_fetched_before_the_listener_switches() {
     assert_ne!(r.json()["AccessKeyId"], before["AccessKeyId"]);
     assert!(r.json()["Token"].as_str().unwrap().contains("-role-dev2-"));
 }
+
+/// `allow_uids` added by a reload applies to connections that were already
+/// open, not only to new ones.
+#[tokio::test]
+async fn allow_uids_added_by_a_reload_applies_to_open_keep_alive_connections() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut d = TestDaemon::start().await;
+    let mut conn = tokio::net::TcpStream::connect(d.addr).await.unwrap();
+    let put = format!(
+        "PUT /latest/api/token HTTP/1.1\r\nHost: {}\r\nX-aws-ec2-metadata-token-ttl-seconds: 60\r\nContent-Length: 0\r\n\r\n",
+        d.addr
+    );
+    let mut buf = vec![0u8; 4096];
+    conn.write_all(put.as_bytes()).await.unwrap();
+    let n = conn.read(&mut buf).await.unwrap();
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    let other = imdsd::state::current_uid().wrapping_add(4242);
+    let restricted = CONFIG.replace(
+        "listen = \"127.0.0.1:0\"",
+        &format!("listen = \"127.0.0.1:0\"\nallow_uids = [{other}]"),
+    );
+    d.reload(&restricted).await;
+    conn.write_all(put.as_bytes()).await.unwrap();
+    let n = conn.read(&mut buf).await.unwrap();
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 403"),
+        "{}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+}
+
+/// A new `[sts] timeout` applies to the next fetch, without restarting
+/// the role.
+#[tokio::test]
+async fn a_new_sts_timeout_takes_effect_without_a_restart() {
+    let mut d = TestDaemon::start().await;
+    d.sts.set_default(crate::fake_sts::Answer::Slow(
+        std::time::Duration::from_millis(1500),
+    ));
+    d.settle().await;
+    assert_eq!(
+        d.credentials().await.1["Code"],
+        "Timeout",
+        "1s is too short for this STS"
+    );
+    let summary = d
+        .reload(&CONFIG.replace("timeout = \"1s\"", "timeout = \"5s\""))
+        .await;
+    assert!(summary.roles_started.is_empty(), "{summary:?}");
+    d.advance(TimeDelta::minutes(2)).await;
+    assert_eq!(d.credentials().await.0, 200);
+}

@@ -226,8 +226,11 @@ pub(super) fn duration(raw: &RawRole, kind: Kind, cx: &mut Ctx<'_>) -> Option<Du
         }
         _ => (DEFAULT_DURATION, MAX_ROLE_DURATION),
     };
-    let chained =
-        matches!(&raw.source, Some(s) if s.get_ref().trim().starts_with("role:"));
+    // Session credentials sign the call: STS treats it as role chaining.
+    let chained = matches!(&raw.source, Some(s) if {
+        let s = s.get_ref().trim();
+        s.starts_with("role:") || s == "imds" || s == "container"
+    });
     let Some(d) = &raw.duration else {
         return Some(if chained {
             default.min(CHAINED_MAX)
