@@ -37,7 +37,8 @@ pub fn find(candidates: Vec<PathBuf>) -> Result<PathBuf, ClientError> {
 }
 
 /// Sends one request and reads the answer. The socket must belong to us
-/// or root: an MFA code is not handed to someone else's listener.
+/// or root (unless we are root): an MFA code is not handed to someone
+/// else's listener.
 pub fn ask(path: &Path, request: &Request) -> Result<Response, ClientError> {
     let io = |source| ClientError::Io {
         path: path.to_path_buf(),
@@ -45,7 +46,10 @@ pub fn ask(path: &Path, request: &Request) -> Result<Response, ClientError> {
     };
     let owner =
         std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(path).map_err(io)?);
-    if owner != 0 && owner != crate::state::current_uid() {
+    let me = crate::state::current_uid();
+    // Root (`sudo imdsd status`) may talk to the system service's socket,
+    // which belongs to its (dynamic) service user.
+    if owner != 0 && owner != me && me != 0 {
         return Err(ClientError::Refused(format!(
             "{} belongs to uid {owner}, not to you or root; not talking to it",
             path.display()
