@@ -72,9 +72,10 @@ impl Daemon {
         let mut next: Vec<Option<ListenerRuntime>> =
             (0..new.listeners.len()).map(|_| None).collect();
         for kept in &plan.listeners_kept {
-            let mut runtime = old_listeners[kept.old]
-                .take()
-                .expect("each old listener is kept once");
+            // The plan keeps each old listener at most once.
+            let Some(mut runtime) = old_listeners[kept.old].take() else {
+                continue;
+            };
             if kept.endpoint_changed {
                 let old_role = runtime.endpoint.load().role().clone();
                 runtime.config = new.listeners[kept.new].clone();

@@ -81,7 +81,13 @@ pub async fn run(
             }
         });
     }
-    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let Some(mut stdout) = child.stdout.take() else {
+        return Err(CommandError::Failed {
+            what,
+            program,
+            status: "no stdout".into(),
+        });
+    };
     let collect = async {
         let mut out = Vec::new();
         let read = (&mut stdout).take(MAX_STDOUT).read_to_end(&mut out).await;
