@@ -237,7 +237,8 @@ fn endpoint_problem(endpoint: &str) -> Option<String> {
     }
 }
 
-fn is_loopback_host(host: url::Host<&str>) -> bool {
+/// A URL host that is this machine (`localhost` or a loopback IP).
+pub fn is_loopback_host(host: url::Host<&str>) -> bool {
     match host {
         url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
         url::Host::Ipv4(ip) => ip.is_loopback(),

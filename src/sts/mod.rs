@@ -81,7 +81,10 @@ impl StsClient {
             .pool_idle_timeout(Duration::from_secs(30))
             .user_agent(concat!("imdsd/", env!("CARGO_PKG_VERSION")));
         // A proxy cannot usefully stand between us and a loopback STS.
-        if endpoint.host_str().is_some_and(is_loopback_name) {
+        if endpoint
+            .host()
+            .is_some_and(crate::config::validate::is_loopback_host)
+        {
             builder = builder.no_proxy();
         }
         for cert in ca_bundle(env)? {
@@ -241,14 +244,6 @@ fn host_header(url: &reqwest::Url) -> String {
     }
 }
 
-fn is_loopback_name(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
 /// `reqwest` hides the useful part (connection refused, DNS) in sources.
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
@@ -297,13 +292,5 @@ mod tests {
         assert_eq!(host_header(&u), "sts.us-east-1.amazonaws.com");
         let u = reqwest::Url::parse("http://127.0.0.1:5000/").unwrap();
         assert_eq!(host_header(&u), "127.0.0.1:5000");
-    }
-
-    #[test]
-    fn loopback_names() {
-        assert!(is_loopback_name("localhost"));
-        assert!(is_loopback_name("127.0.0.2"));
-        assert!(is_loopback_name("[::1]"));
-        assert!(!is_loopback_name("sts.amazonaws.com"));
     }
 }
