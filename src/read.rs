@@ -54,6 +54,24 @@ pub async fn body(
     Ok(text)
 }
 
+/// A JSON error as a message that never quotes the input: serde quotes
+/// offending values ("invalid type: string \"...\""), and the input may be
+/// credentials. Missing and unknown fields are named; everything else is
+/// reported by its position.
+pub fn json_error(e: &serde_json::Error) -> String {
+    let message = e.to_string();
+    if message.starts_with("missing field") || message.starts_with("unknown field") {
+        return message;
+    }
+    let kind = match e.classify() {
+        serde_json::error::Category::Io => "unreadable",
+        serde_json::error::Category::Syntax => "not valid JSON",
+        serde_json::error::Category::Data => "a value of the wrong type",
+        serde_json::error::Category::Eof => "cut short",
+    };
+    format!("{kind} at line {} column {}", e.line(), e.column())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,5 +95,29 @@ mod tests {
                 .contains("not a regular file")
         );
         assert!(file(dir.path(), 10).is_err());
+    }
+
+    #[test]
+    fn json_errors_name_fields_but_never_quote_values() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Creds {
+            #[serde(rename = "SecretAccessKey")]
+            secret: String,
+        }
+        let e =
+            serde_json::from_str::<Creds>(r#"{"SecretAccessKey": 98765}"#).unwrap_err();
+        assert!(
+            e.to_string().contains("98765"),
+            "serde itself quotes the value"
+        );
+        assert_eq!(
+            json_error(&e),
+            "a value of the wrong type at line 1 column 25"
+        );
+        let e = serde_json::from_str::<Creds>("{}").unwrap_err();
+        assert!(json_error(&e).starts_with("missing field `SecretAccessKey`"));
+        let e = serde_json::from_str::<Creds>(r#"{"SecretAccessKey": "abc"#).unwrap_err();
+        assert!(!json_error(&e).contains("abc"));
     }
 }

@@ -173,7 +173,7 @@ async fn answer(read: tokio::net::unix::OwnedReadHalf, state: &ControlState) -> 
         }
         Ok(Request::Mfa { role, code }) => hand_in_mfa(state, &role, code),
         Err(e) => Response::Error {
-            message: format!("bad request: {e}"),
+            message: format!("bad request: {}", crate::read::json_error(&e)),
         },
     }
 }

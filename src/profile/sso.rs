@@ -91,7 +91,7 @@ pub fn parse_role_credentials(
         transient: true,
     };
     let r: RoleCredentialsResponse =
-        serde_json::from_str(body).map_err(|e| malformed(e.to_string()))?;
+        serde_json::from_str(body).map_err(|e| malformed(crate::read::json_error(&e)))?;
     let c = r.role_credentials;
     let expiration = DateTime::from_timestamp_millis(c.expiration)
         .ok_or_else(|| malformed("bad expiration".into()))?;

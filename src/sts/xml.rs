@@ -85,10 +85,9 @@ fn leaves(body: &str) -> Result<Leaves, XmlError> {
     let mut root = None;
     let mut out = Vec::new();
     loop {
-        match reader
-            .read_event()
-            .map_err(|e| XmlError::Syntax(e.to_string()))?
-        {
+        match reader.read_event().map_err(|_| {
+            XmlError::Syntax(format!("at byte {}", reader.error_position()))
+        })? {
             Event::Start(e) => {
                 let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
                 if root.is_none() {
@@ -104,7 +103,13 @@ fn leaves(body: &str) -> Result<Leaves, XmlError> {
                     Some(String::from_utf8_lossy(e.local_name().as_ref()).into_owned());
             }
             Event::Text(t) => {
-                let text = t.unescape().map_err(|e| XmlError::Syntax(e.to_string()))?;
+                // The message would quote the text, which may be a secret.
+                let text = t.unescape().map_err(|_| {
+                    XmlError::Syntax(format!(
+                        "bad character reference before byte {}",
+                        reader.buffer_position()
+                    ))
+                })?;
                 push_leaf(&stack, text.into_owned(), &mut out);
             }
             Event::CData(c) => {
@@ -287,6 +292,22 @@ mod tests {
         assert!(parse_credentials("AssumeRole", "").is_err());
         assert!(parse_credentials("AssumeRole", "<html><body>502</body>").is_err());
         assert!(parse_credentials("AssumeRole", "{\"json\": true}").is_err());
+    }
+
+    #[test]
+    fn a_bad_character_reference_in_a_secret_is_not_quoted() {
+        let body = OK.replace(
+            "9drTJvcXLB89EXAMPLELB8923FB892xMFI",
+            "9drTJvc&hunter2secret;XLB",
+        );
+        let err = parse_credentials("AssumeRole", &body)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("malformed XML: bad character reference"),
+            "{err}"
+        );
+        assert!(!err.contains("hunter2"), "{err}");
     }
 
     #[test]

@@ -43,8 +43,8 @@ struct Output {
 pub fn parse(text: &str, now: DateTime<Utc>) -> Result<Credentials, ProcessError> {
     // serde's messages quote offending values only for type errors on
     // numbers and booleans, never the secret strings.
-    let out: Output =
-        serde_json::from_str(text).map_err(|e| ProcessError::Json(e.to_string()))?;
+    let out: Output = serde_json::from_str(text)
+        .map_err(|e| ProcessError::Json(crate::read::json_error(&e)))?;
     let out = zeroize::Zeroizing::new(out);
     if out.version != 1 {
         return Err(ProcessError::Version(out.version));

@@ -85,7 +85,7 @@ pub fn parse_json(
         reason,
     };
     let c: JsonCredentials =
-        serde_json::from_str(body).map_err(|e| malformed(e.to_string()))?;
+        serde_json::from_str(body).map_err(|e| malformed(crate::read::json_error(&e)))?;
     if let Some(code) = c.code.as_deref().filter(|c| *c != "Success") {
         return Err(malformed(format!("Code is {code}")));
     }
