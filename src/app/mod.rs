@@ -28,7 +28,7 @@ pub use bind::Inherited;
 
 use crate::admin::Admin;
 use crate::clock::SharedClock;
-use crate::config::{Config, ListenerConfig, RoleConfig, StsConfig};
+use crate::config::{Config, ListenerConfig, RoleConfig};
 use crate::creds::fetch::{FetchContext, Fetcher, RoleDirectory};
 use crate::creds::refresher::{DEFAULT_CLOCK_CHECK, Refresher};
 use crate::creds::store::RoleSlot;
@@ -146,7 +146,6 @@ struct AdminRuntime {
 pub struct Daemon {
     shared: Shared,
     config: Config,
-    sts: StsClient,
     fetch: Arc<FetchContext>,
     roles: BTreeMap<String, RoleRuntime>,
     listeners: Vec<ListenerRuntime>,
@@ -198,11 +197,10 @@ impl Daemon {
             wait_limit: opts.wait_limit,
             clock_check: opts.clock_check,
         };
-        let fetch = fetch_context(&shared, &sts);
+        let fetch = fetch_context(&shared, sts);
         let mut daemon = Daemon {
             shared,
             config: opts.config.clone(),
-            sts,
             fetch,
             roles: BTreeMap::new(),
             listeners: Vec::new(),
@@ -338,18 +336,14 @@ impl Daemon {
             hosts: HostAllowList::for_listener(addr),
             key: self.shared.key.clone(),
             clock: self.shared.clock.clone(),
-            region: self.config_sts().region.clone(),
+            // The STS client is replaced before listeners are rebuilt, so
+            // during a reload this is already the new region.
+            region: self.fetch.sts.load().config().region.clone(),
             instance_id: self.shared.instance_id.clone(),
             wait_limit: self.shared.wait_limit,
             stats,
             previous: None,
         })
-    }
-
-    fn config_sts(&self) -> &StsConfig {
-        // `sts` is replaced before listeners are rebuilt, so its region is
-        // the new one during a reload.
-        self.sts.config()
     }
 
     fn start_listener(&mut self, bound: Bound, cfg: &ListenerConfig) -> ListenerRuntime {
@@ -437,9 +431,9 @@ async fn settled_by<'a>(
     all
 }
 
-fn fetch_context(shared: &Shared, sts: &StsClient) -> Arc<FetchContext> {
+fn fetch_context(shared: &Shared, sts: StsClient) -> Arc<FetchContext> {
     Arc::new(FetchContext {
-        sts: ArcSwap::from_pointee(sts.clone()),
+        sts: ArcSwap::from_pointee(sts),
         env: shared.env.clone(),
         clock: shared.clock.clone(),
         roles: shared.roles.clone(),

@@ -148,8 +148,7 @@ impl Daemon {
 
     fn install_sts(&mut self, sts: Option<StsClient>) {
         if let Some(sts) = sts {
-            self.sts = sts;
-            self.fetch.sts.store(Arc::new(self.sts.clone()));
+            self.fetch.sts.store(Arc::new(sts));
         }
     }
 

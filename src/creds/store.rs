@@ -76,7 +76,7 @@ pub struct Failure {
 }
 
 /// What a role looks like at one moment. Immutable once published.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Snapshot {
     /// The newest good credentials, servable or not.
     pub served: Option<Arc<Served>>,
@@ -143,13 +143,7 @@ impl RoleSlot {
 
     /// Publishes a copy of the current snapshot changed by `f`.
     pub fn update(&self, f: impl FnOnce(&mut Snapshot)) {
-        let cur = self.snapshot.load_full();
-        let mut next = Snapshot {
-            served: cur.served.clone(),
-            failure: cur.failure.clone(),
-            in_flight: cur.in_flight,
-            waiting_for: cur.waiting_for.clone(),
-        };
+        let mut next = Snapshot::clone(&self.snapshot.load());
         f(&mut next);
         self.publish(next);
     }
