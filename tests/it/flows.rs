@@ -10,19 +10,9 @@ use chrono::TimeDelta;
 use imdsd::environment::Environment;
 
 use crate::fake_sts::{self, Answer, FakeSts};
-use crate::util::{TestDaemon, eventually};
+use crate::util::{TestDaemon, eventually, source_env_with};
 
 const HEAD: &str = "[[imds]]\nlisten = \"127.0.0.1:0\"\nrole = \"dev\"\n[sts]\nendpoint = \"{sts}\"\ntimeout = \"1s\"\n";
-
-fn env_with(extra: &[(&str, &str)]) -> Environment {
-    let mut pairs = vec![
-        ("AWS_ACCESS_KEY_ID", fake_sts::ACCESS_KEY_ID.to_string()),
-        ("AWS_SECRET_ACCESS_KEY", fake_sts::SECRET_KEY.to_string()),
-        ("USER", "tester".to_string()),
-    ];
-    pairs.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
-    Environment::from_pairs(pairs)
-}
 
 fn write(dir: &Path, name: &str, text: &str) -> String {
     let path = dir.join(name);
@@ -46,7 +36,7 @@ async fn web_identity_is_unsigned_and_rereads_the_token_file() {
     let config = format!(
         "{HEAD}[roles.dev]\nrole_arn = \"arn:aws:iam::123456789012:role/dev\"\nweb_identity_token_file = \"{token}\"\nsession_name = \"pod\"\n"
     );
-    let d = TestDaemon::custom(&config, env_with(&[]), |_| {}).await;
+    let d = TestDaemon::custom(&config, source_env_with(&[]), |_| {}).await;
     d.sts
         .require("WebIdentityToken", "jwt-one", 400, "InvalidIdentityToken");
     d.ready().await;
@@ -76,7 +66,7 @@ async fn web_identity_errors_expired_token_is_permanent_invalid_token_is_retried
     let config = format!(
         "{HEAD}[roles.dev]\nrole_arn = \"arn:aws:iam::123456789012:role/dev\"\nweb_identity_token_file = \"{token}\"\n"
     );
-    let d = TestDaemon::custom(&config, env_with(&[]), |_| {}).await;
+    let d = TestDaemon::custom(&config, source_env_with(&[]), |_| {}).await;
     d.sts.set_default(Answer::Error {
         status: 400,
         code: "ExpiredTokenException",
@@ -92,7 +82,7 @@ async fn web_identity_errors_expired_token_is_permanent_invalid_token_is_retried
             >= TimeDelta::minutes(1)
     );
 
-    let d = TestDaemon::custom(&config, env_with(&[]), |_| {}).await;
+    let d = TestDaemon::custom(&config, source_env_with(&[]), |_| {}).await;
     d.sts.set_default(Answer::Error {
         status: 400,
         code: "InvalidIdentityToken",
@@ -110,7 +100,7 @@ async fn web_identity_errors_expired_token_is_permanent_invalid_token_is_retried
 async fn web_identity_from_the_irsa_environment() {
     let dir = tempfile::tempdir().unwrap();
     let token = write(dir.path(), "token", "irsa-jwt");
-    let env = env_with(&[
+    let env = source_env_with(&[
         ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/irsa"),
         ("AWS_WEB_IDENTITY_TOKEN_FILE", &token),
         ("AWS_ROLE_SESSION_NAME", "my-pod"),
@@ -140,7 +130,7 @@ async fn saml_from_a_file_and_from_a_command() {
     let role = "role_arn = \"arn:aws:iam::123456789012:role/dev\"\nprincipal_arn = \"arn:aws:iam::123456789012:saml-provider/idp\"\n";
     let d = TestDaemon::custom(
         &format!("{HEAD}[roles.dev]\n{role}saml_assertion_file = \"{file}\"\n"),
-        env_with(&[]),
+        source_env_with(&[]),
         |_| {},
     )
     .await;
@@ -164,7 +154,7 @@ async fn saml_from_a_file_and_from_a_command() {
     );
     let d = TestDaemon::custom(
         &format!("{HEAD}[roles.dev]\n{role}saml_assertion_command = \"{helper}\"\n"),
-        env_with(&[]),
+        source_env_with(&[]),
         |_| {},
     )
     .await;
@@ -177,7 +167,7 @@ async fn saml_from_a_file_and_from_a_command() {
     let failing = script(dir.path(), "saml-fail", "echo nope >&2\nexit 2");
     let d = TestDaemon::custom(
         &format!("{HEAD}[roles.dev]\n{role}saml_assertion_command = \"{failing}\"\n"),
-        env_with(&[]),
+        source_env_with(&[]),
         |_| {},
     )
     .await;
@@ -203,7 +193,7 @@ async fn session_token_with_an_mfa_command_lasts_up_to_36_hours() {
     let config = format!(
         "{HEAD}[roles.dev]\ntype = \"session_token\"\nsource = \"env\"\nmfa_serial = \"arn:aws:iam::123456789012:mfa/tester\"\nmfa_command = \"{code}\"\nduration = \"36h\"\n"
     );
-    let d = TestDaemon::custom(&config, env_with(&[]), |_| {}).await;
+    let d = TestDaemon::custom(&config, source_env_with(&[]), |_| {}).await;
     d.sts.require("TokenCode", "246810", 403, "AccessDenied");
     d.ready().await;
     let seen = &d.sts.seen()[0];
@@ -223,7 +213,7 @@ async fn a_wrong_mfa_code_is_an_access_denied_503() {
     let config = format!(
         "{HEAD}[roles.dev]\ntype = \"session_token\"\nsource = \"env\"\nmfa_serial = \"arn:aws:iam::123456789012:mfa/tester\"\nmfa_command = \"{code}\"\n"
     );
-    let d = TestDaemon::custom(&config, env_with(&[]), |_| {}).await;
+    let d = TestDaemon::custom(&config, source_env_with(&[]), |_| {}).await;
     d.sts.require("TokenCode", "999999", 403, "AccessDenied");
     d.settle().await;
     let (status, body) = d.credentials().await;
@@ -234,7 +224,7 @@ async fn a_wrong_mfa_code_is_an_access_denied_503() {
 async fn without_an_mfa_command_the_role_waits_for_imdsd_mfa_without_blocking_requests() {
     let config = "[[imds]]\nlisten = \"127.0.0.1:0\"\nrole = \"dev\"\n[sts]\nendpoint = \"{sts}\"\ntimeout = \"1s\"\n[roles.dev]\nrole_arn = \"arn:aws:iam::123456789012:role/dev\"\nsource = \"env\"\nmfa_serial = \"arn:aws:iam::123456789012:mfa/tester\"\n";
     // A long in-flight wait, so a request that wrongly waited would show.
-    let d = TestDaemon::custom(config, env_with(&[]), |o| {
+    let d = TestDaemon::custom(config, source_env_with(&[]), |o| {
         o.wait_limit = Duration::from_secs(5)
     })
     .await;
@@ -273,7 +263,7 @@ async fn a_chained_role_signs_with_its_source_and_is_capped_at_one_hour() {
         "{HEAD}[roles.mfa]\ntype = \"session_token\"\nsource = \"env\"\nmfa_serial = \"arn:aws:iam::123456789012:mfa/tester\"\nmfa_command = \"{code}\"\n\
          [roles.dev]\nrole_arn = \"arn:aws:iam::123456789012:role/dev\"\nsource = \"role:mfa\"\nduration = \"4h\"\n"
     );
-    let d = TestDaemon::custom(&config, env_with(&[]), |_| {}).await;
+    let d = TestDaemon::custom(&config, source_env_with(&[]), |_| {}).await;
     d.ready().await;
     let seen = d.sts.seen();
     let assume = seen

@@ -344,7 +344,13 @@ async fn concurrent_first_requests_share_one_refresh() {
 
 #[tokio::test]
 async fn requests_never_wait_on_sts_while_credentials_are_good() {
-    let d = TestDaemon::start().await;
+    // STS may take 30 s and an in-flight wait may last 5 s here, so a
+    // request that waited on either would miss the 2 s deadline below.
+    let config = CONFIG.replace("timeout = \"1s\"", "timeout = \"30s\"");
+    let d = TestDaemon::custom(&config, source_env(), |o| {
+        o.wait_limit = Duration::from_secs(5)
+    })
+    .await;
     d.ready().await;
     d.sts.set_default(Answer::Hang);
     d.clock.advance(minutes(30));
@@ -354,7 +360,9 @@ async fn requests_never_wait_on_sts_while_credentials_are_good() {
     })
     .await
     .expect("refresh in flight");
-    let (status, _) = d.credentials().await;
+    let (status, _) = tokio::time::timeout(Duration::from_secs(2), d.credentials())
+        .await
+        .expect("answered without waiting on the hung refresh");
     assert_eq!(status, 200, "served from the snapshot while STS hangs");
     assert!(
         d.slot().load().in_flight,

@@ -213,11 +213,21 @@ impl Drop for TestDaemon {
 
 /// The daemon's own environment: source keys that the fake STS knows.
 pub fn source_env() -> Environment {
-    Environment::from_pairs([
+    source_env_with(&[])
+}
+
+/// [`source_env`] plus `extra` variables.
+pub fn source_env_with(extra: &[(&str, &str)]) -> Environment {
+    let base = [
         ("AWS_ACCESS_KEY_ID", fake_sts::ACCESS_KEY_ID),
         ("AWS_SECRET_ACCESS_KEY", fake_sts::SECRET_KEY),
         ("USER", "tester"),
-    ])
+    ];
+    Environment::from_pairs(
+        base.iter()
+            .chain(extra)
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+    )
 }
 
 /// Polls `f` every 20 ms until it returns `Some`, for at most `limit`.
