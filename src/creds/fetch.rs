@@ -83,10 +83,14 @@ pub enum FetchError {
     SourceRole { role: String, reason: String },
     #[error("the MFA code from {from} is not six digits")]
     BadMfaCode { from: &'static str },
+    /// A helper or profile gave long-term keys: a config problem.
     #[error(
         "{0} returned credentials without a session token or expiry; IMDS clients need temporary credentials"
     )]
     Unservable(&'static str),
+    /// STS answered 200 with credentials missing a token or expiry.
+    #[error("STS returned credentials without a session token or expiry")]
+    UnservableAnswer,
 }
 
 impl FetchError {
@@ -108,7 +112,7 @@ impl FetchError {
             FetchError::Profile(e) => e.retry(),
             // STS answering oddly may pass; a helper or profile that gives
             // long-term keys will not.
-            FetchError::Unservable(source) if *source == "STS" => Retry::Transient,
+            FetchError::UnservableAnswer => Retry::Transient,
             FetchError::Unservable(_) => Retry::Permanent,
             FetchError::Source(_)
             | FetchError::Command(_)
@@ -128,7 +132,8 @@ impl FetchError {
             FetchError::File { .. } => "FileUnreadable",
             FetchError::SourceRole { .. } => "SourceRoleUnavailable",
             FetchError::BadMfaCode { .. } => "InvalidMfaCode",
-            FetchError::Unservable(_) => "MalformedResponse",
+            FetchError::Unservable(_) => "TemporaryCredentialsNeeded",
+            FetchError::UnservableAnswer => "MalformedResponse",
         }
     }
 }

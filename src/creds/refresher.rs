@@ -76,7 +76,7 @@ impl Refresher {
             .refresh_took(self.slot.name(), started.elapsed().as_secs_f64());
         let result = result.and_then(|issued| {
             Served::render(&issued.credentials, issued.assumed_role_arn, now)
-                .ok_or(FetchError::Unservable("STS"))
+                .ok_or(FetchError::UnservableAnswer)
         });
         Some(match result {
             Ok(served) => {
