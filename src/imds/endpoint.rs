@@ -154,17 +154,24 @@ impl Endpoint {
         }
         let route = route(&parts.method, parts.uri.path());
         let kind = request_kind(&route);
+        // One clock read serves the token check and the answer.
+        let now = self.clock.now();
         if route.needs_token()
-            && let Some(denied) = self.check_token(&parts.headers, parts.uri.path())
+            && let Some(denied) = self.check_token(&parts.headers, parts.uri.path(), now)
         {
             return (kind, denied);
         }
-        (kind, self.serve(route, &parts.headers).await)
+        (kind, self.serve(route, &parts.headers, now).await)
     }
 
-    async fn serve(&self, route: Route<'_>, headers: &HeaderMap) -> HttpResponse {
+    async fn serve(
+        &self,
+        route: Route<'_>,
+        headers: &HeaderMap,
+        now: DateTime<Utc>,
+    ) -> HttpResponse {
         match route {
-            Route::Token => self.token(headers),
+            Route::Token => self.token(headers, now),
             Route::TokenOptions => {
                 with_allow(text(StatusCode::OK, Bytes::new()), "OPTIONS, PUT")
             }
@@ -178,7 +185,7 @@ impl Endpoint {
                 text(StatusCode::OK, Bytes::from_static(body.as_bytes()))
             }
             Route::RoleName => text(StatusCode::OK, self.rendered.role_name.clone()),
-            Route::Credentials(name) => self.credentials(name).await,
+            Route::Credentials(name) => self.credentials(name, now).await,
             Route::IamInfo => self.iam_info(),
             Route::InstanceId => text(StatusCode::OK, self.rendered.instance_id.clone()),
             Route::AvailabilityZone => {
@@ -193,7 +200,7 @@ impl Endpoint {
     }
 
     /// `PUT /latest/api/token`.
-    fn token(&self, headers: &HeaderMap) -> HttpResponse {
+    fn token(&self, headers: &HeaderMap, now: DateTime<Utc>) -> HttpResponse {
         // A request relayed by a reverse proxy (SSRF) must not get a token.
         if headers.contains_key(FORWARDED_FOR) {
             return error_page(StatusCode::FORBIDDEN);
@@ -203,7 +210,7 @@ impl Endpoint {
                 Ok(ttl) => ttl,
                 Err(_) => return error_page(StatusCode::BAD_REQUEST),
             };
-        let minted = self.key.mint(self.clock.now(), ttl);
+        let minted = self.key.mint(now, ttl);
         let mut response = text(StatusCode::OK, Bytes::from(minted));
         response
             .headers_mut()
@@ -212,9 +219,14 @@ impl Endpoint {
     }
 
     /// `None` when the request may proceed; else the 401 to send.
-    fn check_token(&self, headers: &HeaderMap, path: &str) -> Option<HttpResponse> {
+    fn check_token(
+        &self,
+        headers: &HeaderMap,
+        path: &str,
+        now: DateTime<Utc>,
+    ) -> Option<HttpResponse> {
         match headers.get(TOKEN_HEADER) {
-            Some(token) => match self.key.verify(token.as_bytes(), self.clock.now()) {
+            Some(token) => match self.key.verify(token.as_bytes(), now) {
                 TokenCheck::Valid { .. } => {
                     self.stats.record_version(true);
                     None
@@ -242,11 +254,10 @@ impl Endpoint {
 
     /// `iam/security-credentials/<role>`: the current snapshot, or a short
     /// wait for an in-flight refresh, or 503 saying what failed.
-    async fn credentials(&self, name: &str) -> HttpResponse {
+    async fn credentials(&self, name: &str, now: DateTime<Utc>) -> HttpResponse {
         if name != self.role.name() {
-            return self.previous_role(name);
+            return self.previous_role(name, now);
         }
-        let now = self.clock.now();
         if self.role.overdue(now) {
             self.role.poke();
         }
@@ -262,8 +273,7 @@ impl Endpoint {
     }
 
     /// The role served before a reload renamed it, during the grace time.
-    fn previous_role(&self, name: &str) -> HttpResponse {
-        let now = self.clock.now();
+    fn previous_role(&self, name: &str, now: DateTime<Utc>) -> HttpResponse {
         let served = self
             .previous
             .as_ref()
