@@ -11,11 +11,11 @@ use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderValue};
 use http::{Method, Request, StatusCode};
 
-use crate::app::View;
 use crate::clock::SharedClock;
-use crate::imds::endpoint::{HttpResponse, text};
-use crate::imds::guard::{self, HostAllowList};
 use crate::metrics::Metrics;
+use crate::server::guard::{self, HostAllowList};
+use crate::server::response::{HttpResponse, text};
+use crate::view::View;
 
 /// Answers health and metrics requests.
 #[derive(Debug)]
@@ -109,7 +109,7 @@ impl Admin {
     }
 }
 
-impl crate::serve::Handler for Admin {
+impl crate::server::Handler for Admin {
     async fn handle(&self, req: Request<hyper::body::Incoming>) -> HttpResponse {
         self.respond(&req)
     }

@@ -29,12 +29,14 @@
 //! publishes an immutable snapshot; request handlers load the snapshot and
 //! answer from it without ever waiting on STS. See ARCHITECTURE.md.
 
+pub mod addr;
 pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod control;
+pub mod credentials;
 pub mod creds;
 pub mod environment;
 pub mod imds;
@@ -44,8 +46,9 @@ pub mod profile;
 pub mod read;
 pub mod run;
 pub mod secret;
-pub mod serve;
+pub mod server;
 pub mod shutdown;
 pub mod state;
 pub mod sts;
 pub mod systemd;
+pub mod view;

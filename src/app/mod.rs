@@ -34,12 +34,13 @@ use crate::creds::refresher::{DEFAULT_CLOCK_CHECK, Refresher};
 use crate::creds::store::RoleSlot;
 use crate::environment::Environment;
 use crate::imds::endpoint::{self, Endpoint, EndpointSpec};
-use crate::imds::guard::HostAllowList;
 use crate::imds::token::TokenKey;
 use crate::metrics::{Metrics, RequestStats};
-use crate::serve::{self, Limits};
+use crate::server::guard::HostAllowList;
+use crate::server::{self, Limits};
 use crate::state::{self, StateError};
 use crate::sts::{self, StsClient};
+use crate::view::{ListenerView, View};
 
 /// Everything the daemon needs to start.
 pub struct Options {
@@ -89,21 +90,6 @@ pub enum StartError {
     State(#[from] StateError),
     #[error(transparent)]
     Sts(#[from] sts::SetupError),
-}
-
-/// What the rest of the daemon (status, health, metrics) may look at.
-#[derive(Debug, Default)]
-pub struct View {
-    pub roles: Vec<Arc<RoleSlot>>,
-    pub listeners: Vec<ListenerView>,
-}
-
-#[derive(Debug)]
-pub struct ListenerView {
-    pub addr: SocketAddr,
-    pub role: String,
-    pub allow_v1: bool,
-    pub stats: Arc<RequestStats>,
 }
 
 /// The parts that stay the same across reloads.
@@ -356,7 +342,7 @@ impl Daemon {
         )));
         let stop = CancellationToken::new();
         announce(addr, cfg);
-        self.servers.spawn(serve::serve(
+        self.servers.spawn(server::serve(
             listener,
             endpoint.clone(),
             self.shared.limits,
@@ -384,7 +370,7 @@ impl Daemon {
             "health and metrics on http://{addr} (/healthz, /readyz, /metrics)"
         );
         let handler = Arc::new(ArcSwap::from_pointee(admin));
-        self.servers.spawn(serve::serve(
+        self.servers.spawn(server::serve(
             listener,
             handler,
             self.shared.limits,

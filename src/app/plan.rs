@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 
-use super::super::config::{Config, ListenerConfig};
+use crate::config::{Config, ListenerConfig};
 
 /// The changes a reload makes.
 #[derive(Debug, Default, PartialEq, Eq)]

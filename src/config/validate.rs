@@ -5,7 +5,7 @@
 //! rather than as an opaque `ValidationError` from STS hours later.
 
 use std::collections::{BTreeMap, HashSet};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::ops::Range;
 use std::time::Duration;
 
@@ -227,22 +227,13 @@ fn endpoint_problem(endpoint: &str) -> Option<String> {
     };
     match url.scheme() {
         "https" => None,
-        "http" if url.host().is_some_and(is_loopback_host) => None,
+        "http" if url.host().is_some_and(crate::addr::is_loopback_host) => None,
         "http" => Some(format!(
             "`{endpoint}` uses plain http to a non-loopback host; use https"
         )),
         other => Some(format!(
             "`{endpoint}`: scheme `{other}` is not http or https"
         )),
-    }
-}
-
-/// A URL host that is this machine (`localhost` or a loopback IP).
-pub fn is_loopback_host(host: url::Host<&str>) -> bool {
-    match host {
-        url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
-        url::Host::Ipv4(ip) => ip.is_loopback(),
-        url::Host::Ipv6(ip) => ip.is_loopback(),
     }
 }
 
@@ -358,7 +349,7 @@ fn parse_listen(
         ));
         return None;
     }
-    if !is_loopback(addr.ip()) && !allow_non_loopback {
+    if !crate::addr::is_loopback(addr.ip()) && !allow_non_loopback {
         diags.push(Diagnostic::error(
             span,
             format!(
@@ -461,15 +452,6 @@ fn watch_config(raw: &RawConfig) -> bool {
         .as_ref()
         .and_then(|d| d.get_ref().watch_config.as_ref())
         .is_none_or(|w| *w.get_ref())
-}
-
-fn is_loopback(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => v4.is_loopback(),
-        IpAddr::V6(v6) => {
-            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
-        }
-    }
 }
 
 fn listener_role(

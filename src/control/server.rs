@@ -15,8 +15,8 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio_util::sync::CancellationToken;
 
 use super::{Request, Response, status};
-use crate::app::View;
 use crate::clock::SharedClock;
+use crate::view::View;
 
 /// Longest request line read.
 const MAX_REQUEST: usize = 4096;

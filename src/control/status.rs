@@ -8,9 +8,9 @@ use std::fmt::Write;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::app::View;
+use crate::credentials::documents::EXPIRATION_FORMAT;
 use crate::creds::store::Snapshot;
-use crate::imds::render::EXPIRATION_FORMAT;
+use crate::view::View;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Status {
@@ -215,7 +215,7 @@ mod tests {
 
     fn served(expiration: DateTime<Utc>) -> Arc<Served> {
         Arc::new(Served {
-            credentials: crate::creds::Credentials {
+            credentials: crate::credentials::Credentials {
                 access_key_id: "ASIAEXAMPLE".into(),
                 secret_access_key: crate::secret::Secret::new("s"),
                 session_token: None,

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
-use super::Credentials;
 use super::command::{self, CommandError};
 use super::queries;
 use super::source::process::{self, ProcessError};
@@ -22,6 +21,7 @@ use crate::config::roles::{CHAINED_MAX, default_session_name};
 use crate::config::{
     AssertionSource, AssumeRole, Flow, Mfa, RoleConfig, SourceSpec, WebIdentity,
 };
+use crate::credentials::Credentials;
 use crate::environment::Environment;
 use crate::profile::{self, Base, Plan, ProfileError};
 use crate::secret::Secret;
@@ -109,7 +109,10 @@ impl FetchError {
             FetchError::Remote(_)
             | FetchError::File { .. }
             | FetchError::SourceRole { .. } => Retry::Transient,
-            FetchError::Profile(e) => e.retry(),
+            FetchError::Profile(ProfileError::SsoPortal {
+                transient: true, ..
+            }) => Retry::Transient,
+            FetchError::Profile(_) => Retry::Permanent,
             // STS answering oddly may pass; a helper or profile that gives
             // long-term keys will not.
             FetchError::UnservableAnswer => Retry::Transient,

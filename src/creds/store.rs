@@ -16,9 +16,9 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 
-use super::Credentials;
 use super::schedule::servable;
-use crate::imds::render;
+use crate::credentials::Credentials;
+use crate::credentials::documents;
 use crate::secret::Secret;
 
 /// Credentials as served: the body is rendered once, here.
@@ -49,7 +49,7 @@ impl Served {
             expiration,
             last_updated: now,
             assumed_role_arn,
-            imds_body: render::credentials_json(creds, expiration, now).into_bytes(),
+            imds_body: documents::imds_document(creds, expiration, now).into_bytes(),
         })
     }
 }

@@ -12,16 +12,16 @@ use std::time::Duration;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use http::header::{ACCEPT_RANGES, ALLOW, CONTENT_TYPE, HeaderName, HeaderValue, SERVER};
-use http::{HeaderMap, Request, Response, StatusCode};
-use http_body_util::Full;
+use http::{HeaderMap, Request, StatusCode};
 
-use super::guard::{self, HostAllowList, Refusal};
 use super::render::{self, InstanceFacts};
 use super::route::{Route, route};
 use super::token::{self, TokenCheck, TokenKey};
 use crate::clock::SharedClock;
 use crate::creds::store::{RoleSlot, Snapshot};
 use crate::metrics::{RequestKind, RequestStats};
+use crate::server::guard::{self, HostAllowList, Refusal};
+use crate::server::response::{self, HttpResponse};
 
 pub const TOKEN_HEADER: HeaderName = HeaderName::from_static("x-aws-ec2-metadata-token");
 pub const TTL_HEADER: HeaderName =
@@ -32,8 +32,6 @@ const FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 /// under the 1 s that botocore, JS, Java and Rust allow for the whole call,
 /// and under Go's 500 ms response-header timeout.
 pub const DEFAULT_WAIT: Duration = Duration::from_millis(400);
-
-pub type HttpResponse = Response<Full<Bytes>>;
 
 /// A listener's fixed answers, rendered once.
 #[derive(Debug)]
@@ -301,7 +299,7 @@ impl Endpoint {
     }
 }
 
-impl crate::serve::Handler for Endpoint {
+impl crate::server::Handler for Endpoint {
     fn allowed_uids(&self) -> Option<&[u32]> {
         self.allow_uids.as_deref()
     }
@@ -382,12 +380,13 @@ fn refused(refusal: Refusal) -> HttpResponse {
 
 /// A plain-text answer with the headers real IMDS sends. `Connection:
 /// close` is deliberately not copied: keep-alive is much faster.
-pub fn text(status: StatusCode, body: Bytes) -> HttpResponse {
-    let mut response = Response::new(Full::new(body));
-    *response.status_mut() = status;
+fn text(status: StatusCode, body: Bytes) -> HttpResponse {
+    with_ec2_headers(response::text(status, body))
+}
+
+fn with_ec2_headers(mut response: HttpResponse) -> HttpResponse {
     let headers = response.headers_mut();
     headers.insert(SERVER, HeaderValue::from_static("EC2ws"));
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
     headers.insert(ACCEPT_RANGES, HeaderValue::from_static("none"));
     response
 }

@@ -2,16 +2,12 @@
 //!
 //! - [`route`]: method + path → what to answer (pure).
 //! - [`token`]: stateless session tokens (pure).
-//! - [`guard`]: `Host` and browser checks (pure).
-//! - [`peer`]: which local user a connection comes from (`allow_uids`).
 //! - [`render`]: exact response bodies (pure).
 //! - [`endpoint`]: one listener's request handling.
 //!
 //! The wire contract is ../shared/docs/sdk-contract.md, sections 1.1-1.5.
 
 pub mod endpoint;
-pub mod guard;
-pub mod peer;
 pub mod render;
 pub mod route;
 pub mod token;

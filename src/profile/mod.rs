@@ -19,7 +19,6 @@ use ini::{Ini, ParseOption};
 pub use resolve::{Base, Hop, Plan, Profiles};
 
 use crate::environment::Environment;
-use crate::sts::Retry;
 
 /// Why a profile gave no credentials.
 #[derive(Debug, thiserror::Error)]
@@ -57,15 +56,6 @@ pub enum ProfileError {
 }
 
 impl ProfileError {
-    pub fn retry(&self) -> Retry {
-        match self {
-            ProfileError::SsoPortal {
-                transient: true, ..
-            } => Retry::Transient,
-            _ => Retry::Permanent,
-        }
-    }
-
     pub fn code(&self) -> &'static str {
         match self {
             ProfileError::SsoNotLoggedIn { .. } | ProfileError::SsoExpired { .. } => {

@@ -14,7 +14,7 @@ use sha1::{Digest, Sha1};
 
 use super::ProfileError;
 use super::resolve::Sso;
-use crate::creds::Credentials;
+use crate::credentials::Credentials;
 use crate::environment::Environment;
 use crate::secret::Secret;
 

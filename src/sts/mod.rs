@@ -24,7 +24,7 @@ pub use xml::Issued;
 
 use crate::clock::SharedClock;
 use crate::config::StsConfig;
-use crate::creds::Credentials;
+use crate::credentials::Credentials;
 use crate::environment::Environment;
 
 /// Largest STS answer read; real ones are a few KiB.
@@ -81,10 +81,7 @@ impl StsClient {
             .pool_idle_timeout(Duration::from_secs(30))
             .user_agent(concat!("imdsd/", env!("CARGO_PKG_VERSION")));
         // A proxy cannot usefully stand between us and a loopback STS.
-        if endpoint
-            .host()
-            .is_some_and(crate::config::validate::is_loopback_host)
-        {
+        if endpoint.host().is_some_and(crate::addr::is_loopback_host) {
             builder = builder.no_proxy();
         }
         for cert in ca_bundle(env)? {
@@ -166,7 +163,7 @@ impl StsClient {
             Some(exp) if exp <= self.clock.now() => Err(StsError::AlreadyExpired {
                 action,
                 expiration: exp
-                    .format(crate::imds::render::EXPIRATION_FORMAT)
+                    .format(crate::credentials::documents::EXPIRATION_FORMAT)
                     .to_string(),
             }),
             _ => Ok(()),

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use quick_xml::Reader;
 use quick_xml::events::Event;
 
-use crate::creds::Credentials;
+use crate::credentials::Credentials;
 use crate::secret::Secret;
 
 /// What a successful STS call returned.

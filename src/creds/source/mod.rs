@@ -11,7 +11,7 @@
 pub mod process;
 pub mod remote;
 
-use super::Credentials;
+use crate::credentials::Credentials;
 use crate::environment::Environment;
 use crate::secret::Secret;
 

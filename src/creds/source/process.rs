@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use crate::creds::Credentials;
+use crate::credentials::Credentials;
 use crate::creds::command::{self, CommandError};
 use crate::secret::Secret;
 

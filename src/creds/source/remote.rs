@@ -10,7 +10,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use crate::creds::Credentials;
+use crate::credentials::Credentials;
 use crate::environment::Environment;
 use crate::secret::Secret;
 

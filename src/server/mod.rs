@@ -1,10 +1,18 @@
-//! The HTTP/1.1 accept loop shared by the IMDS and admin listeners.
+//! The HTTP/1.1 server every listener runs on (IMDS, admin).
 //!
 //! hyper 1 on a tokio listener, with the limits a long-running local
 //! service needs: a connection cap (a semaphore taken before `accept`, so
 //! excess clients wait in the kernel backlog rather than being dropped), a
 //! header-read timeout (slowloris), a header-size limit, and a graceful
 //! drain on shutdown.
+//!
+//! - [`guard`]: `Host` and browser checks every endpoint applies (pure).
+//! - [`peer`]: which local user a connection comes from (`allow_uids`).
+//! - [`response`]: the response type and plain bodies.
+
+pub mod guard;
+pub mod peer;
+pub mod response;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -18,11 +26,11 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use crate::imds::endpoint::HttpResponse;
+pub use response::HttpResponse;
 
 /// Connection and request limits.
 #[derive(Debug, Clone, Copy)]
@@ -64,57 +72,101 @@ pub trait Handler: Send + Sync + 'static {
 /// current when it arrives.
 pub async fn serve<H: Handler>(
     listener: TcpListener,
-    endpoint: Arc<ArcSwap<H>>,
+    handler: Arc<ArcSwap<H>>,
     limits: Limits,
     shutdown: CancellationToken,
 ) {
-    let local = listener.local_addr().ok();
-    let graceful = GracefulShutdown::new();
-    let permits = Arc::new(Semaphore::new(limits.max_connections));
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .max_buf_size(limits.max_header_bytes.max(8192))
-        .keep_alive(true);
-    loop {
-        let permit = tokio::select! {
-            p = permits.clone().acquire_owned() => p.expect("semaphore is never closed"),
-            _ = shutdown.cancelled() => break,
-        };
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
+    let server = Server {
+        local: listener.local_addr().ok(),
+        listener,
+        handler,
+        limits,
+        permits: Arc::new(Semaphore::new(limits.max_connections)),
+        http: http_builder(&limits),
+        graceful: GracefulShutdown::new(),
+    };
+    server.run(shutdown).await;
+}
+
+/// One listening socket and the connections it accepted.
+struct Server<H> {
+    listener: TcpListener,
+    local: Option<SocketAddr>,
+    handler: Arc<ArcSwap<H>>,
+    limits: Limits,
+    /// One per open connection: the connection cap.
+    permits: Arc<Semaphore>,
+    http: http1::Builder,
+    graceful: GracefulShutdown,
+}
+
+impl<H: Handler> Server<H> {
+    /// Accepts until `shutdown`, then stops accepting and drains.
+    async fn run(self, shutdown: CancellationToken) {
+        loop {
+            let accepted = tokio::select! {
+                a = self.accept() => a,
+                _ = shutdown.cancelled() => break,
+            };
+            let (stream, peer, permit) = accepted;
+            self.spawn_connection(stream, peer, permit);
+        }
+        let Server {
+            listener,
+            local,
+            graceful,
+            limits,
+            ..
+        } = self;
+        drop(listener);
+        tokio::select! {
+            _ = graceful.shutdown() => tracing::debug!(listen = ?local, "drained"),
+            _ = tokio::time::sleep(limits.grace) => {
+                tracing::warn!(listen = ?local, grace = ?limits.grace, "requests still running after the grace period; closing them");
+            }
+        }
+    }
+
+    /// The next connection, once there is room for it. Waiting for a permit
+    /// before `accept` leaves excess clients in the kernel backlog rather
+    /// than dropping them.
+    async fn accept(&self) -> (TcpStream, SocketAddr, OwnedSemaphorePermit) {
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("semaphore is never closed");
+        loop {
+            match self.listener.accept().await {
+                Ok((stream, peer)) => return (stream, peer, permit),
                 Err(e) => {
                     // EMFILE and friends: back off instead of spinning.
-                    tracing::warn!(listen = ?local, error = %e, "accept failed");
+                    tracing::warn!(listen = ?self.local, error = %e, "accept failed");
                     tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
                 }
-            },
-            _ = shutdown.cancelled() => break,
-        };
-        prepare(&stream, local, peer);
-        let owner = Owner::new(peer, local);
-        let endpoint = endpoint.clone();
-        let first = endpoint.load_full();
-        let service = {
-            let owner = owner.clone();
-            service_fn(move |req| {
-                let endpoint = endpoint.load_full();
-                let owner = owner.clone();
-                async move {
-                    // Checked per request too: a reload may add allow_uids
-                    // while this keep-alive connection is open.
-                    if !owner.allowed(endpoint.allowed_uids()).await {
-                        return Ok::<_, Infallible>(forbidden());
-                    }
-                    Ok(endpoint.handle(req).await)
-                }
-            })
-        };
-        let conn =
-            graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+            }
+        }
+    }
+
+    /// Serves one connection on its own task; the permit is returned when
+    /// it closes.
+    fn spawn_connection(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        permit: OwnedSemaphorePermit,
+    ) {
+        prepare(&stream, self.local, peer);
+        let owner = Owner::new(peer, self.local);
+        let first = self.handler.load_full();
+        let handler = self.handler.clone();
+        let requester = owner.clone();
+        let service =
+            service_fn(move |req| answer(handler.load_full(), requester.clone(), req));
+        let conn = self
+            .graceful
+            .watch(self.http.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             // Someone else's connection is closed without an answer.
             if owner.allowed(first.allowed_uids()).await
@@ -125,13 +177,31 @@ pub async fn serve<H: Handler>(
             drop(permit);
         });
     }
-    drop(listener);
-    tokio::select! {
-        _ = graceful.shutdown() => tracing::debug!(listen = ?local, "drained"),
-        _ = tokio::time::sleep(limits.grace) => {
-            tracing::warn!(listen = ?local, grace = ?limits.grace, "requests still running after the grace period; closing them");
-        }
+}
+
+/// The HTTP/1.1 settings every connection gets.
+fn http_builder(limits: &Limits) -> http1::Builder {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_header_bytes.max(8192))
+        .keep_alive(true);
+    builder
+}
+
+/// Answers one request with the handler current when it arrived, behind
+/// the `allow_uids` check: checked per request too, since a reload may add
+/// `allow_uids` while a keep-alive connection is open.
+async fn answer<H: Handler>(
+    handler: Arc<H>,
+    owner: Owner,
+    req: Request<Incoming>,
+) -> Result<HttpResponse, Infallible> {
+    if !owner.allowed(handler.allowed_uids()).await {
+        return Ok(response::forbidden_and_close());
     }
+    Ok(handler.handle(req).await)
 }
 
 /// Who owns the client end of one connection, looked up once, off the
@@ -159,11 +229,9 @@ impl Owner {
             .uid
             .get_or_init(|| async move {
                 let server = server?;
-                tokio::task::spawn_blocking(move || {
-                    crate::imds::peer::lookup(peer, server)
-                })
-                .await
-                .ok()?
+                tokio::task::spawn_blocking(move || peer::lookup(peer, server))
+                    .await
+                    .ok()?
             })
             .await;
         let ok = uid.is_some_and(|u| allowed.contains(&u));
@@ -172,18 +240,6 @@ impl Owner {
         }
         ok
     }
-}
-
-fn forbidden() -> HttpResponse {
-    let mut r = crate::imds::endpoint::text(
-        http::StatusCode::FORBIDDEN,
-        bytes::Bytes::from_static(b"forbidden\n"),
-    );
-    r.headers_mut().insert(
-        http::header::CONNECTION,
-        http::HeaderValue::from_static("close"),
-    );
-    r
 }
 
 fn prepare(stream: &tokio::net::TcpStream, local: Option<SocketAddr>, peer: SocketAddr) {

@@ -1,4 +1,5 @@
-//! Who may talk to an IMDS listener: the DNS-rebinding and browser checks.
+//! Who may talk to a listener: the DNS-rebinding and browser checks every
+//! endpoint applies.
 //!
 //! A page that rebinds its own DNS name to 127.0.0.1 is same-origin with the
 //! daemon, so it could send the token PUT with custom headers; its requests
