@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 
 /// A loopback IP, including an IPv4-mapped IPv6 loopback.
-pub fn is_loopback(ip: IpAddr) -> bool {
+pub(crate) fn is_loopback(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => v4.is_loopback(),
         IpAddr::V6(v6) => {
@@ -15,7 +15,7 @@ pub fn is_loopback(ip: IpAddr) -> bool {
 }
 
 /// A URL host that is this machine (`localhost` or a loopback IP).
-pub fn is_loopback_host(host: url::Host<&str>) -> bool {
+pub(crate) fn is_loopback_host(host: url::Host<&str>) -> bool {
     match host {
         url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
         url::Host::Ipv4(ip) => ip.is_loopback(),

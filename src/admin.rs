@@ -19,7 +19,7 @@ use crate::view::View;
 
 /// Answers health and metrics requests.
 #[derive(Debug)]
-pub struct Admin {
+pub(crate) struct Admin {
     hosts: HostAllowList,
     view: Arc<ArcSwap<View>>,
     metrics: Arc<Metrics>,
@@ -27,7 +27,7 @@ pub struct Admin {
 }
 
 impl Admin {
-    pub fn new(
+    pub(crate) fn new(
         hosts: HostAllowList,
         view: Arc<ArcSwap<View>>,
         metrics: Arc<Metrics>,
@@ -41,7 +41,7 @@ impl Admin {
         }
     }
 
-    pub fn respond<B>(&self, req: &Request<B>) -> HttpResponse {
+    pub(crate) fn respond<B>(&self, req: &Request<B>) -> HttpResponse {
         // Role names and error codes are not for a DNS-rebinding page.
         if guard::check(&self.hosts, req.headers()).is_some() {
             return text(StatusCode::FORBIDDEN, Bytes::from_static(b"forbidden\n"));

@@ -10,11 +10,11 @@ use clap::{Parser, Subcommand};
 #[command(name = "imdsd", version, about)]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Run the daemon in the foreground.
     Run {
         /// Config file (default: $IMDSD_CONFIG, then

@@ -17,7 +17,7 @@ pub trait Clock: Send + Sync + std::fmt::Debug + 'static {
 }
 
 /// Shared handle to a clock.
-pub type SharedClock = Arc<dyn Clock>;
+pub(crate) type SharedClock = Arc<dyn Clock>;
 
 /// The real system clock.
 #[derive(Debug, Default, Clone, Copy)]

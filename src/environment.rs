@@ -15,7 +15,7 @@ pub struct Environment {
 
 impl Environment {
     /// The current process environment (variables that are valid UTF-8).
-    pub fn capture() -> Self {
+    pub(crate) fn capture() -> Self {
         Environment {
             vars: std::env::vars().collect(),
         }
@@ -34,7 +34,7 @@ impl Environment {
 
     /// The variable's value, treating an empty value as unset (as the AWS
     /// SDKs do).
-    pub fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.vars
             .get(name)
             .map(String::as_str)
@@ -42,7 +42,7 @@ impl Environment {
     }
 
     /// The first of `names` that is set.
-    pub fn first_of(&self, names: &[&str]) -> Option<&str> {
+    pub(crate) fn first_of(&self, names: &[&str]) -> Option<&str> {
         names.iter().find_map(|name| self.get(name))
     }
 }

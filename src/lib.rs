@@ -8,47 +8,64 @@
 //! - [`profile`]: AWS profiles (`~/.aws/config`), resolved as the CLI does,
 //!   and IAM Identity Center.
 //! - [`sts`]: the STS client: awsQuery requests, SigV4, XML answers.
-//! - [`creds`]: credentials; the refresh schedule (pure); one fetch for
-//!   every flow; the per-role snapshot readers use; the one refresher task
-//!   per role.
-//! - [`imds`]: the IMDSv2 endpoint: routing, tokens and host checks (pure),
-//!   response bodies, request handling.
-//! - [`serve`]: the hyper accept loop shared by the IMDS and admin
-//!   listeners, with its limits and drain.
+//! - [`credentials`]: one set of AWS credentials and the documents it is
+//!   written out as (pure).
+//! - [`creds`]: the credential lifecycle: the refresh schedule (pure); one
+//!   fetch for every flow; the per-role snapshot readers use; the one
+//!   refresher task per role.
+//! - [`server`]: the HTTP/1.1 server every listener runs on, with its
+//!   limits, drain, `Host` guard and peer lookup.
+//! - [`imds`]: the IMDSv2 endpoint: routing and tokens (pure), response
+//!   bodies, request handling.
 //! - [`app`]: wires a config into running refreshers and listeners, applies
 //!   reloads without a gap, drains in order.
 //! - [`control`]: the local control socket (`imdsd status`, `imdsd mfa`).
 //! - [`admin`], [`metrics`]: `/healthz`, `/readyz`, `/metrics`.
 //! - [`systemd`]: readiness, watchdog and socket activation.
 //! - [`run`], [`cli`], [`logging`], [`shutdown`]: the binary's edge.
-//! - [`clock`], [`environment`], [`secret`], [`state`]: small shared
-//!   pieces: injected time, the environment as a value, redacted secret
-//!   types, the state directory and token key.
+//! - [`clock`], [`environment`], [`secret`], [`state`], [`read`], [`addr`],
+//!   [`view`]: small shared pieces: injected time, the environment as a
+//!   value, redacted secret types, the state directory and token key,
+//!   bounded reads, loopback checks, what status and health look at.
 //!
 //! Data flows one way: a refresher calls STS, renders the answer once and
 //! publishes an immutable snapshot; request handlers load the snapshot and
 //! answer from it without ever waiting on STS. See ARCHITECTURE.md.
+//!
+//! Everything is crate-private; what the binary and the integration tests
+//! use is re-exported here.
 
-pub mod addr;
-pub mod admin;
-pub mod app;
-pub mod cli;
-pub mod clock;
-pub mod config;
-pub mod control;
-pub mod credentials;
-pub mod creds;
-pub mod environment;
-pub mod imds;
-pub mod logging;
-pub mod metrics;
-pub mod profile;
-pub mod read;
-pub mod run;
-pub mod secret;
-pub mod server;
-pub mod shutdown;
-pub mod state;
-pub mod sts;
-pub mod systemd;
-pub mod view;
+mod addr;
+mod admin;
+mod app;
+mod cli;
+mod clock;
+mod config;
+mod control;
+mod credentials;
+mod creds;
+mod environment;
+mod imds;
+mod logging;
+mod metrics;
+mod profile;
+mod read;
+mod run;
+mod secret;
+mod server;
+mod shutdown;
+mod state;
+mod sts;
+mod systemd;
+mod view;
+
+pub use app::{Daemon, Options, ReloadSummary};
+pub use cli::Cli;
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::load::parse as parse_config;
+pub use creds::store::RoleSlot;
+pub use environment::Environment;
+pub use logging::init as init_logging;
+pub use run::main;
+pub use secret::Secret;
+pub use state::current_uid;

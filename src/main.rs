@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = imdsd::cli::Cli::parse();
-    imdsd::logging::init();
-    imdsd::run::main(cli)
+    let cli = imdsd::Cli::parse();
+    imdsd::init_logging();
+    imdsd::main(cli)
 }

@@ -44,7 +44,7 @@ struct VersionLabels {
 type HistogramFamily = Family<RoleLabels, Histogram, fn() -> Histogram>;
 
 /// Every metric the daemon exports.
-pub struct Metrics {
+pub(crate) struct Metrics {
     registry: Registry,
     seconds_to_expiry: Family<RoleLabels, Gauge<f64, AtomicU64>>,
     refresh_attempts: Family<RoleLabels, Counter>,
@@ -118,13 +118,13 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    pub fn refresh_attempted(&self, role: &str) {
+    pub(crate) fn refresh_attempted(&self, role: &str) {
         self.refresh_attempts
             .get_or_create(&RoleLabels { role: role.into() })
             .inc();
     }
 
-    pub fn refresh_failed(&self, role: &str, code: &str) {
+    pub(crate) fn refresh_failed(&self, role: &str, code: &str) {
         let labels = FailureLabels {
             role: role.into(),
             code: code.into(),
@@ -132,14 +132,14 @@ impl Metrics {
         self.refresh_failures.get_or_create(&labels).inc();
     }
 
-    pub fn refresh_took(&self, role: &str, seconds: f64) {
+    pub(crate) fn refresh_took(&self, role: &str, seconds: f64) {
         self.refresh_seconds
             .get_or_create(&RoleLabels { role: role.into() })
             .observe(seconds);
     }
 
     /// Counters for one listener.
-    pub fn listener_stats(&self, listener: String) -> RequestStats {
+    pub(crate) fn listener_stats(&self, listener: String) -> RequestStats {
         let version = |version| {
             self.imds_versions
                 .get_or_create(&VersionLabels {
@@ -158,7 +158,7 @@ impl Metrics {
     }
 
     /// The text exposition, with expiry gauges computed for `now`.
-    pub fn render<'a>(
+    pub(crate) fn render<'a>(
         &self,
         expiries: impl IntoIterator<Item = (&'a str, Option<DateTime<Utc>>)>,
         now: DateTime<Utc>,
@@ -181,7 +181,7 @@ impl Metrics {
 
 /// What a request was for, as the `path` label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RequestKind {
+pub(crate) enum RequestKind {
     Token,
     RoleName,
     Credentials,
@@ -223,7 +223,7 @@ fn status_index(status: StatusCode) -> usize {
 }
 
 /// One listener's request counters.
-pub struct RequestStats {
+pub(crate) struct RequestStats {
     listener: String,
     family: Family<RequestLabels, Counter>,
     cache: [[OnceLock<Counter>; STATUSES.len()]; RequestKind::ALL],
@@ -240,7 +240,7 @@ impl std::fmt::Debug for RequestStats {
 }
 
 impl RequestStats {
-    pub fn record(&self, kind: RequestKind, status: StatusCode) {
+    pub(crate) fn record(&self, kind: RequestKind, status: StatusCode) {
         let slot = &self.cache[kind as usize][status_index(status)];
         slot.get_or_init(|| {
             let labels = RequestLabels {
@@ -253,7 +253,7 @@ impl RequestStats {
         .inc();
     }
 
-    pub fn record_version(&self, with_token: bool) {
+    pub(crate) fn record_version(&self, with_token: bool) {
         if with_token {
             self.v2.inc()
         } else {
@@ -262,7 +262,7 @@ impl RequestStats {
     }
 
     /// Requests so far by status (`"200"`, ..., `"other"`), non-zero only.
-    pub fn by_status(&self) -> Vec<(&'static str, u64)> {
+    pub(crate) fn by_status(&self) -> Vec<(&'static str, u64)> {
         (0..STATUSES.len())
             .map(|i| {
                 (
@@ -278,7 +278,7 @@ impl RequestStats {
             .collect()
     }
 
-    pub fn versions(&self) -> (u64, u64) {
+    pub(crate) fn versions(&self) -> (u64, u64) {
         (self.v1.get(), self.v2.get())
     }
 }

@@ -10,12 +10,12 @@ use std::io::Read;
 use std::path::Path;
 
 /// Cap for files that hold one token or key.
-pub const SMALL: u64 = 64 * 1024;
+pub(crate) const SMALL: u64 = 64 * 1024;
 /// Cap for AWS config files and SAML assertions.
-pub const LARGE: u64 = 1024 * 1024;
+pub(crate) const LARGE: u64 = 1024 * 1024;
 
 /// Reads a regular file of at most `max` bytes as UTF-8 text.
-pub fn file(path: &Path, max: u64) -> std::io::Result<String> {
+pub(crate) fn file(path: &Path, max: u64) -> std::io::Result<String> {
     let meta = std::fs::metadata(path)?;
     if !meta.is_file() {
         return Err(std::io::Error::new(
@@ -38,7 +38,7 @@ pub fn file(path: &Path, max: u64) -> std::io::Result<String> {
 }
 
 /// Reads at most `max` bytes of an HTTP body as text; the rest is dropped.
-pub async fn body(
+pub(crate) async fn body(
     mut response: reqwest::Response,
     max: usize,
 ) -> Result<String, reqwest::Error> {
@@ -58,7 +58,7 @@ pub async fn body(
 /// offending values ("invalid type: string \"...\""), and the input may be
 /// credentials. Missing and unknown fields are named; everything else is
 /// reported by its position.
-pub fn json_error(e: &serde_json::Error) -> String {
+pub(crate) fn json_error(e: &serde_json::Error) -> String {
     let message = e.to_string();
     if message.starts_with("missing field") || message.starts_with("unknown field") {
         return message;

@@ -18,7 +18,7 @@ use crate::environment::Environment;
 use crate::secret::Secret;
 use crate::{shutdown, state, systemd};
 
-pub const EXIT_CONFIG: u8 = 64;
+pub(crate) const EXIT_CONFIG: u8 = 64;
 /// EX_USAGE too: the command line was wrong.
 const EXIT_USAGE: u8 = 64;
 

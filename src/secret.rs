@@ -10,7 +10,7 @@ use std::fmt;
 use zeroize::Zeroizing;
 
 /// What a secret prints as, everywhere.
-pub const REDACTED: &str = "** redacted **";
+pub(crate) const REDACTED: &str = "** redacted **";
 
 /// A secret string, zeroized on drop and redacted when formatted.
 #[derive(Clone, PartialEq, Eq)]
@@ -26,7 +26,7 @@ impl Secret {
         &self.0
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 }
@@ -64,15 +64,15 @@ impl From<String> for Secret {
 
 /// Bytes that hold a secret (a rendered credentials body), zeroized when the
 /// last reference is dropped. Used as the owner behind a `bytes::Bytes`.
-pub struct SecretBytes(Zeroizing<Vec<u8>>);
+pub(crate) struct SecretBytes(Zeroizing<Vec<u8>>);
 
 impl SecretBytes {
-    pub fn new(bytes: Vec<u8>) -> Self {
+    pub(crate) fn new(bytes: Vec<u8>) -> Self {
         SecretBytes(Zeroizing::new(bytes))
     }
 
     /// A cheaply clonable `Bytes` view that wipes the buffer when dropped.
-    pub fn into_bytes(self) -> bytes::Bytes {
+    pub(crate) fn into_bytes(self) -> bytes::Bytes {
         bytes::Bytes::from_owner(self)
     }
 }

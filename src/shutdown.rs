@@ -11,10 +11,13 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// Exit code after a second signal cut the drain short.
-pub const EXIT_INTERRUPTED: i32 = 130;
+pub(crate) const EXIT_INTERRUPTED: i32 = 130;
 
 /// Routes signals: stop signals cancel `stop`, SIGHUP asks for a reload.
-pub fn install(stop: CancellationToken, reload: mpsc::Sender<()>) -> std::io::Result<()> {
+pub(crate) fn install(
+    stop: CancellationToken,
+    reload: mpsc::Sender<()>,
+) -> std::io::Result<()> {
     let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])?;
     tokio::spawn(async move {
         let mut stopping = false;

@@ -14,8 +14,8 @@ use rand::RngCore;
 
 use crate::environment::Environment;
 
-pub const KEY_FILE: &str = "token.key";
-pub const KEY_LEN: usize = 32;
+pub(crate) const KEY_FILE: &str = "token.key";
+pub(crate) const KEY_LEN: usize = 32;
 
 /// Why the state directory or key could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -46,7 +46,7 @@ pub enum StateError {
 }
 
 /// Where state lives, decided from the environment and the user id.
-pub fn state_dir(env: &Environment, uid: u32) -> Result<PathBuf, StateError> {
+pub(crate) fn state_dir(env: &Environment, uid: u32) -> Result<PathBuf, StateError> {
     if let Some(dirs) = env.get("STATE_DIRECTORY") {
         // systemd passes a colon-separated list when several are configured.
         let first = dirs.split(':').next().unwrap_or(dirs);
@@ -69,7 +69,7 @@ pub fn current_uid() -> u32 {
 }
 
 /// Reads the token key in `dir`, creating both if needed.
-pub fn load_or_create_key(dir: &Path) -> Result<[u8; KEY_LEN], StateError> {
+pub(crate) fn load_or_create_key(dir: &Path) -> Result<[u8; KEY_LEN], StateError> {
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)

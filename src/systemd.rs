@@ -19,25 +19,25 @@ fn send(states: &[NotifyState<'_>]) {
 }
 
 /// Startup (or a reload) is complete.
-pub fn ready(status: &str) {
+pub(crate) fn ready(status: &str) {
     send(&[NotifyState::Ready, NotifyState::Status(status)]);
 }
 
 /// A reload starts now; `READY=1` must follow.
-pub fn reloading() {
+pub(crate) fn reloading() {
     match NotifyState::monotonic_usec_now() {
         Ok(now) => send(&[NotifyState::Reloading, now]),
         Err(_) => send(&[NotifyState::Reloading]),
     }
 }
 
-pub fn stopping() {
+pub(crate) fn stopping() {
     send(&[NotifyState::Stopping]);
 }
 
 /// Pings the watchdog at half its interval until `stop`, when systemd set
 /// `WatchdogSec=`.
-pub fn spawn_watchdog(stop: CancellationToken) {
+pub(crate) fn spawn_watchdog(stop: CancellationToken) {
     let Some(interval) = sd_notify::watchdog_enabled() else {
         return;
     };
@@ -55,7 +55,7 @@ pub fn spawn_watchdog(stop: CancellationToken) {
 }
 
 /// TCP listening sockets passed with `LISTEN_FDS`/`LISTEN_PID`.
-pub fn inherited_sockets() -> Inherited {
+pub(crate) fn inherited_sockets() -> Inherited {
     let mut fds = listenfd::ListenFd::from_env();
     let mut sockets = Vec::new();
     for i in 0..fds.len() {

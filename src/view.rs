@@ -10,15 +10,15 @@ use crate::metrics::RequestStats;
 
 /// What the rest of the daemon (status, health, metrics) may look at.
 #[derive(Debug, Default)]
-pub struct View {
-    pub roles: Vec<Arc<RoleSlot>>,
-    pub listeners: Vec<ListenerView>,
+pub(crate) struct View {
+    pub(crate) roles: Vec<Arc<RoleSlot>>,
+    pub(crate) listeners: Vec<ListenerView>,
 }
 
 #[derive(Debug)]
-pub struct ListenerView {
-    pub addr: SocketAddr,
-    pub role: String,
-    pub allow_v1: bool,
-    pub stats: Arc<RequestStats>,
+pub(crate) struct ListenerView {
+    pub(crate) addr: SocketAddr,
+    pub(crate) role: String,
+    pub(crate) allow_v1: bool,
+    pub(crate) stats: Arc<RequestStats>,
 }

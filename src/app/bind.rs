@@ -7,12 +7,12 @@ use tokio::net::{TcpListener, TcpSocket};
 
 /// Sockets inherited through `LISTEN_FDS`, waiting to be claimed.
 #[derive(Debug, Default)]
-pub struct Inherited {
+pub(crate) struct Inherited {
     sockets: Vec<std::net::TcpListener>,
 }
 
 impl Inherited {
-    pub fn new(sockets: Vec<std::net::TcpListener>) -> Self {
+    pub(crate) fn new(sockets: Vec<std::net::TcpListener>) -> Self {
         Inherited { sockets }
     }
 
@@ -26,7 +26,7 @@ impl Inherited {
     }
 
     /// Addresses of the sockets nobody claimed.
-    pub fn unclaimed(&self) -> Vec<SocketAddr> {
+    pub(crate) fn unclaimed(&self) -> Vec<SocketAddr> {
         self.sockets
             .iter()
             .filter_map(|s| s.local_addr().ok())
@@ -37,7 +37,7 @@ impl Inherited {
 /// Listens on `addr`: an inherited socket if one matches, else a new one
 /// with `SO_REUSEADDR` (so a restart is not refused while old connections
 /// sit in TIME_WAIT).
-pub fn listen(
+pub(crate) fn listen(
     addr: SocketAddr,
     inherited: &mut Inherited,
 ) -> std::io::Result<TcpListener> {

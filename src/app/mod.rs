@@ -9,8 +9,8 @@
 //! [`Daemon::stop`] drains in order: listeners stop accepting and finish
 //! in-flight requests, then the refreshers stop.
 
-pub mod bind;
-pub mod plan;
+pub(crate) mod bind;
+pub(crate) mod plan;
 mod reload;
 
 use std::collections::BTreeMap;
@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-pub use bind::Inherited;
+pub(crate) use bind::Inherited;
 
 use crate::admin::Admin;
 use crate::clock::SharedClock;
@@ -54,7 +54,7 @@ pub struct Options {
     /// Longest a refresher sleeps before re-reading the wall clock.
     pub clock_check: Duration,
     /// Sockets passed by systemd socket activation.
-    pub inherited: Inherited,
+    pub(crate) inherited: Inherited,
 }
 
 impl Options {
@@ -217,10 +217,6 @@ impl Daemon {
         self.listeners.iter().map(|l| l.addr).collect()
     }
 
-    pub fn admin_addr(&self) -> Option<SocketAddr> {
-        self.admin.as_ref().map(|a| a.addr)
-    }
-
     pub fn role(&self, name: &str) -> Option<&Arc<RoleSlot>> {
         self.roles.get(name).map(|r| &r.slot)
     }
@@ -235,17 +231,13 @@ impl Daemon {
     }
 
     /// A handle on what is being served, updated on every reload.
-    pub fn view(&self) -> Arc<ArcSwap<View>> {
+    pub(crate) fn view(&self) -> Arc<ArcSwap<View>> {
         self.view.clone()
-    }
-
-    pub fn metrics(&self) -> Arc<Metrics> {
-        self.shared.metrics.clone()
     }
 
     /// Waits until every role's first fetch has an outcome, for at most
     /// `limit`. False if some role is still waiting.
-    pub async fn settled(&self, limit: Duration) -> bool {
+    pub(crate) async fn settled(&self, limit: Duration) -> bool {
         settled_by(self.roles.values(), tokio::time::Instant::now() + limit).await
     }
 

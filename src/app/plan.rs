@@ -12,31 +12,31 @@ use crate::config::{Config, ListenerConfig};
 
 /// The changes a reload makes.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// Roles whose refresher and credentials carry on.
-    pub roles_kept: BTreeSet<String>,
+    pub(crate) roles_kept: BTreeSet<String>,
     /// New roles, and changed ones (a fresh refresher fetches at once).
-    pub roles_started: BTreeSet<String>,
+    pub(crate) roles_started: BTreeSet<String>,
     /// Removed roles, and the old runtime of changed ones.
-    pub roles_stopped: BTreeSet<String>,
+    pub(crate) roles_stopped: BTreeSet<String>,
     /// (old index, new index) of listeners that stay bound. Their endpoint
     /// is rebuilt when `endpoint_changed`.
-    pub listeners_kept: Vec<KeptListener>,
+    pub(crate) listeners_kept: Vec<KeptListener>,
     /// New-config indexes of listeners to bind.
-    pub listeners_opened: Vec<usize>,
+    pub(crate) listeners_opened: Vec<usize>,
     /// Old-config indexes of listeners to close.
-    pub listeners_closed: Vec<usize>,
+    pub(crate) listeners_closed: Vec<usize>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
-pub struct KeptListener {
-    pub old: usize,
-    pub new: usize,
-    pub endpoint_changed: bool,
+pub(crate) struct KeptListener {
+    pub(crate) old: usize,
+    pub(crate) new: usize,
+    pub(crate) endpoint_changed: bool,
 }
 
 impl Plan {
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.roles_started.is_empty()
             && self.roles_stopped.is_empty()
             && self.listeners_opened.is_empty()
@@ -45,7 +45,7 @@ impl Plan {
     }
 }
 
-pub fn plan(old: &Config, new: &Config) -> Plan {
+pub(crate) fn plan(old: &Config, new: &Config) -> Plan {
     let mut p = Plan::default();
     // Only where STS is changes whose credentials a role holds; a new
     // timeout applies to the next fetch without a restart.

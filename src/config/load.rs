@@ -16,16 +16,16 @@ use crate::environment::Environment;
 
 /// A config that passed validation, with its warnings.
 #[derive(Debug, Clone)]
-pub struct LoadedConfig {
-    pub path: PathBuf,
-    pub config: Config,
+pub(crate) struct LoadedConfig {
+    pub(crate) path: PathBuf,
+    pub(crate) config: Config,
     /// Warnings, already rendered as `path:line:column: warning: ...`.
-    pub warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
 }
 
 /// Why no config could be loaded.
 #[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
+pub(crate) enum ConfigError {
     #[error(
         "no config file found; tried {}. Copy examples/imdsd.toml to one of them or pass --config",
         tried.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
@@ -46,7 +46,7 @@ fn render_all(problems: &[String]) -> String {
 }
 
 /// The paths tried, in order, when `--config` is not given.
-pub fn default_paths(env: &Environment) -> Vec<PathBuf> {
+pub(crate) fn default_paths(env: &Environment) -> Vec<PathBuf> {
     let mut paths = Vec::new();
     if let Some(p) = env.get("IMDSD_CONFIG") {
         paths.push(PathBuf::from(p));
@@ -62,7 +62,7 @@ pub fn default_paths(env: &Environment) -> Vec<PathBuf> {
 
 /// The config path to use: the explicit one, else the first default path
 /// that exists.
-pub fn resolve_path(
+pub(crate) fn resolve_path(
     explicit: Option<&Path>,
     env: &Environment,
 ) -> Result<PathBuf, ConfigError> {
@@ -83,7 +83,7 @@ pub fn resolve_path(
 }
 
 /// Reads and validates the config at `path`.
-pub fn load(path: &Path, env: &Environment) -> Result<LoadedConfig, ConfigError> {
+pub(crate) fn load(path: &Path, env: &Environment) -> Result<LoadedConfig, ConfigError> {
     let text = crate::read::file(path, crate::read::LARGE).map_err(|source| {
         ConfigError::Read {
             path: path.to_path_buf(),
@@ -132,7 +132,7 @@ pub fn parse(text: &str, env: &Environment) -> (Option<Config>, Vec<Diagnostic>)
 }
 
 /// `path:line:column: error: message`.
-pub fn render_diagnostic(path: &Path, text: &str, d: &Diagnostic) -> String {
+pub(crate) fn render_diagnostic(path: &Path, text: &str, d: &Diagnostic) -> String {
     let level = match d.severity {
         Severity::Error => "error",
         Severity::Warning => "warning",
@@ -148,9 +148,9 @@ pub fn render_diagnostic(path: &Path, text: &str, d: &Diagnostic) -> String {
 
 /// A 1-based position in a text.
 #[derive(Debug, PartialEq, Eq)]
-pub struct LineCol {
-    pub line: usize,
-    pub column: usize,
+pub(crate) struct LineCol {
+    pub(crate) line: usize,
+    pub(crate) column: usize,
 }
 
 impl fmt::Display for LineCol {
@@ -160,7 +160,7 @@ impl fmt::Display for LineCol {
 }
 
 /// Line and column (in characters) where `span` starts.
-pub fn line_col(text: &str, span: &Range<usize>) -> LineCol {
+pub(crate) fn line_col(text: &str, span: &Range<usize>) -> LineCol {
     let start = span.start.min(text.len());
     let before = text.get(..start).unwrap_or(text);
     let line = before.matches('\n').count() + 1;

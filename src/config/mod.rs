@@ -7,68 +7,68 @@
 //! - [`load`]: finding the file, reading it, and printing diagnostics as
 //!   `path:line:column`.
 
-pub mod load;
-pub mod raw;
-pub mod roles;
-pub mod validate;
-pub mod watch;
-pub mod zero;
+pub(crate) mod load;
+pub(crate) mod raw;
+pub(crate) mod roles;
+pub(crate) mod validate;
+pub(crate) mod watch;
+pub(crate) mod zero;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::time::Duration;
 
-pub use load::{ConfigError, LoadedConfig};
+pub(crate) use load::{ConfigError, LoadedConfig};
 
 /// A validated config: everything the daemon needs, defaults filled in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    pub listeners: Vec<ListenerConfig>,
-    pub sts: StsConfig,
-    pub roles: BTreeMap<String, RoleConfig>,
+    pub(crate) listeners: Vec<ListenerConfig>,
+    pub(crate) sts: StsConfig,
+    pub(crate) roles: BTreeMap<String, RoleConfig>,
     /// The health and metrics listener, when enabled.
-    pub admin: Option<SocketAddr>,
+    pub(crate) admin: Option<SocketAddr>,
     /// Where the control socket lives, when set in the file (else the
     /// runtime directory decides).
-    pub control_socket: Option<std::path::PathBuf>,
+    pub(crate) control_socket: Option<std::path::PathBuf>,
     /// Reload when the file changes (else only on SIGHUP).
-    pub watch_config: bool,
+    pub(crate) watch_config: bool,
 }
 
 /// One IMDS listener, serving one role.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListenerConfig {
-    pub listen: SocketAddr,
-    pub role: String,
+pub(crate) struct ListenerConfig {
+    pub(crate) listen: SocketAddr,
+    pub(crate) role: String,
     /// Serve token-less (IMDSv1) GETs.
-    pub allow_v1: bool,
+    pub(crate) allow_v1: bool,
     /// Serve only connections from these local users (`None`: anyone who
     /// can connect).
-    pub allow_uids: Option<Vec<u32>>,
+    pub(crate) allow_uids: Option<Vec<u32>>,
 }
 
 /// Where and how the daemon talks to STS.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StsConfig {
-    pub region: String,
-    pub endpoint: String,
+pub(crate) struct StsConfig {
+    pub(crate) region: String,
+    pub(crate) endpoint: String,
     /// Whole-call timeout for one STS request.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 /// One role the daemon keeps fresh credentials for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RoleConfig {
-    pub name: String,
+pub(crate) struct RoleConfig {
+    pub(crate) name: String,
     /// How long the credentials asked for last (`DurationSeconds`).
-    pub duration: Duration,
-    pub flow: Flow,
+    pub(crate) duration: Duration,
+    pub(crate) flow: Flow,
 }
 
 impl RoleConfig {
     /// The role ARN asked for, for flows that name one.
-    pub fn role_arn(&self) -> Option<&str> {
+    pub(crate) fn role_arn(&self) -> Option<&str> {
         match &self.flow {
             Flow::AssumeRole(a) => Some(&a.role_arn),
             Flow::WebIdentity(w) => Some(&w.role_arn),
@@ -78,7 +78,7 @@ impl RoleConfig {
     }
 
     /// The other roles this one takes its signing credentials from.
-    pub fn depends_on(&self) -> Option<&str> {
+    pub(crate) fn depends_on(&self) -> Option<&str> {
         match &self.flow {
             Flow::AssumeRole(AssumeRole {
                 source: SourceSpec::Role(r),
@@ -92,7 +92,7 @@ impl RoleConfig {
         }
     }
 
-    pub fn mfa(&self) -> Option<&Mfa> {
+    pub(crate) fn mfa(&self) -> Option<&Mfa> {
         match &self.flow {
             Flow::AssumeRole(a) => a.mfa.as_ref(),
             Flow::SessionToken { mfa, .. } => mfa.as_ref(),
@@ -103,7 +103,7 @@ impl RoleConfig {
 
 /// How a role's credentials are obtained.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Flow {
+pub(crate) enum Flow {
     /// `sts:AssumeRole`, signed with source credentials.
     AssumeRole(AssumeRole),
     /// `sts:AssumeRoleWithWebIdentity`, unsigned, with a token file.
@@ -126,61 +126,61 @@ pub enum Flow {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AssumeRole {
-    pub role_arn: String,
-    pub source: SourceSpec,
-    pub session_name: String,
-    pub external_id: Option<String>,
-    pub mfa: Option<Mfa>,
-    pub session: SessionPolicy,
-    pub tags: Vec<(String, String)>,
-    pub transitive_tag_keys: Vec<String>,
-    pub source_identity: Option<String>,
+pub(crate) struct AssumeRole {
+    pub(crate) role_arn: String,
+    pub(crate) source: SourceSpec,
+    pub(crate) session_name: String,
+    pub(crate) external_id: Option<String>,
+    pub(crate) mfa: Option<Mfa>,
+    pub(crate) session: SessionPolicy,
+    pub(crate) tags: Vec<(String, String)>,
+    pub(crate) transitive_tag_keys: Vec<String>,
+    pub(crate) source_identity: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WebIdentity {
-    pub role_arn: String,
+pub(crate) struct WebIdentity {
+    pub(crate) role_arn: String,
     /// Re-read on every refresh: Kubernetes rotates projected tokens.
-    pub token_file: std::path::PathBuf,
-    pub session_name: String,
-    pub session: SessionPolicy,
+    pub(crate) token_file: std::path::PathBuf,
+    pub(crate) session_name: String,
+    pub(crate) session: SessionPolicy,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Saml {
-    pub role_arn: String,
-    pub principal_arn: String,
-    pub assertion: AssertionSource,
-    pub session: SessionPolicy,
+pub(crate) struct Saml {
+    pub(crate) role_arn: String,
+    pub(crate) principal_arn: String,
+    pub(crate) assertion: AssertionSource,
+    pub(crate) session: SessionPolicy,
 }
 
 /// Where a SAML assertion (base64) comes from, on every refresh.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AssertionSource {
+pub(crate) enum AssertionSource {
     File(std::path::PathBuf),
     Command { command: String, timeout: Duration },
 }
 
 /// An inline session policy and managed policy ARNs that narrow a session.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SessionPolicy {
-    pub policy: Option<String>,
-    pub policy_arns: Vec<String>,
+pub(crate) struct SessionPolicy {
+    pub(crate) policy: Option<String>,
+    pub(crate) policy_arns: Vec<String>,
 }
 
 /// An MFA device and how to get its codes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mfa {
-    pub serial: String,
+pub(crate) struct Mfa {
+    pub(crate) serial: String,
     /// A command printing the current code; without one the daemon waits
     /// for `imdsd mfa ROLE CODE`.
-    pub command: Option<String>,
+    pub(crate) command: Option<String>,
 }
 
 /// Where the credentials that sign the STS call come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SourceSpec {
+pub(crate) enum SourceSpec {
     /// `AWS_ACCESS_KEY_ID` etc. in the daemon's own environment.
     Env,
     /// An AWS profile, resolved as the AWS CLI does.
@@ -197,7 +197,7 @@ pub enum SourceSpec {
 
 /// How bad a [`Diagnostic`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Severity {
+pub(crate) enum Severity {
     Error,
     Warning,
 }
@@ -205,14 +205,14 @@ pub enum Severity {
 /// One problem found in a config file, with where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
-    pub severity: Severity,
+    pub(crate) severity: Severity,
     /// Byte range in the file; `None` when the problem has no one place.
-    pub span: Option<Range<usize>>,
-    pub message: String,
+    pub(crate) span: Option<Range<usize>>,
+    pub(crate) message: String,
 }
 
 impl Diagnostic {
-    pub fn error(span: Option<Range<usize>>, message: impl Into<String>) -> Self {
+    pub(crate) fn error(span: Option<Range<usize>>, message: impl Into<String>) -> Self {
         Diagnostic {
             severity: Severity::Error,
             span,
@@ -220,7 +220,10 @@ impl Diagnostic {
         }
     }
 
-    pub fn warning(span: Option<Range<usize>>, message: impl Into<String>) -> Self {
+    pub(crate) fn warning(
+        span: Option<Range<usize>>,
+        message: impl Into<String>,
+    ) -> Self {
         Diagnostic {
             severity: Severity::Warning,
             span,

@@ -16,20 +16,20 @@ use super::roles;
 use super::{Config, Diagnostic, ListenerConfig, RoleConfig, StsConfig};
 use crate::environment::Environment;
 
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:16925";
+pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:16925";
 const DEFAULT_REGION: &str = "us-east-1";
 const DEFAULT_STS_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The result of validation: a config when there were no errors, and every
 /// diagnostic (errors and warnings) either way.
 #[derive(Debug)]
-pub struct Validation {
-    pub config: Option<Config>,
-    pub diagnostics: Vec<Diagnostic>,
+pub(crate) struct Validation {
+    pub(crate) config: Option<Config>,
+    pub(crate) diagnostics: Vec<Diagnostic>,
 }
 
 /// Checks a parsed config and fills in defaults.
-pub fn validate(raw: &RawConfig, env: &Environment) -> Validation {
+pub(crate) fn validate(raw: &RawConfig, env: &Environment) -> Validation {
     let mut diags = Vec::new();
     let roles = validate_roles(raw, env, &mut diags);
     let sts = validate_sts(raw.sts.as_ref().map(Spanned::get_ref), env, &mut diags);
@@ -209,7 +209,7 @@ fn sts_endpoint(
 }
 
 /// `https://sts.REGION.amazonaws.com` (`.com.cn` in the China partition).
-pub fn regional_endpoint(region: &str) -> String {
+pub(crate) fn regional_endpoint(region: &str) -> String {
     let suffix = if region.starts_with("cn-") {
         "amazonaws.com.cn"
     } else {

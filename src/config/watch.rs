@@ -17,17 +17,17 @@ use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
 /// How long the directory must be quiet before a reload.
-pub const DEBOUNCE: Duration = Duration::from_millis(150);
+pub(crate) const DEBOUNCE: Duration = Duration::from_millis(150);
 
 /// Keeps the watch alive; dropping it stops watching.
-pub struct ConfigWatch {
+pub(crate) struct ConfigWatch {
     _watcher: RecommendedWatcher,
 }
 
 /// Why the watch could not be set up.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot watch {}: {source}", path.display())]
-pub struct WatchError {
+pub(crate) struct WatchError {
     path: PathBuf,
     #[source]
     source: notify::Error,
@@ -35,7 +35,10 @@ pub struct WatchError {
 
 /// Starts watching the directories that can change `config`. Each burst of
 /// changes yields one message on `reload`.
-pub fn watch(config: &Path, reload: mpsc::Sender<()>) -> Result<ConfigWatch, WatchError> {
+pub(crate) fn watch(
+    config: &Path,
+    reload: mpsc::Sender<()>,
+) -> Result<ConfigWatch, WatchError> {
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let names = relevant_names(config);
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<Event>| {

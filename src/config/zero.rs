@@ -18,13 +18,16 @@ use crate::profile::Profiles;
 
 /// A config built without a file, and a sentence saying what it serves.
 #[derive(Debug)]
-pub struct ZeroConfig {
-    pub config: Config,
-    pub serves: String,
+pub(crate) struct ZeroConfig {
+    pub(crate) config: Config,
+    pub(crate) serves: String,
 }
 
 /// What to serve with no config file, or why there is nothing.
-pub fn zero_config(env: &Environment, profiles: &Profiles) -> Result<ZeroConfig, String> {
+pub(crate) fn zero_config(
+    env: &Environment,
+    profiles: &Profiles,
+) -> Result<ZeroConfig, String> {
     // Defaults for listeners and [sts] come from an empty role table.
     let base = |role: RoleConfig| -> Result<Config, String> {
         let text = "[roles.placeholder]\nrole_arn = \"arn:aws:iam::000000000000:role/placeholder\"\nsource = \"env\"\n";

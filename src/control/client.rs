@@ -11,7 +11,7 @@ use crate::secret::Secret;
 
 /// Why the daemon could not be asked.
 #[derive(Debug, thiserror::Error)]
-pub enum ClientError {
+pub(crate) enum ClientError {
     #[error("no control socket found (tried {}); is imdsd running? Pass --socket to name it",
         tried.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
     NotFound { tried: Vec<PathBuf> },
@@ -28,7 +28,7 @@ pub enum ClientError {
 }
 
 /// The first of `candidates` that exists.
-pub fn find(candidates: Vec<PathBuf>) -> Result<PathBuf, ClientError> {
+pub(crate) fn find(candidates: Vec<PathBuf>) -> Result<PathBuf, ClientError> {
     candidates
         .iter()
         .find(|p| p.exists())
@@ -39,7 +39,7 @@ pub fn find(candidates: Vec<PathBuf>) -> Result<PathBuf, ClientError> {
 /// Sends one request and reads the answer. The socket must belong to us
 /// or root (unless we are root): an MFA code is not handed to someone
 /// else's listener.
-pub fn ask(path: &Path, request: &Request) -> Result<Response, ClientError> {
+pub(crate) fn ask(path: &Path, request: &Request) -> Result<Response, ClientError> {
     let io = |source| ClientError::Io {
         path: path.to_path_buf(),
         source,
@@ -71,7 +71,7 @@ pub fn ask(path: &Path, request: &Request) -> Result<Response, ClientError> {
 }
 
 /// The daemon's status.
-pub fn status(path: &Path) -> Result<Status, ClientError> {
+pub(crate) fn status(path: &Path) -> Result<Status, ClientError> {
     match ask(path, &Request::Status)? {
         Response::Status(s) => Ok(s),
         Response::Error { message } => Err(ClientError::Refused(message)),
@@ -80,7 +80,7 @@ pub fn status(path: &Path) -> Result<Status, ClientError> {
 }
 
 /// Hands an MFA code to `role`; the daemon's acknowledgement.
-pub fn mfa(path: &Path, role: &str, code: Secret) -> Result<String, ClientError> {
+pub(crate) fn mfa(path: &Path, role: &str, code: Secret) -> Result<String, ClientError> {
     match ask(
         path,
         &Request::Mfa {

@@ -8,9 +8,9 @@
 //!
 //! The protocol is one JSON line each way.
 
-pub mod client;
-pub mod server;
-pub mod status;
+pub(crate) mod client;
+pub(crate) mod server;
+pub(crate) mod status;
 
 use std::path::{Path, PathBuf};
 
@@ -19,12 +19,12 @@ use serde::{Deserialize, Serialize};
 use crate::environment::Environment;
 use crate::secret::Secret;
 
-pub const SOCKET_NAME: &str = "control.sock";
+pub(crate) const SOCKET_NAME: &str = "control.sock";
 
 /// A request from a client.
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "command", rename_all = "snake_case")]
-pub enum Request {
+pub(crate) enum Request {
     Status,
     /// Hands an MFA code to a role waiting for one.
     Mfa {
@@ -36,7 +36,7 @@ pub enum Request {
 /// The daemon's answer.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
-pub enum Response {
+pub(crate) enum Response {
     Status(status::Status),
     Done { message: String },
     Error { message: String },
@@ -47,7 +47,7 @@ pub enum Response {
 /// (systemd's `RuntimeDirectory=`), else
 /// `$XDG_RUNTIME_DIR/imdsd/control.sock`, else `/run/imdsd/control.sock`
 /// for root. `None`: no sensible place (the daemon runs without one).
-pub fn daemon_socket(
+pub(crate) fn daemon_socket(
     configured: Option<&Path>,
     env: &Environment,
     uid: u32,
@@ -70,7 +70,7 @@ pub fn daemon_socket(
 /// Where a client looks, in order: `$IMDSD_CONTROL_SOCKET`, the user's
 /// runtime directory (a `systemctl --user` daemon), then the system
 /// service's `/run/imdsd`.
-pub fn client_candidates(env: &Environment) -> Vec<PathBuf> {
+pub(crate) fn client_candidates(env: &Environment) -> Vec<PathBuf> {
     let mut out = Vec::new();
     if let Some(p) = env.get("IMDSD_CONTROL_SOCKET") {
         out.push(PathBuf::from(p));

@@ -23,7 +23,7 @@ const MAX_REQUEST: usize = 4096;
 
 /// Why the socket could not be set up.
 #[derive(Debug, thiserror::Error)]
-pub enum ControlError {
+pub(crate) enum ControlError {
     #[error("cannot create control socket {}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -35,16 +35,16 @@ pub enum ControlError {
 }
 
 /// What the control server answers from.
-pub struct ControlState {
-    pub view: Arc<ArcSwap<View>>,
-    pub roles: crate::creds::fetch::RoleDirectory,
-    pub clock: SharedClock,
-    pub config_path: String,
-    pub uid: u32,
+pub(crate) struct ControlState {
+    pub(crate) view: Arc<ArcSwap<View>>,
+    pub(crate) roles: crate::creds::fetch::RoleDirectory,
+    pub(crate) clock: SharedClock,
+    pub(crate) config_path: String,
+    pub(crate) uid: u32,
 }
 
 /// Binds the socket; serves until `stop`, then removes it.
-pub async fn serve(
+pub(crate) async fn serve(
     path: PathBuf,
     state: ControlState,
     stop: CancellationToken,

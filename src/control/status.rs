@@ -13,43 +13,43 @@ use crate::creds::store::Snapshot;
 use crate::view::View;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Status {
-    pub version: String,
-    pub pid: u32,
-    pub config: String,
-    pub roles: Vec<RoleStatus>,
-    pub listeners: Vec<ListenerStatus>,
+pub(crate) struct Status {
+    pub(crate) version: String,
+    pub(crate) pid: u32,
+    pub(crate) config: String,
+    pub(crate) roles: Vec<RoleStatus>,
+    pub(crate) listeners: Vec<ListenerStatus>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct RoleStatus {
-    pub name: String,
+pub(crate) struct RoleStatus {
+    pub(crate) name: String,
     /// `ready`, `refreshing`, `failing`, `expired`, `waiting` or `pending`.
-    pub state: String,
-    pub access_key_id: Option<String>,
-    pub expiration: Option<String>,
-    pub expires_in_secs: Option<i64>,
-    pub next_refresh_in_secs: Option<i64>,
-    pub waiting_for: Option<String>,
-    pub last_error: Option<ErrorStatus>,
+    pub(crate) state: String,
+    pub(crate) access_key_id: Option<String>,
+    pub(crate) expiration: Option<String>,
+    pub(crate) expires_in_secs: Option<i64>,
+    pub(crate) next_refresh_in_secs: Option<i64>,
+    pub(crate) waiting_for: Option<String>,
+    pub(crate) last_error: Option<ErrorStatus>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ErrorStatus {
-    pub code: String,
-    pub message: String,
-    pub at: String,
+pub(crate) struct ErrorStatus {
+    pub(crate) code: String,
+    pub(crate) message: String,
+    pub(crate) at: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ListenerStatus {
-    pub address: String,
-    pub role: String,
-    pub v1: bool,
-    pub requests: u64,
-    pub by_status: BTreeMap<String, u64>,
-    pub v1_requests: u64,
-    pub v2_requests: u64,
+pub(crate) struct ListenerStatus {
+    pub(crate) address: String,
+    pub(crate) role: String,
+    pub(crate) v1: bool,
+    pub(crate) requests: u64,
+    pub(crate) by_status: BTreeMap<String, u64>,
+    pub(crate) v1_requests: u64,
+    pub(crate) v2_requests: u64,
 }
 
 fn stamp(t: DateTime<Utc>) -> String {
@@ -57,7 +57,7 @@ fn stamp(t: DateTime<Utc>) -> String {
 }
 
 /// The report for `view` at `now`.
-pub fn build(view: &View, config: &str, now: DateTime<Utc>) -> Status {
+pub(crate) fn build(view: &View, config: &str, now: DateTime<Utc>) -> Status {
     Status {
         version: env!("CARGO_PKG_VERSION").into(),
         pid: std::process::id(),
@@ -132,7 +132,7 @@ fn role_status(
 }
 
 /// `3h12m`, `45s`, `-2m` (already past).
-pub fn human_secs(secs: i64) -> String {
+pub(crate) fn human_secs(secs: i64) -> String {
     let sign = if secs < 0 { "-" } else { "" };
     let s = secs.unsigned_abs();
     match s {
@@ -143,7 +143,7 @@ pub fn human_secs(secs: i64) -> String {
 }
 
 /// The human-readable table.
-pub fn render_text(status: &Status) -> String {
+pub(crate) fn render_text(status: &Status) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,

@@ -12,15 +12,15 @@ use super::Credentials;
 use crate::secret::SecretBytes;
 
 /// `Expiration` and `LastUpdated` format: UTC, second precision, `Z`.
-pub const EXPIRATION_FORMAT: &str = "%Y-%m-%dT%H:%M:%SZ";
+pub(crate) const EXPIRATION_FORMAT: &str = "%Y-%m-%dT%H:%M:%SZ";
 
 /// `t` as [`EXPIRATION_FORMAT`].
-pub fn timestamp(t: DateTime<Utc>) -> String {
+pub(crate) fn timestamp(t: DateTime<Utc>) -> String {
     t.format(EXPIRATION_FORMAT).to_string()
 }
 
 /// A JSON string literal (quotes and escapes included).
-pub fn json_str(s: &str) -> String {
+pub(crate) fn json_str(s: &str) -> String {
     serde_json::Value::from(s).to_string()
 }
 
@@ -29,7 +29,7 @@ pub fn json_str(s: &str) -> String {
 ///
 /// Only STS credentials with a session token and an expiry are rendered;
 /// long-term keys never reach this point.
-pub fn imds_document(
+pub(crate) fn imds_document(
     creds: &Credentials,
     expiration: DateTime<Utc>,
     last_updated: DateTime<Utc>,

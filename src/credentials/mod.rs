@@ -6,7 +6,7 @@
 //! - [`documents`]: the exact documents a set of credentials is written
 //!   out as (pure).
 
-pub mod documents;
+pub(crate) mod documents;
 
 use std::fmt;
 
@@ -16,12 +16,12 @@ use crate::secret::Secret;
 
 /// One set of AWS credentials.
 #[derive(Clone)]
-pub struct Credentials {
-    pub access_key_id: String,
-    pub secret_access_key: Secret,
-    pub session_token: Option<Secret>,
+pub(crate) struct Credentials {
+    pub(crate) access_key_id: String,
+    pub(crate) secret_access_key: Secret,
+    pub(crate) session_token: Option<Secret>,
     /// `None` for long-term keys, which never expire.
-    pub expiration: Option<DateTime<Utc>>,
+    pub(crate) expiration: Option<DateTime<Utc>>,
 }
 
 impl fmt::Debug for Credentials {

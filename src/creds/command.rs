@@ -18,7 +18,7 @@ const MAX_STDOUT: u64 = 256 * 1024;
 
 /// Why a helper command gave no usable output.
 #[derive(Debug, thiserror::Error)]
-pub enum CommandError {
+pub(crate) enum CommandError {
     #[error("{what} `{program}` cannot be parsed as a command line")]
     Parse { what: &'static str, program: String },
     #[error("{what} `{program}` could not be started: {source}")]
@@ -46,7 +46,7 @@ pub enum CommandError {
 
 /// Runs `command_line` and returns its stdout, trimmed. `what` names the
 /// helper in errors and logs ("mfa_command", ...); `role` too.
-pub async fn run(
+pub(crate) async fn run(
     what: &'static str,
     role: &str,
     command_line: &str,

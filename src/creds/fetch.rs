@@ -33,21 +33,21 @@ const MFA_CODE_FRESH: Duration = Duration::from_secs(120);
 const MFA_COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Roles by name, as they are now (updated on reload), for chaining.
-pub type RoleDirectory = Arc<ArcSwap<BTreeMap<String, Arc<RoleSlot>>>>;
+pub(crate) type RoleDirectory = Arc<ArcSwap<BTreeMap<String, Arc<RoleSlot>>>>;
 
 /// What every fetcher shares.
-pub struct FetchContext {
+pub(crate) struct FetchContext {
     /// Replaced when `[sts]` changes; every fetch uses the current one.
-    pub sts: ArcSwap<StsClient>,
-    pub env: Environment,
-    pub clock: SharedClock,
-    pub roles: RoleDirectory,
+    pub(crate) sts: ArcSwap<StsClient>,
+    pub(crate) env: Environment,
+    pub(crate) clock: SharedClock,
+    pub(crate) roles: RoleDirectory,
     /// Plain HTTP, no proxy, for the metadata and container endpoints.
-    pub http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
     /// HTTPS through the configured proxy, for the SSO portal.
-    pub web: reqwest::Client,
+    pub(crate) web: reqwest::Client,
     /// This daemon's listener addresses, which no source may point at.
-    pub own_addrs: Arc<ArcSwap<Vec<SocketAddr>>>,
+    pub(crate) own_addrs: Arc<ArcSwap<Vec<SocketAddr>>>,
 }
 
 impl std::fmt::Debug for FetchContext {
@@ -60,7 +60,7 @@ impl std::fmt::Debug for FetchContext {
 
 /// Why one fetch failed.
 #[derive(Debug, thiserror::Error)]
-pub enum FetchError {
+pub(crate) enum FetchError {
     #[error(transparent)]
     Sts(#[from] StsError),
     #[error(transparent)]
@@ -94,7 +94,7 @@ pub enum FetchError {
 }
 
 impl FetchError {
-    pub fn retry(&self) -> Retry {
+    pub(crate) fn retry(&self) -> Retry {
         match self {
             FetchError::Sts(e) => e.retry(),
             FetchError::Command(CommandError::Timeout { .. }) => Retry::Transient,
@@ -124,7 +124,7 @@ impl FetchError {
         }
     }
 
-    pub fn code(&self) -> &str {
+    pub(crate) fn code(&self) -> &str {
         match self {
             FetchError::Sts(e) => e.code(),
             FetchError::Source(e) => e.code(),
@@ -143,14 +143,14 @@ impl FetchError {
 
 /// Fetches one role's credentials.
 #[derive(Clone)]
-pub struct Fetcher {
-    pub role: RoleConfig,
-    pub slot: Arc<RoleSlot>,
-    pub ctx: Arc<FetchContext>,
+pub(crate) struct Fetcher {
+    pub(crate) role: RoleConfig,
+    pub(crate) slot: Arc<RoleSlot>,
+    pub(crate) ctx: Arc<FetchContext>,
 }
 
 impl Fetcher {
-    pub async fn fetch(&self) -> Result<Issued, FetchError> {
+    pub(crate) async fn fetch(&self) -> Result<Issued, FetchError> {
         let duration = self.role.duration;
         let sts = self.ctx.sts.load_full();
         match &self.role.flow {

@@ -7,10 +7,10 @@
 //!   requests (pure); [`command`]: helper commands (MFA, SAML, process).
 //! - [`source`]: where the keys that sign the STS call come from.
 
-pub mod command;
-pub mod fetch;
-pub mod queries;
-pub mod refresher;
-pub mod schedule;
-pub mod source;
-pub mod store;
+pub(crate) mod command;
+pub(crate) mod fetch;
+pub(crate) mod queries;
+pub(crate) mod refresher;
+pub(crate) mod schedule;
+pub(crate) mod source;
+pub(crate) mod store;

@@ -8,7 +8,7 @@ use crate::secret::Secret;
 use crate::sts::Query;
 
 /// `AssumeRole`, with every optional parameter that is configured.
-pub fn assume_role(
+pub(crate) fn assume_role(
     a: &AssumeRole,
     duration: Duration,
     mfa_code: Option<Secret>,
@@ -33,7 +33,7 @@ pub fn assume_role(
 }
 
 /// `AssumeRoleWithWebIdentity` (unsigned).
-pub fn web_identity(w: &WebIdentity, duration: Duration, token: Secret) -> Query {
+pub(crate) fn web_identity(w: &WebIdentity, duration: Duration, token: Secret) -> Query {
     let q = Query::new("AssumeRoleWithWebIdentity")
         .param("RoleArn", &w.role_arn)
         .param("RoleSessionName", &w.session_name)
@@ -43,7 +43,7 @@ pub fn web_identity(w: &WebIdentity, duration: Duration, token: Secret) -> Query
 }
 
 /// `AssumeRoleWithSAML` (unsigned).
-pub fn saml(s: &Saml, duration: Duration, assertion: Secret) -> Query {
+pub(crate) fn saml(s: &Saml, duration: Duration, assertion: Secret) -> Query {
     let q = Query::new("AssumeRoleWithSAML")
         .param("RoleArn", &s.role_arn)
         .param("PrincipalArn", &s.principal_arn)
@@ -53,7 +53,7 @@ pub fn saml(s: &Saml, duration: Duration, assertion: Secret) -> Query {
 }
 
 /// `GetSessionToken`, with an MFA device when configured.
-pub fn session_token(
+pub(crate) fn session_token(
     duration: Duration,
     mfa_serial: Option<&str>,
     mfa_code: Option<Secret>,
@@ -81,7 +81,7 @@ fn with_mfa(q: Query, serial: Option<&str>, code: Option<Secret>) -> Query {
 }
 
 /// Whether `code` looks like a TOTP code STS accepts: exactly six digits.
-pub fn valid_mfa_code(code: &str) -> bool {
+pub(crate) fn valid_mfa_code(code: &str) -> bool {
     code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit())
 }
 

@@ -20,21 +20,21 @@ use crate::clock::SharedClock;
 use crate::metrics::Metrics;
 
 /// Longest the task sleeps before looking at the wall clock again.
-pub const DEFAULT_CLOCK_CHECK: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_CLOCK_CHECK: Duration = Duration::from_secs(60);
 
 /// Keeps one role's slot fresh until cancelled.
-pub struct Refresher {
-    pub slot: Arc<RoleSlot>,
-    pub fetcher: Fetcher,
-    pub clock: SharedClock,
-    pub shutdown: CancellationToken,
+pub(crate) struct Refresher {
+    pub(crate) slot: Arc<RoleSlot>,
+    pub(crate) fetcher: Fetcher,
+    pub(crate) clock: SharedClock,
+    pub(crate) shutdown: CancellationToken,
     /// Longest sleep between looks at the wall clock.
-    pub clock_check: Duration,
-    pub metrics: Arc<Metrics>,
+    pub(crate) clock_check: Duration,
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 impl Refresher {
-    pub async fn run(self) {
+    pub(crate) async fn run(self) {
         let mut failures: u32 = 0;
         // The first fetch is due at once.
         self.slot.set_next_action(self.clock.now());

@@ -13,17 +13,17 @@ use crate::sts::Retry;
 
 /// Sessions at least this long are refreshed while they still have
 /// [`LONG_SESSION_LEAD`] left; shorter ones at half-life.
-pub const LONG_SESSION: TimeDelta = TimeDelta::hours(1);
+pub(crate) const LONG_SESSION: TimeDelta = TimeDelta::hours(1);
 /// Time left when a long session is refreshed, before jitter. 35 to 40
 /// minutes left means a 1h session is refreshed every 20 to 25 minutes: at
 /// most three STS calls an hour, and five minutes of slack above the
 /// 30-minute floor for STS to answer.
-pub const LONG_SESSION_LEAD: TimeDelta = TimeDelta::minutes(35);
+pub(crate) const LONG_SESSION_LEAD: TimeDelta = TimeDelta::minutes(35);
 /// Upper bound of the random extra lead, so a fleet does not refresh in step.
-pub const LEAD_JITTER: TimeDelta = TimeDelta::minutes(5);
+pub(crate) const LEAD_JITTER: TimeDelta = TimeDelta::minutes(5);
 /// Credentials are served until this long before they expire, and no later:
 /// the SDKs' own clock skew allowance.
-pub const SERVE_MARGIN: TimeDelta = TimeDelta::minutes(1);
+pub(crate) const SERVE_MARGIN: TimeDelta = TimeDelta::minutes(1);
 /// Never refresh sooner than this after an issue, whatever STS returned.
 const MIN_INTERVAL: TimeDelta = TimeDelta::seconds(10);
 
@@ -36,7 +36,7 @@ const MIN_RETRY: TimeDelta = TimeDelta::milliseconds(200);
 /// When to refresh credentials received at `issued` that expire at
 /// `expiration`. `jitter` is a uniform draw in `[0, 1)`; jitter only ever
 /// moves the refresh earlier.
-pub fn refresh_at(
+pub(crate) fn refresh_at(
     issued: DateTime<Utc>,
     expiration: DateTime<Utc>,
     jitter: f64,
@@ -52,7 +52,7 @@ pub fn refresh_at(
 }
 
 /// Whether credentials expiring at `expiration` may still be served.
-pub fn servable(now: DateTime<Utc>, expiration: DateTime<Utc>) -> bool {
+pub(crate) fn servable(now: DateTime<Utc>, expiration: DateTime<Utc>) -> bool {
     now < expiration - SERVE_MARGIN
 }
 
@@ -65,7 +65,7 @@ pub fn servable(now: DateTime<Utc>, expiration: DateTime<Utc>) -> bool {
 /// `serve_until` is when the last good credentials stop being servable: a
 /// retry is never put off past half the time left, so the daemon keeps
 /// trying while it still has something to lose.
-pub fn backoff(
+pub(crate) fn backoff(
     now: DateTime<Utc>,
     attempt: u32,
     retry: Retry,

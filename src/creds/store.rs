@@ -24,19 +24,19 @@ use crate::secret::Secret;
 /// Credentials as served: the body is rendered once, here.
 pub struct Served {
     /// The credentials themselves, for roles chained from this one.
-    pub credentials: Credentials,
-    pub access_key_id: String,
-    pub expiration: DateTime<Utc>,
-    pub last_updated: DateTime<Utc>,
-    pub assumed_role_arn: Option<String>,
+    pub(crate) credentials: Credentials,
+    pub(crate) access_key_id: String,
+    pub(crate) expiration: DateTime<Utc>,
+    pub(crate) last_updated: DateTime<Utc>,
+    pub(crate) assumed_role_arn: Option<String>,
     /// The IMDS credentials document, wiped when the last copy is dropped.
-    pub imds_body: Bytes,
+    pub(crate) imds_body: Bytes,
 }
 
 impl Served {
     /// Renders credentials for serving. `None` for credentials without an
     /// expiry or session token, which IMDS clients cannot use correctly.
-    pub fn render(
+    pub(crate) fn render(
         creds: &Credentials,
         assumed_role_arn: Option<String>,
         now: DateTime<Utc>,
@@ -90,7 +90,7 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// The credentials, if they may be served at `now`.
-    pub fn usable(&self, now: DateTime<Utc>) -> Option<&Arc<Served>> {
+    pub(crate) fn usable(&self, now: DateTime<Utc>) -> Option<&Arc<Served>> {
         self.served.as_ref().filter(|s| servable(now, s.expiration))
     }
 }
@@ -111,7 +111,7 @@ pub struct RoleSlot {
 }
 
 impl RoleSlot {
-    pub fn new(name: impl Into<String>) -> Arc<Self> {
+    pub(crate) fn new(name: impl Into<String>) -> Arc<Self> {
         Arc::new(RoleSlot {
             name: name.into(),
             snapshot: ArcSwap::from_pointee(Snapshot::default()),
@@ -136,19 +136,19 @@ impl RoleSlot {
     }
 
     /// Replaces the snapshot and wakes waiting readers. Refresher only.
-    pub fn publish(&self, snapshot: Snapshot) {
+    pub(crate) fn publish(&self, snapshot: Snapshot) {
         self.snapshot.store(Arc::new(snapshot));
         self.published.notify_waiters();
     }
 
     /// Publishes a copy of the current snapshot changed by `f`.
-    pub fn update(&self, f: impl FnOnce(&mut Snapshot)) {
+    pub(crate) fn update(&self, f: impl FnOnce(&mut Snapshot)) {
         let mut next = Snapshot::clone(&self.snapshot.load());
         f(&mut next);
         self.publish(next);
     }
 
-    pub fn set_next_action(&self, at: DateTime<Utc>) {
+    pub(crate) fn set_next_action(&self, at: DateTime<Utc>) {
         self.next_action
             .store(at.timestamp_millis(), Ordering::Relaxed);
     }
@@ -169,7 +169,7 @@ impl RoleSlot {
     }
 
     /// Resolves when someone pokes. Refresher only.
-    pub async fn poked(&self) {
+    pub(crate) async fn poked(&self) {
         self.poke.notified().await;
     }
 
@@ -182,7 +182,7 @@ impl RoleSlot {
 
     /// Takes a handed-in code no older than `fresh`, waiting for one if
     /// there is none. TOTP codes go stale in a minute or two.
-    pub async fn take_mfa_code(&self, fresh: Duration) -> Secret {
+    pub(crate) async fn take_mfa_code(&self, fresh: Duration) -> Secret {
         loop {
             let arrived = self.mfa_arrived.notified();
             let taken = self
@@ -201,7 +201,7 @@ impl RoleSlot {
 
     /// Waits until the first fetch has an outcome (credentials or an
     /// error), for at most `limit`. True if it did.
-    pub async fn settled(&self, limit: Duration) -> bool {
+    pub(crate) async fn settled(&self, limit: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
             let published = self.published.notified();
@@ -222,7 +222,7 @@ impl RoleSlot {
 
     /// Waits up to `limit` for usable credentials while a refresh is in
     /// flight or overdue. Returns the snapshot seen last.
-    pub async fn wait_usable(
+    pub(crate) async fn wait_usable(
         &self,
         now: impl Fn() -> DateTime<Utc>,
         limit: Duration,

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use http::header::{ACCEPT_RANGES, ALLOW, CONTENT_TYPE, HeaderName, HeaderValue, SERVER};
+use http::header::{ACCEPT_RANGES, ALLOW, HeaderName, HeaderValue, SERVER};
 use http::{HeaderMap, Request, StatusCode};
 
 use super::render::{self, InstanceFacts};
@@ -23,15 +23,16 @@ use crate::metrics::{RequestKind, RequestStats};
 use crate::server::guard::{self, HostAllowList, Refusal};
 use crate::server::response::{self, HttpResponse};
 
-pub const TOKEN_HEADER: HeaderName = HeaderName::from_static("x-aws-ec2-metadata-token");
-pub const TTL_HEADER: HeaderName =
+pub(crate) const TOKEN_HEADER: HeaderName =
+    HeaderName::from_static("x-aws-ec2-metadata-token");
+pub(crate) const TTL_HEADER: HeaderName =
     HeaderName::from_static("x-aws-ec2-metadata-token-ttl-seconds");
 const FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// How long a credentials request may wait for an in-flight refresh: well
 /// under the 1 s that botocore, JS, Java and Rust allow for the whole call,
 /// and under Go's 500 ms response-header timeout.
-pub const DEFAULT_WAIT: Duration = Duration::from_millis(400);
+pub(crate) const DEFAULT_WAIT: Duration = Duration::from_millis(400);
 
 /// A listener's fixed answers, rendered once.
 #[derive(Debug)]
@@ -47,7 +48,7 @@ struct Rendered {
 
 /// What one listener serves and how.
 #[derive(Debug)]
-pub struct Endpoint {
+pub(crate) struct Endpoint {
     role: Arc<RoleSlot>,
     allow_v1: bool,
     allow_uids: Option<Vec<u32>>,
@@ -63,31 +64,31 @@ pub struct Endpoint {
 }
 
 /// Everything needed to build an [`Endpoint`].
-pub struct EndpointSpec {
-    pub role: Arc<RoleSlot>,
-    pub role_arn: String,
-    pub allow_v1: bool,
-    pub allow_uids: Option<Vec<u32>>,
-    pub hosts: HostAllowList,
-    pub key: Arc<TokenKey>,
-    pub clock: SharedClock,
-    pub region: String,
-    pub instance_id: String,
-    pub wait_limit: Duration,
+pub(crate) struct EndpointSpec {
+    pub(crate) role: Arc<RoleSlot>,
+    pub(crate) role_arn: String,
+    pub(crate) allow_v1: bool,
+    pub(crate) allow_uids: Option<Vec<u32>>,
+    pub(crate) hosts: HostAllowList,
+    pub(crate) key: Arc<TokenKey>,
+    pub(crate) clock: SharedClock,
+    pub(crate) region: String,
+    pub(crate) instance_id: String,
+    pub(crate) wait_limit: Duration,
     /// The listener's counters; kept across reloads.
-    pub stats: Arc<RequestStats>,
+    pub(crate) stats: Arc<RequestStats>,
     /// The role this listener served before a reload renamed it, still
     /// answered under its old name until the given time, so a client that
     /// read the old name a moment ago does not fail.
-    pub previous: Option<(Arc<RoleSlot>, DateTime<Utc>)>,
+    pub(crate) previous: Option<(Arc<RoleSlot>, DateTime<Utc>)>,
 }
 
 /// How long a listener keeps answering for the role it served before a
 /// reload switched it to another one.
-pub const RENAME_GRACE: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
+pub(crate) const RENAME_GRACE: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
 
 impl Endpoint {
-    pub fn new(spec: EndpointSpec) -> Self {
+    pub(crate) fn new(spec: EndpointSpec) -> Self {
         let started = spec.clock.now();
         let account_id = spec
             .role_arn
@@ -129,17 +130,17 @@ impl Endpoint {
         }
     }
 
-    pub fn role(&self) -> &Arc<RoleSlot> {
+    pub(crate) fn role(&self) -> &Arc<RoleSlot> {
         &self.role
     }
 
     /// Keeps answering for `role` under its own name until `until`.
-    pub fn keep_previous(&mut self, role: Arc<RoleSlot>, until: DateTime<Utc>) {
+    pub(crate) fn keep_previous(&mut self, role: Arc<RoleSlot>, until: DateTime<Utc>) {
         self.previous = Some((role, until));
     }
 
     /// Answers one request.
-    pub async fn respond<B>(&self, req: Request<B>) -> HttpResponse {
+    pub(crate) async fn respond<B>(&self, req: Request<B>) -> HttpResponse {
         let (kind, response) = self.answer(req).await;
         self.stats.record(kind, response.status());
         response
@@ -361,14 +362,10 @@ fn unavailable(role: &str, snap: &Snapshot) -> HttpResponse {
             ),
         )
     };
-    let mut response = text(
+    with_ec2_headers(response::json(
         StatusCode::SERVICE_UNAVAILABLE,
         Bytes::from(render::error_json(&code, &message)),
-    );
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
+    ))
 }
 
 fn refused(refusal: Refusal) -> HttpResponse {

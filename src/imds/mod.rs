@@ -7,7 +7,7 @@
 //!
 //! The wire contract is ../shared/docs/sdk-contract.md, sections 1.1-1.5.
 
-pub mod endpoint;
-pub mod render;
-pub mod route;
-pub mod token;
+pub(crate) mod endpoint;
+pub(crate) mod render;
+pub(crate) mod route;
+pub(crate) mod token;

@@ -8,12 +8,12 @@ use crate::credentials::documents::{json_str, timestamp};
 
 /// `{"Code":...,"Message":...}`: the body of a 503 when no usable
 /// credentials are left.
-pub fn error_json(code: &str, message: &str) -> String {
+pub(crate) fn error_json(code: &str, message: &str) -> String {
     serde_json::json!({ "Code": code, "Message": message }).to_string()
 }
 
 /// `/latest/meta-data/iam/info`.
-pub fn iam_info(
+pub(crate) fn iam_info(
     instance_profile_arn: &str,
     instance_profile_id: &str,
     last_updated: DateTime<Utc>,
@@ -28,23 +28,23 @@ pub fn iam_info(
 
 /// Facts about the pretend instance, shared by several paths.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InstanceFacts {
-    pub account_id: String,
-    pub region: String,
-    pub instance_id: String,
-    pub started: DateTime<Utc>,
+pub(crate) struct InstanceFacts {
+    pub(crate) account_id: String,
+    pub(crate) region: String,
+    pub(crate) instance_id: String,
+    pub(crate) started: DateTime<Utc>,
 }
 
 impl InstanceFacts {
     /// The availability zone: the region plus one letter, since botocore and
     /// the AWS CLI derive the region by dropping the last character.
-    pub fn availability_zone(&self) -> String {
+    pub(crate) fn availability_zone(&self) -> String {
         format!("{}a", self.region)
     }
 }
 
 /// `/latest/dynamic/instance-identity/document`.
-pub fn identity_document(facts: &InstanceFacts) -> String {
+pub(crate) fn identity_document(facts: &InstanceFacts) -> String {
     let doc = serde_json::json!({
         "accountId": facts.account_id,
         "architecture": std::env::consts::ARCH,
@@ -61,7 +61,7 @@ pub fn identity_document(facts: &InstanceFacts) -> String {
 }
 
 /// The XHTML error page real IMDS sends with 4xx answers.
-pub fn error_page(status: u16, reason: &str) -> String {
+pub(crate) fn error_page(status: u16, reason: &str) -> String {
     format!(
         "<?xml version=\"1.0\" encoding=\"iso-8859-1\"?>\n\
 <!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0 Transitional//EN\"\n\

@@ -9,7 +9,7 @@ use http::Method;
 
 /// What a request asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route<'a> {
+pub(crate) enum Route<'a> {
     /// `PUT /latest/api/token`.
     Token,
     /// `OPTIONS /latest/api/token`.
@@ -35,7 +35,7 @@ pub enum Route<'a> {
 impl Route<'_> {
     /// Whether the route serves metadata, and so needs a token when
     /// IMDSv1 is off.
-    pub fn needs_token(&self) -> bool {
+    pub(crate) fn needs_token(&self) -> bool {
         !matches!(
             self,
             Route::Token
@@ -49,7 +49,7 @@ impl Route<'_> {
 const MAX_SEGMENTS: usize = 6;
 
 /// Routes `method` on `path` (without query).
-pub fn route<'a>(method: &Method, path: &'a str) -> Route<'a> {
+pub(crate) fn route<'a>(method: &Method, path: &'a str) -> Route<'a> {
     let mut segs = [""; MAX_SEGMENTS];
     let mut n = 0;
     for seg in path.split('/').filter(|s| !s.is_empty()) {

@@ -14,17 +14,17 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 /// Longest TTL a client may ask for (six hours), as on EC2.
-pub const MAX_TTL_SECS: u32 = 21_600;
+pub(crate) const MAX_TTL_SECS: u32 = 21_600;
 
 const VERSION: u8 = 1;
 const MAC_LEN: usize = 32;
 const RAW_LEN: usize = 1 + 8 + MAC_LEN;
 /// Length of an encoded token.
-pub const TOKEN_LEN: usize = 55;
+pub(crate) const TOKEN_LEN: usize = 55;
 
 /// The secret that signs tokens.
 #[derive(Clone)]
-pub struct TokenKey {
+pub(crate) struct TokenKey {
     keyed: Hmac<Sha256>,
 }
 
@@ -36,7 +36,7 @@ impl std::fmt::Debug for TokenKey {
 
 /// The outcome of checking a token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenCheck {
+pub(crate) enum TokenCheck {
     /// Good until this unix time.
     Valid {
         expires_at: i64,
@@ -48,7 +48,7 @@ pub enum TokenCheck {
 
 /// Why a token PUT's TTL header was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum TtlError {
+pub(crate) enum TtlError {
     #[error("missing X-aws-ec2-metadata-token-ttl-seconds header")]
     Missing,
     #[error(
@@ -58,7 +58,7 @@ pub enum TtlError {
 }
 
 /// Parses the TTL header of a token PUT: an integer in 1..=21600.
-pub fn parse_ttl(header: Option<&[u8]>) -> Result<u32, TtlError> {
+pub(crate) fn parse_ttl(header: Option<&[u8]>) -> Result<u32, TtlError> {
     let raw = header.ok_or(TtlError::Missing)?;
     let text = std::str::from_utf8(raw)
         .map_err(|_| TtlError::Invalid)?
@@ -72,7 +72,7 @@ pub fn parse_ttl(header: Option<&[u8]>) -> Result<u32, TtlError> {
 }
 
 impl TokenKey {
-    pub fn new(key: &[u8]) -> Self {
+    pub(crate) fn new(key: &[u8]) -> Self {
         let keyed =
             Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
         TokenKey { keyed }
@@ -85,7 +85,7 @@ impl TokenKey {
     }
 
     /// A token valid for `ttl_secs` from `now`.
-    pub fn mint(&self, now: DateTime<Utc>, ttl_secs: u32) -> String {
+    pub(crate) fn mint(&self, now: DateTime<Utc>, ttl_secs: u32) -> String {
         let expires_at = now.timestamp() + i64::from(ttl_secs);
         let mut raw = [0u8; RAW_LEN];
         raw[0] = VERSION;
@@ -96,7 +96,7 @@ impl TokenKey {
     }
 
     /// Checks a token presented at `now`.
-    pub fn verify(&self, token: &[u8], now: DateTime<Utc>) -> TokenCheck {
+    pub(crate) fn verify(&self, token: &[u8], now: DateTime<Utc>) -> TokenCheck {
         if token.len() != TOKEN_LEN {
             return TokenCheck::Invalid;
         }

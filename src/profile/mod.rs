@@ -8,21 +8,21 @@
 //!
 //! Carrying a plan out (STS calls, MFA codes) is `creds::fetch`'s job.
 
-pub mod resolve;
-pub mod sso;
+pub(crate) mod resolve;
+pub(crate) mod sso;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use ini::{Ini, ParseOption};
 
-pub use resolve::{Base, Hop, Plan, Profiles};
+pub(crate) use resolve::{Base, Plan, Profiles};
 
 use crate::environment::Environment;
 
 /// Why a profile gave no credentials.
 #[derive(Debug, thiserror::Error)]
-pub enum ProfileError {
+pub(crate) enum ProfileError {
     #[error("profile `{0}` is not in the AWS config or credentials file")]
     NoProfile(String),
     #[error(
@@ -56,7 +56,7 @@ pub enum ProfileError {
 }
 
 impl ProfileError {
-    pub fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         match self {
             ProfileError::SsoNotLoggedIn { .. } | ProfileError::SsoExpired { .. } => {
                 "SsoLoginRequired"
@@ -68,12 +68,12 @@ impl ProfileError {
 }
 
 /// `AWS_CONFIG_FILE`, else `~/.aws/config`.
-pub fn config_file(env: &Environment) -> Option<PathBuf> {
+pub(crate) fn config_file(env: &Environment) -> Option<PathBuf> {
     file(env, "AWS_CONFIG_FILE", ".aws/config")
 }
 
 /// `AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/credentials`.
-pub fn credentials_file(env: &Environment) -> Option<PathBuf> {
+pub(crate) fn credentials_file(env: &Environment) -> Option<PathBuf> {
     file(env, "AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials")
 }
 
@@ -91,14 +91,14 @@ fn file(env: &Environment, var: &str, default: &str) -> Option<PathBuf> {
 
 /// The profile named by `AWS_PROFILE` (else `AWS_DEFAULT_PROFILE`), else
 /// `default`.
-pub fn selected(env: &Environment) -> String {
+pub(crate) fn selected(env: &Environment) -> String {
     env.first_of(&["AWS_PROFILE", "AWS_DEFAULT_PROFILE"])
         .unwrap_or("default")
         .to_string()
 }
 
 /// Reads both files now; a missing file counts as empty.
-pub fn load(env: &Environment) -> Result<Profiles, ProfileError> {
+pub(crate) fn load(env: &Environment) -> Result<Profiles, ProfileError> {
     let read =
         |path: Option<PathBuf>| -> Result<Option<(PathBuf, String)>, ProfileError> {
             let Some(path) = path else { return Ok(None) };
@@ -130,8 +130,9 @@ pub fn load(env: &Environment) -> Result<Profiles, ProfileError> {
     Ok(profiles)
 }
 
-/// Parses file texts (for tests and `load`).
-pub fn parse_files(
+/// Parses file texts.
+#[cfg(test)]
+pub(crate) fn parse_files(
     config: Option<&str>,
     credentials: Option<&str>,
 ) -> Result<Profiles, String> {

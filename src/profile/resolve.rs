@@ -13,13 +13,13 @@ use super::ProfileError;
 use crate::secret::Secret;
 
 /// One profile's keys, merged from both files (credentials file wins).
-pub type Section = HashMap<String, String>;
+pub(crate) type Section = HashMap<String, String>;
 
 /// Everything in the two files.
 #[derive(Default, Clone)]
-pub struct Profiles {
-    pub profiles: HashMap<String, Section>,
-    pub sso_sessions: HashMap<String, Section>,
+pub(crate) struct Profiles {
+    pub(crate) profiles: HashMap<String, Section>,
+    pub(crate) sso_sessions: HashMap<String, Section>,
 }
 
 // Sections hold `aws_secret_access_key` and `aws_session_token`: print
@@ -46,13 +46,13 @@ impl Drop for Profiles {
 
 /// How to get credentials for a profile.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Plan {
-    pub base: Base,
-    pub hops: Vec<Hop>,
+pub(crate) struct Plan {
+    pub(crate) base: Base,
+    pub(crate) hops: Vec<Hop>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Base {
+pub(crate) enum Base {
     Static {
         access_key_id: String,
         secret_access_key: Secret,
@@ -72,30 +72,30 @@ pub enum Base {
 
 /// An IAM Identity Center role and where its login token is cached.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sso {
-    pub account_id: String,
-    pub role_name: String,
-    pub region: String,
-    pub start_url: String,
+pub(crate) struct Sso {
+    pub(crate) account_id: String,
+    pub(crate) role_name: String,
+    pub(crate) region: String,
+    pub(crate) start_url: String,
     /// The `sso_session` name when there is one: the token cache is keyed
     /// by it; legacy profiles key the cache by the start URL.
-    pub session: Option<String>,
-    pub profile: String,
+    pub(crate) session: Option<String>,
+    pub(crate) profile: String,
 }
 
 /// An AssumeRole step.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Hop {
-    pub role_arn: String,
-    pub session_name: Option<String>,
-    pub external_id: Option<String>,
-    pub mfa_serial: Option<String>,
-    pub duration: Option<Duration>,
+pub(crate) struct Hop {
+    pub(crate) role_arn: String,
+    pub(crate) session_name: Option<String>,
+    pub(crate) external_id: Option<String>,
+    pub(crate) mfa_serial: Option<String>,
+    pub(crate) duration: Option<Duration>,
 }
 
 impl Profiles {
     /// Resolves `name` into a plan.
-    pub fn plan(&self, name: &str) -> Result<Plan, ProfileError> {
+    pub(crate) fn plan(&self, name: &str) -> Result<Plan, ProfileError> {
         let mut visited = Vec::new();
         self.plan_inner(name, &mut visited)
     }

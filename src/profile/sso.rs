@@ -19,7 +19,7 @@ use crate::environment::Environment;
 use crate::secret::Secret;
 
 /// Where `aws sso login` cached the token for `sso`.
-pub fn cache_path(home: &Path, sso: &Sso) -> PathBuf {
+pub(crate) fn cache_path(home: &Path, sso: &Sso) -> PathBuf {
     let key = sso.session.as_deref().unwrap_or(&sso.start_url);
     let digest = Sha1::digest(key.as_bytes());
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
@@ -34,7 +34,7 @@ struct CachedToken {
 }
 
 /// The cached token, if it is still valid at `now`.
-pub fn read_token(
+pub(crate) fn read_token(
     path: &Path,
     sso: &Sso,
     now: DateTime<Utc>,
@@ -74,14 +74,14 @@ struct RoleCredentials {
 }
 
 /// The portal: `AWS_ENDPOINT_URL_SSO`, else the region's.
-pub fn portal(env: &Environment, region: &str) -> String {
+pub(crate) fn portal(env: &Environment, region: &str) -> String {
     env.get("AWS_ENDPOINT_URL_SSO")
         .map(|e| e.trim_end_matches('/').to_string())
         .unwrap_or_else(|| format!("https://portal.sso.{region}.amazonaws.com"))
 }
 
 /// Parses GetRoleCredentials' answer.
-pub fn parse_role_credentials(
+pub(crate) fn parse_role_credentials(
     body: &str,
     profile: &str,
 ) -> Result<Credentials, ProfileError> {
@@ -104,7 +104,7 @@ pub fn parse_role_credentials(
 }
 
 /// Reads the cached token and exchanges it for role credentials.
-pub async fn role_credentials(
+pub(crate) async fn role_credentials(
     http: &reqwest::Client,
     env: &Environment,
     sso: &Sso,

@@ -13,13 +13,13 @@ use http::HeaderMap;
 
 /// The `Host` values a listener accepts, lower-cased.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HostAllowList {
+pub(crate) struct HostAllowList {
     hosts: Vec<String>,
 }
 
 impl HostAllowList {
     /// For a listener bound at `addr` (the real, bound port).
-    pub fn for_listener(addr: SocketAddr) -> Self {
+    pub(crate) fn for_listener(addr: SocketAddr) -> Self {
         let ip = match addr {
             SocketAddr::V4(v4) => v4.ip().to_string(),
             SocketAddr::V6(v6) => format!("[{}]", v6.ip()),
@@ -34,27 +34,23 @@ impl HostAllowList {
     }
 
     /// Whether `host` (the raw header value) names this listener.
-    pub fn allows(&self, host: &[u8]) -> bool {
+    pub(crate) fn allows(&self, host: &[u8]) -> bool {
         self.hosts
             .iter()
             .any(|h| h.as_bytes().eq_ignore_ascii_case(host))
-    }
-
-    pub fn hosts(&self) -> &[String] {
-        &self.hosts
     }
 }
 
 /// Why a request was refused before routing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     MissingHost,
     ForeignHost,
     Browser,
 }
 
 /// Checks `Host` and browser markers. `None` means the request may go on.
-pub fn check(allow: &HostAllowList, headers: &HeaderMap) -> Option<Refusal> {
+pub(crate) fn check(allow: &HostAllowList, headers: &HeaderMap) -> Option<Refusal> {
     let Some(host) = headers.get(http::header::HOST) else {
         return Some(Refusal::MissingHost);
     };

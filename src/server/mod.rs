@@ -10,9 +10,9 @@
 //! - [`peer`]: which local user a connection comes from (`allow_uids`).
 //! - [`response`]: the response type and plain bodies.
 
-pub mod guard;
-pub mod peer;
-pub mod response;
+pub(crate) mod guard;
+pub(crate) mod peer;
+pub(crate) mod response;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -30,7 +30,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-pub use response::HttpResponse;
+pub(crate) use response::HttpResponse;
 
 /// Connection and request limits.
 #[derive(Debug, Clone, Copy)]
@@ -55,7 +55,7 @@ impl Default for Limits {
 }
 
 /// Something that answers requests.
-pub trait Handler: Send + Sync + 'static {
+pub(crate) trait Handler: Send + Sync + 'static {
     /// The local users this handler serves (`None`: anyone who connects).
     fn allowed_uids(&self) -> Option<&[u32]> {
         None
@@ -70,7 +70,7 @@ pub trait Handler: Send + Sync + 'static {
 /// Serves `handler` on `listener` until `shutdown`, then drains. The handler
 /// can be swapped while serving (a reload); each request uses the one
 /// current when it arrives.
-pub async fn serve<H: Handler>(
+pub(crate) async fn serve<H: Handler>(
     listener: TcpListener,
     handler: Arc<ArcSwap<H>>,
     limits: Limits,

@@ -24,7 +24,11 @@ fn encode(addr: SocketAddr) -> String {
 
 /// The uid owning the socket `client` → `server` in a `/proc/net/tcp*`
 /// table, if it is there.
-pub fn owner_uid(table: &str, client: SocketAddr, server: SocketAddr) -> Option<u32> {
+pub(crate) fn owner_uid(
+    table: &str,
+    client: SocketAddr,
+    server: SocketAddr,
+) -> Option<u32> {
     let (local, remote) = (encode(client), encode(server));
     table.lines().skip(1).find_map(|line| {
         let fields: Vec<&str> = line.split_whitespace().collect();
@@ -41,7 +45,7 @@ pub fn owner_uid(table: &str, client: SocketAddr, server: SocketAddr) -> Option<
 }
 
 /// Looks the client up in the kernel's table (bounded read).
-pub fn lookup(client: SocketAddr, server: SocketAddr) -> Option<u32> {
+pub(crate) fn lookup(client: SocketAddr, server: SocketAddr) -> Option<u32> {
     let table = if server.is_ipv4() {
         "/proc/net/tcp"
     } else {

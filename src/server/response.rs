@@ -8,15 +8,15 @@ use http::{Response, StatusCode};
 use http_body_util::Full;
 
 /// What every handler answers with: the whole body in memory.
-pub type HttpResponse = Response<Full<Bytes>>;
+pub(crate) type HttpResponse = Response<Full<Bytes>>;
 
 /// `status` with `body` as `text/plain`.
-pub fn text(status: StatusCode, body: Bytes) -> HttpResponse {
+pub(crate) fn text(status: StatusCode, body: Bytes) -> HttpResponse {
     with_type(status, body, "text/plain")
 }
 
 /// `status` with `body` as `application/json`.
-pub fn json(status: StatusCode, body: Bytes) -> HttpResponse {
+pub(crate) fn json(status: StatusCode, body: Bytes) -> HttpResponse {
     with_type(status, body, "application/json")
 }
 
@@ -35,7 +35,7 @@ fn with_type(
 
 /// A 403 that also closes the connection: for clients that are not to be
 /// served at all.
-pub fn forbidden_and_close() -> HttpResponse {
+pub(crate) fn forbidden_and_close() -> HttpResponse {
     let mut r = text(StatusCode::FORBIDDEN, Bytes::from_static(b"forbidden\n"));
     r.headers_mut()
         .insert(CONNECTION, HeaderValue::from_static("close"));

@@ -10,7 +10,7 @@ use super::xml::XmlError;
 
 /// Whether an error is worth a quick retry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Retry {
+pub(crate) enum Retry {
     /// Likely to succeed soon: retry with exponential backoff.
     Transient,
     /// Will keep failing until config, keys or permissions change: retry
@@ -20,7 +20,7 @@ pub enum Retry {
 
 /// A failed STS call.
 #[derive(Debug, thiserror::Error)]
-pub enum StsError {
+pub(crate) enum StsError {
     #[error("STS {action} returned {code} (HTTP {status}): {message}{}", request_id_suffix(.request_id))]
     Service {
         action: &'static str,
@@ -95,7 +95,7 @@ const TRANSIENT_CODES: &[&str] = &[
 ];
 
 /// Pure classification of an STS error code and HTTP status.
-pub fn classify(status: u16, code: &str) -> Retry {
+pub(crate) fn classify(status: u16, code: &str) -> Retry {
     let transient = status >= 500
         || status == 429
         || THROTTLING_CODES.contains(&code)
@@ -108,7 +108,7 @@ pub fn classify(status: u16, code: &str) -> Retry {
 }
 
 impl StsError {
-    pub fn retry(&self) -> Retry {
+    pub(crate) fn retry(&self) -> Retry {
         match self {
             // A web-identity token can be briefly unknown to STS right
             // after it is minted; the Go SDK retries this too.
@@ -126,7 +126,7 @@ impl StsError {
     }
 
     /// A short machine-readable code: STS's own, or one of ours.
-    pub fn code(&self) -> &str {
+    pub(crate) fn code(&self) -> &str {
         match self {
             StsError::Service { code, .. } => code,
             StsError::Http { .. } => "HttpError",

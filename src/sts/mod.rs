@@ -8,9 +8,9 @@
 //!
 //! Only the refresher calls this; request handlers never wait on STS.
 
-pub mod error;
-pub mod query;
-pub mod xml;
+pub(crate) mod error;
+pub(crate) mod query;
+pub(crate) mod xml;
 
 use std::time::{Duration, SystemTime};
 
@@ -18,9 +18,9 @@ use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, si
 use aws_sigv4::sign::v4;
 use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 
-pub use error::{Retry, StsError};
-pub use query::Query;
-pub use xml::Issued;
+pub(crate) use error::{Retry, StsError};
+pub(crate) use query::Query;
+pub(crate) use xml::Issued;
 
 use crate::clock::SharedClock;
 use crate::config::StsConfig;
@@ -50,7 +50,7 @@ pub enum SetupError {
 
 /// A client for one STS endpoint.
 #[derive(Clone)]
-pub struct StsClient {
+pub(crate) struct StsClient {
     http: reqwest::Client,
     endpoint: reqwest::Url,
     region: String,
@@ -67,7 +67,7 @@ impl std::fmt::Debug for StsClient {
 }
 
 impl StsClient {
-    pub fn new(
+    pub(crate) fn new(
         cfg: &StsConfig,
         env: &Environment,
         clock: SharedClock,
@@ -100,18 +100,14 @@ impl StsClient {
     }
 
     /// The settings this client was built from.
-    pub fn config(&self) -> &StsConfig {
+    pub(crate) fn config(&self) -> &StsConfig {
         &self.config
-    }
-
-    pub fn endpoint(&self) -> &str {
-        self.endpoint.as_str()
     }
 
     /// Sends `query`, signed with `signer` (or unsigned when `None`, as
     /// AssumeRoleWithWebIdentity and AssumeRoleWithSAML require), and
     /// parses the credentials it returns.
-    pub async fn call(
+    pub(crate) async fn call(
         &self,
         query: &Query,
         signer: Option<&Credentials>,

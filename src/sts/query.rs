@@ -11,7 +11,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use crate::secret::{Secret, SecretBytes};
 
 /// The STS API version every action uses.
-pub const API_VERSION: &str = "2011-06-15";
+pub(crate) const API_VERSION: &str = "2011-06-15";
 
 const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
@@ -21,7 +21,7 @@ const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
 
 /// A parameter value: plain, or a secret that must not linger.
 #[derive(Debug, Clone)]
-pub enum Value {
+pub(crate) enum Value {
     Plain(String),
     Secret(Secret),
 }
@@ -37,30 +37,34 @@ impl Value {
 
 /// One STS action with its parameters, in the order they are sent.
 #[derive(Debug, Clone)]
-pub struct Query {
-    pub action: &'static str,
+pub(crate) struct Query {
+    pub(crate) action: &'static str,
     params: Vec<(String, Value)>,
 }
 
 impl Query {
-    pub fn new(action: &'static str) -> Self {
+    pub(crate) fn new(action: &'static str) -> Self {
         Query {
             action,
             params: Vec::new(),
         }
     }
 
-    pub fn param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+    pub(crate) fn param(
+        mut self,
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Self {
         self.params.push((name.into(), Value::Plain(value.into())));
         self
     }
 
-    pub fn secret_param(mut self, name: impl Into<String>, value: Secret) -> Self {
+    pub(crate) fn secret_param(mut self, name: impl Into<String>, value: Secret) -> Self {
         self.params.push((name.into(), Value::Secret(value)));
         self
     }
 
-    pub fn optional(self, name: &str, value: Option<&str>) -> Self {
+    pub(crate) fn optional(self, name: &str, value: Option<&str>) -> Self {
         match value {
             Some(v) => self.param(name, v),
             None => self,
@@ -68,7 +72,7 @@ impl Query {
     }
 
     /// A list parameter: `Name.member.1=a&Name.member.2=b`.
-    pub fn list<'a>(
+    pub(crate) fn list<'a>(
         mut self,
         name: &str,
         values: impl IntoIterator<Item = &'a str>,
@@ -80,7 +84,7 @@ impl Query {
     }
 
     /// The form body, in a buffer that is zeroized when dropped.
-    pub fn body(&self) -> SecretBytes {
+    pub(crate) fn body(&self) -> SecretBytes {
         let mut out = format!("Action={}&Version={API_VERSION}", self.action);
         for (name, value) in &self.params {
             out.push('&');

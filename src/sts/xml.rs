@@ -16,23 +16,23 @@ use crate::secret::Secret;
 
 /// What a successful STS call returned.
 #[derive(Debug, Clone)]
-pub struct Issued {
-    pub credentials: Credentials,
+pub(crate) struct Issued {
+    pub(crate) credentials: Credentials,
     /// `AssumedRoleUser/Arn`, when the action returns one.
-    pub assumed_role_arn: Option<String>,
+    pub(crate) assumed_role_arn: Option<String>,
 }
 
 /// An STS error document: `<ErrorResponse><Error><Code>...`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServiceError {
-    pub code: String,
-    pub message: String,
-    pub request_id: Option<String>,
+pub(crate) struct ServiceError {
+    pub(crate) code: String,
+    pub(crate) message: String,
+    pub(crate) request_id: Option<String>,
 }
 
 /// Why a response body could not be understood.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum XmlError {
+pub(crate) enum XmlError {
     #[error("malformed XML: {0}")]
     Syntax(String),
     #[error("expected <{expected}> as the root element, found <{found}>")]
@@ -137,7 +137,7 @@ fn push_leaf(stack: &[String], text: String, out: &mut Vec<(String, String)>) {
 }
 
 /// Parses the body of a 200 answer to `action`.
-pub fn parse_credentials(action: &str, body: &str) -> Result<Issued, XmlError> {
+pub(crate) fn parse_credentials(action: &str, body: &str) -> Result<Issued, XmlError> {
     let mut doc = leaves(body)?;
     let expected_root = format!("{action}Response");
     if doc.root != expected_root {
@@ -176,7 +176,7 @@ pub fn parse_credentials(action: &str, body: &str) -> Result<Issued, XmlError> {
 }
 
 /// RFC 3339 with any fractional seconds and offset, normalised to UTC.
-pub fn parse_expiration(text: &str) -> Result<DateTime<Utc>, XmlError> {
+pub(crate) fn parse_expiration(text: &str) -> Result<DateTime<Utc>, XmlError> {
     DateTime::parse_from_rfc3339(text.trim())
         .map(|t| t.with_timezone(&Utc))
         .map_err(|_| XmlError::BadExpiration(text.chars().take(64).collect()))
@@ -184,7 +184,7 @@ pub fn parse_expiration(text: &str) -> Result<DateTime<Utc>, XmlError> {
 
 /// Parses an error body. `None` when it is not an STS error document (an
 /// HTML page from a proxy, say).
-pub fn parse_error(body: &str) -> Option<ServiceError> {
+pub(crate) fn parse_error(body: &str) -> Option<ServiceError> {
     let doc = leaves(body).ok()?;
     let code = doc.get("Error/Code")?.to_string();
     Some(ServiceError {

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use imdsd::clock::ManualClock;
+use imdsd::ManualClock;
 
 use crate::fake_sts::{self, Answer, FakeSts};
 use crate::process::Running;

@@ -17,7 +17,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use imdsd::clock::{Clock, ManualClock};
+use imdsd::{Clock, ManualClock};
 use tokio::net::TcpListener;
 
 pub const ACCESS_KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";

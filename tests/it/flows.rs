@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::TimeDelta;
-use imdsd::environment::Environment;
+use imdsd::Environment;
 
 use crate::fake_sts::{self, Answer, FakeSts};
 use crate::util::{TestDaemon, eventually, source_env_with};
@@ -78,7 +78,7 @@ async fn web_identity_errors_expired_token_is_permanent_invalid_token_is_retried
         (503, Some("ExpiredTokenException"))
     );
     assert!(
-        d.slot().next_action().unwrap() - imdsd::clock::Clock::now(&*d.clock)
+        d.slot().next_action().unwrap() - imdsd::Clock::now(&*d.clock)
             >= TimeDelta::minutes(1)
     );
 
@@ -89,7 +89,7 @@ async fn web_identity_errors_expired_token_is_permanent_invalid_token_is_retried
     });
     d.settle().await;
     assert_eq!(d.credentials().await.1["Code"], "InvalidIdentityToken");
-    let wait = d.slot().next_action().unwrap() - imdsd::clock::Clock::now(&*d.clock);
+    let wait = d.slot().next_action().unwrap() - imdsd::Clock::now(&*d.clock);
     assert!(
         wait <= TimeDelta::seconds(1),
         "InvalidIdentityToken is retried quickly, not in {wait}"
@@ -247,7 +247,7 @@ async fn without_an_mfa_command_the_role_waits_for_imdsd_mfa_without_blocking_re
     );
     assert_eq!(d.sts.calls(), 0, "nothing is sent to STS without a code");
     d.sts.require("TokenCode", "135790", 403, "AccessDenied");
-    slot.submit_mfa_code(imdsd::secret::Secret::new("135790"));
+    slot.submit_mfa_code(imdsd::Secret::new("135790"));
     let body = d.ready().await;
     assert_eq!(body["Code"], "Success");
     assert_eq!(d.sts.seen()[0].param("TokenCode"), Some("135790"));
@@ -322,9 +322,8 @@ async fn credential_process_as_a_source_and_served_directly() {
         "signed with the keys the process printed"
     );
 
-    let expiry = (imdsd::clock::Clock::now(&imdsd::clock::SystemClock)
-        + TimeDelta::hours(2))
-    .format("%Y-%m-%dT%H:%M:%SZ");
+    let expiry = (imdsd::Clock::now(&imdsd::SystemClock) + TimeDelta::hours(2))
+        .format("%Y-%m-%dT%H:%M:%SZ");
     let temp = script(
         dir.path(),
         "temp",
@@ -406,10 +405,9 @@ async fn source_container_sends_the_token_file_as_authorization() {
     use http_body_util::Full;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let expiry = (imdsd::clock::Clock::now(&imdsd::clock::SystemClock)
-        + TimeDelta::hours(1))
-    .format("%Y-%m-%dT%H:%M:%SZ")
-    .to_string();
+    let expiry = (imdsd::Clock::now(&imdsd::SystemClock) + TimeDelta::hours(1))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
@@ -572,15 +570,14 @@ async fn an_sso_profile_uses_the_cached_login_and_says_when_to_log_in_again() {
     let dir = tempfile::tempdir().unwrap();
     let template = format!("{HEAD}[roles.dev]\nprofile = \"sso\"\n");
     // A fake portal of its own, so the daemon's environment can name it.
-    let sts = FakeSts::start(imdsd::clock::ManualClock::starting_now()).await;
+    let sts = FakeSts::start(imdsd::ManualClock::starting_now()).await;
     sts.accept_sso_token("cached-sso-token");
     // sha1("corp"): where `aws sso login` caches the session's token.
     let cache = dir.path().join(".aws/sso/cache");
     std::fs::create_dir_all(&cache).unwrap();
     let cached = cache.join("ee0bfd2552fbd840c02cc48b6e823320543c450f.json");
-    let later = (imdsd::clock::Clock::now(&imdsd::clock::SystemClock)
-        + TimeDelta::hours(8))
-    .to_rfc3339();
+    let later =
+        (imdsd::Clock::now(&imdsd::SystemClock) + TimeDelta::hours(8)).to_rfc3339();
     std::fs::write(&cached, format!(r#"{{"accessToken":"cached-sso-token","expiresAt":"{later}","region":"us-east-1"}}"#)).unwrap();
     let env = profile_env(dir.path(), &sts.endpoint());
     let d = TestDaemon::custom(&template, env, |_| {}).await;
@@ -591,7 +588,7 @@ async fn an_sso_profile_uses_the_cached_login_and_says_when_to_log_in_again() {
     );
 
     // The portal no longer accepts the token: the 503 says what to do.
-    let rejecting = FakeSts::start(imdsd::clock::ManualClock::starting_now()).await;
+    let rejecting = FakeSts::start(imdsd::ManualClock::starting_now()).await;
     let env = profile_env(dir.path(), &rejecting.endpoint());
     let d = TestDaemon::custom(&template, env, |_| {}).await;
     d.settle().await;
@@ -609,9 +606,8 @@ async fn an_sso_profile_uses_the_cached_login_and_says_when_to_log_in_again() {
     );
 
     // An expired cached token is reported without calling the portal.
-    let past = (imdsd::clock::Clock::now(&imdsd::clock::SystemClock)
-        - TimeDelta::hours(1))
-    .to_rfc3339();
+    let past =
+        (imdsd::Clock::now(&imdsd::SystemClock) - TimeDelta::hours(1)).to_rfc3339();
     std::fs::write(
         &cached,
         format!(r#"{{"accessToken":"cached-sso-token","expiresAt":"{past}"}}"#),

@@ -484,7 +484,7 @@ async fn connections_over_the_limit_wait_instead_of_being_served() {
 
 #[tokio::test]
 async fn allow_uids_serves_listed_users_and_drops_everyone_else() {
-    let me = imdsd::state::current_uid();
+    let me = imdsd::current_uid();
     let only_me = crate::util::CONFIG.replace(
         "listen = \"127.0.0.1:0\"",
         &format!("listen = \"127.0.0.1:0\"\nallow_uids = [{me}]"),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use imdsd::clock::ManualClock;
+use imdsd::ManualClock;
 use tokio::task::JoinHandle;
 
 use crate::fake_sts::{self, Answer, FakeSts};

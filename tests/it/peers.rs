@@ -8,10 +8,10 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use imdsd::app::{Daemon, Options};
-use imdsd::clock::SystemClock;
-use imdsd::config::load::parse;
-use imdsd::environment::Environment;
+use imdsd::Environment;
+use imdsd::SystemClock;
+use imdsd::parse_config as parse;
+use imdsd::{Daemon, Options};
 
 /// The Python virtualenv with moto, botocore and awscli.
 fn venv() -> PathBuf {

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use imdsd::clock::Clock;
+use imdsd::Clock;
 
 use crate::fake_sts::{Answer, FakeSts};
 use crate::util::{CONFIG, CREDS_PATH, TestDaemon, request, source_env};
@@ -50,12 +50,7 @@ async fn a_wrong_source_secret_fails_the_signature_check_and_says_so() {
         ("AWS_SECRET_ACCESS_KEY", "wrong"),
     ];
     env.push(("USER", "t"));
-    let d = TestDaemon::custom(
-        CONFIG,
-        imdsd::environment::Environment::from_pairs(env),
-        |_| {},
-    )
-    .await;
+    let d = TestDaemon::custom(CONFIG, imdsd::Environment::from_pairs(env), |_| {}).await;
     d.settle().await;
     let (status, body) = d.credentials().await;
     assert_eq!(status, 503);
@@ -65,7 +60,7 @@ async fn a_wrong_source_secret_fails_the_signature_check_and_says_so() {
 
 #[tokio::test]
 async fn missing_source_credentials_are_a_clear_503() {
-    let env = imdsd::environment::Environment::from_pairs([("USER", "t")]);
+    let env = imdsd::Environment::from_pairs([("USER", "t")]);
     let d = TestDaemon::custom(CONFIG, env, |_| {}).await;
     d.settle().await;
     let (status, body) = d.credentials().await;
@@ -393,7 +388,7 @@ async fn profile_source_is_reread_on_every_refresh() {
         std::fs::write(&file, text).unwrap();
     };
     write(crate::fake_sts::SECRET_KEY);
-    let env = imdsd::environment::Environment::from_pairs([
+    let env = imdsd::Environment::from_pairs([
         ("AWS_SHARED_CREDENTIALS_FILE", file.to_str().unwrap()),
         ("USER", "t"),
     ]);

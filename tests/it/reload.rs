@@ -44,7 +44,7 @@ async fn an_identical_config_changes_nothing_and_calls_sts_no_more() {
     let mut d = TestDaemon::start().await;
     d.ready().await;
     let summary = d.reload(CONFIG).await;
-    assert_eq!(summary, imdsd::app::ReloadSummary::default());
+    assert_eq!(summary, imdsd::ReloadSummary::default());
     assert_eq!(d.sts.calls(), 1);
 }
 
@@ -80,7 +80,7 @@ async fn allow_uids_added_by_a_reload_applies_to_open_keep_alive_connections() {
         "{}",
         String::from_utf8_lossy(&buf[..n])
     );
-    let other = imdsd::state::current_uid().wrapping_add(4242);
+    let other = imdsd::current_uid().wrapping_add(4242);
     let restricted = CONFIG.replace(
         "listen = \"127.0.0.1:0\"",
         &format!("listen = \"127.0.0.1:0\"\nallow_uids = [{other}]"),

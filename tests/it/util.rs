@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use imdsd::app::{Daemon, Options};
-use imdsd::clock::ManualClock;
-use imdsd::config::load::parse;
-use imdsd::environment::Environment;
+use imdsd::Environment;
+use imdsd::ManualClock;
+use imdsd::parse_config as parse;
+use imdsd::{Daemon, Options};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -144,7 +144,7 @@ impl TestDaemon {
     }
 
     /// Applies a new config (template with `{sts}`) in process.
-    pub async fn reload(&mut self, template: &str) -> imdsd::app::ReloadSummary {
+    pub async fn reload(&mut self, template: &str) -> imdsd::ReloadSummary {
         let text = template.replace("{sts}", &self.sts.endpoint());
         let (config, diags) = parse(&text, &source_env());
         let config = config.unwrap_or_else(|| panic!("test config invalid: {diags:?}"));
@@ -156,7 +156,7 @@ impl TestDaemon {
             .expect("reload")
     }
 
-    pub fn slot(&self) -> &std::sync::Arc<imdsd::creds::store::RoleSlot> {
+    pub fn slot(&self) -> &std::sync::Arc<imdsd::RoleSlot> {
         self.daemon().role("dev").expect("role dev")
     }
 
@@ -172,8 +172,8 @@ impl TestDaemon {
         let clock = self.clock.clone();
         eventually(Duration::from_secs(5), || {
             slot.poke();
-            let idle = !slot.load().in_flight
-                && !slot.overdue(imdsd::clock::Clock::now(&*clock));
+            let idle =
+                !slot.load().in_flight && !slot.overdue(imdsd::Clock::now(&*clock));
             async move { idle.then_some(()) }
         })
         .await

@@ -13,7 +13,7 @@ use super::{
     MIN_DURATION,
 };
 use crate::config::raw::RawRole;
-use crate::config::{Diagnostic, Mfa, RoleConfig, SessionPolicy, Severity, SourceSpec};
+use crate::config::{Diagnostic, Mfa, RoleConfig, SessionPolicy, SourceSpec};
 use crate::environment::Environment;
 
 pub(super) fn checked(
@@ -283,7 +283,7 @@ pub(super) fn duration(raw: &RawRole, kind: Kind, cx: &mut Ctx<'_>) -> Option<Du
 // === value checks ===
 
 /// `arn:PARTITION:iam::ACCOUNT:role/NAME`, within STS's 20..2048 length.
-pub fn role_arn_problem(arn: &str) -> Option<String> {
+pub(crate) fn role_arn_problem(arn: &str) -> Option<String> {
     iam_arn_problem(
         arn,
         "role/",
@@ -339,7 +339,7 @@ pub(super) fn external_id_problem(id: &str) -> Option<String> {
 }
 
 /// `imdsd-<user>`, with the user name cut down to what STS accepts.
-pub fn default_session_name(env: &Environment) -> String {
+pub(crate) fn default_session_name(env: &Environment) -> String {
     let user: String = env
         .first_of(&["USER", "LOGNAME"])
         .unwrap_or("")
@@ -356,7 +356,7 @@ pub fn default_session_name(env: &Environment) -> String {
 
 /// Errors for `role:NAME` sources that name no role, themselves, or form a
 /// cycle.
-pub fn check_chains(
+pub(crate) fn check_chains(
     roles: &BTreeMap<String, RoleConfig>,
     spans: &BTreeMap<String, std::ops::Range<usize>>,
     diags: &mut Vec<Diagnostic>,
@@ -388,9 +388,4 @@ pub fn check_chains(
             next = roles[dep].depends_on();
         }
     }
-}
-
-/// Whether any diagnostic is an error.
-pub fn has_errors(diags: &[Diagnostic]) -> bool {
-    diags.iter().any(|d| d.severity == Severity::Error)
 }

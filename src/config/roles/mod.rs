@@ -15,7 +15,7 @@ use toml::Spanned;
 mod keys;
 
 use keys::*;
-pub use keys::{check_chains, default_session_name, has_errors, role_arn_problem};
+pub(crate) use keys::{check_chains, default_session_name, role_arn_problem};
 
 use super::raw::RawRole;
 use super::{
@@ -30,7 +30,7 @@ const MAX_SESSION_TOKEN_DURATION: Duration = Duration::from_secs(36 * 3600);
 const DEFAULT_DURATION: Duration = Duration::from_secs(3600);
 const DEFAULT_SESSION_TOKEN_DURATION: Duration = Duration::from_secs(12 * 3600);
 /// STS caps role-chained sessions at one hour.
-pub const CHAINED_MAX: Duration = Duration::from_secs(3600);
+pub(crate) const CHAINED_MAX: Duration = Duration::from_secs(3600);
 const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Collects the diagnostics of one role table.
@@ -211,7 +211,7 @@ fn kind_of(raw: &RawRole, cx: &mut Ctx<'_>) -> Option<Kind> {
 }
 
 /// Validates one role table.
-pub fn validate_role(
+pub(crate) fn validate_role(
     name: &str,
     raw: &Spanned<RawRole>,
     env: &Environment,

@@ -8,8 +8,8 @@
 //! Every source is read again on every refresh, so rotated keys take effect
 //! without a restart; secret values are never part of an error message.
 
-pub mod process;
-pub mod remote;
+pub(crate) mod process;
+pub(crate) mod remote;
 
 use crate::credentials::Credentials;
 use crate::environment::Environment;
@@ -17,20 +17,20 @@ use crate::secret::Secret;
 
 /// Why source credentials could not be had.
 #[derive(Debug, thiserror::Error)]
-pub enum SourceError {
+pub(crate) enum SourceError {
     #[error("source \"env\": {0} is not set in the daemon's environment")]
     MissingEnv(&'static str),
 }
 
 impl SourceError {
-    pub fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         "SourceCredentialsUnavailable"
     }
 }
 
 /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and, optionally,
 /// `AWS_SESSION_TOKEN`.
-pub fn from_env(env: &Environment) -> Result<Credentials, SourceError> {
+pub(crate) fn from_env(env: &Environment) -> Result<Credentials, SourceError> {
     let access_key_id = env
         .get("AWS_ACCESS_KEY_ID")
         .ok_or(SourceError::MissingEnv("AWS_ACCESS_KEY_ID"))?;

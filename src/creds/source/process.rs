@@ -12,11 +12,11 @@ use crate::creds::command::{self, CommandError};
 use crate::secret::Secret;
 
 /// How long a credential process may take.
-pub const TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Why a credential process gave no credentials.
 #[derive(Debug, thiserror::Error)]
-pub enum ProcessError {
+pub(crate) enum ProcessError {
     #[error(transparent)]
     Command(#[from] CommandError),
     #[error("credential_process output is not the JSON credential_process protocol: {0}")]
@@ -40,7 +40,7 @@ struct Output {
 }
 
 /// Parses the JSON a credential process printed.
-pub fn parse(text: &str, now: DateTime<Utc>) -> Result<Credentials, ProcessError> {
+pub(crate) fn parse(text: &str, now: DateTime<Utc>) -> Result<Credentials, ProcessError> {
     // serde's messages quote offending values only for type errors on
     // numbers and booleans, never the secret strings.
     let out: Output = serde_json::from_str(text)
@@ -85,7 +85,7 @@ impl zeroize::Zeroize for Output {
 }
 
 /// Runs `command_line` and parses what it prints.
-pub async fn fetch(
+pub(crate) async fn fetch(
     role: &str,
     command_line: &str,
     now: DateTime<Utc>,

@@ -19,7 +19,7 @@ const ECS_HOST: &str = "http://169.254.170.2";
 
 /// Why the platform gave no credentials.
 #[derive(Debug, thiserror::Error)]
-pub enum RemoteError {
+pub(crate) enum RemoteError {
     #[error(
         "source \"{source_name}\": {endpoint} is this daemon's own listener; it cannot be its own source"
     )]
@@ -76,7 +76,7 @@ struct JsonCredentials {
 }
 
 /// Parses the JSON both endpoints answer with.
-pub fn parse_json(
+pub(crate) fn parse_json(
     source_name: &'static str,
     body: &str,
 ) -> Result<Credentials, RemoteError> {
@@ -103,7 +103,7 @@ pub fn parse_json(
 /// The container endpoint URL and the Authorization value, from the
 /// environment as the SDKs read it (RELATIVE_URI wins; the token file is
 /// re-read every time and wins over the token variable).
-pub fn container_request(
+pub(crate) fn container_request(
     env: &Environment,
 ) -> Result<(String, Option<Secret>), RemoteError> {
     let url = match (
@@ -201,7 +201,7 @@ async fn text(
 }
 
 /// IMDSv2: token, role name, credentials.
-pub async fn imds(
+pub(crate) async fn imds(
     http: &reqwest::Client,
     env: &Environment,
     own: &[SocketAddr],
@@ -257,7 +257,7 @@ pub async fn imds(
 }
 
 /// The ECS/EKS container credentials endpoint.
-pub async fn container(
+pub(crate) async fn container(
     http: &reqwest::Client,
     env: &Environment,
     own: &[SocketAddr],
