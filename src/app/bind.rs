@@ -1,9 +1,13 @@
 //! Getting a listening socket for an address: one handed over by systemd
-//! socket activation if it matches, else a fresh bind.
+//! socket activation if it matches, else a fresh bind. Everything that can
+//! fail about a listener happens here, before a start or reload changes
+//! anything.
 
 use std::net::SocketAddr;
 
 use tokio::net::{TcpListener, TcpSocket};
+
+use super::StartError;
 
 /// Sockets inherited through `LISTEN_FDS`, waiting to be claimed.
 #[derive(Debug, Default)]
@@ -34,13 +38,30 @@ impl Inherited {
     }
 }
 
+/// A listening socket and the address it really has (port 0 resolved).
+pub(crate) struct Bound {
+    pub(crate) listener: TcpListener,
+    pub(crate) addr: SocketAddr,
+}
+
+/// Listens on `addr`; a failure names the address.
+pub(crate) fn bind(
+    addr: SocketAddr,
+    inherited: &mut Inherited,
+) -> Result<Bound, StartError> {
+    let bind_err = |source| StartError::Bind { addr, source };
+    let listener = listen(addr, inherited).map_err(bind_err)?;
+    let local = listener.local_addr().map_err(bind_err)?;
+    Ok(Bound {
+        listener,
+        addr: local,
+    })
+}
+
 /// Listens on `addr`: an inherited socket if one matches, else a new one
 /// with `SO_REUSEADDR` (so a restart is not refused while old connections
 /// sit in TIME_WAIT).
-pub(crate) fn listen(
-    addr: SocketAddr,
-    inherited: &mut Inherited,
-) -> std::io::Result<TcpListener> {
+fn listen(addr: SocketAddr, inherited: &mut Inherited) -> std::io::Result<TcpListener> {
     if let Some(socket) = inherited.take(addr) {
         tracing::info!(%addr, "using the socket passed by systemd");
         socket.set_nonblocking(true)?;

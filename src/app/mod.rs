@@ -9,8 +9,8 @@
 //! [`Daemon::stop`] drains in order: listeners stop accepting and finish
 //! in-flight requests, then the refreshers stop.
 
-pub(crate) mod bind;
-pub(crate) mod plan;
+mod bind;
+mod plan;
 mod reload;
 
 use std::collections::BTreeMap;
@@ -20,10 +20,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use sha2::{Digest, Sha256};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use bind::Bound;
 pub(crate) use bind::Inherited;
 
 use crate::admin::Admin;
@@ -34,6 +34,7 @@ use crate::creds::refresher::{DEFAULT_CLOCK_CHECK, Refresher};
 use crate::creds::store::RoleSlot;
 use crate::environment::Environment;
 use crate::imds::endpoint::{self, Endpoint, EndpointSpec};
+use crate::imds::render;
 use crate::imds::token::TokenKey;
 use crate::metrics::{Metrics, RequestStats};
 use crate::server::guard::HostAllowList;
@@ -94,18 +95,46 @@ pub enum StartError {
 
 /// The parts that stay the same across reloads.
 struct Shared {
-    roles: RoleDirectory,
-    own_addrs: Arc<ArcSwap<Vec<SocketAddr>>>,
-    http: reqwest::Client,
-    web: reqwest::Client,
-    env: Environment,
-    clock: SharedClock,
+    /// What every fetch uses: the STS client, the role directory, the
+    /// environment, the clock, HTTP clients, our own addresses.
+    fetch: Arc<FetchContext>,
     key: Arc<TokenKey>,
     instance_id: String,
     metrics: Arc<Metrics>,
     limits: Limits,
     wait_limit: Duration,
     clock_check: Duration,
+}
+
+impl Shared {
+    fn new(opts: Options, key_bytes: &[u8], sts: StsClient) -> Shared {
+        let web = reqwest::Client::builder()
+            .use_rustls_tls()
+            .timeout(opts.config.sts.timeout)
+            .build()
+            .unwrap_or_default();
+        Shared {
+            fetch: Arc::new(FetchContext {
+                sts: ArcSwap::from_pointee(sts),
+                env: opts.env,
+                clock: opts.clock,
+                roles: Arc::new(ArcSwap::from_pointee(BTreeMap::new())),
+                http: local_http(),
+                web,
+                own_addrs: Arc::new(ArcSwap::from_pointee(Vec::new())),
+            }),
+            key: Arc::new(TokenKey::new(key_bytes)),
+            instance_id: render::instance_id(key_bytes),
+            metrics: Arc::new(Metrics::default()),
+            limits: opts.limits,
+            wait_limit: opts.wait_limit,
+            clock_check: opts.clock_check,
+        }
+    }
+
+    fn clock(&self) -> &SharedClock {
+        &self.fetch.clock
+    }
 }
 
 struct RoleRuntime {
@@ -132,7 +161,6 @@ struct AdminRuntime {
 pub struct Daemon {
     shared: Shared,
     config: Config,
-    fetch: Arc<FetchContext>,
     roles: BTreeMap<String, RoleRuntime>,
     listeners: Vec<ListenerRuntime>,
     admin: Option<AdminRuntime>,
@@ -153,41 +181,25 @@ pub struct ReloadSummary {
 }
 
 impl Daemon {
-    pub async fn start(opts: Options) -> Result<Daemon, StartError> {
-        let mut inherited = opts.inherited;
-        let mut bound = Vec::new();
-        for l in &opts.config.listeners {
-            bound.push(listen(l.listen, &mut inherited)?);
-        }
-        let admin_listener = match opts.config.admin {
-            Some(addr) => Some((addr, listen(addr, &mut inherited)?)),
+    /// Binds every listener, then starts one refresher per role and one
+    /// server per listener.
+    pub async fn start(mut opts: Options) -> Result<Daemon, StartError> {
+        let mut inherited = std::mem::take(&mut opts.inherited);
+        let config = opts.config.clone();
+        let bound = config
+            .listeners
+            .iter()
+            .map(|l| bind::bind(l.listen, &mut inherited))
+            .collect::<Result<Vec<_>, _>>()?;
+        let admin = match config.admin {
+            Some(addr) => Some((addr, bind::bind(addr, &mut inherited)?)),
             None => None,
         };
         let key_bytes = state::load_or_create_key(&opts.state_dir)?;
-        let sts = StsClient::new(&opts.config.sts, &opts.env, opts.clock.clone())?;
-        let shared = Shared {
-            roles: Arc::new(ArcSwap::from_pointee(BTreeMap::new())),
-            own_addrs: Arc::new(ArcSwap::from_pointee(Vec::new())),
-            http: local_http(),
-            web: reqwest::Client::builder()
-                .use_rustls_tls()
-                .timeout(opts.config.sts.timeout)
-                .build()
-                .unwrap_or_default(),
-            env: opts.env,
-            clock: opts.clock,
-            key: Arc::new(TokenKey::new(&key_bytes)),
-            instance_id: instance_id(&key_bytes),
-            metrics: Arc::new(Metrics::default()),
-            limits: opts.limits,
-            wait_limit: opts.wait_limit,
-            clock_check: opts.clock_check,
-        };
-        let fetch = fetch_context(&shared, sts);
+        let sts = StsClient::new(&config.sts, &opts.env, opts.clock.clone())?;
         let mut daemon = Daemon {
-            shared,
-            config: opts.config.clone(),
-            fetch,
+            shared: Shared::new(opts, &key_bytes, sts),
+            config,
             roles: BTreeMap::new(),
             listeners: Vec::new(),
             admin: None,
@@ -196,14 +208,16 @@ impl Daemon {
             servers: JoinSet::new(),
             refreshers: JoinSet::new(),
         };
-        let started = daemon.start_roles(opts.config.roles.values());
+        let roles: Vec<RoleConfig> = daemon.config.roles.values().cloned().collect();
+        let started = daemon.start_roles(roles.iter());
         daemon.roles.extend(started);
-        for (listener, cfg) in bound.into_iter().zip(&opts.config.listeners) {
-            let runtime = daemon.start_listener(listener, cfg);
+        let listeners = daemon.config.listeners.clone();
+        for (bound, cfg) in bound.into_iter().zip(&listeners) {
+            let runtime = daemon.start_listener(bound, cfg);
             daemon.listeners.push(runtime);
         }
-        if let Some((configured, listener)) = admin_listener {
-            daemon.admin = Some(daemon.start_admin(configured, listener));
+        if let Some((configured, bound)) = admin {
+            daemon.admin = Some(daemon.start_admin(configured, bound));
         }
         for addr in daemon.inherited.unclaimed() {
             tracing::warn!(%addr, "systemd passed a socket that no listener in the config uses");
@@ -226,8 +240,8 @@ impl Daemon {
     }
 
     /// Roles by name, updated as soon as a reload starts a role.
-    pub fn roles(&self) -> RoleDirectory {
-        self.shared.roles.clone()
+    pub(crate) fn roles(&self) -> RoleDirectory {
+        self.shared.fetch.roles.clone()
     }
 
     /// A handle on what is being served, updated on every reload.
@@ -265,7 +279,7 @@ impl Daemon {
         roles: impl Iterator<Item = &'a RoleConfig>,
     ) -> BTreeMap<String, RoleRuntime> {
         let mut started = BTreeMap::new();
-        let mut directory = (**self.shared.roles.load()).clone();
+        let mut directory = (**self.shared.fetch.roles.load()).clone();
         for role in roles {
             let slot = RoleSlot::new(role.name.clone());
             directory.insert(role.name.clone(), slot.clone());
@@ -279,17 +293,17 @@ impl Daemon {
                 },
             );
         }
-        self.shared.roles.store(Arc::new(directory));
+        self.shared.fetch.roles.store(Arc::new(directory));
         for runtime in started.values() {
             let fetcher = Fetcher {
                 role: runtime.config.clone(),
                 slot: runtime.slot.clone(),
-                ctx: self.fetch.clone(),
+                ctx: self.shared.fetch.clone(),
             };
             let refresher = Refresher {
                 slot: runtime.slot.clone(),
                 fetcher,
-                clock: self.shared.clock.clone(),
+                clock: self.shared.clock().clone(),
                 shutdown: runtime.stop.clone(),
                 clock_check: self.shared.clock_check,
                 metrics: self.shared.metrics.clone(),
@@ -313,10 +327,10 @@ impl Daemon {
             allow_uids: cfg.allow_uids.clone(),
             hosts: HostAllowList::for_listener(addr),
             key: self.shared.key.clone(),
-            clock: self.shared.clock.clone(),
+            clock: self.shared.clock().clone(),
             // The STS client is replaced before listeners are rebuilt, so
             // during a reload this is already the new region.
-            region: self.fetch.sts.load().config().region.clone(),
+            region: self.shared.fetch.sts.load().config().region.clone(),
             instance_id: self.shared.instance_id.clone(),
             wait_limit: self.shared.wait_limit,
             stats,
@@ -355,7 +369,7 @@ impl Daemon {
             HostAllowList::for_listener(addr),
             self.view.clone(),
             self.shared.metrics.clone(),
-            self.shared.clock.clone(),
+            self.shared.clock().clone(),
         );
         let stop = CancellationToken::new();
         tracing::info!(
@@ -378,7 +392,7 @@ impl Daemon {
     fn publish_view(&self) {
         let mut own: Vec<SocketAddr> = self.listeners.iter().map(|l| l.addr).collect();
         own.extend(self.admin.as_ref().map(|a| a.addr));
-        self.shared.own_addrs.store(Arc::new(own));
+        self.shared.fetch.own_addrs.store(Arc::new(own));
         let view = View {
             roles: self.roles.values().map(|r| r.slot.clone()).collect(),
             listeners: self
@@ -409,18 +423,6 @@ async fn settled_by<'a>(
     all
 }
 
-fn fetch_context(shared: &Shared, sts: StsClient) -> Arc<FetchContext> {
-    Arc::new(FetchContext {
-        sts: ArcSwap::from_pointee(sts),
-        env: shared.env.clone(),
-        clock: shared.clock.clone(),
-        roles: shared.roles.clone(),
-        http: shared.http.clone(),
-        web: shared.web.clone(),
-        own_addrs: shared.own_addrs.clone(),
-    })
-}
-
 /// For the metadata and container endpoints: never through a proxy, and
 /// quick to give up, like the SDKs.
 fn local_http() -> reqwest::Client {
@@ -430,35 +432,6 @@ fn local_http() -> reqwest::Client {
         .timeout(Duration::from_secs(5))
         .build()
         .unwrap_or_default()
-}
-
-/// A listening socket and the address it really has (port 0 resolved).
-struct Bound {
-    listener: tokio::net::TcpListener,
-    addr: SocketAddr,
-}
-
-/// Everything that can fail about a listener happens here, before a start
-/// or reload changes anything.
-fn listen(addr: SocketAddr, inherited: &mut Inherited) -> Result<Bound, StartError> {
-    let bind_err = |source| StartError::Bind { addr, source };
-    let listener = bind::listen(addr, inherited).map_err(bind_err)?;
-    let local = listener.local_addr().map_err(bind_err)?;
-    Ok(Bound {
-        listener,
-        addr: local,
-    })
-}
-
-/// A stable, instance-id-shaped name derived from the token key (a hash,
-/// so the key itself is not revealed).
-fn instance_id(key: &[u8]) -> String {
-    let digest = Sha256::new()
-        .chain_update(b"imdsd instance-id\0")
-        .chain_update(key)
-        .finalize();
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("i-{}", &hex[..17])
 }
 
 fn announce(addr: SocketAddr, cfg: &ListenerConfig) {

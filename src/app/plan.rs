@@ -12,7 +12,7 @@ use crate::config::{Config, ListenerConfig};
 
 /// The changes a reload makes.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub(crate) struct Plan {
+pub(crate) struct ReloadPlan {
     /// Roles whose refresher and credentials carry on.
     pub(crate) roles_kept: BTreeSet<String>,
     /// New roles, and changed ones (a fresh refresher fetches at once).
@@ -35,7 +35,7 @@ pub(crate) struct KeptListener {
     pub(crate) endpoint_changed: bool,
 }
 
-impl Plan {
+impl ReloadPlan {
     pub(crate) fn is_empty(&self) -> bool {
         self.roles_started.is_empty()
             && self.roles_stopped.is_empty()
@@ -45,8 +45,8 @@ impl Plan {
     }
 }
 
-pub(crate) fn plan(old: &Config, new: &Config) -> Plan {
-    let mut p = Plan::default();
+pub(crate) fn plan(old: &Config, new: &Config) -> ReloadPlan {
+    let mut p = ReloadPlan::default();
     // Only where STS is changes whose credentials a role holds; a new
     // timeout applies to the next fetch without a restart.
     let sts_same =

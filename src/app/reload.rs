@@ -6,108 +6,35 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::bind::{self, Bound};
+use super::plan::{self, KeptListener, ReloadPlan};
 use super::{
-    Bound, Daemon, ListenerRuntime, ReloadSummary, RoleRuntime, StartError, listen, plan,
-    settled_by,
+    Daemon, ListenerRuntime, ReloadSummary, RoleRuntime, StartError, settled_by,
 };
 use crate::config::Config;
 use crate::imds::endpoint;
 use crate::sts::StsClient;
 
+/// New listeners, bound, with their index in the new config.
+type Opened = Vec<(Bound, usize)>;
+
 impl Daemon {
-    /// Applies `new`. On an error nothing has changed.
+    /// Applies `new` (already validated). On an error nothing has changed.
     pub async fn reload(&mut self, new: Config) -> Result<ReloadSummary, StartError> {
         let plan = plan::plan(&self.config, &new);
-        let mut summary = ReloadSummary::default();
-        // A client for changed [sts] settings (even just the timeout): built
-        // now, since it can fail, and installed below.
-        let sts = if new.sts != self.config.sts {
-            Some(StsClient::new(
-                &new.sts,
-                &self.shared.env,
-                self.shared.clock.clone(),
-            )?)
-        } else {
-            None
-        };
+        // Built now, since it can fail; installed below.
+        let sts = self.sts_client_for(&new)?;
         if plan.is_empty() && self.config.admin == new.admin {
             self.install_sts(sts);
             self.config = new;
-            return Ok(summary);
+            return Ok(ReloadSummary::default());
         }
-        // Everything else that can fail comes first.
-        let mut opened = Vec::new();
-        for &i in &plan.listeners_opened {
-            opened.push((listen(new.listeners[i].listen, &mut self.inherited)?, i));
-        }
-        let admin_listener = match new.admin {
-            Some(addr) if Some(addr) != self.config.admin => {
-                Some((addr, listen(addr, &mut self.inherited)?))
-            }
-            _ => None,
-        };
+        let (opened, admin) = self.bind_new_listeners(&plan, &new)?;
         self.install_sts(sts);
-        // Sources must not point at a listener that is about to open.
-        self.add_own_addrs(opened.iter().map(|(b, _): &(Bound, usize)| b.addr));
-
-        // New and changed roles fetch now; the old ones keep serving.
-        let started =
-            self.start_roles(plan.roles_started.iter().map(|name| &new.roles[name]));
-        // One deadline for all of them: the fetches run in parallel.
-        let first_fetch =
-            tokio::time::Instant::now() + new.sts.timeout + Duration::from_secs(1);
-        settled_by(started.values(), first_fetch).await;
-        let mut retired: Vec<RoleRuntime> = Vec::new();
-        for name in &plan.roles_stopped {
-            retired.extend(self.roles.remove(name));
-        }
-        self.roles.extend(started);
-
-        // Switch, open and close listeners.
-        let mut old_listeners: Vec<Option<ListenerRuntime>> =
-            std::mem::take(&mut self.listeners)
-                .into_iter()
-                .map(Some)
-                .collect();
-        let mut next: Vec<Option<ListenerRuntime>> =
-            (0..new.listeners.len()).map(|_| None).collect();
-        for kept in &plan.listeners_kept {
-            // The plan keeps each old listener at most once.
-            let Some(mut runtime) = old_listeners[kept.old].take() else {
-                continue;
-            };
-            if kept.endpoint_changed {
-                let old_role = runtime.endpoint.load().role().clone();
-                runtime.config = new.listeners[kept.new].clone();
-                let mut endpoint =
-                    self.endpoint(&runtime.config, runtime.addr, runtime.stats.clone());
-                if old_role.name() != runtime.config.role {
-                    endpoint.keep_previous(
-                        old_role,
-                        self.shared.clock.now() + endpoint::RENAME_GRACE,
-                    );
-                }
-                runtime.endpoint.store(Arc::new(endpoint));
-                summary.listeners_switched.push(runtime.addr);
-            }
-            next[kept.new] = Some(runtime);
-        }
-        for (listener, i) in opened {
-            let runtime = self.start_listener(listener, &new.listeners[i]);
-            summary.listeners_opened.push(runtime.addr);
-            next[i] = Some(runtime);
-        }
-        for runtime in old_listeners.into_iter().flatten() {
-            runtime.stop.cancel();
-            summary.listeners_closed.push(runtime.addr);
-        }
-        self.listeners = next.into_iter().flatten().collect();
-        self.reload_admin(new.admin, admin_listener);
-
-        for runtime in retired {
-            runtime.stop.cancel();
-            self.forget_role(&runtime);
-        }
+        let retired = self.restart_roles(&plan, &new).await;
+        let mut summary = self.switch_listeners(&plan, &new, opened);
+        self.reload_admin(new.admin, admin);
+        self.stop_roles(retired);
         summary.roles_started = plan.roles_started.into_iter().collect();
         summary.roles_stopped = plan.roles_stopped.into_iter().collect();
         self.config = new;
@@ -115,10 +42,136 @@ impl Daemon {
         Ok(summary)
     }
 
+    /// A client for changed `[sts]` settings (even just the timeout).
+    fn sts_client_for(&self, new: &Config) -> Result<Option<StsClient>, StartError> {
+        if new.sts == self.config.sts {
+            return Ok(None);
+        }
+        let fetch = &self.shared.fetch;
+        Ok(Some(StsClient::new(
+            &new.sts,
+            &fetch.env,
+            fetch.clock.clone(),
+        )?))
+    }
+
+    /// Step 3: binds the listeners the new config adds. A failure aborts
+    /// the reload before anything changed.
+    fn bind_new_listeners(
+        &mut self,
+        plan: &ReloadPlan,
+        new: &Config,
+    ) -> Result<(Opened, Option<(SocketAddr, Bound)>), StartError> {
+        let mut opened = Vec::new();
+        for &i in &plan.listeners_opened {
+            opened.push((bind::bind(new.listeners[i].listen, &mut self.inherited)?, i));
+        }
+        let admin = match new.admin {
+            Some(addr) if Some(addr) != self.config.admin => {
+                Some((addr, bind::bind(addr, &mut self.inherited)?))
+            }
+            _ => None,
+        };
+        // Sources must not point at a listener that is about to open.
+        self.add_own_addrs(opened.iter().map(|(b, _)| b.addr));
+        Ok((opened, admin))
+    }
+
+    /// Step 4: starts refreshers for new and changed roles and waits (one
+    /// deadline: the fetches run in parallel) for their first fetch, so a
+    /// switched listener has credentials from its first request. The old
+    /// runtimes keep serving meanwhile; they are returned, to be stopped
+    /// once no listener uses them.
+    async fn restart_roles(
+        &mut self,
+        plan: &ReloadPlan,
+        new: &Config,
+    ) -> Vec<RoleRuntime> {
+        let started =
+            self.start_roles(plan.roles_started.iter().map(|name| &new.roles[name]));
+        let first_fetch =
+            tokio::time::Instant::now() + new.sts.timeout + Duration::from_secs(1);
+        settled_by(started.values(), first_fetch).await;
+        let retired = plan
+            .roles_stopped
+            .iter()
+            .filter_map(|name| self.roles.remove(name))
+            .collect();
+        self.roles.extend(started);
+        retired
+    }
+
+    /// Step 5: swaps the endpoints of kept listeners whose role changed,
+    /// starts new listeners, drains removed ones.
+    fn switch_listeners(
+        &mut self,
+        plan: &ReloadPlan,
+        new: &Config,
+        opened: Opened,
+    ) -> ReloadSummary {
+        let mut summary = ReloadSummary::default();
+        let mut old: Vec<Option<ListenerRuntime>> = std::mem::take(&mut self.listeners)
+            .into_iter()
+            .map(Some)
+            .collect();
+        let mut next: Vec<Option<ListenerRuntime>> =
+            (0..new.listeners.len()).map(|_| None).collect();
+        for kept in &plan.listeners_kept {
+            // The plan keeps each old listener at most once.
+            let Some(mut runtime) = old[kept.old].take() else {
+                continue;
+            };
+            if kept.endpoint_changed {
+                self.switch_endpoint(&mut runtime, kept, new);
+                summary.listeners_switched.push(runtime.addr);
+            }
+            next[kept.new] = Some(runtime);
+        }
+        for (bound, i) in opened {
+            let runtime = self.start_listener(bound, &new.listeners[i]);
+            summary.listeners_opened.push(runtime.addr);
+            next[i] = Some(runtime);
+        }
+        for runtime in old.into_iter().flatten() {
+            runtime.stop.cancel();
+            summary.listeners_closed.push(runtime.addr);
+        }
+        self.listeners = next.into_iter().flatten().collect();
+        summary
+    }
+
+    /// Gives a kept listener its new endpoint; a role it no longer serves
+    /// stays answerable under its old name for a grace period.
+    fn switch_endpoint(
+        &self,
+        runtime: &mut ListenerRuntime,
+        kept: &KeptListener,
+        new: &Config,
+    ) {
+        let old_role = runtime.endpoint.load().role().clone();
+        runtime.config = new.listeners[kept.new].clone();
+        let mut endpoint =
+            self.endpoint(&runtime.config, runtime.addr, runtime.stats.clone());
+        if old_role.name() != runtime.config.role {
+            let until = self.shared.clock().now() + endpoint::RENAME_GRACE;
+            endpoint.keep_previous(old_role, until);
+        }
+        runtime.endpoint.store(Arc::new(endpoint));
+    }
+
+    /// Step 6: stops the refreshers of removed and replaced roles.
+    fn stop_roles(&self, retired: Vec<RoleRuntime>) {
+        for runtime in retired {
+            runtime.stop.cancel();
+            self.forget_role(&runtime);
+        }
+    }
+
     /// Drops a retired role from the directory, unless a new runtime of the
     /// same name has replaced it there.
     fn forget_role(&self, runtime: &RoleRuntime) {
-        let current = self.shared.roles.load();
+        let roles = &self.shared.fetch.roles;
+        let current = roles.load();
         let name = runtime.config.name.as_str();
         if current
             .get(name)
@@ -126,7 +179,7 @@ impl Daemon {
         {
             let mut next = (**current).clone();
             next.remove(name);
-            self.shared.roles.store(Arc::new(next));
+            roles.store(Arc::new(next));
         }
     }
 
@@ -148,13 +201,14 @@ impl Daemon {
 
     fn install_sts(&mut self, sts: Option<StsClient>) {
         if let Some(sts) = sts {
-            self.fetch.sts.store(Arc::new(sts));
+            self.shared.fetch.sts.store(Arc::new(sts));
         }
     }
 
     fn add_own_addrs(&self, addrs: impl Iterator<Item = SocketAddr>) {
-        let mut own = (**self.shared.own_addrs.load()).clone();
+        let own_addrs = &self.shared.fetch.own_addrs;
+        let mut own = (**own_addrs.load()).clone();
         own.extend(addrs);
-        self.shared.own_addrs.store(Arc::new(own));
+        own_addrs.store(Arc::new(own));
     }
 }

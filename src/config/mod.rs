@@ -11,6 +11,7 @@ pub(crate) mod load;
 pub(crate) mod raw;
 pub(crate) mod roles;
 pub(crate) mod validate;
+pub(crate) mod value;
 pub(crate) mod watch;
 pub(crate) mod zero;
 

@@ -12,13 +12,15 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::raw::{RawConfig, RawListener, RawSts};
-use super::roles;
 use super::{Config, Diagnostic, ListenerConfig, RoleConfig, StsConfig};
+use super::{roles, value};
 use crate::environment::Environment;
 
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:16925";
 const DEFAULT_REGION: &str = "us-east-1";
 const DEFAULT_STS_TIMEOUT: Duration = Duration::from_secs(10);
+const STS_TIMEOUT_MIN: Duration = Duration::from_secs(1);
+const STS_TIMEOUT_MAX: Duration = Duration::from_secs(120);
 
 /// The result of validation: a config when there were no errors, and every
 /// diagnostic (errors and warnings) either way.
@@ -84,53 +86,11 @@ fn validate_roles(
     roles
 }
 
+/// A role name becomes an IMDS path segment and the instance profile name:
+/// 1 to 128 IAM name characters.
 fn role_name_problem(name: &str) -> Option<String> {
-    let ok_char = |c: char| {
-        c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+' | '=' | ',' | '@')
-    };
-    if name.is_empty() || name.len() > 128 || !name.chars().all(ok_char) {
-        return Some(format!(
-            "role name `{name}` must be 1 to 128 characters of letters, digits and -_.+=,@ \
-             (it becomes part of the IMDS path)"
-        ));
-    }
-    None
-}
-
-fn check_duration(
-    raw: &Spanned<String>,
-    min: Duration,
-    max: Duration,
-    ctx: &str,
-    key: &str,
-    diags: &mut Vec<Diagnostic>,
-) -> Option<Duration> {
-    let span = Some(raw.span());
-    match humantime::parse_duration(raw.get_ref()) {
-        Ok(d) if d >= min && d <= max => Some(d),
-        Ok(_) => {
-            diags.push(Diagnostic::error(
-                span,
-                format!(
-                    "{ctx}.{key}: `{}` is out of range {}..{}",
-                    raw.get_ref(),
-                    humantime::format_duration(min),
-                    humantime::format_duration(max)
-                ),
-            ));
-            None
-        }
-        Err(e) => {
-            diags.push(Diagnostic::error(
-                span,
-                format!(
-                    "{ctx}.{key}: `{}` is not a duration like \"1h\" or \"90m\": {e}",
-                    raw.get_ref()
-                ),
-            ));
-            None
-        }
-    }
+    value::name_problem(name, 1, 128, "")
+        .map(|problem| format!("role name {problem} (it becomes part of the IMDS path)"))
 }
 
 // === sts ===
@@ -168,14 +128,14 @@ fn validate_sts(
         ));
     }
     let timeout = match &raw.timeout {
-        Some(t) => check_duration(
-            t,
-            Duration::from_secs(1),
-            Duration::from_secs(120),
-            "sts",
-            "timeout",
-            diags,
-        ),
+        Some(t) => value::duration_in(t.get_ref(), STS_TIMEOUT_MIN, STS_TIMEOUT_MAX)
+            .map_err(|problem| {
+                diags.push(Diagnostic::error(
+                    Some(t.span()),
+                    format!("sts.timeout: {problem}"),
+                ))
+            })
+            .ok(),
         None => Some(DEFAULT_STS_TIMEOUT),
     };
     Some(StsConfig {

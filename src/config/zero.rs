@@ -101,7 +101,7 @@ fn role_name(profile: &str) -> String {
     let name: String = profile
         .chars()
         .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.+=,@".contains(c) {
+            if super::value::is_iam_name_char(c) {
                 c
             } else {
                 '-'

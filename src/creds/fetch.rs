@@ -17,9 +17,10 @@ use super::source::remote::{self, RemoteError};
 use super::source::{self, SourceError};
 use super::store::RoleSlot;
 use crate::clock::SharedClock;
-use crate::config::roles::{CHAINED_MAX, default_session_name};
+use crate::config::roles::default_session_name;
+use crate::config::value::granted_duration;
 use crate::config::{
-    AssertionSource, AssumeRole, Flow, Mfa, RoleConfig, SourceSpec, WebIdentity,
+    AssertionSource, AssumeRole, Flow, Mfa, RoleConfig, Saml, SourceSpec, WebIdentity,
 };
 use crate::credentials::Credentials;
 use crate::environment::Environment;
@@ -141,6 +142,20 @@ impl FetchError {
     }
 }
 
+/// A credential source that both a role's `source` and a profile's base
+/// can name.
+#[derive(Debug, Clone, Copy)]
+enum Direct<'a> {
+    /// The daemon's own environment.
+    Env,
+    /// A `credential_process` command.
+    Process(&'a str),
+    /// The EC2 instance metadata service.
+    Imds,
+    /// The ECS/EKS container endpoint.
+    Container,
+}
+
 /// Fetches one role's credentials.
 #[derive(Clone)]
 pub(crate) struct Fetcher {
@@ -150,90 +165,101 @@ pub(crate) struct Fetcher {
 }
 
 impl Fetcher {
+    /// One fetch of the role's credentials, by its flow.
     pub(crate) async fn fetch(&self) -> Result<Issued, FetchError> {
-        let duration = self.role.duration;
-        let sts = self.ctx.sts.load_full();
         match &self.role.flow {
-            Flow::AssumeRole(a) => {
-                let signer = self.signer(&a.source).await?;
-                // Signed with session credentials is role chaining, whatever
-                // the source (a profile, IMDS, a container): STS caps it at 1h.
-                let duration = if signer.session_token.is_some() {
-                    duration.min(CHAINED_MAX)
-                } else {
-                    duration
-                };
-                let code = self.mfa_code(a.mfa.as_ref()).await?;
-                Ok(sts
-                    .call(&queries::assume_role(a, duration, code), Some(&signer))
-                    .await?)
-            }
-            Flow::WebIdentity(w) => {
-                let token = read_secret("web identity token file", &w.token_file)?;
-                Ok(sts
-                    .call(&queries::web_identity(w, duration, token), None)
-                    .await?)
-            }
-            Flow::Saml(s) => {
-                let assertion = match &s.assertion {
-                    AssertionSource::File(path) => {
-                        read_secret("SAML assertion file", path)?
-                    }
-                    AssertionSource::Command { command, timeout } => {
-                        command::run(
-                            "saml_assertion_command",
-                            &self.role.name,
-                            command,
-                            *timeout,
-                        )
-                        .await?
-                    }
-                };
-                Ok(sts
-                    .call(&queries::saml(s, duration, assertion), None)
-                    .await?)
-            }
+            Flow::AssumeRole(a) => self.assume_role(a).await,
+            Flow::WebIdentity(w) => self.web_identity(w).await,
+            Flow::Saml(s) => self.saml(s).await,
             Flow::SessionToken { source, mfa } => {
-                let signer = self.signer(source).await?;
-                let code = self.mfa_code(mfa.as_ref()).await?;
-                let serial = mfa.as_ref().map(|m| m.serial.as_str());
-                Ok(sts
-                    .call(
-                        &queries::session_token(duration, serial, code),
-                        Some(&signer),
-                    )
-                    .await?)
+                self.session_token(source, mfa.as_ref()).await
             }
             Flow::Profile { name, .. } => self.profile(name).await,
-            Flow::Process(command) => {
-                let credentials =
-                    process::fetch(&self.role.name, command, self.ctx.clock.now())
-                        .await?;
-                if credentials.session_token.is_none() || credentials.expiration.is_none()
-                {
-                    return Err(FetchError::Unservable("credential_process"));
-                }
-                Ok(Issued {
-                    credentials,
-                    assumed_role_arn: None,
-                })
-            }
+            Flow::Process(command) => self.process(command).await,
         }
+    }
+
+    fn sts(&self) -> Arc<StsClient> {
+        self.ctx.sts.load_full()
+    }
+
+    async fn assume_role(&self, a: &AssumeRole) -> Result<Issued, FetchError> {
+        let signer = self.signer(&a.source).await?;
+        // Signed with session credentials is role chaining, whatever the
+        // source (a profile, IMDS, a container).
+        let duration =
+            granted_duration(self.role.duration, signer.session_token.is_some());
+        let code = self.mfa_code(a.mfa.as_ref()).await?;
+        let query = queries::assume_role(a, duration, code);
+        Ok(self.sts().call(&query, Some(&signer)).await?)
+    }
+
+    async fn web_identity(&self, w: &WebIdentity) -> Result<Issued, FetchError> {
+        let token = read_secret("web identity token file", &w.token_file)?;
+        let query = queries::web_identity(w, self.role.duration, token);
+        Ok(self.sts().call(&query, None).await?)
+    }
+
+    async fn saml(&self, s: &Saml) -> Result<Issued, FetchError> {
+        let assertion = match &s.assertion {
+            AssertionSource::File(path) => read_secret("SAML assertion file", path)?,
+            AssertionSource::Command { command, timeout } => {
+                command::run("saml_assertion_command", &self.role.name, command, *timeout)
+                    .await?
+            }
+        };
+        let query = queries::saml(s, self.role.duration, assertion);
+        Ok(self.sts().call(&query, None).await?)
+    }
+
+    async fn session_token(
+        &self,
+        source: &SourceSpec,
+        mfa: Option<&Mfa>,
+    ) -> Result<Issued, FetchError> {
+        let signer = self.signer(source).await?;
+        let code = self.mfa_code(mfa).await?;
+        let serial = mfa.map(|m| m.serial.as_str());
+        let query = queries::session_token(self.role.duration, serial, code);
+        Ok(self.sts().call(&query, Some(&signer)).await?)
+    }
+
+    /// A served `credential_process`: its credentials must be temporary.
+    async fn process(&self, command: &str) -> Result<Issued, FetchError> {
+        let credentials = self.direct(Direct::Process(command)).await?;
+        if credentials.session_token.is_none() || credentials.expiration.is_none() {
+            return Err(FetchError::Unservable("credential_process"));
+        }
+        Ok(Issued {
+            credentials,
+            assumed_role_arn: None,
+        })
     }
 
     /// The credentials that sign the call, from `spec`.
     async fn signer(&self, spec: &SourceSpec) -> Result<Credentials, FetchError> {
+        match spec {
+            SourceSpec::Profile(name) => Ok(self.run_plan(name, None).await?.0),
+            SourceSpec::Role(name) => self.chained(name).await,
+            SourceSpec::Env => self.direct(Direct::Env).await,
+            SourceSpec::Process(command) => self.direct(Direct::Process(command)).await,
+            SourceSpec::Imds => self.direct(Direct::Imds).await,
+            SourceSpec::Container => self.direct(Direct::Container).await,
+        }
+    }
+
+    /// Credentials from a source that both a role's `source` and a
+    /// profile's base can name.
+    async fn direct(&self, direct: Direct<'_>) -> Result<Credentials, FetchError> {
         let ctx = &self.ctx;
         let own = ctx.own_addrs.load();
-        Ok(match spec {
-            SourceSpec::Env => source::from_env(&ctx.env)?,
-            SourceSpec::Profile(name) => self.run_plan(name, None).await?.0,
-            SourceSpec::Role(name) => self.chained(name).await?,
-            SourceSpec::Process(command) => {
+        Ok(match direct {
+            Direct::Env => source::from_env(&ctx.env)?,
+            Direct::Process(command) => {
                 process::fetch(&self.role.name, command, ctx.clock.now()).await?
             }
-            SourceSpec::Imds => remote::imds(&ctx.http, &ctx.env, &own).await?,
-            SourceSpec::Container => remote::container(&ctx.http, &ctx.env, &own).await?,
+            Direct::Imds => remote::imds(&ctx.http, &ctx.env, &own).await?,
+            Direct::Container => remote::container(&ctx.http, &ctx.env, &own).await?,
         })
     }
 
@@ -319,15 +345,8 @@ impl Fetcher {
                 let code = self.mfa_code(mfa.as_ref()).await?;
                 let duration = self.role.duration;
                 let serial = mfa.as_ref().map(|m| m.serial.as_str());
-                Ok(self
-                    .ctx
-                    .sts
-                    .load_full()
-                    .call(
-                        &queries::session_token(duration, serial, code),
-                        Some(&credentials),
-                    )
-                    .await?)
+                let query = queries::session_token(duration, serial, code);
+                Ok(self.sts().call(&query, Some(&credentials)).await?)
             }
             (Some(_), None) => {
                 Err(FetchError::Unservable("the profile's static session keys"))
@@ -362,14 +381,11 @@ impl Fetcher {
         let mut credentials = self.plan_base(&plan.base).await?;
         for (i, hop) in plan.hops.iter().enumerate() {
             let last = i + 1 == plan.hops.len();
-            let mut duration = hop
+            let asked = hop
                 .duration
                 .or(last.then_some(last_duration).flatten())
                 .unwrap_or(Duration::from_secs(3600));
-            if credentials.session_token.is_some() {
-                // Role chaining: STS caps the session at an hour.
-                duration = duration.min(CHAINED_MAX);
-            }
+            let duration = granted_duration(asked, credentials.session_token.is_some());
             let assume = AssumeRole {
                 role_arn: hop.role_arn.clone(),
                 source: SourceSpec::Profile(name.into()),
@@ -390,9 +406,7 @@ impl Fetcher {
             let code = self.mfa_code(assume.mfa.as_ref()).await?;
             let query = queries::assume_role(&assume, duration, code);
             credentials = self
-                .ctx
-                .sts
-                .load_full()
+                .sts()
                 .call(&query, Some(&credentials))
                 .await?
                 .credentials;
@@ -402,21 +416,17 @@ impl Fetcher {
 
     async fn plan_base(&self, base: &Base) -> Result<Credentials, FetchError> {
         let ctx = &self.ctx;
-        let own = ctx.own_addrs.load();
-        Ok(match base {
+        match base {
             Base::Static {
                 access_key_id,
                 secret_access_key,
                 session_token,
-            } => Credentials {
+            } => Ok(Credentials {
                 access_key_id: access_key_id.clone(),
                 secret_access_key: secret_access_key.clone(),
                 session_token: session_token.clone(),
                 expiration: None,
-            },
-            Base::Process(command) => {
-                process::fetch(&self.role.name, command, ctx.clock.now()).await?
-            }
+            }),
             Base::WebIdentity {
                 role_arn,
                 token_file,
@@ -433,16 +443,20 @@ impl Fetcher {
                 let token = read_secret("web identity token file", token_file)?;
                 let query =
                     queries::web_identity(&identity, Duration::from_secs(3600), token);
-                ctx.sts.load_full().call(&query, None).await?.credentials
+                Ok(self.sts().call(&query, None).await?.credentials)
             }
-            Base::Sso(sso) => {
-                profile::sso::role_credentials(&ctx.web, &ctx.env, sso, ctx.clock.now())
-                    .await?
-            }
-            Base::Environment => source::from_env(&ctx.env)?,
-            Base::Imds => remote::imds(&ctx.http, &ctx.env, &own).await?,
-            Base::Container => remote::container(&ctx.http, &ctx.env, &own).await?,
-        })
+            Base::Sso(sso) => Ok(profile::sso::role_credentials(
+                &ctx.web,
+                &ctx.env,
+                sso,
+                ctx.clock.now(),
+            )
+            .await?),
+            Base::Process(command) => self.direct(Direct::Process(command)).await,
+            Base::Environment => self.direct(Direct::Env).await,
+            Base::Imds => self.direct(Direct::Imds).await,
+            Base::Container => self.direct(Direct::Container).await,
+        }
     }
 
     /// The role's configured `mfa_command`, for codes a profile asks for.

@@ -107,7 +107,7 @@ impl Endpoint {
             instance_profile_arn: format!(
                 "arn:aws:iam::{account_id}:instance-profile/{role_name}"
             ),
-            instance_profile_id: instance_profile_id(&spec.instance_id),
+            instance_profile_id: render::instance_profile_id(&spec.instance_id),
             role_name: Bytes::from(role_name),
             availability_zone: Bytes::from(facts.availability_zone()),
             region: Bytes::from(spec.region),
@@ -321,18 +321,6 @@ fn request_kind(route: &Route<'_>) -> RequestKind {
         Route::NotFound => RequestKind::NotFound,
         _ => RequestKind::Metadata,
     }
-}
-
-/// `AIPA` + 17 characters, like a real instance profile id, derived from the
-/// (already public) instance id so it is stable.
-fn instance_profile_id(instance_id: &str) -> String {
-    let tail: String = instance_id
-        .trim_start_matches("i-")
-        .to_uppercase()
-        .chars()
-        .take(17)
-        .collect();
-    format!("AIPA{tail:0>17}")
 }
 
 /// The 503 that says why there is nothing to serve.

@@ -3,6 +3,7 @@
 //! to bytes.
 
 use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
 
 use crate::credentials::documents::{json_str, timestamp};
 
@@ -41,6 +42,29 @@ impl InstanceFacts {
     pub(crate) fn availability_zone(&self) -> String {
         format!("{}a", self.region)
     }
+}
+
+/// A stable, instance-id-shaped name derived from the token key (a hash,
+/// so the key itself is not revealed).
+pub(crate) fn instance_id(key: &[u8]) -> String {
+    let digest = Sha256::new()
+        .chain_update(b"imdsd instance-id\0")
+        .chain_update(key)
+        .finalize();
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("i-{}", &hex[..17])
+}
+
+/// `AIPA` + 17 characters, like a real instance profile id, derived from the
+/// (already public) instance id so it is stable.
+pub(crate) fn instance_profile_id(instance_id: &str) -> String {
+    let tail: String = instance_id
+        .trim_start_matches("i-")
+        .to_uppercase()
+        .chars()
+        .take(17)
+        .collect();
+    format!("AIPA{tail:0>17}")
 }
 
 /// `/latest/dynamic/instance-identity/document`.
@@ -93,6 +117,18 @@ mod tests {
         assert_eq!(doc["region"], "eu-west-1");
         assert_eq!(doc["availabilityZone"], "eu-west-1a");
         assert_eq!(doc["accountId"], "123456789012");
+    }
+
+    #[test]
+    fn instance_ids_are_stable_per_key_and_shaped_like_ec2s() {
+        let id = instance_id(&[7; 32]);
+        assert_eq!(id, instance_id(&[7; 32]));
+        assert_ne!(id, instance_id(&[8; 32]));
+        assert_eq!(id.len(), 19);
+        assert!(id.starts_with("i-") && id[2..].bytes().all(|b| b.is_ascii_hexdigit()));
+        let profile = instance_profile_id(&id);
+        assert_eq!(profile.len(), 21);
+        assert_eq!(profile, format!("AIPA{}", id[2..].to_uppercase()));
     }
 
     #[test]

@@ -8,11 +8,12 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::{
-    CHAINED_MAX, Ctx, DEFAULT_COMMAND_TIMEOUT, DEFAULT_DURATION,
-    DEFAULT_SESSION_TOKEN_DURATION, Kind, MAX_ROLE_DURATION, MAX_SESSION_TOKEN_DURATION,
-    MIN_DURATION,
+    COMMAND_TIMEOUT_MAX, COMMAND_TIMEOUT_MIN, Ctx, DEFAULT_COMMAND_TIMEOUT,
+    DEFAULT_DURATION, DEFAULT_SESSION_TOKEN_DURATION, Kind, MAX_ROLE_DURATION,
+    MAX_SESSION_TOKEN_DURATION, MIN_DURATION,
 };
 use crate::config::raw::RawRole;
+use crate::config::value::{self, name_problem};
 use crate::config::{Diagnostic, Mfa, RoleConfig, SessionPolicy, SourceSpec};
 use crate::environment::Environment;
 
@@ -206,17 +207,11 @@ pub(super) fn command_timeout(raw: &RawRole, cx: &mut Ctx<'_>) -> Duration {
     let Some(t) = &raw.command_timeout else {
         return DEFAULT_COMMAND_TIMEOUT;
     };
-    match humantime::parse_duration(t.get_ref()) {
-        Ok(d) if d >= Duration::from_secs(1) && d <= Duration::from_secs(600) => d,
-        _ => {
-            cx.error(
-                Some(t.span()),
-                "command_timeout",
-                "must be a duration from 1s to 10m",
-            );
+    value::duration_in(t.get_ref(), COMMAND_TIMEOUT_MIN, COMMAND_TIMEOUT_MAX)
+        .unwrap_or_else(|problem| {
+            cx.error(Some(t.span()), "command_timeout", problem);
             DEFAULT_COMMAND_TIMEOUT
-        }
-    }
+        })
 }
 
 pub(super) fn duration(raw: &RawRole, kind: Kind, cx: &mut Ctx<'_>) -> Option<Duration> {
@@ -232,52 +227,28 @@ pub(super) fn duration(raw: &RawRole, kind: Kind, cx: &mut Ctx<'_>) -> Option<Du
         s.starts_with("role:") || s == "imds" || s == "container"
     });
     let Some(d) = &raw.duration else {
-        return Some(if chained {
-            default.min(CHAINED_MAX)
-        } else {
-            default
-        });
+        return Some(value::granted_duration(default, chained));
     };
     let span = Some(d.span());
-    let parsed = match humantime::parse_duration(d.get_ref()) {
-        Ok(v) => v,
-        Err(e) => {
-            cx.error(
-                span,
-                "duration",
-                format!(
-                    "`{}` is not a duration like \"1h\" or \"90m\": {e}",
-                    d.get_ref()
-                ),
-            );
+    let asked = match value::duration_in(d.get_ref(), MIN_DURATION, max) {
+        Ok(asked) => asked,
+        Err(problem) => {
+            cx.error(span, "duration", problem);
             return None;
         }
     };
-    if parsed < MIN_DURATION || parsed > max {
-        let (lo, hi) = (
-            humantime::format_duration(MIN_DURATION),
-            humantime::format_duration(max),
-        );
-        cx.error(
-            span,
-            "duration",
-            format!("`{}` is out of range {lo}..{hi}", d.get_ref()),
-        );
-        return None;
-    }
-    if chained && parsed > CHAINED_MAX {
+    let granted = value::granted_duration(asked, chained);
+    if granted < asked {
         cx.warn(
             span,
             "duration",
             "STS caps role-chained sessions at 1h; using 1h",
         );
-        return Some(CHAINED_MAX);
-    }
-    if parsed < Duration::from_secs(3600) {
+    } else if asked < Duration::from_secs(3600) {
         cx.warn(span, "duration", "sessions shorter than 1h are refreshed at half-life, so SDKs will see \
             credentials with under 30 minutes left and treat them as near expiry (botocore refreshes on every call)");
     }
-    Some(parsed)
+    Some(granted)
 }
 
 // === value checks ===
@@ -317,22 +288,6 @@ pub(super) fn iam_arn_problem(arn: &str, resource: &str, what: &str) -> Option<S
         .then(|| "an ARN must be 20 to 2048 characters".into())
 }
 
-pub(super) fn is_name_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '=' | ',' | '.' | '@' | '-')
-}
-
-/// `min..=max` characters of `[\w+=,.@-]` plus `extra`.
-pub(super) fn name_problem(
-    v: &str,
-    min: usize,
-    max: usize,
-    extra: &str,
-) -> Option<String> {
-    let ok = v.chars().all(|c| is_name_char(c) || extra.contains(c));
-    (!(min..=max).contains(&v.len()) || !ok)
-        .then(|| format!("`{v}` must be {min} to {max} characters of letters, digits and _+=,.@-{extra}"))
-}
-
 pub(super) fn external_id_problem(id: &str) -> Option<String> {
     name_problem(id, 2, 1224, ":/")
         .map(|_| "must be 2 to 1224 characters of letters, digits and _+=,.@:/-".into())
@@ -344,7 +299,7 @@ pub(crate) fn default_session_name(env: &Environment) -> String {
         .first_of(&["USER", "LOGNAME"])
         .unwrap_or("")
         .chars()
-        .filter(|c| is_name_char(*c))
+        .filter(|c| value::is_iam_name_char(*c))
         .collect();
     let name = if user.is_empty() {
         "imdsd".to_string()

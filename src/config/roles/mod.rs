@@ -22,6 +22,7 @@ use super::{
     AssertionSource, AssumeRole, Diagnostic, Flow, RoleConfig, Saml, SourceSpec,
     WebIdentity,
 };
+use crate::config::value::name_problem;
 use crate::environment::Environment;
 
 const MIN_DURATION: Duration = Duration::from_secs(15 * 60);
@@ -29,9 +30,9 @@ const MAX_ROLE_DURATION: Duration = Duration::from_secs(12 * 3600);
 const MAX_SESSION_TOKEN_DURATION: Duration = Duration::from_secs(36 * 3600);
 const DEFAULT_DURATION: Duration = Duration::from_secs(3600);
 const DEFAULT_SESSION_TOKEN_DURATION: Duration = Duration::from_secs(12 * 3600);
-/// STS caps role-chained sessions at one hour.
-pub(crate) const CHAINED_MAX: Duration = Duration::from_secs(3600);
 const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+const COMMAND_TIMEOUT_MIN: Duration = Duration::from_secs(1);
+const COMMAND_TIMEOUT_MAX: Duration = Duration::from_secs(600);
 
 /// Collects the diagnostics of one role table.
 struct Ctx<'a> {
@@ -648,7 +649,10 @@ mod tests {
             &format!("{ARN}source = \"role:base\"\nduration = \"6h\""),
             &[],
         );
-        assert_eq!(config.unwrap().roles["r"].duration, CHAINED_MAX);
+        assert_eq!(
+            config.unwrap().roles["r"].duration,
+            crate::config::value::CHAINED_MAX
+        );
         assert!(
             has(&msgs, "STS caps role-chained sessions at 1h"),
             "{msgs:?}"
