@@ -348,7 +348,7 @@ impl Daemon {
         )));
         let stop = CancellationToken::new();
         announce(addr, cfg);
-        self.servers.spawn(server::serve(
+        self.servers.spawn(server::run(
             listener,
             endpoint.clone(),
             self.shared.limits,
@@ -376,7 +376,7 @@ impl Daemon {
             "health and metrics on http://{addr} (/healthz, /readyz, /metrics)"
         );
         let handler = Arc::new(ArcSwap::from_pointee(admin));
-        self.servers.spawn(server::serve(
+        self.servers.spawn(server::run(
             listener,
             handler,
             self.shared.limits,

@@ -6,6 +6,7 @@
 //! No defaults and no checks live here: see `validate`.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -60,30 +61,56 @@ pub(crate) struct RawSts {
     pub(crate) timeout: Option<Spanned<String>>,
 }
 
-/// One `[roles.NAME]` table. Which keys apply depends on the flow; see
-/// `config::roles`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawRole {
-    #[serde(rename = "type")]
-    pub(crate) kind: Option<Spanned<String>>,
-    pub(crate) role_arn: Option<Spanned<String>>,
-    pub(crate) source: Option<Spanned<String>>,
-    pub(crate) session_name: Option<Spanned<String>>,
-    pub(crate) duration: Option<Spanned<String>>,
-    pub(crate) external_id: Option<Spanned<String>>,
-    pub(crate) mfa_serial: Option<Spanned<String>>,
-    pub(crate) mfa_command: Option<Spanned<String>>,
-    pub(crate) policy: Option<Spanned<String>>,
-    pub(crate) policy_arns: Option<Spanned<Vec<String>>>,
-    pub(crate) tags: Option<Spanned<BTreeMap<String, String>>>,
-    pub(crate) transitive_tag_keys: Option<Spanned<Vec<String>>>,
-    pub(crate) source_identity: Option<Spanned<String>>,
-    pub(crate) web_identity_token_file: Option<Spanned<String>>,
-    pub(crate) principal_arn: Option<Spanned<String>>,
-    pub(crate) saml_assertion_file: Option<Spanned<String>>,
-    pub(crate) saml_assertion_command: Option<Spanned<String>>,
-    pub(crate) command_timeout: Option<Spanned<String>>,
-    pub(crate) credential_process: Option<Spanned<String>>,
-    pub(crate) profile: Option<Spanned<String>>,
+/// Defines [`RawRole`] from one list of keys, with [`RawRole::KEYS`] and
+/// [`RawRole::present`] derived from the same list, so the three cannot
+/// drift apart.
+macro_rules! role_table {
+    ($($field:ident: $ty:ty),* $(,)?) => {
+        /// One `[roles.NAME]` table. Which keys apply depends on the flow;
+        /// see `config::roles`.
+        #[derive(Debug, Default, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub(crate) struct RawRole {
+            #[serde(rename = "type")]
+            pub(crate) kind: Option<Spanned<String>>,
+            $(pub(crate) $field: Option<Spanned<$ty>>,)*
+        }
+
+        impl RawRole {
+            /// Every key a role table may have, besides `type`.
+            #[cfg(test)]
+            pub(crate) const KEYS: &[&str] = &[$(stringify!($field)),*];
+
+            /// The keys that are set, with their spans.
+            pub(crate) fn present(&self) -> Vec<(&'static str, Range<usize>)> {
+                let mut out = Vec::new();
+                $(if let Some(v) = &self.$field {
+                    out.push((stringify!($field), v.span()));
+                })*
+                out
+            }
+        }
+    };
+}
+
+role_table! {
+    role_arn: String,
+    source: String,
+    session_name: String,
+    duration: String,
+    external_id: String,
+    mfa_serial: String,
+    mfa_command: String,
+    policy: String,
+    policy_arns: Vec<String>,
+    tags: BTreeMap<String, String>,
+    transitive_tag_keys: Vec<String>,
+    source_identity: String,
+    web_identity_token_file: String,
+    principal_arn: String,
+    saml_assertion_file: String,
+    saml_assertion_command: String,
+    command_timeout: String,
+    credential_process: String,
+    profile: String,
 }

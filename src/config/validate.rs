@@ -95,6 +95,19 @@ fn role_name_problem(name: &str) -> Option<String> {
 
 // === sts ===
 
+/// The `[sts]` settings of a config that does not have the table: from the
+/// environment and defaults. An error names what in the environment is
+/// wrong.
+pub(crate) fn default_sts(env: &Environment) -> Result<StsConfig, String> {
+    let mut diags = Vec::new();
+    let sts = validate_sts(None, env, &mut diags);
+    let problems: Vec<String> = diags.into_iter().map(|d| d.message).collect();
+    match sts {
+        Some(sts) if problems.is_empty() => Ok(sts),
+        _ => Err(problems.join("; ")),
+    }
+}
+
 fn validate_sts(
     raw: Option<&RawSts>,
     env: &Environment,

@@ -11,8 +11,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::load::parse;
-use super::{Config, Flow, RoleConfig, SourceSpec};
+use super::roles::{default_session_name, role_arn_problem};
+use super::validate::{DEFAULT_LISTEN, default_sts};
+use super::value::name_problem;
+use super::{Config, Flow, ListenerConfig, RoleConfig, SourceSpec, WebIdentity};
 use crate::environment::Environment;
 use crate::profile::Profiles;
 
@@ -28,34 +30,33 @@ pub(crate) fn zero_config(
     env: &Environment,
     profiles: &Profiles,
 ) -> Result<ZeroConfig, String> {
-    // Defaults for listeners and [sts] come from an empty role table.
-    let base = |role: RoleConfig| -> Result<Config, String> {
-        let text = "[roles.placeholder]\nrole_arn = \"arn:aws:iam::000000000000:role/placeholder\"\nsource = \"env\"\n";
-        let (config, diags) = parse(text, env);
-        let mut config = config.ok_or_else(|| format!("{diags:?}"))?;
-        config.listeners[0].role = role.name.clone();
-        config.roles = BTreeMap::from([(role.name.clone(), role)]);
-        config.watch_config = false;
-        Ok(config)
+    let (role, serves) = zero_role(env, profiles)?;
+    let listen = DEFAULT_LISTEN.parse().expect("the default address parses");
+    let config = Config {
+        listeners: vec![ListenerConfig {
+            listen,
+            role: role.name.clone(),
+            allow_v1: false,
+            allow_uids: None,
+        }],
+        sts: default_sts(env)?,
+        roles: BTreeMap::from([(role.name.clone(), role)]),
+        admin: None,
+        control_socket: None,
+        // There is no file to watch.
+        watch_config: false,
     };
-    if let (Some(arn), Some(_)) = (
-        env.get("AWS_ROLE_ARN"),
-        env.get("AWS_WEB_IDENTITY_TOKEN_FILE"),
-    ) {
-        let text = "[roles.web-identity]\nsource = \"web_identity_env\"\n";
-        let (config, diags) = parse(text, env);
-        let mut config = config.ok_or_else(|| {
-            diags
-                .iter()
-                .map(|d| d.message.clone())
-                .collect::<Vec<_>>()
-                .join("; ")
-        })?;
-        config.watch_config = false;
-        return Ok(ZeroConfig {
-            config,
-            serves: format!("the web identity role {arn} (AWS_ROLE_ARN)"),
-        });
+    Ok(ZeroConfig { config, serves })
+}
+
+/// The one role to serve, and a sentence saying what it is.
+fn zero_role(
+    env: &Environment,
+    profiles: &Profiles,
+) -> Result<(RoleConfig, String), String> {
+    if let Some(role) = web_identity_from_env(env)? {
+        let serves = format!("the web identity role {} (AWS_ROLE_ARN)", role_arn(&role));
+        return Ok((role, serves));
     }
     let profile = crate::profile::selected(env);
     if profiles.profiles.contains_key(&profile) {
@@ -68,10 +69,7 @@ pub(crate) fn zero_config(
                 mfa_command: None,
             },
         };
-        return Ok(ZeroConfig {
-            config: base(role)?,
-            serves: format!("AWS profile `{profile}`"),
-        });
+        return Ok((role, format!("AWS profile `{profile}`")));
     }
     if env.get("AWS_ACCESS_KEY_ID").is_some()
         && env.get("AWS_SECRET_ACCESS_KEY").is_some()
@@ -84,16 +82,48 @@ pub(crate) fn zero_config(
                 mfa: None,
             },
         };
-        return Ok(ZeroConfig {
-            config: base(role)?,
-            serves:
-                "session credentials (GetSessionToken) for the keys in AWS_ACCESS_KEY_ID"
-                    .into(),
-        });
+        let serves =
+            "session credentials (GetSessionToken) for the keys in AWS_ACCESS_KEY_ID";
+        return Ok((role, serves.into()));
     }
     Err(format!(
         "profile `{profile}` is not in the AWS config or credentials file, and AWS_ACCESS_KEY_ID is not set"
     ))
+}
+
+/// An IRSA-style web identity role (`AWS_ROLE_ARN` +
+/// `AWS_WEB_IDENTITY_TOKEN_FILE`), if the environment names one.
+fn web_identity_from_env(env: &Environment) -> Result<Option<RoleConfig>, String> {
+    let (Some(arn), Some(token_file)) = (
+        env.get("AWS_ROLE_ARN"),
+        env.get("AWS_WEB_IDENTITY_TOKEN_FILE"),
+    ) else {
+        return Ok(None);
+    };
+    if let Some(problem) = role_arn_problem(arn) {
+        return Err(format!("AWS_ROLE_ARN: {problem}"));
+    }
+    let session_name = match env.get("AWS_ROLE_SESSION_NAME") {
+        Some(name) => match name_problem(name, 2, 64, "") {
+            Some(problem) => return Err(format!("AWS_ROLE_SESSION_NAME: {problem}")),
+            None => name.to_string(),
+        },
+        None => default_session_name(env),
+    };
+    Ok(Some(RoleConfig {
+        name: "web-identity".into(),
+        duration: Duration::from_secs(3600),
+        flow: Flow::WebIdentity(WebIdentity {
+            role_arn: arn.into(),
+            token_file: token_file.into(),
+            session_name,
+            session: Default::default(),
+        }),
+    }))
+}
+
+fn role_arn(role: &RoleConfig) -> &str {
+    role.role_arn().unwrap_or_default()
 }
 
 /// A profile name as a role name (the IMDS path segment).
@@ -145,6 +175,14 @@ mod tests {
         assert!(
             matches!(&z.config.roles["web-identity"].flow, Flow::WebIdentity(w) if w.role_arn.ends_with("role/app"))
         );
+        assert_eq!(z.config.listeners[0].role, "web-identity");
+        let env = Environment::from_pairs([
+            ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/app"),
+            ("AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/token"),
+            ("AWS_ROLE_SESSION_NAME", "has space"),
+        ]);
+        let err = zero_config(&env, &Profiles::default()).unwrap_err();
+        assert!(err.starts_with("AWS_ROLE_SESSION_NAME: "), "{err}");
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub(crate) enum ClientError {
     },
     #[error("imdsd at {} answered something unexpected: {reason}", path.display())]
     Protocol { path: PathBuf, reason: String },
-    #[error("imdsd refused: {0}")]
+    #[error("the daemon refused: {0}")]
     Refused(String),
 }
 

@@ -44,7 +44,7 @@ pub(crate) struct ControlState {
 }
 
 /// Binds the socket; serves until `stop`, then removes it.
-pub(crate) async fn serve(
+pub(crate) async fn start(
     path: PathBuf,
     state: ControlState,
     stop: CancellationToken,

@@ -10,6 +10,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::process::{Child, ChildStderr};
+use zeroize::Zeroizing;
 
 use crate::secret::Secret;
 
@@ -52,15 +54,56 @@ pub(crate) async fn run(
     command_line: &str,
     timeout: Duration,
 ) -> Result<Secret, CommandError> {
+    let (program, args) = split(what, command_line)?;
+    let mut child = spawn(what, &program, &args)?;
+    if let Some(stderr) = child.stderr.take() {
+        tokio::spawn(log_stderr(what, role.to_string(), program.clone(), stderr));
+    }
+    let (out, status) = tokio::time::timeout(timeout, finish(&mut child))
+        .await
+        .map_err(|_| CommandError::Timeout {
+            what,
+            program: program.clone(),
+            timeout,
+        })?;
+    let failed = |status: String| CommandError::Failed {
+        what,
+        program: program.clone(),
+        status,
+    };
+    match status {
+        Ok(s) if s.success() => {}
+        Ok(s) => return Err(failed(s.to_string())),
+        Err(e) => return Err(failed(e.to_string())),
+    }
+    let text = String::from_utf8_lossy(&out).trim().to_string();
+    if text.is_empty() {
+        return Err(CommandError::Empty { what, program });
+    }
+    Ok(Secret::new(text))
+}
+
+/// The program and its arguments, split like a shell would.
+fn split(
+    what: &'static str,
+    command_line: &str,
+) -> Result<(String, Vec<String>), CommandError> {
     let words = shlex::split(command_line).filter(|w| !w.is_empty());
-    let Some((program, args)) = words.as_deref().and_then(<[String]>::split_first) else {
-        return Err(CommandError::Parse {
+    match words.as_deref().and_then(<[String]>::split_first) {
+        Some((program, args)) => Ok((program.clone(), args.to_vec())),
+        None => Err(CommandError::Parse {
             what,
             program: command_line.into(),
-        });
-    };
-    let program = program.clone();
-    let mut child = tokio::process::Command::new(&program)
+        }),
+    }
+}
+
+fn spawn(
+    what: &'static str,
+    program: &str,
+    args: &[String],
+) -> Result<Child, CommandError> {
+    tokio::process::Command::new(program)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -69,61 +112,38 @@ pub(crate) async fn run(
         .spawn()
         .map_err(|source| CommandError::Spawn {
             what,
-            program: program.clone(),
+            program: program.into(),
             source,
-        })?;
-    if let Some(stderr) = child.stderr.take() {
-        let (role, prog) = (role.to_string(), program.clone());
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                tracing::warn!(role = %role, command = %prog, "{what} stderr: {}", line.chars().take(500).collect::<String>());
-            }
-        });
+        })
+}
+
+/// Helpers print prompts and progress on stderr: into the log, line by
+/// line, each cut short.
+async fn log_stderr(
+    what: &'static str,
+    role: String,
+    program: String,
+    stderr: ChildStderr,
+) {
+    let mut lines = BufReader::new(stderr).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let line: String = line.chars().take(500).collect();
+        tracing::warn!(role = %role, command = %program, "{what} stderr: {line}");
     }
-    let Some(mut stdout) = child.stdout.take() else {
-        return Err(CommandError::Failed {
-            what,
-            program,
-            status: "no stdout".into(),
-        });
-    };
-    let collect = async {
-        let mut out = Vec::new();
-        let read = (&mut stdout).take(MAX_STDOUT).read_to_end(&mut out).await;
-        let status = child.wait().await;
-        (read.map(|_| out), status)
-    };
-    let (out, status) = tokio::time::timeout(timeout, collect).await.map_err(|_| {
-        CommandError::Timeout {
-            what,
-            program: program.clone(),
-            timeout,
-        }
-    })?;
-    let out = zeroize::Zeroizing::new(out.unwrap_or_default());
-    match status {
-        Ok(s) if s.success() => {}
-        Ok(s) => {
-            return Err(CommandError::Failed {
-                what,
-                program,
-                status: s.to_string(),
-            });
-        }
-        Err(e) => {
-            return Err(CommandError::Failed {
-                what,
-                program,
-                status: e.to_string(),
-            });
-        }
+}
+
+/// Reads stdout (bounded, into a wiped buffer) and waits for the exit.
+async fn finish(
+    child: &mut Child,
+) -> (
+    Zeroizing<Vec<u8>>,
+    std::io::Result<std::process::ExitStatus>,
+) {
+    let mut out = Zeroizing::new(Vec::new());
+    if let Some(stdout) = child.stdout.take() {
+        let _ = stdout.take(MAX_STDOUT).read_to_end(&mut out).await;
     }
-    let text = String::from_utf8_lossy(&out).trim().to_string();
-    if text.is_empty() {
-        return Err(CommandError::Empty { what, program });
-    }
-    Ok(Secret::new(text))
+    (out, child.wait().await)
 }
 
 #[cfg(test)]

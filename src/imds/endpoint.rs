@@ -160,10 +160,10 @@ impl Endpoint {
         {
             return (kind, denied);
         }
-        (kind, self.serve(route, &parts.headers, now).await)
+        (kind, self.answer_route(route, &parts.headers, now).await)
     }
 
-    async fn serve(
+    async fn answer_route(
         &self,
         route: Route<'_>,
         headers: &HeaderMap,

@@ -70,7 +70,7 @@ pub(crate) trait Handler: Send + Sync + 'static {
 /// Serves `handler` on `listener` until `shutdown`, then drains. The handler
 /// can be swapped while serving (a reload); each request uses the one
 /// current when it arrives.
-pub(crate) async fn serve<H: Handler>(
+pub(crate) async fn run<H: Handler>(
     listener: TcpListener,
     handler: Arc<ArcSwap<H>>,
     limits: Limits,

@@ -710,7 +710,7 @@ async fn imdsd_mfa_hands_a_code_to_a_waiting_role() {
         .arg(&socket)
         .output()
         .unwrap();
-    assert_eq!(bad.status.code(), Some(64));
+    assert_eq!(bad.status.code(), Some(2));
     let mut child = std::process::Command::new(BIN)
         .args(["mfa", "dev", "--socket"])
         .arg(&socket)

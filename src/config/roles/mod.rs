@@ -142,38 +142,6 @@ impl Kind {
     }
 }
 
-/// The keys that are set in a raw table, with their spans.
-fn present(raw: &RawRole) -> Vec<(&'static str, std::ops::Range<usize>)> {
-    let mut out = Vec::new();
-    macro_rules! key {
-        ($($field:ident),*) => {$(
-            if let Some(v) = &raw.$field { out.push((stringify!($field), v.span())); }
-        )*};
-    }
-    key!(
-        role_arn,
-        source,
-        session_name,
-        duration,
-        external_id,
-        mfa_serial,
-        mfa_command,
-        policy,
-        policy_arns,
-        tags,
-        transitive_tag_keys,
-        source_identity,
-        web_identity_token_file,
-        principal_arn,
-        saml_assertion_file,
-        saml_assertion_command,
-        command_timeout,
-        credential_process,
-        profile
-    );
-    out
-}
-
 fn kind_of(raw: &RawRole, cx: &mut Ctx<'_>) -> Option<Kind> {
     if let Some(t) = &raw.kind {
         let kind = match t.get_ref().as_str() {
@@ -225,7 +193,7 @@ pub(crate) fn validate_role(
     };
     let table = raw.get_ref();
     let kind = kind_of(table, &mut cx)?;
-    for (key, span) in present(table) {
+    for (key, span) in table.present() {
         if !kind.keys().contains(&key) {
             cx.error(
                 Some(span),
@@ -508,6 +476,29 @@ mod tests {
             &errors_of("source = \"env\""),
             "say how to get credentials"
         ));
+    }
+
+    #[test]
+    fn every_flow_key_is_a_table_key_and_every_table_key_serves_a_flow() {
+        let kinds = [
+            Kind::AssumeRole,
+            Kind::WebIdentity,
+            Kind::Saml,
+            Kind::SessionToken,
+            Kind::Profile,
+            Kind::Process,
+        ];
+        for kind in kinds {
+            for key in kind.keys() {
+                assert!(RawRole::KEYS.contains(key), "{}: {key}", kind.name());
+            }
+        }
+        for key in RawRole::KEYS {
+            assert!(
+                kinds.iter().any(|k| k.keys().contains(key)),
+                "{key} applies to no flow"
+            );
+        }
     }
 
     #[test]

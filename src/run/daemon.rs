@@ -1,0 +1,223 @@
+//! `imdsd run`: load the config (or the zero-config start), start the
+//! daemon, then loop on reloads until a stop signal, and drain in order.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::RunError;
+use crate::app::{Daemon, Options, StartError};
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::{self, ConfigError, LoadedConfig};
+use crate::control::{self, server::ControlState};
+use crate::environment::Environment;
+use crate::state::{self, StateError};
+use crate::{shutdown, systemd};
+
+/// Longest the daemon waits for first fetches before telling systemd it is
+/// ready anyway (roles that are still fetching answer 503 meanwhile).
+const FIRST_FETCH_LIMIT: Duration = Duration::from_secs(30);
+
+/// Why the daemon could not run.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DaemonError {
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    #[error("cannot install signal handlers: {0}")]
+    Signals(#[source] std::io::Error),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Start(#[from] StartError),
+}
+
+/// Where the running config comes from.
+#[derive(Debug, Clone)]
+enum ConfigOrigin {
+    File(PathBuf),
+    /// No config file: what the AWS CLI would use (see `config::zero`).
+    Zero,
+}
+
+/// The config to run with: the file, or the zero-config start when there
+/// is no file anywhere.
+fn load_for_run(
+    path: Option<&Path>,
+    env: &Environment,
+) -> Result<(LoadedConfig, ConfigOrigin), RunError> {
+    match config::load::resolve_path(path, env) {
+        Ok(path) => {
+            let loaded = config::load::load(&path, env)?;
+            Ok((loaded, ConfigOrigin::File(path)))
+        }
+        Err(not_found @ ConfigError::NotFound { .. }) => match zero_config(env) {
+            Ok(loaded) => Ok((loaded, ConfigOrigin::Zero)),
+            Err(reason) => Err(RunError::NoConfig { not_found, reason }),
+        },
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn zero_config(env: &Environment) -> Result<LoadedConfig, String> {
+    let profiles = crate::profile::load(env).map_err(|e| e.to_string())?;
+    let zero = config::zero::zero_config(env, &profiles)?;
+    let listen = zero.config.listeners[0].listen;
+    let role = &zero.config.listeners[0].role;
+    tracing::info!(
+        "no config file: serving {} as role `{role}` on http://{listen}; point SDKs at it with \
+         `export AWS_EC2_METADATA_SERVICE_ENDPOINT=http://{listen}`",
+        zero.serves
+    );
+    Ok(LoadedConfig {
+        path: PathBuf::from("(no config file)"),
+        config: zero.config,
+        warnings: vec![],
+    })
+}
+
+/// `imdsd run`: serves until a stop signal.
+pub(super) fn run(path: Option<&Path>, env: Environment) -> Result<(), RunError> {
+    let (loaded, origin) = load_for_run(path, &env)?;
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+    }
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .map_err(DaemonError::Runtime)?;
+    runtime.block_on(run_daemon(loaded, origin, env))?;
+    Ok(())
+}
+
+/// Starts the daemon, tells systemd when it is ready, applies reloads, and
+/// drains on a stop signal.
+async fn run_daemon(
+    loaded: LoadedConfig,
+    origin: ConfigOrigin,
+    env: Environment,
+) -> Result<(), DaemonError> {
+    let clock: SharedClock = Arc::new(SystemClock);
+    let uid = state::current_uid();
+    let state_dir = state::state_dir(&env, uid)?;
+    let stop = CancellationToken::new();
+    let (reload_tx, mut reloads) = mpsc::channel(1);
+    shutdown::install(stop.clone(), reload_tx.clone()).map_err(DaemonError::Signals)?;
+    tracing::info!(config = %loaded.path.display(), state = %state_dir.display(), "starting");
+
+    let mut opts =
+        Options::new(loaded.config.clone(), env.clone(), clock.clone(), state_dir);
+    opts.inherited = systemd::inherited_sockets();
+    let mut daemon = Daemon::start(opts).await?;
+    let _watch = match (loaded.config.watch_config, &origin) {
+        (true, ConfigOrigin::File(path)) => config::watch::watch(path, reload_tx)
+            .inspect_err(|e| tracing::warn!("{e}; changes will need SIGHUP"))
+            .ok(),
+        _ => None,
+    };
+    start_control(&daemon, &loaded, &env, uid, &clock, stop.clone()).await;
+    // A stop signal during the first fetches is honoured at once.
+    tokio::select! {
+        settled = daemon.settled(FIRST_FETCH_LIMIT) => {
+            if !settled {
+                tracing::warn!("some roles are still fetching their first credentials");
+            }
+            systemd::ready(&ready_status(&daemon));
+        }
+        _ = stop.cancelled() => {}
+    }
+    systemd::spawn_watchdog(stop.clone());
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            Some(()) = reloads.recv() => {
+                reload(&mut daemon, &origin, &env).await;
+                systemd::ready(&ready_status(&daemon));
+            }
+        }
+    }
+    systemd::stopping();
+    daemon.stop().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn start_control(
+    daemon: &Daemon,
+    loaded: &LoadedConfig,
+    env: &Environment,
+    uid: u32,
+    clock: &SharedClock,
+    stop: CancellationToken,
+) {
+    let Some(path) =
+        control::daemon_socket(loaded.config.control_socket.as_deref(), env, uid)
+    else {
+        tracing::warn!(
+            "no runtime directory (XDG_RUNTIME_DIR) for the control socket; `imdsd status` will not work"
+        );
+        return;
+    };
+    let state = ControlState {
+        view: daemon.view(),
+        roles: daemon.roles(),
+        clock: clock.clone(),
+        config_path: loaded.path.display().to_string(),
+        uid,
+    };
+    // Serving credentials matters more than `imdsd status`.
+    if let Err(e) = control::server::start(path, state, stop).await {
+        tracing::warn!("{e}; `imdsd status` will not reach this daemon");
+    }
+}
+
+/// Re-reads the config and applies it; on any error the old one stays.
+async fn reload(daemon: &mut Daemon, origin: &ConfigOrigin, env: &Environment) {
+    systemd::reloading();
+    let loaded = match origin {
+        ConfigOrigin::File(path) => {
+            config::load::load(path, env).map_err(|e| e.to_string())
+        }
+        ConfigOrigin::Zero => zero_config(env),
+    };
+    let loaded = match loaded {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            tracing::error!("not reloading, still serving the previous config:\n{e}");
+            return;
+        }
+    };
+    if loaded.config == *daemon.config() {
+        tracing::debug!("config unchanged");
+        return;
+    }
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+    }
+    match daemon.reload(loaded.config).await {
+        Ok(summary) => tracing::info!(
+            roles_started = ?summary.roles_started,
+            roles_stopped = ?summary.roles_stopped,
+            listeners_opened = ?summary.listeners_opened,
+            listeners_closed = ?summary.listeners_closed,
+            listeners_switched = ?summary.listeners_switched,
+            "config reloaded"
+        ),
+        Err(e) => {
+            tracing::error!("reload failed, still serving the previous config: {e}")
+        }
+    }
+}
+
+fn ready_status(daemon: &Daemon) -> String {
+    let addrs: Vec<String> = daemon.local_addrs().iter().map(|a| a.to_string()).collect();
+    format!(
+        "serving {} role(s) on {}",
+        daemon.config().roles.len(),
+        addrs.join(", ")
+    )
+}
