@@ -5,7 +5,7 @@
 //! allocation, no waiting on STS. The refresher publishes a new snapshot and
 //! wakes anyone waiting for one. The only reader that ever waits is a
 //! credentials request that finds nothing usable while a refresh is in
-//! flight, and it waits a bounded time (see `imds::server`).
+//! flight, and it waits a bounded time (see `imds::endpoint`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};

@@ -146,27 +146,8 @@ impl Profiles {
         role_arn: &str,
         visited: &mut Vec<String>,
     ) -> Result<Plan, ProfileError> {
-        let get = |k: &str| {
-            p.get(k)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
-        let hop = Hop {
-            role_arn: role_arn.into(),
-            session_name: get("role_session_name"),
-            external_id: get("external_id"),
-            mfa_serial: get("mfa_serial"),
-            duration: match get("duration_seconds") {
-                Some(d) => Some(Duration::from_secs(d.parse().map_err(|_| {
-                    ProfileError::Invalid {
-                        profile: name.into(),
-                        key: "duration_seconds",
-                        reason: format!("`{d}` is not a number of seconds"),
-                    }
-                })?)),
-                None => None,
-            },
-        };
+        let get = |k: &str| value(p, k);
+        let hop = hop(name, p, role_arn)?;
         let base_plan = match (
             get("source_profile"),
             get("credential_source"),
@@ -282,6 +263,34 @@ fn credential_source(profile: &str, value: &str) -> Result<Base, ProfileError> {
             ),
         }),
     }
+}
+
+/// A key's value, trimmed; `None` when unset or empty.
+fn value(p: &Section, key: &str) -> Option<String> {
+    p.get(key)
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// The AssumeRole hop a profile with `role_arn` makes.
+fn hop(name: &str, p: &Section, role_arn: &str) -> Result<Hop, ProfileError> {
+    let duration = match value(p, "duration_seconds") {
+        Some(d) => Some(Duration::from_secs(d.parse().map_err(|_| {
+            ProfileError::Invalid {
+                profile: name.into(),
+                key: "duration_seconds",
+                reason: format!("`{d}` is not a number of seconds"),
+            }
+        })?)),
+        None => None,
+    };
+    Ok(Hop {
+        role_arn: role_arn.into(),
+        session_name: value(p, "role_session_name"),
+        external_id: value(p, "external_id"),
+        mfa_serial: value(p, "mfa_serial"),
+        duration,
+    })
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::time::Duration;
 use imdsd::ManualClock;
 
 use crate::fake_sts::{self, Answer, FakeSts};
-use crate::process::Running;
+use crate::process::{Live, Running};
 use crate::util::{CONFIG, CREDS_PATH, eventually, request};
 
 const BIN: &str = env!("CARGO_BIN_EXE_imdsd");
@@ -102,10 +102,8 @@ fn check_warns_about_short_sessions_but_accepts_them() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("warning: roles.dev.duration"));
 }
 
-fn write_config(dir: &Path, sts: &FakeSts) -> std::path::PathBuf {
-    let path = dir.join("imdsd.toml");
-    std::fs::write(&path, CONFIG.replace("{sts}", &sts.endpoint())).unwrap();
-    path
+fn config_for(sts: &FakeSts) -> String {
+    CONFIG.replace("{sts}", &sts.endpoint())
 }
 
 async fn mint_token(addr: SocketAddr) -> String {
@@ -122,15 +120,17 @@ async fn mint_token(addr: SocketAddr) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_the_in_flight_request_finish_and_exits_0() {
-    let sts = FakeSts::start(ManualClock::starting_now()).await;
-    // The first fetch takes a while, so a credentials request waits on it.
-    sts.script([Answer::Slow(Duration::from_millis(250))]);
-    let dir = tempfile::tempdir().unwrap();
-    let daemon = Running::start(
-        &write_config(dir.path(), &sts),
-        &dir.path().join("state"),
-        fake_sts::SECRET_KEY,
-    );
+    let Live {
+        sts,
+        daemon,
+        dir: _dir,
+        ..
+    } = Live::start(|sts| {
+        // The first fetch takes a while, so a credentials request waits on it.
+        sts.script([Answer::Slow(Duration::from_millis(250))]);
+        config_for(sts)
+    })
+    .await;
     let addr = daemon.addr().await;
     let token = mint_token(addr).await;
     eventually(Duration::from_secs(5), || async {
@@ -163,18 +163,15 @@ async fn sigterm_lets_the_in_flight_request_finish_and_exits_0() {
 /// errors, and checks that no secret ever reaches the log.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_appears_in_any_log_line() {
-    let sts = FakeSts::start(ManualClock::starting_now()).await;
-    sts.script([
-        Answer::Error { status: 403, code: "AccessDenied" },
-        Answer::Body("<AssumeRoleResponse><AssumeRoleResult><Credentials><AccessKeyId>ASIAX</AccessKeyId><SecretAccessKey>LEAKED-IN-ERROR</SecretAccessKey></Credentials></AssumeRoleResult></AssumeRoleResponse>"),
-    ]);
-    let dir = tempfile::tempdir().unwrap();
-    let daemon = Running::start(
-        &write_config(dir.path(), &sts),
-        &dir.path().join("state"),
-        fake_sts::SECRET_KEY,
-    );
-    let addr = daemon.addr().await;
+    let live = Live::start(|sts| {
+        sts.script([
+            Answer::Error { status: 403, code: "AccessDenied" },
+            Answer::Body("<AssumeRoleResponse><AssumeRoleResult><Credentials><AccessKeyId>ASIAX</AccessKeyId><SecretAccessKey>LEAKED-IN-ERROR</SecretAccessKey></Credentials></AssumeRoleResult></AssumeRoleResponse>"),
+        ]);
+        config_for(sts)
+    })
+    .await;
+    let addr = live.daemon.addr().await;
     let token = mint_token(addr).await;
     let get = |t: String| async move {
         request(addr, "GET", CREDS_PATH, &[("x-aws-ec2-metadata-token", &t)]).await
@@ -184,15 +181,12 @@ async fn no_secret_appears_in_any_log_line() {
         503,
         "first fetch was denied"
     );
-    // Permanent errors retry after a minute or more; SIGHUP is not wired up
-    // yet, so restart the daemon to reach the next scripted answers.
-    daemon.signal("-TERM");
-    let (_, mut log) = daemon.wait().await;
-    let daemon = Running::start(
-        &write_config(dir.path(), &sts),
-        &dir.path().join("state"),
-        fake_sts::SECRET_KEY,
-    );
+    // Permanent errors retry after a minute or more: restart the daemon to
+    // reach the next scripted answers.
+    let (state, path) = (live.state(), live.path.clone());
+    live.daemon.signal("-TERM");
+    let (_, mut log) = live.daemon.wait().await;
+    let daemon = Running::start(&path, &state, fake_sts::SECRET_KEY);
     let addr2 = daemon.addr().await;
     let token2 = mint_token(addr2).await;
     let r = request(

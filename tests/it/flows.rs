@@ -10,7 +10,7 @@ use chrono::TimeDelta;
 use imdsd::Environment;
 
 use crate::fake_sts::{self, Answer, FakeSts};
-use crate::util::{TestDaemon, eventually, source_env_with};
+use crate::util::{TestDaemon, assert_503, eventually, source_env_with};
 
 const HEAD: &str = "[[imds]]\nlisten = \"127.0.0.1:0\"\nrole = \"dev\"\n[sts]\nendpoint = \"{sts}\"\ntimeout = \"1s\"\n";
 
@@ -173,14 +173,7 @@ async fn saml_from_a_file_and_from_a_command() {
     .await;
     d.settle().await;
     let (status, body) = d.credentials().await;
-    assert_eq!(
-        (status, body["Code"].as_str()),
-        (503, Some("CommandFailed"))
-    );
-    assert!(
-        body["Message"].as_str().unwrap().contains("exit status: 2"),
-        "{body}"
-    );
+    assert_503(status, &body, Some("CommandFailed"), "exit status: 2");
     assert_eq!(d.sts.calls(), 0);
 }
 
@@ -237,14 +230,7 @@ async fn without_an_mfa_command_the_role_waits_for_imdsd_mfa_without_blocking_re
     let (status, body) = tokio::time::timeout(Duration::from_secs(2), d.credentials())
         .await
         .expect("a request is never held up by a pending MFA code");
-    assert_eq!(status, 503);
-    assert!(
-        body["Message"]
-            .as_str()
-            .unwrap()
-            .contains("waiting for an MFA code"),
-        "{body}"
-    );
+    assert_503(status, &body, None, "waiting for an MFA code");
     assert_eq!(d.sts.calls(), 0, "nothing is sent to STS without a code");
     d.sts.require("TokenCode", "135790", 403, "AccessDenied");
     slot.submit_mfa_code(imdsd::Secret::new("135790"));
@@ -349,14 +335,7 @@ async fn credential_process_as_a_source_and_served_directly() {
     let d = TestDaemon::custom(&long_term, Environment::default(), |_| {}).await;
     d.settle().await;
     let (status, body) = d.credentials().await;
-    assert_eq!(status, 503);
-    assert!(
-        body["Message"]
-            .as_str()
-            .unwrap()
-            .contains("temporary credentials"),
-        "{body}"
-    );
+    assert_503(status, &body, None, "temporary credentials");
 }
 
 // === platform sources ===
@@ -393,11 +372,7 @@ async fn source_imds_reads_another_metadata_service_but_never_itself() {
     let d = TestDaemon::custom(&own, env, |_| {}).await;
     d.settle().await;
     let (status, body) = d.credentials().await;
-    assert_eq!(status, 503);
-    assert!(
-        body["Message"].as_str().unwrap().contains("own listener"),
-        "{body}"
-    );
+    assert_503(status, &body, None, "own listener");
 }
 
 #[tokio::test]
@@ -593,16 +568,11 @@ async fn an_sso_profile_uses_the_cached_login_and_says_when_to_log_in_again() {
     let d = TestDaemon::custom(&template, env, |_| {}).await;
     d.settle().await;
     let (status, body) = d.credentials().await;
-    assert_eq!(
-        (status, body["Code"].as_str()),
-        (503, Some("SsoLoginRequired"))
-    );
-    assert!(
-        body["Message"]
-            .as_str()
-            .unwrap()
-            .contains("aws sso login --profile sso"),
-        "{body}"
+    assert_503(
+        status,
+        &body,
+        Some("SsoLoginRequired"),
+        "aws sso login --profile sso",
     );
 
     // An expired cached token is reported without calling the portal.

@@ -7,7 +7,9 @@
 //! - `flows`: every STS flow and credential source (issue 3).
 //! - `reload`: reload semantics in process (kept roles, renames).
 //! - `binary`: the real binary: check, run, signals, secrets in logs.
-//! - `live`: reloads, SIGHUP, systemd notify and sockets, status, metrics.
+//! - `live`: the real binary live: reloads, SIGHUP, systemd notify and
+//!   sockets, status, metrics, signals (one file per area).
+//! - `layout`: the module layering has no cycle.
 //! - `process`: running the real binary as a child process.
 //! - `peers`: moto, botocore, the AWS CLI and the JS SDK as independent peers.
 //! - `rust_sdk`: the AWS SDK for Rust's IMDS providers as a peer.
@@ -20,6 +22,7 @@ mod binary;
 mod fake_sts;
 mod flows;
 mod imds_contract;
+mod layout;
 mod live;
 mod peers;
 mod process;

@@ -3,15 +3,68 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::fake_sts;
+use crate::fake_sts::{self, FakeSts};
 use crate::util::eventually;
+use imdsd::ManualClock;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_imdsd");
+
+/// A fake STS, a config directory and the real daemon running on it. The
+/// config text is made from the fake (its endpoint), which may be scripted
+/// first.
+pub struct Live {
+    pub sts: FakeSts,
+    pub dir: tempfile::TempDir,
+    pub path: PathBuf,
+    pub daemon: Running,
+}
+impl Live {
+    pub async fn start(text_for: impl Fn(&FakeSts) -> String) -> Live {
+        Self::start_at(text_for, plain_file).await
+    }
+
+    /// `place` writes the config text into the directory its own way and
+    /// returns the path the daemon is given.
+    pub async fn start_at(
+        text_for: impl Fn(&FakeSts) -> String,
+        place: impl Fn(&Path, &str) -> PathBuf,
+    ) -> Live {
+        let sts = FakeSts::start(ManualClock::starting_now()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let path = place(dir.path(), &text_for(&sts));
+        let daemon =
+            Running::start(&path, &dir.path().join("state"), fake_sts::SECRET_KEY);
+        Live {
+            sts,
+            dir,
+            path,
+            daemon,
+        }
+    }
+}
+impl Live {
+    /// The daemon's state directory.
+    pub fn state(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    /// The daemon's control socket.
+    pub fn socket(&self) -> PathBuf {
+        self.state().join("control.sock")
+    }
+}
+
+/// The config as one plain file.
+pub fn plain_file(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("imdsd.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
 
 /// The daemon under test.
 pub struct Running {
@@ -71,6 +124,13 @@ impl Running {
     /// The address of the `n`th "serving on" line.
     pub async fn addr(&self) -> SocketAddr {
         self.addr_n(0).await
+    }
+
+    /// The admin listener's address, from its log line.
+    pub async fn admin_addr(&self) -> SocketAddr {
+        let line = self.log_line("health and metrics on http://").await;
+        let after = line.split("http://").nth(1).unwrap_or_default();
+        after.split(' ').next().unwrap_or_default().parse().unwrap()
     }
 
     pub async fn addr_n(&self, n: usize) -> SocketAddr {

@@ -356,3 +356,20 @@ pub fn parse_response(out: &[u8]) -> Resp {
         body: out[split + 4..].to_vec(),
     }
 }
+
+/// Asserts a 503 answer whose JSON `Message` contains `needle`, and whose
+/// `Code` is `code` when one is given.
+#[track_caller]
+pub fn assert_503(
+    status: u16,
+    body: &serde_json::Value,
+    code: Option<&str>,
+    needle: &str,
+) {
+    assert_eq!(status, 503, "{body}");
+    if let Some(code) = code {
+        assert_eq!(body["Code"], code, "{body}");
+    }
+    let message = body["Message"].as_str().unwrap_or_default();
+    assert!(message.contains(needle), "Message lacks `{needle}`: {body}");
+}
