@@ -659,9 +659,20 @@ mod tests {
         let v = check(&text, &[]);
         assert!(v.config.is_some());
         assert!(v.diagnostics[0].message.contains("near expiry"));
+        for long in ["12h", "55m", "1h"] {
+            let text = MINIMAL.replace(
+                "source = \"env\"",
+                &format!("source = \"env\"\nduration = \"{long}\""),
+            );
+            assert!(check(&text, &[]).diagnostics.is_empty(), "{long}");
+        }
         let text =
-            MINIMAL.replace("source = \"env\"", "source = \"env\"\nduration = \"12h\"");
-        assert!(check(&text, &[]).diagnostics.is_empty());
+            MINIMAL.replace("source = \"env\"", "source = \"env\"\nduration = \"54m\"");
+        assert!(
+            check(&text, &[]).diagnostics[0]
+                .message
+                .contains("shorter than 55m")
+        );
     }
 
     #[test]

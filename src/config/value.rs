@@ -4,13 +4,22 @@
 //! - durations written like `"1h"` within a range;
 //! - the IAM name character set (role names, session names, profile names
 //!   turned into role names);
-//! - STS's one-hour cap on role-chained sessions.
+//! - STS's one-hour cap on role-chained sessions;
+//! - how long a session must be to be refreshed well ahead (the refresh
+//!   schedule uses it, `check` warns below it).
 
 use std::time::Duration;
 
 /// STS caps a session at one hour when the call is signed with session
 /// credentials (role chaining), whatever `DurationSeconds` asks for.
 pub(crate) const CHAINED_MAX: Duration = Duration::from_secs(3600);
+
+/// Sessions at least this long are refreshed with 35 to 40 minutes left
+/// (`creds::schedule`); shorter ones at half-life, so SDKs see them near
+/// expiry and `check` warns. Five minutes under an hour, because a 1h
+/// session arrives with a little less than an hour left: STS stamps
+/// `Expiration` before its answer travels (network latency, clock skew).
+pub(crate) const LONG_SESSION: Duration = Duration::from_secs(55 * 60);
 
 /// The session length STS grants for `asked` when the call is `chained`
 /// (signed with session credentials).

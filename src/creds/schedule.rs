@@ -9,11 +9,14 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 
+use crate::config::value;
 use crate::sts::Retry;
 
-/// Sessions at least this long are refreshed while they still have
-/// [`LONG_SESSION_LEAD`] left; shorter ones at half-life.
-pub(crate) const LONG_SESSION: TimeDelta = TimeDelta::hours(1);
+/// Sessions with at least this much left on arrival are refreshed while
+/// they still have [`LONG_SESSION_LEAD`] left; shorter ones at half-life.
+/// See `config::value::LONG_SESSION` for why it is 55 minutes, not 60.
+pub(crate) const LONG_SESSION: TimeDelta =
+    TimeDelta::seconds(value::LONG_SESSION.as_secs() as i64);
 /// Time left when a long session is refreshed, before jitter. 35 to 40
 /// minutes left means a 1h session is refreshed every 20 to 25 minutes: at
 /// most three STS calls an hour, and five minutes of slack above the
@@ -35,7 +38,9 @@ const MIN_RETRY: TimeDelta = TimeDelta::milliseconds(200);
 
 /// When to refresh credentials received at `issued` that expire at
 /// `expiration`. `jitter` is a uniform draw in `[0, 1)`; jitter only ever
-/// moves the refresh earlier.
+/// moves the refresh earlier. The lifetime is what was left on arrival;
+/// see [`LONG_SESSION`] for why a 1h session arriving a little short of an
+/// hour is still a long one.
 pub(crate) fn refresh_at(
     issued: DateTime<Utc>,
     expiration: DateTime<Utc>,
@@ -113,6 +118,46 @@ mod tests {
         assert_eq!(
             refresh_at(t0(), exp, 0.999_999),
             exp - mins(40) + TimeDelta::milliseconds(1)
+        );
+    }
+
+    /// Issue 12: STS stamps `Expiration` before the answer travels, so a 1h
+    /// session arrives with a little less than an hour left. It must still
+    /// be refreshed with 35 to 40 minutes left, never at half-life.
+    #[test]
+    fn sessions_arriving_a_little_short_of_an_hour_count_as_long() {
+        let millis = TimeDelta::milliseconds;
+        for lifetime in [
+            TimeDelta::seconds(3600),
+            millis(3_599_996),
+            TimeDelta::seconds(3590),
+            TimeDelta::seconds(3300),
+        ] {
+            let exp = t0() + lifetime;
+            let earliest = refresh_at(t0(), exp, 0.999_999);
+            let latest = refresh_at(t0(), exp, 0.0);
+            assert_eq!(exp - latest, mins(35), "{lifetime}");
+            assert!(exp - earliest <= mins(40), "{lifetime}");
+            assert!(exp - earliest > mins(39), "{lifetime}");
+        }
+    }
+
+    #[test]
+    fn sessions_well_under_an_hour_refresh_at_half_life() {
+        let exp = t0() + TimeDelta::seconds(3299);
+        assert_eq!(
+            refresh_at(t0(), exp, 0.0),
+            t0() + TimeDelta::milliseconds(1_649_500)
+        );
+    }
+
+    #[test]
+    fn twelve_hour_sessions_refresh_at_half_life() {
+        let exp = t0() + TimeDelta::hours(12);
+        assert_eq!(refresh_at(t0(), exp, 0.0), t0() + TimeDelta::hours(6));
+        assert_eq!(
+            refresh_at(t0(), exp, 0.5),
+            t0() + TimeDelta::hours(6) - TimeDelta::seconds(150)
         );
     }
 

@@ -118,6 +118,11 @@ impl FakeSts {
         fake
     }
 
+    /// The clock the fake stamps `Expiration` with.
+    pub fn clock(&self) -> &Arc<ManualClock> {
+        &self.clock
+    }
+
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
     }

@@ -244,8 +244,8 @@ pub(super) fn duration(raw: &RawRole, kind: Kind, cx: &mut Ctx<'_>) -> Option<Du
             "duration",
             "STS caps role-chained sessions at 1h; using 1h",
         );
-    } else if asked < Duration::from_secs(3600) {
-        cx.warn(span, "duration", "sessions shorter than 1h are refreshed at half-life, so SDKs will see \
+    } else if asked < value::LONG_SESSION {
+        cx.warn(span, "duration", "sessions shorter than 55m are refreshed at half-life, so SDKs will see \
             credentials with under 30 minutes left and treat them as near expiry (botocore refreshes on every call)");
     }
     Some(granted)

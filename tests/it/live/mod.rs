@@ -7,12 +7,14 @@
 //!   listeners opened and closed, renamed roles, invalid edits.
 //! - `systemd`: notifications and socket activation.
 //! - `status`: `imdsd status`, metrics, `/readyz`.
+//! - `schedule`: the refresh schedule applied to late-arriving answers.
 //! - `signals`: the second signal, SIGTERM during a hung first fetch.
 //! - `control`: `imdsd mfa`.
 //! - `zero_config`: running with no config file.
 
 mod control;
 mod reload;
+mod schedule;
 mod signals;
 mod status;
 mod systemd;
