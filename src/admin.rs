@@ -66,27 +66,19 @@ impl Admin {
     /// 200 when every role a listener serves has usable credentials.
     fn readyz(&self) -> HttpResponse {
         let view = self.view.load();
-        let now = self.clock.now();
-        let mut lines = Vec::new();
-        let mut ready = true;
-        for slot in &view.roles {
-            let served = view.listeners.iter().any(|l| l.role == slot.name());
-            let usable = slot.load().usable(now).is_some();
-            if served {
-                ready &= usable;
-            }
-            lines.push(format!(
-                "{}: {}",
-                slot.name(),
-                if usable { "ready" } else { "not ready" }
-            ));
-        }
+        let (ready, roles) = view.readiness(self.clock.now());
+        let lines: String = roles
+            .iter()
+            .map(|(name, usable)| {
+                format!("{name}: {}\n", if *usable { "ready" } else { "not ready" })
+            })
+            .collect();
         let status = if ready {
             StatusCode::OK
         } else {
             StatusCode::SERVICE_UNAVAILABLE
         };
-        text(status, Bytes::from(lines.join("\n") + "\n"))
+        text(status, Bytes::from(lines))
     }
 
     fn metrics(&self) -> HttpResponse {

@@ -1,8 +1,9 @@
 //! Command-line arguments.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 
 /// Keeps AWS STS credentials fresh and serves them to unmodified SDKs over
 /// the EC2 instance metadata protocol (IMDSv2).
@@ -51,4 +52,60 @@ pub(crate) enum Command {
         #[arg(long)]
         socket: Option<PathBuf>,
     },
+    /// Run a command with a role's credentials: it finds them through the
+    /// container endpoint and the role's token file (or the IMDS endpoint),
+    /// never in its environment.
+    Exec {
+        /// The role (its `[roles.NAME]`).
+        role: String,
+        /// The command and its arguments.
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<OsString>,
+        /// The daemon's control socket (same default as `status`).
+        #[arg(long)]
+        socket: Option<PathBuf>,
+    },
+    /// Print the environment variables `exec` sets for a role (no secrets),
+    /// for `eval "$(imdsd env dev)"`.
+    Env {
+        /// The role (its `[roles.NAME]`).
+        role: String,
+        /// Shell syntax, or one JSON object (unset variables are null).
+        #[arg(long, value_enum, default_value_t = EnvFormat::Sh)]
+        format: EnvFormat,
+        /// The daemon's control socket (same default as `status`).
+        #[arg(long)]
+        socket: Option<PathBuf>,
+    },
+    /// Print a role's current credentials in the `credential_process`
+    /// format, for `credential_process = imdsd credential-process ROLE` in
+    /// `~/.aws/config`.
+    CredentialProcess {
+        /// The role (its `[roles.NAME]`).
+        role: String,
+        /// The daemon's control socket (same default as `status`).
+        #[arg(long)]
+        socket: Option<PathBuf>,
+    },
+    /// Exit 0 if the daemon answers (with --ready: and every served role
+    /// has usable credentials); for probes.
+    Health {
+        /// Also require usable credentials for every served role.
+        #[arg(long)]
+        ready: bool,
+        /// The daemon's control socket (same default as `status`).
+        #[arg(long)]
+        socket: Option<PathBuf>,
+    },
+}
+
+/// How `imdsd env` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum EnvFormat {
+    /// `export NAME='value'` and `unset NAME` (sh, bash, zsh).
+    Sh,
+    /// `set -gx NAME 'value'` and `set -e NAME`.
+    Fish,
+    /// `{"NAME": "value", "UNSET": null}`.
+    Json,
 }

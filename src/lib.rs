@@ -41,6 +41,7 @@ mod app;
 mod cli;
 mod clock;
 mod config;
+mod container;
 mod control;
 mod credentials;
 mod creds;

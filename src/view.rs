@@ -5,6 +5,9 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
+
+use crate::config::TokenFiles;
 use crate::creds::store::RoleSlot;
 use crate::metrics::RequestStats;
 
@@ -13,12 +16,41 @@ use crate::metrics::RequestStats;
 pub(crate) struct View {
     pub(crate) roles: Vec<Arc<RoleSlot>>,
     pub(crate) listeners: Vec<ListenerView>,
+    /// The region SDKs are told (`[sts] region`).
+    pub(crate) region: String,
+}
+
+impl View {
+    /// Whether every role a listener serves has usable credentials at
+    /// `now` (what `/readyz` and `imdsd health --ready` report), and each
+    /// role with its own state.
+    pub(crate) fn readiness(&self, now: DateTime<Utc>) -> (bool, Vec<(&str, bool)>) {
+        let mut ready = true;
+        let roles = self
+            .roles
+            .iter()
+            .map(|slot| {
+                let usable = slot.load().usable(now).is_some();
+                let served = self
+                    .listeners
+                    .iter()
+                    .any(|l| l.roles.iter().any(|r| r == slot.name()));
+                ready &= usable || !served;
+                (slot.name(), usable)
+            })
+            .collect();
+        (ready, roles)
+    }
 }
 
 #[derive(Debug)]
 pub(crate) struct ListenerView {
     pub(crate) addr: SocketAddr,
-    pub(crate) role: String,
+    /// `imds` or `container`.
+    pub(crate) protocol: &'static str,
+    pub(crate) roles: Vec<String>,
     pub(crate) allow_v1: bool,
+    /// A container listener's token files.
+    pub(crate) token_files: Option<TokenFiles>,
     pub(crate) stats: Arc<RequestStats>,
 }

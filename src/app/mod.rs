@@ -10,6 +10,7 @@
 //! in-flight requests, then the refreshers stop.
 
 mod bind;
+mod listener;
 mod plan;
 mod reload;
 
@@ -25,18 +26,20 @@ use tokio_util::sync::CancellationToken;
 
 use bind::Bound;
 pub(crate) use bind::Inherited;
+use listener::ListenerRuntime;
 
 use crate::admin::Admin;
 use crate::clock::SharedClock;
-use crate::config::{Config, ListenerConfig, RoleConfig};
+use crate::config::{Config, Protocol, RoleConfig};
+use crate::container::tokens::{TokenFileError, TokenMinter};
 use crate::creds::fetch::{FetchContext, Fetcher, RoleDirectory};
 use crate::creds::refresher::{DEFAULT_CLOCK_CHECK, Refresher};
 use crate::creds::store::RoleSlot;
 use crate::environment::Environment;
-use crate::imds::endpoint::{self, Endpoint, EndpointSpec};
+use crate::imds::endpoint;
 use crate::imds::render;
 use crate::imds::token::TokenKey;
-use crate::metrics::{Metrics, RequestStats};
+use crate::metrics::Metrics;
 use crate::server::guard::HostAllowList;
 use crate::server::{self, Limits};
 use crate::state::{self, StateError};
@@ -91,6 +94,8 @@ pub enum StartError {
     State(#[from] StateError),
     #[error(transparent)]
     Sts(#[from] sts::SetupError),
+    #[error(transparent)]
+    TokenFile(#[from] TokenFileError),
 }
 
 /// The parts that stay the same across reloads.
@@ -99,6 +104,8 @@ struct Shared {
     /// environment, the clock, HTTP clients, our own addresses.
     fetch: Arc<FetchContext>,
     key: Arc<TokenKey>,
+    /// Derives the container tokens.
+    tokens: TokenMinter,
     instance_id: String,
     metrics: Arc<Metrics>,
     limits: Limits,
@@ -124,6 +131,7 @@ impl Shared {
                 own_addrs: Arc::new(ArcSwap::from_pointee(Vec::new())),
             }),
             key: Arc::new(TokenKey::new(key_bytes)),
+            tokens: TokenMinter::new(key_bytes),
             instance_id: render::instance_id(key_bytes),
             metrics: Arc::new(Metrics::default()),
             limits: opts.limits,
@@ -140,14 +148,6 @@ impl Shared {
 struct RoleRuntime {
     config: RoleConfig,
     slot: Arc<RoleSlot>,
-    stop: CancellationToken,
-}
-
-struct ListenerRuntime {
-    config: ListenerConfig,
-    addr: SocketAddr,
-    endpoint: Arc<ArcSwap<Endpoint>>,
-    stats: Arc<RequestStats>,
     stop: CancellationToken,
 }
 
@@ -211,7 +211,9 @@ impl Daemon {
         let roles: Vec<RoleConfig> = daemon.config.roles.values().cloned().collect();
         let started = daemon.start_roles(roles.iter());
         daemon.roles.extend(started);
-        let listeners = daemon.config.listeners.clone();
+        let config = daemon.config.clone();
+        listener::commit_tokens(daemon.prepare_tokens(&config)?)?;
+        let listeners = config.listeners;
         for (bound, cfg) in bound.into_iter().zip(&listeners) {
             let runtime = daemon.start_listener(bound, cfg);
             daemon.listeners.push(runtime);
@@ -313,56 +315,6 @@ impl Daemon {
         started
     }
 
-    fn endpoint(
-        &self,
-        cfg: &ListenerConfig,
-        addr: SocketAddr,
-        stats: Arc<RequestStats>,
-    ) -> Endpoint {
-        let role = &self.roles[&cfg.role];
-        Endpoint::new(EndpointSpec {
-            role: role.slot.clone(),
-            role_arn: role.config.role_arn().unwrap_or_default().to_string(),
-            allow_v1: cfg.allow_v1,
-            allow_uids: cfg.allow_uids.clone(),
-            hosts: HostAllowList::for_listener(addr),
-            key: self.shared.key.clone(),
-            clock: self.shared.clock().clone(),
-            // The STS client is replaced before listeners are rebuilt, so
-            // during a reload this is already the new region.
-            region: self.shared.fetch.sts.load().config().region.clone(),
-            instance_id: self.shared.instance_id.clone(),
-            wait_limit: self.shared.wait_limit,
-            stats,
-            previous: None,
-        })
-    }
-
-    fn start_listener(&mut self, bound: Bound, cfg: &ListenerConfig) -> ListenerRuntime {
-        let Bound { listener, addr } = bound;
-        let stats = Arc::new(self.shared.metrics.listener_stats(addr.to_string()));
-        let endpoint = Arc::new(ArcSwap::from_pointee(self.endpoint(
-            cfg,
-            addr,
-            stats.clone(),
-        )));
-        let stop = CancellationToken::new();
-        announce(addr, cfg);
-        self.servers.spawn(server::run(
-            listener,
-            endpoint.clone(),
-            self.shared.limits,
-            stop.clone(),
-        ));
-        ListenerRuntime {
-            config: cfg.clone(),
-            addr,
-            endpoint,
-            stats,
-            stop,
-        }
-    }
-
     fn start_admin(&mut self, configured: SocketAddr, bound: Bound) -> AdminRuntime {
         let Bound { listener, addr } = bound;
         let admin = Admin::new(
@@ -394,14 +346,23 @@ impl Daemon {
         own.extend(self.admin.as_ref().map(|a| a.addr));
         self.shared.fetch.own_addrs.store(Arc::new(own));
         let view = View {
+            region: self.config.sts.region.clone(),
             roles: self.roles.values().map(|r| r.slot.clone()).collect(),
             listeners: self
                 .listeners
                 .iter()
                 .map(|l| ListenerView {
                     addr: l.addr,
-                    role: l.config.role.clone(),
-                    allow_v1: l.config.allow_v1,
+                    protocol: l.config.protocol.name(),
+                    roles: l.config.roles().to_vec(),
+                    allow_v1: matches!(
+                        l.config.protocol,
+                        Protocol::Imds { allow_v1: true, .. }
+                    ),
+                    token_files: match &l.config.protocol {
+                        Protocol::Container(c) => Some(c.tokens.clone()),
+                        Protocol::Imds { .. } => None,
+                    },
                     stats: l.stats.clone(),
                 })
                 .collect(),
@@ -432,14 +393,4 @@ fn local_http() -> reqwest::Client {
         .timeout(Duration::from_secs(5))
         .build()
         .unwrap_or_default()
-}
-
-fn announce(addr: SocketAddr, cfg: &ListenerConfig) {
-    tracing::info!(
-        role = %cfg.role,
-        imdsv1 = cfg.allow_v1,
-        "serving on http://{addr}; point SDKs at it with AWS_EC2_METADATA_SERVICE_ENDPOINT=http://{addr} \
-         (and add {} to NO_PROXY if a proxy is set)",
-        addr.ip()
-    );
 }

@@ -6,7 +6,6 @@
 //! order among those with the same IP.
 
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
 
 use crate::config::{Config, ListenerConfig};
 
@@ -68,8 +67,8 @@ pub(crate) fn plan(old: &Config, new: &Config) -> ReloadPlan {
     for (new_i, l) in new.listeners.iter().enumerate() {
         match matches.iter().find(|(_, n)| *n == new_i) {
             Some(&(old_i, _)) => {
-                let endpoint_changed =
-                    old.listeners[old_i] != *l || p.roles_started.contains(&l.role);
+                let endpoint_changed = old.listeners[old_i] != *l
+                    || l.roles().iter().any(|r| p.roles_started.contains(r));
                 p.listeners_kept.push(KeptListener {
                     old: old_i,
                     new: new_i,
@@ -93,7 +92,7 @@ fn match_listeners(
     let mut taken = vec![false; old.len()];
     let mut pairs = Vec::new();
     for (new_i, l) in new.iter().enumerate() {
-        let same = |o: &ListenerConfig| same_address(o.listen, l.listen);
+        let same = |o: &ListenerConfig| same_address(o, l);
         if let Some(old_i) = (0..old.len()).find(|&i| !taken[i] && same(&old[i])) {
             taken[old_i] = true;
             pairs.push((old_i, new_i));
@@ -102,8 +101,15 @@ fn match_listeners(
     pairs
 }
 
-fn same_address(a: SocketAddr, b: SocketAddr) -> bool {
-    a == b || (a.port() == 0 && b.port() == 0 && a.ip() == b.ip())
+/// The same configured address; port-0 listeners (tests) pair up in order
+/// among those of the same IP and protocol.
+fn same_address(a: &ListenerConfig, b: &ListenerConfig) -> bool {
+    let (x, y) = (a.listen, b.listen);
+    x == y
+        || (x.port() == 0
+            && y.port() == 0
+            && x.ip() == y.ip()
+            && a.protocol.name() == b.protocol.name())
 }
 
 #[cfg(test)]

@@ -7,12 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::bind::{self, Bound};
+use super::listener::{self, ListenerRuntime, TokenWrites, token_writes};
 use super::plan::{self, KeptListener, ReloadPlan};
-use super::{
-    Daemon, ListenerRuntime, ReloadSummary, RoleRuntime, StartError, settled_by,
-};
+use super::{Daemon, ReloadSummary, RoleRuntime, StartError, settled_by};
 use crate::config::Config;
-use crate::imds::endpoint;
+use crate::container::tokens;
 use crate::sts::StsClient;
 
 /// New listeners, bound, with their index in the new config.
@@ -32,14 +31,48 @@ impl Daemon {
         let (opened, admin) = self.bind_new_listeners(&plan, &new)?;
         self.install_sts(sts);
         let retired = self.restart_roles(&plan, &new).await;
+        // Token files are prepared once the new role runtimes exist, and
+        // become visible only after the endpoints accept their tokens.
+        let tokens = match self.prepare_tokens(&new) {
+            Ok(tokens) => tokens,
+            Err(e) => {
+                self.undo_restart(retired, &plan);
+                return Err(e);
+            }
+        };
         let mut summary = self.switch_listeners(&plan, &new, opened);
+        let stale = stale_tokens(&self.config, &new);
+        let committed = listener::commit_tokens(tokens);
+        for (files, role) in stale.into_values() {
+            tokens::remove(&files, &role);
+        }
         self.reload_admin(new.admin, admin);
         self.stop_roles(retired);
         summary.roles_started = plan.roles_started.into_iter().collect();
         summary.roles_stopped = plan.roles_stopped.into_iter().collect();
         self.config = new;
         self.publish_view();
+        // Renames in a directory we just wrote in do not fail in practice;
+        // if one does, the replaced token is still accepted for a minute.
+        committed?;
         Ok(summary)
+    }
+
+    /// Puts back the roles [`restart_roles`](Self::restart_roles) replaced,
+    /// when the reload fails after it: the new runtimes stop.
+    fn undo_restart(&mut self, retired: Vec<RoleRuntime>, plan: &ReloadPlan) {
+        let started: Vec<RoleRuntime> = plan
+            .roles_started
+            .iter()
+            .filter_map(|name| self.roles.remove(name))
+            .collect();
+        self.stop_roles(started);
+        let mut directory = (**self.shared.fetch.roles.load()).clone();
+        for runtime in retired {
+            directory.insert(runtime.config.name.clone(), runtime.slot.clone());
+            self.roles.insert(runtime.config.name.clone(), runtime);
+        }
+        self.shared.fetch.roles.store(Arc::new(directory));
     }
 
     /// A client for changed `[sts]` settings (even just the timeout).
@@ -141,21 +174,22 @@ impl Daemon {
     }
 
     /// Gives a kept listener its new endpoint; a role it no longer serves
-    /// stays answerable under its old name for a grace period.
+    /// stays answerable under its old name, and a replaced token stays
+    /// accepted, for a grace period.
     fn switch_endpoint(
         &self,
         runtime: &mut ListenerRuntime,
         kept: &KeptListener,
         new: &Config,
     ) {
-        let old_role = runtime.endpoint.load().role().clone();
         runtime.config = new.listeners[kept.new].clone();
-        let mut endpoint =
-            self.endpoint(&runtime.config, runtime.addr, runtime.stats.clone());
-        if old_role.name() != runtime.config.role {
-            let until = self.shared.clock().now() + endpoint::RENAME_GRACE;
-            endpoint.keep_previous(old_role, until);
-        }
+        let old = runtime.endpoint.load_full();
+        let endpoint = self.endpoint(
+            &runtime.config,
+            runtime.addr,
+            runtime.stats.clone(),
+            Some(&old),
+        );
         runtime.endpoint.store(Arc::new(endpoint));
     }
 
@@ -211,4 +245,12 @@ impl Daemon {
         own.extend(addrs);
         own_addrs.store(Arc::new(own));
     }
+}
+
+/// Token files the old config wrote and the new one does not.
+fn stale_tokens(old: &Config, new: &Config) -> TokenWrites {
+    let keep = token_writes(new);
+    let mut stale = token_writes(old);
+    stale.retain(|path, _| !keep.contains_key(path));
+    stale
 }

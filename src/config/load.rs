@@ -10,7 +10,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use super::raw::RawConfig;
-use super::validate::validate;
+use super::validate::{Validation, validate};
 use super::{Config, Diagnostic, Severity};
 use crate::environment::Environment;
 
@@ -82,7 +82,8 @@ pub(crate) fn resolve_path(
         .ok_or(ConfigError::NotFound { tried })
 }
 
-/// Reads and validates the config at `path`.
+/// Reads and validates the config at `path`, and checks that the
+/// directories it names can be written.
 pub(crate) fn load(path: &Path, env: &Environment) -> Result<LoadedConfig, ConfigError> {
     let text = crate::read::file(path, crate::read::LARGE).map_err(|source| {
         ConfigError::Read {
@@ -90,17 +91,48 @@ pub(crate) fn load(path: &Path, env: &Environment) -> Result<LoadedConfig, Confi
             source,
         }
     })?;
-    let (config, diagnostics) = parse(&text, env);
+    let mut validation = validate_text(&text, env);
+    for dir in &validation.writable_dirs {
+        if let Some(problem) = unwritable(&dir.path) {
+            let message = format!(
+                "{}: imdsd may not write {}: {problem}; name a directory the daemon's user can write",
+                dir.key,
+                dir.path.display()
+            );
+            validation
+                .diagnostics
+                .push(Diagnostic::error(dir.span.clone(), message));
+            validation.config = None;
+        }
+    }
     let render = |d: &Diagnostic| render_diagnostic(path, &text, d);
-    match config {
+    match validation.config {
         Some(config) => Ok(LoadedConfig {
             path: path.to_path_buf(),
             config,
-            warnings: diagnostics.iter().map(render).collect(),
+            warnings: validation.diagnostics.iter().map(render).collect(),
         }),
         None => Err(ConfigError::Invalid {
-            problems: sorted(&diagnostics).map(render).collect(),
+            problems: sorted(&validation.diagnostics).map(render).collect(),
         }),
+    }
+}
+
+/// Why `dir` (or, if it does not exist yet, the directory it would be
+/// created in) cannot be written by this process; `None` if it can.
+fn unwritable(dir: &Path) -> Option<String> {
+    let existing = dir.ancestors().find(|d| d.exists())?;
+    if !existing.is_dir() {
+        return Some(format!("{} is not a directory", existing.display()));
+    }
+    let access = rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK;
+    match rustix::fs::access(existing, access) {
+        Ok(()) => None,
+        Err(e) => Some(format!(
+            "{}: {}",
+            existing.display(),
+            std::io::Error::from(e)
+        )),
     }
 }
 
@@ -119,15 +151,19 @@ fn sorted(diags: &[Diagnostic]) -> impl Iterator<Item = &Diagnostic> {
 /// Parses and validates config text: a config if there were no errors, and
 /// every diagnostic.
 pub fn parse(text: &str, env: &Environment) -> (Option<Config>, Vec<Diagnostic>) {
+    let v = validate_text(text, env);
+    (v.config, v.diagnostics)
+}
+
+/// Parses and validates config text (pure: directories are not checked).
+fn validate_text(text: &str, env: &Environment) -> Validation {
     match toml::from_str::<RawConfig>(text) {
-        Ok(raw) => {
-            let v = validate(&raw, env);
-            (v.config, v.diagnostics)
-        }
-        Err(e) => (
-            None,
-            vec![Diagnostic::error(e.span(), e.message().trim_end())],
-        ),
+        Ok(raw) => validate(&raw, env),
+        Err(e) => Validation {
+            config: None,
+            diagnostics: vec![Diagnostic::error(e.span(), e.message().trim_end())],
+            writable_dirs: vec![],
+        },
     }
 }
 
@@ -172,6 +208,19 @@ pub(crate) fn line_col(text: &str, span: &Range<usize>) -> LineCol {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn directories_that_cannot_be_written_are_named() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert_eq!(unwritable(&tmp.path().join("a/b/tokens")), None);
+        let file = tmp.path().join("file");
+        std::fs::write(&file, "").unwrap();
+        assert!(
+            unwritable(&file.join("tokens"))
+                .unwrap()
+                .contains("not a directory")
+        );
+    }
 
     #[test]
     fn line_col_counts_from_one() {

@@ -7,6 +7,7 @@
 //! - [`load`]: finding the file, reading it, and printing diagnostics as
 //!   `path:line:column`.
 
+pub(crate) mod listeners;
 pub(crate) mod load;
 pub(crate) mod raw;
 pub(crate) mod roles;
@@ -18,6 +19,7 @@ pub(crate) mod zero;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::ops::Range;
+use std::path::PathBuf;
 use std::time::Duration;
 
 pub(crate) use load::{ConfigError, LoadedConfig};
@@ -37,16 +39,79 @@ pub struct Config {
     pub(crate) watch_config: bool,
 }
 
-/// One IMDS listener, serving one role.
+/// One listener: an address, who may connect, and what it speaks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ListenerConfig {
     pub(crate) listen: SocketAddr,
-    pub(crate) role: String,
-    /// Serve token-less (IMDSv1) GETs.
-    pub(crate) allow_v1: bool,
     /// Serve only connections from these local users (`None`: anyone who
     /// can connect).
     pub(crate) allow_uids: Option<Vec<u32>>,
+    pub(crate) protocol: Protocol,
+}
+
+impl ListenerConfig {
+    /// The roles this listener serves.
+    pub(crate) fn roles(&self) -> &[String] {
+        match &self.protocol {
+            Protocol::Imds { role, .. } => std::slice::from_ref(role),
+            Protocol::Container(c) => &c.roles,
+        }
+    }
+
+    pub(crate) fn serves(&self, role: &str) -> bool {
+        self.roles().iter().any(|r| r == role)
+    }
+}
+
+/// The protocol a listener speaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Protocol {
+    /// `[[imds]]`: the EC2 instance metadata protocol, one role.
+    Imds {
+        role: String,
+        /// Serve token-less (IMDSv1) GETs.
+        allow_v1: bool,
+    },
+    /// `[[container]]`: the container-credentials protocol, any number of
+    /// roles, one path and one token each.
+    Container(ContainerConfig),
+}
+
+impl Protocol {
+    /// `imds` or `container`, as in the config file.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Protocol::Imds { .. } => "imds",
+            Protocol::Container(_) => "container",
+        }
+    }
+}
+
+/// A `[[container]]` listener's roles and token files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ContainerConfig {
+    pub(crate) roles: Vec<String>,
+    pub(crate) tokens: TokenFiles,
+}
+
+/// Where the container tokens are written (`DIR/ROLE.token`) and who may
+/// read them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TokenFiles {
+    pub(crate) dir: PathBuf,
+    /// `chown` the files to this user (`None`: the daemon's).
+    pub(crate) owner: Option<u32>,
+    /// ... and this group (`None`: the daemon's).
+    pub(crate) group: Option<u32>,
+    /// File mode: 0600 (default), 0640, 0400 or 0440.
+    pub(crate) mode: u32,
+}
+
+impl TokenFiles {
+    /// The token file of `role`.
+    pub(crate) fn path(&self, role: &str) -> PathBuf {
+        self.dir.join(format!("{role}.token"))
+    }
 }
 
 /// Where and how the daemon talks to STS.

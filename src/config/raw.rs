@@ -18,6 +18,8 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub(crate) imds: Vec<Spanned<RawListener>>,
     #[serde(default)]
+    pub(crate) container: Vec<Spanned<RawContainer>>,
+    #[serde(default)]
     pub(crate) sts: Option<Spanned<RawSts>>,
     #[serde(default)]
     pub(crate) roles: BTreeMap<Spanned<String>, Spanned<RawRole>>,
@@ -50,6 +52,19 @@ pub(crate) struct RawListener {
     pub(crate) v1: Option<Spanned<bool>>,
     pub(crate) allow_non_loopback: Option<Spanned<bool>>,
     pub(crate) allow_uids: Option<Spanned<Vec<u32>>>,
+}
+
+/// One `[[container]]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawContainer {
+    pub(crate) listen: Option<Spanned<String>>,
+    pub(crate) roles: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) allow_non_loopback: Option<Spanned<bool>>,
+    pub(crate) allow_uids: Option<Spanned<Vec<u32>>>,
+    pub(crate) token_dir: Option<Spanned<String>>,
+    pub(crate) token_file_owner: Option<Spanned<String>>,
+    pub(crate) token_file_mode: Option<Spanned<String>>,
 }
 
 /// The `[sts]` table.

@@ -4,19 +4,19 @@
 //! Bounds follow STS's documented limits, so a bad value is caught here
 //! rather than as an opaque `ValidationError` from STS hours later.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::time::Duration;
 
 use toml::Spanned;
 
-use super::raw::{RawConfig, RawListener, RawSts};
-use super::{Config, Diagnostic, ListenerConfig, RoleConfig, StsConfig};
+use super::listeners::{WritableDir, parse_listen, validate_listeners};
+use super::raw::{RawConfig, RawSts};
+use super::{Config, Diagnostic, ListenerConfig, Protocol, RoleConfig, StsConfig};
 use super::{roles, value};
 use crate::environment::Environment;
 
-pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:16925";
 const DEFAULT_REGION: &str = "us-east-1";
 const DEFAULT_STS_TIMEOUT: Duration = Duration::from_secs(10);
 const STS_TIMEOUT_MIN: Duration = Duration::from_secs(1);
@@ -28,6 +28,9 @@ const STS_TIMEOUT_MAX: Duration = Duration::from_secs(120);
 pub(crate) struct Validation {
     pub(crate) config: Option<Config>,
     pub(crate) diagnostics: Vec<Diagnostic>,
+    /// Directories the daemon will write (container token files), for the
+    /// caller to check: validation itself touches no file.
+    pub(crate) writable_dirs: Vec<WritableDir>,
 }
 
 /// Checks a parsed config and fills in defaults.
@@ -35,7 +38,7 @@ pub(crate) fn validate(raw: &RawConfig, env: &Environment) -> Validation {
     let mut diags = Vec::new();
     let roles = validate_roles(raw, env, &mut diags);
     let sts = validate_sts(raw.sts.as_ref().map(Spanned::get_ref), env, &mut diags);
-    let listeners = validate_listeners(raw, &roles, &mut diags);
+    let (listeners, writable_dirs) = validate_listeners(raw, &roles, env, &mut diags);
     check_self_source(&roles, &listeners, env, &mut diags);
     let admin = validate_admin(raw, &listeners, &mut diags);
     let control_socket = validate_control(raw, &mut diags);
@@ -60,6 +63,7 @@ pub(crate) fn validate(raw: &RawConfig, env: &Environment) -> Validation {
     Validation {
         config,
         diagnostics: diags,
+        writable_dirs,
     }
 }
 
@@ -210,132 +214,6 @@ fn endpoint_problem(endpoint: &str) -> Option<String> {
     }
 }
 
-// === listeners ===
-
-fn validate_listeners(
-    raw: &RawConfig,
-    roles: &BTreeMap<String, RoleConfig>,
-    diags: &mut Vec<Diagnostic>,
-) -> Vec<ListenerConfig> {
-    let default = [Spanned::new(0..0, RawListener::default())];
-    let raw_listeners = if raw.imds.is_empty() {
-        &default[..]
-    } else {
-        &raw.imds[..]
-    };
-    let mut seen = HashSet::new();
-    let mut listeners = Vec::new();
-    for (i, raw_l) in raw_listeners.iter().enumerate() {
-        let ctx = format!("imds[{i}]");
-        let span = (!raw.imds.is_empty()).then(|| raw_l.span());
-        let l = raw_l.get_ref();
-        let listen = validate_listen(l, &ctx, span.clone(), diags);
-        if let Some(addr) = listen
-            && addr.port() != 0
-            && !seen.insert(addr)
-        {
-            let at = l.listen.as_ref().map(Spanned::span).or(span.clone());
-            diags.push(Diagnostic::error(
-                at,
-                format!("{ctx}.listen: {addr} is listed twice"),
-            ));
-        }
-        let role = listener_role(raw, l, &ctx, span, diags);
-        if let (Some(listen), Some(role)) = (listen, role) {
-            let allow_v1 = l.v1.as_ref().is_some_and(|v| *v.get_ref());
-            let allow_uids = l.allow_uids.as_ref().map(|u| u.get_ref().clone());
-            if let Some(uids) = l.allow_uids.as_ref().filter(|u| u.get_ref().is_empty()) {
-                diags.push(Diagnostic::error(Some(uids.span()), format!("{ctx}.allow_uids: an empty list lets nobody in; remove it to allow everyone")));
-            }
-            listeners.push(ListenerConfig {
-                listen,
-                role,
-                allow_v1,
-                allow_uids,
-            });
-        }
-    }
-    for name in roles.keys() {
-        if !listeners.iter().any(|l| &l.role == name) {
-            let span = raw
-                .roles
-                .iter()
-                .find(|(k, _)| k.get_ref() == name)
-                .map(|(k, _)| k.span());
-            diags.push(Diagnostic::warning(
-                span,
-                format!("roles.{name} is not served by any [[imds]] listener"),
-            ));
-        }
-    }
-    listeners
-}
-
-fn validate_listen(
-    l: &RawListener,
-    ctx: &str,
-    table_span: Option<Range<usize>>,
-    diags: &mut Vec<Diagnostic>,
-) -> Option<SocketAddr> {
-    let (text, span) = match &l.listen {
-        Some(s) => (s.get_ref().as_str(), Some(s.span())),
-        None => (DEFAULT_LISTEN, table_span),
-    };
-    let allow_non_loopback = l.allow_non_loopback.as_ref().is_some_and(|v| *v.get_ref());
-    parse_listen(text, span, allow_non_loopback, ctx, diags)
-}
-
-/// A listen address: parsed, and loopback unless explicitly allowed.
-fn parse_listen(
-    text: &str,
-    span: Option<Range<usize>>,
-    allow_non_loopback: bool,
-    ctx: &str,
-    diags: &mut Vec<Diagnostic>,
-) -> Option<SocketAddr> {
-    let addr: SocketAddr = match text.parse() {
-        Ok(addr) => addr,
-        Err(_) => {
-            diags.push(Diagnostic::error(
-                span,
-                format!("{ctx}.listen: `{text}` is not an address like 127.0.0.1:16925 or [::1]:16925"),
-            ));
-            return None;
-        }
-    };
-    if let std::net::IpAddr::V6(v6) = addr.ip()
-        && let Some(v4) = v6.to_ipv4_mapped()
-    {
-        // IPv4 clients of a mapped address show up in the IPv4 socket
-        // table, which allow_uids would not search.
-        diags.push(Diagnostic::error(
-            span,
-            format!("{ctx}.listen: write {v4}:{} instead of {addr}", addr.port()),
-        ));
-        return None;
-    }
-    if addr.ip().is_unspecified() {
-        // The Host check needs to know the one address clients use.
-        diags.push(Diagnostic::error(
-            span,
-            format!("{ctx}.listen: {addr} listens on every address; name the one address clients connect to"),
-        ));
-        return None;
-    }
-    if !crate::addr::is_loopback(addr.ip()) && !allow_non_loopback {
-        diags.push(Diagnostic::error(
-            span,
-            format!(
-                "{ctx}.listen: {addr} is not a loopback address; anyone who can reach it \
-                 gets the role's credentials. Set allow_non_loopback = true if that is meant \
-                 (for example 169.254.169.254 on the lo interface)"
-            ),
-        ));
-        return None;
-    }
-    Some(addr)
-}
-
 /// A role with `source = "imds"` would read this daemon's own answers when
 /// it listens where the metadata service is (transparent mode).
 fn check_self_source(
@@ -344,9 +222,10 @@ fn check_self_source(
     env: &Environment,
     diags: &mut Vec<Diagnostic>,
 ) {
-    let transparent = listeners
-        .iter()
-        .any(|l| l.listen == SocketAddr::from(([169, 254, 169, 254], 80)));
+    let transparent = listeners.iter().any(|l| {
+        matches!(l.protocol, Protocol::Imds { .. })
+            && l.listen == SocketAddr::from(([169, 254, 169, 254], 80))
+    });
     if !transparent || env.get("AWS_EC2_METADATA_SERVICE_ENDPOINT").is_some() {
         return;
     }
@@ -398,7 +277,7 @@ fn validate_admin(
     if addr.port() != 0 && listeners.iter().any(|l| l.listen == addr) {
         diags.push(Diagnostic::error(
             Some(listen.span()),
-            format!("admin.listen: {addr} is also an [[imds]] listener"),
+            format!("admin.listen: {addr} is also a listener's address"),
         ));
     }
     Some(addr)
@@ -425,56 +304,6 @@ fn watch_config(raw: &RawConfig) -> bool {
         .as_ref()
         .and_then(|d| d.get_ref().watch_config.as_ref())
         .is_none_or(|w| *w.get_ref())
-}
-
-fn listener_role(
-    raw: &RawConfig,
-    l: &RawListener,
-    ctx: &str,
-    table_span: Option<Range<usize>>,
-    diags: &mut Vec<Diagnostic>,
-) -> Option<String> {
-    match &l.role {
-        Some(role) => {
-            let known = raw.roles.keys().any(|k| k.get_ref() == role.get_ref());
-            if !known {
-                let names = role_names(raw);
-                diags.push(Diagnostic::error(
-                    Some(role.span()),
-                    format!(
-                        "{ctx}.role: no role named `{}` (defined: {names})",
-                        role.get_ref()
-                    ),
-                ));
-                return None;
-            }
-            Some(role.get_ref().clone())
-        }
-        None if raw.roles.len() == 1 => {
-            raw.roles.keys().next().map(|k| k.get_ref().clone())
-        }
-        None if raw.roles.is_empty() => None,
-        None => {
-            diags.push(Diagnostic::error(
-                table_span,
-                format!(
-                    "{ctx}: several roles are defined ({}); say which one this listener \
-                     serves with role = \"NAME\"",
-                    role_names(raw)
-                ),
-            ));
-            None
-        }
-    }
-}
-
-fn role_names(raw: &RawConfig) -> String {
-    let names: Vec<&str> = raw.roles.keys().map(|k| k.get_ref().as_str()).collect();
-    if names.is_empty() {
-        "none".into()
-    } else {
-        names.join(", ")
-    }
 }
 
 #[cfg(test)]
@@ -508,10 +337,12 @@ mod tests {
         assert_eq!(
             c.listeners,
             vec![ListenerConfig {
-                listen: DEFAULT_LISTEN.parse().unwrap(),
-                role: "dev".into(),
-                allow_v1: false,
+                listen: "127.0.0.1:16925".parse().unwrap(),
                 allow_uids: None,
+                protocol: Protocol::Imds {
+                    role: "dev".into(),
+                    allow_v1: false,
+                },
             }]
         );
         assert_eq!(c.sts.region, "us-east-1");
@@ -709,7 +540,7 @@ mod tests {
         let text = format!("{MINIMAL}\n[admin]\nlisten = \"10.0.0.1:9\"\n");
         assert!(errors(&check(&text, &[]))[0].contains("not a loopback"));
         let text = format!("{MINIMAL}\n[admin]\nlisten = \"127.0.0.1:16925\"\n");
-        assert!(errors(&check(&text, &[]))[0].contains("also an [[imds]] listener"));
+        assert!(errors(&check(&text, &[]))[0].contains("also a listener's address"));
         let text = format!("{MINIMAL}\n[daemon]\ncontrol_socket = \"rel.sock\"\n");
         assert!(errors(&check(&text, &[]))[0].contains("absolute"));
     }

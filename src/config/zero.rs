@@ -11,10 +11,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use super::listeners::DEFAULT_LISTEN;
 use super::roles::{default_session_name, role_arn_problem};
-use super::validate::{DEFAULT_LISTEN, default_sts};
+use super::validate::default_sts;
 use super::value::name_problem;
-use super::{Config, Flow, ListenerConfig, RoleConfig, SourceSpec, WebIdentity};
+use super::{
+    Config, Flow, ListenerConfig, Protocol, RoleConfig, SourceSpec, WebIdentity,
+};
 use crate::environment::Environment;
 use crate::profile::Profiles;
 
@@ -35,9 +38,11 @@ pub(crate) fn zero_config(
     let config = Config {
         listeners: vec![ListenerConfig {
             listen,
-            role: role.name.clone(),
-            allow_v1: false,
             allow_uids: None,
+            protocol: Protocol::Imds {
+                role: role.name.clone(),
+                allow_v1: false,
+            },
         }],
         sts: default_sts(env)?,
         roles: BTreeMap::from([(role.name.clone(), role)]),
@@ -157,7 +162,7 @@ mod tests {
         let env = Environment::from_pairs([("AWS_PROFILE", "work")]);
         let z = zero_config(&env, &profiles).unwrap();
         assert_eq!(z.config.listeners[0].listen.to_string(), "127.0.0.1:16925");
-        assert_eq!(z.config.listeners[0].role, "work");
+        assert_eq!(z.config.listeners[0].roles(), ["work"]);
         assert!(
             matches!(&z.config.roles["work"].flow, Flow::Profile { name, .. } if name == "work")
         );
@@ -175,7 +180,7 @@ mod tests {
         assert!(
             matches!(&z.config.roles["web-identity"].flow, Flow::WebIdentity(w) if w.role_arn.ends_with("role/app"))
         );
-        assert_eq!(z.config.listeners[0].role, "web-identity");
+        assert_eq!(z.config.listeners[0].roles(), ["web-identity"]);
         let env = Environment::from_pairs([
             ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/app"),
             ("AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/token"),

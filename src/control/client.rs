@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{Request, Response};
+use crate::control::endpoints::Endpoints;
 use crate::control::status::Status;
 use crate::secret::Secret;
 
@@ -36,24 +37,16 @@ pub(crate) fn find(candidates: Vec<PathBuf>) -> Result<PathBuf, ClientError> {
         .ok_or(ClientError::NotFound { tried: candidates })
 }
 
-/// Sends one request and reads the answer. The socket must belong to us
-/// or root (unless we are root): an MFA code is not handed to someone
-/// else's listener.
+/// Sends one request and reads the answer. For a privileged request (an
+/// MFA code, the status) the socket must belong to us or root (unless we
+/// are root): a code is not handed to someone else's listener.
 pub(crate) fn ask(path: &Path, request: &Request) -> Result<Response, ClientError> {
     let io = |source| ClientError::Io {
         path: path.to_path_buf(),
         source,
     };
-    let owner =
-        std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(path).map_err(io)?);
-    let me = crate::state::current_uid();
-    // Root (`sudo imdsd status`) may talk to the system service's socket,
-    // which belongs to its (dynamic) service user.
-    if owner != 0 && owner != me && me != 0 {
-        return Err(ClientError::Refused(format!(
-            "{} belongs to uid {owner}, not to you or root; not talking to it",
-            path.display()
-        )));
+    if request.privileged() {
+        check_owner(path)?;
     }
     let mut stream = UnixStream::connect(path).map_err(io)?;
     stream
@@ -70,33 +63,71 @@ pub(crate) fn ask(path: &Path, request: &Request) -> Result<Response, ClientErro
     })
 }
 
+fn check_owner(path: &Path) -> Result<(), ClientError> {
+    let meta = std::fs::metadata(path).map_err(|source| ClientError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let owner = std::os::unix::fs::MetadataExt::uid(&meta);
+    let me = crate::state::current_uid();
+    // Root (`sudo imdsd status`) may talk to the system service's socket,
+    // which belongs to its (dynamic) service user.
+    if owner != 0 && owner != me && me != 0 {
+        return Err(ClientError::Refused(format!(
+            "{} belongs to uid {owner}, not to you or root; not talking to it",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
 /// The daemon's status.
 pub(crate) fn status(path: &Path) -> Result<Status, ClientError> {
     match ask(path, &Request::Status)? {
         Response::Status(s) => Ok(s),
-        Response::Error { message } => Err(ClientError::Refused(message)),
-        Response::Done { .. } => unexpected(path, "an acknowledgement"),
+        other => Err(not_expected(path, other)),
     }
 }
 
 /// Hands an MFA code to `role`; the daemon's acknowledgement.
 pub(crate) fn mfa(path: &Path, role: &str, code: Secret) -> Result<String, ClientError> {
-    match ask(
-        path,
-        &Request::Mfa {
-            role: role.into(),
-            code,
-        },
-    )? {
-        Response::Done { message } => Ok(message),
-        Response::Error { message } => Err(ClientError::Refused(message)),
-        Response::Status(_) => unexpected(path, "a status report"),
+    let request = Request::Mfa {
+        role: role.into(),
+        code,
+    };
+    done(path, ask(path, &request)?)
+}
+
+/// Where every role is served.
+pub(crate) fn endpoints(path: &Path) -> Result<Endpoints, ClientError> {
+    match ask(path, &Request::Endpoints)? {
+        Response::Endpoints(e) => Ok(e),
+        other => Err(not_expected(path, other)),
     }
 }
 
-fn unexpected<T>(path: &Path, what: &str) -> Result<T, ClientError> {
-    Err(ClientError::Protocol {
+/// Whether the daemon is healthy (and, with `ready`, ready).
+pub(crate) fn health(path: &Path, ready: bool) -> Result<String, ClientError> {
+    done(path, ask(path, &Request::Health { ready })?)
+}
+
+fn done(path: &Path, response: Response) -> Result<String, ClientError> {
+    match response {
+        Response::Done { message } => Ok(message),
+        other => Err(not_expected(path, other)),
+    }
+}
+
+/// An error answer as a refusal; anything else as a protocol error.
+fn not_expected(path: &Path, response: Response) -> ClientError {
+    let got = match response {
+        Response::Error { message } => return ClientError::Refused(message),
+        Response::Status(_) => "a status report",
+        Response::Endpoints(_) => "a list of endpoints",
+        Response::Done { .. } => "an acknowledgement",
+    };
+    ClientError::Protocol {
         path: path.to_path_buf(),
-        reason: format!("got {what}"),
-    })
+        reason: format!("got {got}"),
+    }
 }

@@ -2,13 +2,19 @@
 //! the running daemon over a Unix socket.
 //!
 //! - [`status`]: the status report, built from plain values (pure).
-//! - [`server`]: the socket server in the daemon (mode 0600, peer UID
-//!   checked).
-//! - [`client`]: the `imdsd status` side.
+//! - [`endpoints`]: where each role is served, for `imdsd exec` and
+//!   friends (pure).
+//! - [`server`]: the socket server in the daemon (peer UID checked per
+//!   request).
+//! - [`client`]: the client commands' side.
 //!
-//! The protocol is one JSON line each way.
+//! The protocol is one JSON line each way. Anyone who can reach the socket
+//! may ask where roles are served and whether the daemon is healthy (no
+//! secret, nothing the config file does not say); status and MFA codes are
+//! for the daemon's own user and root only.
 
 pub(crate) mod client;
+pub(crate) mod endpoints;
 pub(crate) mod server;
 pub(crate) mod status;
 
@@ -31,6 +37,20 @@ pub(crate) enum Request {
         role: String,
         code: Secret,
     },
+    /// Where each role is served, and the region.
+    Endpoints,
+    /// Whether the daemon answers and, with `ready`, whether every served
+    /// role has usable credentials.
+    Health {
+        ready: bool,
+    },
+}
+
+impl Request {
+    /// Whether only the daemon's own user and root may ask this.
+    pub(crate) fn privileged(&self) -> bool {
+        matches!(self, Request::Status | Request::Mfa { .. })
+    }
 }
 
 /// The daemon's answer.
@@ -38,6 +58,7 @@ pub(crate) enum Request {
 #[serde(tag = "result", rename_all = "snake_case")]
 pub(crate) enum Response {
     Status(status::Status),
+    Endpoints(endpoints::Endpoints),
     Done { message: String },
     Error { message: String },
 }

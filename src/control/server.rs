@@ -1,8 +1,9 @@
 //! The control socket in the daemon.
 //!
-//! A Unix socket, mode 0600 in a 0700 directory; every connection's peer
-//! UID is checked (`SO_PEERCRED`) and only the daemon's own user and root
-//! are answered. One JSON request line, one JSON response line.
+//! A Unix socket that anyone may connect to; every request is authorized
+//! by the peer's uid (`SO_PEERCRED`): status and MFA codes only for the
+//! daemon's own user and root, endpoints and health for anyone. One JSON
+//! request line, one JSON response line.
 
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -14,7 +15,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio_util::sync::CancellationToken;
 
-use super::{Request, Response, status};
+use super::{Request, Response, endpoints, status};
 use crate::clock::SharedClock;
 use crate::view::View;
 
@@ -81,7 +82,7 @@ async fn bind(path: &Path) -> Result<UnixListener, ControlError> {
     if let Some(dir) = path.parent() {
         std::fs::DirBuilder::new()
             .recursive(true)
-            .mode(0o700)
+            .mode(0o755)
             .create(dir)
             .map_err(io_err)?;
     }
@@ -101,7 +102,8 @@ async fn bind(path: &Path) -> Result<UnixListener, ControlError> {
         std::fs::remove_file(path).map_err(io_err)?;
     }
     let listener = UnixListener::bind(path).map_err(io_err)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+    // Anyone may connect: each request is authorized by the peer's uid.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))
         .map_err(io_err)?;
     Ok(listener)
 }
@@ -109,21 +111,35 @@ async fn bind(path: &Path) -> Result<UnixListener, ControlError> {
 async fn handle(stream: UnixStream, state: &ControlState) {
     let peer = stream.peer_cred().map(|c| c.uid()).ok();
     let (read, mut write) = stream.into_split();
-    let response = match peer {
-        Some(uid) if uid == state.uid || uid == 0 => answer(read, state).await,
-        Some(uid) => {
-            tracing::warn!(uid, "refused a control connection from another user");
-            Response::Error {
-                message: format!("uid {uid} may not use this daemon's control socket"),
-            }
-        }
-        None => Response::Error {
-            message: "cannot identify the peer".into(),
+    let response = match read_request(read).await {
+        Ok(request) => match authorize(&request, peer, state.uid) {
+            Ok(()) => answer(request, state),
+            Err(message) => Response::Error { message },
         },
+        Err(message) => Response::Error { message },
     };
     let mut line = serde_json::to_string(&response).unwrap_or_default();
     line.push('\n');
     let _ = write.write_all(line.as_bytes()).await;
+}
+
+/// Status and MFA codes are for the daemon's own user and root; the rest
+/// is for anyone who can reach the socket.
+fn authorize(request: &Request, peer: Option<u32>, own: u32) -> Result<(), String> {
+    if !request.privileged() {
+        return Ok(());
+    }
+    match peer {
+        Some(uid) if uid == own || uid == 0 => Ok(()),
+        Some(uid) => {
+            tracing::warn!(uid, "refused a control request from another user");
+            Err(format!(
+                "uid {uid} may not ask this daemon for its status or hand it MFA codes \
+                 (only uid {own} and root may)"
+            ))
+        }
+        None => Err("cannot identify the peer".into()),
+    }
 }
 
 fn hand_in_mfa(
@@ -156,24 +172,61 @@ fn hand_in_mfa(
     Response::Done { message }
 }
 
-async fn answer(read: tokio::net::unix::OwnedReadHalf, state: &ControlState) -> Response {
+/// One JSON request line, read with a size and time limit.
+async fn read_request(read: tokio::net::unix::OwnedReadHalf) -> Result<Request, String> {
     let mut line = String::new();
     let mut reader = BufReader::new(read).take(MAX_REQUEST as u64);
     let read =
         tokio::time::timeout(Duration::from_secs(5), reader.read_line(&mut line)).await;
     if !matches!(read, Ok(Ok(n)) if n > 0) {
-        return Response::Error {
-            message: "expected one JSON request line".into(),
+        return Err("expected one JSON request line".into());
+    }
+    serde_json::from_str::<Request>(&line)
+        .map_err(|e| format!("bad request: {}", crate::read::json_error(&e)))
+}
+
+fn answer(request: Request, state: &ControlState) -> Response {
+    let now = state.clock.now();
+    match request {
+        Request::Status => {
+            let view = state.view.load();
+            Response::Status(status::build(&view, &state.config_path, now))
+        }
+        Request::Mfa { role, code } => hand_in_mfa(state, &role, code),
+        Request::Endpoints => Response::Endpoints(endpoints::build(&state.view.load())),
+        Request::Health { ready } => health(state, ready, now),
+    }
+}
+
+/// Healthy: the daemon answers. Ready: every served role has usable
+/// credentials.
+fn health(
+    state: &ControlState,
+    ready: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Response {
+    if !ready {
+        return Response::Done {
+            message: "ok".into(),
         };
     }
-    match serde_json::from_str::<Request>(&line) {
-        Ok(Request::Status) => {
-            let view = state.view.load();
-            Response::Status(status::build(&view, &state.config_path, state.clock.now()))
+    let view = state.view.load();
+    let (all, roles) = view.readiness(now);
+    let waiting: Vec<&str> = roles
+        .iter()
+        .filter(|(_, usable)| !usable)
+        .map(|(n, _)| *n)
+        .collect();
+    if all {
+        Response::Done {
+            message: "ready".into(),
         }
-        Ok(Request::Mfa { role, code }) => hand_in_mfa(state, &role, code),
-        Err(e) => Response::Error {
-            message: format!("bad request: {}", crate::read::json_error(&e)),
-        },
+    } else {
+        Response::Error {
+            message: format!(
+                "not ready: no usable credentials for {}",
+                waiting.join(", ")
+            ),
+        }
     }
 }

@@ -44,7 +44,9 @@ pub(crate) struct ErrorStatus {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub(crate) struct ListenerStatus {
     pub(crate) address: String,
-    pub(crate) role: String,
+    /// `imds` or `container`.
+    pub(crate) protocol: String,
+    pub(crate) roles: Vec<String>,
     pub(crate) v1: bool,
     pub(crate) requests: u64,
     pub(crate) by_status: BTreeMap<String, u64>,
@@ -80,7 +82,8 @@ pub(crate) fn build(view: &View, config: &str, now: DateTime<Utc>) -> Status {
                 let (v1_requests, v2_requests) = l.stats.versions();
                 ListenerStatus {
                     address: l.addr.to_string(),
-                    role: l.role.clone(),
+                    protocol: l.protocol.into(),
+                    roles: l.roles.clone(),
                     v1: l.allow_v1,
                     requests: by_status.values().sum(),
                     by_status,
@@ -177,8 +180,8 @@ pub(crate) fn render_text(status: &Status) -> String {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "{:<24} {:<16} {:<4} {:>9}  BY STATUS",
-        "LISTENER", "ROLE", "V1", "REQUESTS"
+        "{:<24} {:<9} {:<16} {:<4} {:>9}  BY STATUS",
+        "LISTENER", "PROTOCOL", "ROLES", "V1", "REQUESTS"
     );
     for l in &status.listeners {
         let by: Vec<String> = l
@@ -188,10 +191,15 @@ pub(crate) fn render_text(status: &Status) -> String {
             .collect();
         let _ = writeln!(
             out,
-            "{:<24} {:<16} {:<4} {:>9}  {}",
+            "{:<24} {:<9} {:<16} {:<4} {:>9}  {}",
             l.address,
-            l.role,
-            if l.v1 { "on" } else { "off" },
+            l.protocol,
+            l.roles.join(","),
+            match (l.protocol.as_str(), l.v1) {
+                ("imds", true) => "on",
+                ("imds", false) => "off",
+                _ => "-",
+            },
             l.requests,
             if by.is_empty() {
                 "-".into()
@@ -226,6 +234,7 @@ mod tests {
             last_updated: now(),
             assumed_role_arn: None,
             imds_body: bytes::Bytes::from_static(b"SECRET BODY"),
+            container_body: bytes::Bytes::from_static(b"SECRET BODY"),
         })
     }
 

@@ -5,6 +5,9 @@
 //! - [`imds_document`]: `iam/security-credentials/<role>` of the instance
 //!   metadata protocol; the layout copies real IMDS byte for byte, because
 //!   SDKs parse it in different ways (sdk-contract.md 1.4, item 23).
+//! - [`container_document`]: the container-credentials protocol's answer
+//!   (sdk-contract.md 1.6, item 37).
+//! - [`process_document`]: what a `credential_process` prints (`Version: 1`).
 
 use chrono::{DateTime, Utc};
 
@@ -56,6 +59,68 @@ pub(crate) fn imds_document(
     SecretBytes::new(out.as_bytes().to_vec())
 }
 
+/// The container-credentials answer: `AccessKeyId`, `SecretAccessKey`,
+/// `Token`, `Expiration` and, when known, `AccountId`.
+pub(crate) fn container_document(
+    creds: &Credentials,
+    expiration: DateTime<Utc>,
+    account_id: Option<&str>,
+) -> SecretBytes {
+    let mut out = zeroize::Zeroizing::new(String::with_capacity(1536));
+    out.push_str("{\"AccessKeyId\":");
+    out.push_str(&json_str(&creds.access_key_id));
+    push_secrets(&mut out, creds, "Token");
+    out.push_str(",\"Expiration\":\"");
+    out.push_str(&timestamp(expiration));
+    out.push('"');
+    if let Some(account) = account_id {
+        out.push_str(",\"AccountId\":");
+        out.push_str(&json_str(account));
+    }
+    out.push('}');
+    SecretBytes::new(out.as_bytes().to_vec())
+}
+
+/// What `credential_process` prints: `Version` 1, the keys, the session
+/// token and `Expiration`.
+pub(crate) fn process_document(
+    creds: &Credentials,
+    expiration: DateTime<Utc>,
+) -> SecretBytes {
+    let mut out = zeroize::Zeroizing::new(String::with_capacity(1536));
+    out.push_str("{\"Version\":1,\"AccessKeyId\":");
+    out.push_str(&json_str(&creds.access_key_id));
+    push_secrets(&mut out, creds, "SessionToken");
+    out.push_str(",\"Expiration\":\"");
+    out.push_str(&timestamp(expiration));
+    out.push_str("\"}");
+    SecretBytes::new(out.as_bytes().to_vec())
+}
+
+/// `,"SecretAccessKey":...,"<token_key>":...`, through wiped buffers.
+fn push_secrets(out: &mut String, creds: &Credentials, token_key: &str) {
+    let token = creds
+        .session_token
+        .as_ref()
+        .map(|t| t.expose())
+        .unwrap_or_default();
+    out.push_str(",\"SecretAccessKey\":");
+    out.push_str(&zeroize::Zeroizing::new(json_str(
+        creds.secret_access_key.expose(),
+    )));
+    out.push_str(",\"");
+    out.push_str(token_key);
+    out.push_str("\":");
+    out.push_str(&zeroize::Zeroizing::new(json_str(token)));
+}
+
+/// The account id in an ARN (`arn:aws:sts::123456789012:assumed-role/...`).
+pub(crate) fn account_of(arn: &str) -> Option<&str> {
+    let account = arn.split(':').nth(4)?;
+    (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()))
+        .then_some(account)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,6 +128,50 @@ mod tests {
 
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn creds() -> Credentials {
+        Credentials {
+            access_key_id: "ASIAEXAMPLE".into(),
+            secret_access_key: Secret::new("sec/ret+key"),
+            session_token: Some(Secret::new("to\"ken")),
+            expiration: None,
+        }
+    }
+
+    #[test]
+    fn container_document_carries_what_every_sdk_reads() {
+        let exp = at("2026-08-01T18:00:00.75Z");
+        let body = container_document(&creds(), exp, Some("123456789012"));
+        assert_eq!(
+            std::str::from_utf8(body.as_ref()).unwrap(),
+            "{\"AccessKeyId\":\"ASIAEXAMPLE\",\"SecretAccessKey\":\"sec/ret+key\",\
+             \"Token\":\"to\\\"ken\",\"Expiration\":\"2026-08-01T18:00:00Z\",\
+             \"AccountId\":\"123456789012\"}"
+        );
+        let body = container_document(&creds(), exp, None);
+        let parsed: serde_json::Value = serde_json::from_slice(body.as_ref()).unwrap();
+        assert!(parsed.get("AccountId").is_none());
+        assert_eq!(parsed["Token"], "to\"ken");
+    }
+
+    #[test]
+    fn process_document_is_version_1_with_a_session_token() {
+        let body = process_document(&creds(), at("2026-08-01T18:00:00Z"));
+        let parsed: serde_json::Value = serde_json::from_slice(body.as_ref()).unwrap();
+        assert_eq!(parsed["Version"], 1);
+        assert_eq!(parsed["AccessKeyId"], "ASIAEXAMPLE");
+        assert_eq!(parsed["SecretAccessKey"], "sec/ret+key");
+        assert_eq!(parsed["SessionToken"], "to\"ken");
+        assert_eq!(parsed["Expiration"], "2026-08-01T18:00:00Z");
+    }
+
+    #[test]
+    fn account_ids_come_from_twelve_digit_arn_fields() {
+        let arn = "arn:aws:sts::123456789012:assumed-role/dev/s";
+        assert_eq!(account_of(arn), Some("123456789012"));
+        assert_eq!(account_of("arn:aws:sts::12345:assumed-role/dev/s"), None);
+        assert_eq!(account_of("nonsense"), None);
     }
 
     #[test]

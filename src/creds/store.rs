@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 
 use super::schedule::servable;
+use crate::clock::SharedClock;
 use crate::credentials::Credentials;
 use crate::credentials::documents;
 use crate::secret::Secret;
@@ -31,6 +32,8 @@ pub struct Served {
     pub(crate) assumed_role_arn: Option<String>,
     /// The IMDS credentials document, wiped when the last copy is dropped.
     pub(crate) imds_body: Bytes,
+    /// The container-credentials document, likewise.
+    pub(crate) container_body: Bytes,
 }
 
 impl Served {
@@ -43,13 +46,16 @@ impl Served {
     ) -> Option<Self> {
         let expiration = creds.expiration?;
         creds.session_token.as_ref().filter(|t| !t.is_empty())?;
+        let account = assumed_role_arn.as_deref().and_then(documents::account_of);
         Some(Served {
             credentials: creds.clone(),
             access_key_id: creds.access_key_id.clone(),
             expiration,
             last_updated: now,
-            assumed_role_arn,
             imds_body: documents::imds_document(creds, expiration, now).into_bytes(),
+            container_body: documents::container_document(creds, expiration, account)
+                .into_bytes(),
+            assumed_role_arn,
         })
     }
 }
@@ -63,6 +69,7 @@ impl std::fmt::Debug for Served {
             .field("last_updated", &self.last_updated)
             .field("assumed_role_arn", &self.assumed_role_arn)
             .field("imds_body", &crate::secret::REDACTED)
+            .field("container_body", &crate::secret::REDACTED)
             .finish()
     }
 }
@@ -92,6 +99,32 @@ impl Snapshot {
     /// The credentials, if they may be served at `now`.
     pub(crate) fn usable(&self, now: DateTime<Utc>) -> Option<&Arc<Served>> {
         self.served.as_ref().filter(|s| servable(now, s.expiration))
+    }
+
+    /// Why role `role` has nothing to serve: the `Code` and `Message` of
+    /// the 503 every endpoint answers with (docs/refresh.md lists them).
+    pub(crate) fn unavailable(&self, role: &str) -> (String, String) {
+        if let Some(waiting) = &self.waiting_for {
+            return (
+                "CredentialsPending".into(),
+                format!("role `{role}`: {waiting}"),
+            );
+        }
+        if let Some(failure) = &self.failure {
+            let message =
+                format!("imdsd could not refresh role `{role}`: {}", failure.message);
+            return (failure.code.clone(), message);
+        }
+        if self.served.is_some() {
+            let message = format!(
+                "credentials for role `{role}` have expired and a refresh is under way"
+            );
+            return ("CredentialsExpired".into(), message);
+        }
+        let message = format!(
+            "credentials for role `{role}` are being fetched from STS; try again shortly"
+        );
+        ("CredentialsUninitialized".into(), message)
     }
 }
 
@@ -220,6 +253,31 @@ impl RoleSlot {
         }
     }
 
+    /// What a credentials request gets at `now`: the usable credentials,
+    /// after a wait of at most `limit` for a refresh in flight or overdue
+    /// (which it starts); else the snapshot that says why there are none.
+    /// The request path of every endpoint.
+    pub(crate) async fn servable(
+        &self,
+        clock: &SharedClock,
+        now: DateTime<Utc>,
+        limit: Duration,
+    ) -> Result<Arc<Served>, Arc<Snapshot>> {
+        // A timer that slept through a suspend: the request starts the
+        // refresh.
+        if self.overdue(now) {
+            self.poke();
+        }
+        if let Some(served) = self.load().usable(now) {
+            return Ok(served.clone());
+        }
+        let snap = self.wait_usable(|| clock.now(), limit).await;
+        match snap.usable(clock.now()) {
+            Some(served) => Ok(served.clone()),
+            None => Err(snap),
+        }
+    }
+
     /// Waits up to `limit` for usable credentials while a refresh is in
     /// flight or overdue. Returns the snapshot seen last.
     pub(crate) async fn wait_usable(
@@ -250,6 +308,34 @@ impl RoleSlot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unavailable_says_why_in_order_of_what_matters_most() {
+        let at = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let failure = Failure {
+            code: "AccessDenied".into(),
+            message: "not allowed".into(),
+            at,
+        };
+        let mut snap = Snapshot::default();
+        assert_eq!(snap.unavailable("dev").0, "CredentialsUninitialized");
+        snap.failure = Some(failure);
+        assert_eq!(
+            snap.unavailable("dev"),
+            (
+                "AccessDenied".to_string(),
+                "imdsd could not refresh role `dev`: not allowed".to_string()
+            )
+        );
+        snap.waiting_for = Some("waiting for an MFA code".into());
+        assert_eq!(
+            snap.unavailable("dev"),
+            (
+                "CredentialsPending".to_string(),
+                "role `dev`: waiting for an MFA code".to_string()
+            )
+        );
+    }
 
     #[test]
     fn debug_of_a_slot_never_shows_the_credentials() {

@@ -257,17 +257,9 @@ impl Endpoint {
         if name != self.role.name() {
             return self.previous_role(name, now);
         }
-        if self.role.overdue(now) {
-            self.role.poke();
-        }
-        if let Some(served) = self.role.load().usable(now) {
-            return text(StatusCode::OK, served.imds_body.clone());
-        }
-        let clock = &self.clock;
-        let snap = self.role.wait_usable(|| clock.now(), self.wait_limit).await;
-        match snap.usable(self.clock.now()) {
-            Some(served) => text(StatusCode::OK, served.imds_body.clone()),
-            None => unavailable(self.role.name(), &snap),
+        match self.role.servable(&self.clock, now, self.wait_limit).await {
+            Ok(served) => text(StatusCode::OK, served.imds_body.clone()),
+            Err(snap) => unavailable(self.role.name(), &snap),
         }
     }
 
@@ -325,34 +317,11 @@ fn request_kind(route: &Route<'_>) -> RequestKind {
 
 /// The 503 that says why there is nothing to serve.
 fn unavailable(role: &str, snap: &Snapshot) -> HttpResponse {
-    let (code, message) = if let Some(waiting) = &snap.waiting_for {
-        (
-            "CredentialsPending".to_string(),
-            format!("role `{role}`: {waiting}"),
-        )
-    } else if let Some(failure) = &snap.failure {
-        (
-            failure.code.clone(),
-            format!("imdsd could not refresh role `{role}`: {}", failure.message),
-        )
-    } else if snap.served.is_some() {
-        (
-            "CredentialsExpired".into(),
-            format!(
-                "credentials for role `{role}` have expired and a refresh is under way"
-            ),
-        )
-    } else {
-        (
-            "CredentialsUninitialized".into(),
-            format!(
-                "credentials for role `{role}` are being fetched from STS; try again shortly"
-            ),
-        )
-    };
-    with_ec2_headers(response::json(
+    let (code, message) = snap.unavailable(role);
+    with_ec2_headers(response::json_error(
         StatusCode::SERVICE_UNAVAILABLE,
-        Bytes::from(render::error_json(&code, &message)),
+        &code,
+        &message,
     ))
 }
 

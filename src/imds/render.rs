@@ -7,12 +7,6 @@ use sha2::{Digest, Sha256};
 
 use crate::credentials::documents::{json_str, timestamp};
 
-/// `{"Code":...,"Message":...}`: the body of a 503 when no usable
-/// credentials are left.
-pub(crate) fn error_json(code: &str, message: &str) -> String {
-    serde_json::json!({ "Code": code, "Message": message }).to_string()
-}
-
 /// `/latest/meta-data/iam/info`.
 pub(crate) fn iam_info(
     instance_profile_arn: &str,
@@ -129,13 +123,5 @@ mod tests {
         let profile = instance_profile_id(&id);
         assert_eq!(profile.len(), 21);
         assert_eq!(profile, format!("AIPA{}", id[2..].to_uppercase()));
-    }
-
-    #[test]
-    fn error_json_escapes() {
-        assert_eq!(
-            error_json("A", "b \"c\""),
-            r#"{"Code":"A","Message":"b \"c\""}"#
-        );
     }
 }

@@ -1,5 +1,5 @@
-//! The commands that talk to a running daemon over its control socket:
-//! `imdsd status` and `imdsd mfa`.
+//! The commands about the running daemon, over its control socket:
+//! `imdsd status`, `imdsd mfa` and `imdsd health`.
 
 use std::path::PathBuf;
 
@@ -10,7 +10,7 @@ use crate::environment::Environment;
 use crate::secret::Secret;
 
 /// `--socket`, else the first candidate that exists.
-fn control_socket(
+pub(super) fn control_socket(
     socket: Option<PathBuf>,
     env: &Environment,
 ) -> Result<PathBuf, ClientError> {
@@ -63,5 +63,17 @@ pub(super) fn status(
     } else {
         print!("{}", status::render_text(&status));
     }
+    Ok(())
+}
+
+/// `imdsd health [--ready]`: the daemon's answer on stdout, exit 0; or the
+/// reason, exit 1.
+pub(super) fn health(
+    socket: Option<PathBuf>,
+    ready: bool,
+    env: &Environment,
+) -> Result<(), RunError> {
+    let path = control_socket(socket, env)?;
+    println!("{}", control::client::health(&path, ready)?);
     Ok(())
 }

@@ -65,7 +65,7 @@ fn zero_config(env: &Environment) -> Result<LoadedConfig, String> {
     let profiles = crate::profile::load(env).map_err(|e| e.to_string())?;
     let zero = config::zero::zero_config(env, &profiles)?;
     let listen = zero.config.listeners[0].listen;
-    let role = &zero.config.listeners[0].role;
+    let role = &zero.config.listeners[0].roles()[0];
     tracing::info!(
         "no config file: serving {} as role `{role}` on http://{listen}; point SDKs at it with \
          `export AWS_EC2_METADATA_SERVICE_ENDPOINT=http://{listen}`",

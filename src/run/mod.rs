@@ -1,12 +1,18 @@
 //! The subcommands, and the one place where an error becomes a message and
 //! an exit code (ripgrep's `main`): 0 success, 1 a runtime failure, 2 a
-//! wrong command line (as clap), 64 (EX_USAGE) a bad config.
+//! wrong command line (as clap), 64 (EX_USAGE) a bad config; `exec`'s
+//! command that cannot run: 127 not found, 126 not runnable (as shells).
 //!
 //! - [`daemon`]: `imdsd run`: the daemon's main loop, reloads, shutdown.
-//! - [`client`]: the commands that talk to a running daemon.
+//! - [`client`]: `status`, `mfa`, `health`: about the running daemon.
+//! - [`role`]: `exec`, `env`, `credential-process`: one role, from the
+//!   endpoint the daemon serves it on; [`role_env`] decides the variables
+//!   (pure).
 
 mod client;
 mod daemon;
+mod role;
+mod role_env;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -38,6 +44,15 @@ pub(crate) enum RunError {
     Control(#[from] ClientError),
     #[error(transparent)]
     Daemon(#[from] daemon::DaemonError),
+    /// A per-role command could not get the role.
+    #[error("{0}")]
+    Role(String),
+    #[error("cannot run `{program}`: {source}")]
+    Exec {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl RunError {
@@ -45,7 +60,14 @@ impl RunError {
         match self {
             RunError::Config(_) | RunError::NoConfig { .. } => EXIT_CONFIG,
             RunError::Usage(_) => EXIT_USAGE,
-            RunError::Control(_) | RunError::Daemon(_) => 1,
+            RunError::Control(_) | RunError::Daemon(_) | RunError::Role(_) => 1,
+            // As shells do: 127 not found, 126 found but not runnable.
+            RunError::Exec { source, .. }
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                127
+            }
+            RunError::Exec { .. } => 126,
         }
     }
 }
@@ -58,6 +80,20 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::Run { config } => daemon::run(config.as_deref(), env),
         Command::Status { json, socket } => client::status(socket, json, &env),
         Command::Mfa { role, code, socket } => client::mfa(socket, &role, code, &env),
+        Command::Health { ready, socket } => client::health(socket, ready, &env),
+        Command::Exec {
+            role,
+            command,
+            socket,
+        } => role::exec(socket, &role, &command, &env),
+        Command::Env {
+            role,
+            format,
+            socket,
+        } => role::print_env(socket, &role, format, &env),
+        Command::CredentialProcess { role, socket } => {
+            role::credential_process(socket, &role, &env)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -33,6 +33,13 @@ fn with_type(
     response
 }
 
+/// `status` with the JSON error body every endpoint uses:
+/// `{"Code":...,"Message":...}`.
+pub(crate) fn json_error(status: StatusCode, code: &str, message: &str) -> HttpResponse {
+    let body = serde_json::json!({ "Code": code, "Message": message }).to_string();
+    json(status, Bytes::from(body))
+}
+
 /// A 403 that also closes the connection: for clients that are not to be
 /// served at all.
 pub(crate) fn forbidden_and_close() -> HttpResponse {
@@ -45,6 +52,19 @@ pub(crate) fn forbidden_and_close() -> HttpResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_errors_escape_their_message() {
+        let r = json_error(StatusCode::SERVICE_UNAVAILABLE, "A", "b \"c\"");
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[CONTENT_TYPE], "application/json");
+        let body = http_body_util::BodyExt::collect(r.into_body());
+        let bytes = futures_util::FutureExt::now_or_never(body)
+            .unwrap()
+            .unwrap()
+            .to_bytes();
+        assert_eq!(&bytes[..], br#"{"Code":"A","Message":"b \"c\""}"#);
+    }
 
     #[test]
     fn plain_answers_carry_only_their_content_type() {

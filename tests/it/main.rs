@@ -4,6 +4,7 @@
 //! - `util`: `TestDaemon`, a raw HTTP client.
 //! - `imds_contract`: sdk-contract.md 1.1-1.5 over real HTTP.
 //! - `refresh`: schedule, STS faults, backoff, last-good serving, suspend.
+//! - `container`: the container-credentials endpoint (sdk-contract.md 1.6).
 //! - `flows`: every STS flow and credential source (issue 3).
 //! - `reload`: reload semantics in process (kept roles, renames).
 //! - `binary`: the real binary: check, run, signals, secrets in logs.
@@ -19,6 +20,7 @@
 #![allow(unreachable_pub)]
 
 mod binary;
+mod container;
 mod fake_sts;
 mod flows;
 mod imds_contract;

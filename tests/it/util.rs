@@ -85,7 +85,9 @@ impl TestDaemon {
         tmp: tempfile::TempDir,
         tweak: impl FnOnce(&mut Options),
     ) -> TestDaemon {
-        let text = template.replace("{sts}", &sts.endpoint());
+        let text = template
+            .replace("{sts}", &sts.endpoint())
+            .replace("{tmp}", tmp.path().to_str().unwrap());
         let (config, diags) = parse(&text, &env);
         let config = config.unwrap_or_else(|| panic!("test config invalid: {diags:?}"));
         let mut opts = Options::new(config, env, clock.clone(), state_dir.clone());
@@ -100,6 +102,11 @@ impl TestDaemon {
             state_dir,
             _tmp: tmp,
         }
+    }
+
+    /// The daemon's temporary directory (`{tmp}` in templates).
+    pub fn tmp(&self) -> &std::path::Path {
+        self._tmp.path()
     }
 
     pub fn daemon(&self) -> &Daemon {
@@ -143,9 +150,12 @@ impl TestDaemon {
         .await
     }
 
-    /// Applies a new config (template with `{sts}`) in process.
+    /// Applies a new config (template with `{sts}` and `{tmp}`) in
+    /// process.
     pub async fn reload(&mut self, template: &str) -> imdsd::ReloadSummary {
-        let text = template.replace("{sts}", &self.sts.endpoint());
+        let text = template
+            .replace("{sts}", &self.sts.endpoint())
+            .replace("{tmp}", self._tmp.path().to_str().unwrap());
         let (config, diags) = parse(&text, &source_env());
         let config = config.unwrap_or_else(|| panic!("test config invalid: {diags:?}"));
         self.daemon

@@ -48,11 +48,13 @@ pub(crate) enum RemoteError {
         url: String,
         reason: String,
     },
-    #[error("source \"{source_name}\": {url} answered HTTP {status}")]
+    #[error("source \"{source_name}\": {url} answered HTTP {status}{detail}")]
     Status {
         source_name: &'static str,
         url: String,
         status: u16,
+        /// `: Code: Message` from a JSON error body, else empty.
+        detail: String,
     },
     #[error("source \"{source_name}\": the answer is not credentials: {reason}")]
     Malformed {
@@ -98,6 +100,27 @@ pub(crate) fn parse_json(
         session_token: Some(Secret::new(c.token)),
         expiration: Some(expiration),
     })
+}
+
+/// `: Code: Message` from a JSON error body (`{"Code":..,"Message":..}`,
+/// what imdsd and the ECS agent send), cut short; empty otherwise.
+fn error_detail(body: &str) -> String {
+    #[derive(Deserialize)]
+    struct ErrorBody {
+        #[serde(rename = "Code", alias = "code")]
+        code: Option<String>,
+        #[serde(rename = "Message", alias = "message")]
+        message: Option<String>,
+    }
+    let Ok(e) = serde_json::from_str::<ErrorBody>(body) else {
+        return String::new();
+    };
+    let parts: Vec<String> = [e.code, e.message].into_iter().flatten().collect();
+    if parts.is_empty() {
+        return String::new();
+    }
+    let text: String = parts.join(": ").chars().take(300).collect();
+    format!(": {text}")
 }
 
 /// The container endpoint URL and the Authorization value, from the
@@ -189,10 +212,13 @@ async fn text(
         .map_err(|e| transport(source_name, url, e))?;
     let status = resp.status().as_u16();
     if status != 200 {
+        // Error bodies carry no credentials: read what they say.
+        let body = crate::read::body(resp, 4096).await.unwrap_or_default();
         return Err(RemoteError::Status {
             source_name,
             url: url.to_string(),
             status,
+            detail: error_detail(&body),
         });
     }
     crate::read::body(resp, crate::read::SMALL as usize)
@@ -328,6 +354,17 @@ mod tests {
             container_request(&Environment::default()),
             Err(RemoteError::NoContainerUri)
         ));
+    }
+
+    #[test]
+    fn json_error_bodies_say_what_went_wrong() {
+        assert_eq!(
+            error_detail(r#"{"Code":"AccessDenied","Message":"not your role"}"#),
+            ": AccessDenied: not your role"
+        );
+        assert_eq!(error_detail(r#"{"message":"x"}"#), ": x");
+        assert_eq!(error_detail("<html>"), "");
+        assert_eq!(error_detail("{}"), "");
     }
 
     #[test]

@@ -1,0 +1,245 @@
+//! Listeners at run time: the endpoint each one serves (IMDS or container),
+//! built from its config and the running roles, and swapped on reload; the
+//! container token files written for them.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use chrono::{DateTime, Utc};
+use http::Request;
+use tokio_util::sync::CancellationToken;
+
+use super::bind::Bound;
+use super::{Daemon, StartError};
+use crate::config::{Config, ContainerConfig, ListenerConfig, Protocol, TokenFiles};
+use crate::container::endpoint::{self as container, ServedRole};
+use crate::container::tokens::{self, PreparedToken, ROTATION_GRACE, RoleToken};
+use crate::imds::endpoint::{self as imds, RENAME_GRACE};
+use crate::metrics::RequestStats;
+use crate::server::guard::HostAllowList;
+use crate::server::{self, HttpResponse};
+
+/// What a listener answers with.
+#[derive(Debug)]
+pub(crate) enum Endpoint {
+    Imds(Box<imds::Endpoint>),
+    Container(container::Endpoint),
+}
+
+impl server::Handler for Endpoint {
+    fn allowed_uids(&self) -> Option<&[u32]> {
+        match self {
+            Endpoint::Imds(e) => server::Handler::allowed_uids(e.as_ref()),
+            Endpoint::Container(e) => server::Handler::allowed_uids(e),
+        }
+    }
+
+    async fn handle(&self, req: Request<hyper::body::Incoming>) -> HttpResponse {
+        match self {
+            Endpoint::Imds(e) => e.respond(req).await,
+            Endpoint::Container(e) => e.respond(req).await,
+        }
+    }
+}
+
+/// A running listener.
+pub(super) struct ListenerRuntime {
+    pub(super) config: ListenerConfig,
+    pub(super) addr: SocketAddr,
+    pub(super) endpoint: Arc<ArcSwap<Endpoint>>,
+    pub(super) stats: Arc<RequestStats>,
+    pub(super) stop: CancellationToken,
+}
+
+/// Token files to write for a config: each `(directory, role)` once.
+pub(super) type TokenWrites = BTreeMap<PathBuf, (TokenFiles, String)>;
+
+impl Daemon {
+    /// The endpoint `cfg` describes, bound at `addr`. `previous` is the
+    /// endpoint it replaces on a reload, whose role names and tokens stay
+    /// answerable for a grace period.
+    pub(super) fn endpoint(
+        &self,
+        cfg: &ListenerConfig,
+        addr: SocketAddr,
+        stats: Arc<RequestStats>,
+        previous: Option<&Endpoint>,
+    ) -> Endpoint {
+        match &cfg.protocol {
+            Protocol::Imds { role, allow_v1 } => {
+                let mut endpoint = self.imds_endpoint(cfg, role, *allow_v1, addr, stats);
+                if let Some(Endpoint::Imds(old)) = previous
+                    && old.role().name() != role
+                {
+                    let until = self.shared.clock().now() + RENAME_GRACE;
+                    endpoint.keep_previous(old.role().clone(), until);
+                }
+                Endpoint::Imds(Box::new(endpoint))
+            }
+            Protocol::Container(c) => {
+                let old = match previous {
+                    Some(Endpoint::Container(old)) => Some(old),
+                    _ => None,
+                };
+                Endpoint::Container(self.container_endpoint(cfg, c, addr, stats, old))
+            }
+        }
+    }
+
+    fn imds_endpoint(
+        &self,
+        cfg: &ListenerConfig,
+        role: &str,
+        allow_v1: bool,
+        addr: SocketAddr,
+        stats: Arc<RequestStats>,
+    ) -> imds::Endpoint {
+        let role = &self.roles[role];
+        imds::Endpoint::new(imds::EndpointSpec {
+            role: role.slot.clone(),
+            role_arn: role.config.role_arn().unwrap_or_default().to_string(),
+            allow_v1,
+            allow_uids: cfg.allow_uids.clone(),
+            hosts: HostAllowList::for_listener(addr),
+            key: self.shared.key.clone(),
+            clock: self.shared.clock().clone(),
+            // The STS client is replaced before listeners are rebuilt, so
+            // during a reload this is already the new region.
+            region: self.shared.fetch.sts.load().config().region.clone(),
+            instance_id: self.shared.instance_id.clone(),
+            wait_limit: self.shared.wait_limit,
+            stats,
+            previous: None,
+        })
+    }
+
+    fn container_endpoint(
+        &self,
+        cfg: &ListenerConfig,
+        c: &ContainerConfig,
+        addr: SocketAddr,
+        stats: Arc<RequestStats>,
+        previous: Option<&container::Endpoint>,
+    ) -> container::Endpoint {
+        let until = self.shared.clock().now() + ROTATION_GRACE;
+        let roles = c
+            .roles
+            .iter()
+            .map(|name| (name.clone(), self.served_role(name, previous, until)))
+            .collect();
+        container::Endpoint::new(container::EndpointSpec {
+            roles,
+            allow_uids: cfg.allow_uids.clone(),
+            hosts: HostAllowList::for_listener(addr),
+            clock: self.shared.clock().clone(),
+            wait_limit: self.shared.wait_limit,
+            stats,
+        })
+    }
+
+    /// A role on a container listener, with its token; a token that
+    /// replaces the one `previous` had stays answerable until `until`.
+    fn served_role(
+        &self,
+        name: &str,
+        previous: Option<&container::Endpoint>,
+        until: DateTime<Utc>,
+    ) -> ServedRole {
+        let runtime = &self.roles[name];
+        let current = self.shared.tokens.token_for(&runtime.config);
+        let token = match previous.and_then(|p| p.roles().get(name)) {
+            Some(old) => RoleToken::replacing(current, &old.token, until),
+            None => RoleToken::new(current),
+        };
+        ServedRole {
+            slot: runtime.slot.clone(),
+            token,
+        }
+    }
+
+    /// Binds nothing, starts serving `cfg` on `bound`.
+    pub(super) fn start_listener(
+        &mut self,
+        bound: Bound,
+        cfg: &ListenerConfig,
+    ) -> ListenerRuntime {
+        let Bound { listener, addr } = bound;
+        let stats = Arc::new(self.shared.metrics.listener_stats(addr.to_string()));
+        let endpoint = self.endpoint(cfg, addr, stats.clone(), None);
+        let endpoint = Arc::new(ArcSwap::from_pointee(endpoint));
+        let stop = CancellationToken::new();
+        announce(addr, cfg);
+        self.servers.spawn(server::run(
+            listener,
+            endpoint.clone(),
+            self.shared.limits,
+            stop.clone(),
+        ));
+        ListenerRuntime {
+            config: cfg.clone(),
+            addr,
+            endpoint,
+            stats,
+            stop,
+        }
+    }
+
+    /// Writes every container token file of `config` to a temporary file
+    /// (what can fail), to be committed once the endpoints accept them.
+    pub(super) fn prepare_tokens(
+        &self,
+        config: &Config,
+    ) -> Result<Vec<PreparedToken>, StartError> {
+        token_writes(config)
+            .into_values()
+            .map(|(files, role)| {
+                let token = self.shared.tokens.token_for(&config.roles[&role]);
+                tokens::prepare(&files, &role, &token).map_err(StartError::from)
+            })
+            .collect()
+    }
+}
+
+/// Every `(token file, role)` a config's container listeners need, once.
+pub(super) fn token_writes(config: &Config) -> TokenWrites {
+    let mut writes = TokenWrites::new();
+    for l in &config.listeners {
+        if let Protocol::Container(c) = &l.protocol {
+            for role in &c.roles {
+                writes.insert(c.tokens.path(role), (c.tokens.clone(), role.clone()));
+            }
+        }
+    }
+    writes
+}
+
+/// Moves prepared token files into place.
+pub(super) fn commit_tokens(prepared: Vec<PreparedToken>) -> Result<(), StartError> {
+    for token in prepared {
+        token.commit()?;
+    }
+    Ok(())
+}
+
+fn announce(addr: SocketAddr, cfg: &ListenerConfig) {
+    match &cfg.protocol {
+        Protocol::Imds { role, allow_v1 } => tracing::info!(
+            role = %role,
+            imdsv1 = allow_v1,
+            "serving on http://{addr}; point SDKs at it with AWS_EC2_METADATA_SERVICE_ENDPOINT=http://{addr} \
+             (and add {} to NO_PROXY if a proxy is set)",
+            addr.ip()
+        ),
+        Protocol::Container(c) => tracing::info!(
+            roles = %c.roles.join(","),
+            tokens = %c.tokens.dir.display(),
+            "serving container credentials on http://{addr}/role/NAME; point SDKs at it with \
+             AWS_CONTAINER_CREDENTIALS_FULL_URI=http://{addr}/role/NAME and \
+             AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE={}/NAME.token (or run `imdsd exec NAME -- CMD`)",
+            c.tokens.dir.display()
+        ),
+    }
+}

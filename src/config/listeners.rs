@@ -1,0 +1,579 @@
+//! Validating `[[imds]]` and `[[container]]` listeners: addresses (loopback
+//! unless allowed, one address each), the roles they serve, and the
+//! container token files. Pure: directories that must be writable are
+//! returned for `load` to check.
+//!
+//! With neither table, one IMDS listener on 127.0.0.1:16925 serves the only
+//! role; with only `[[container]]` tables there is no IMDS listener.
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use toml::Spanned;
+
+use super::raw::{RawConfig, RawContainer, RawListener};
+use super::{
+    ContainerConfig, Diagnostic, ListenerConfig, Protocol, RoleConfig, TokenFiles,
+};
+use crate::environment::Environment;
+
+pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:16925";
+pub(crate) const DEFAULT_CONTAINER_LISTEN: &str = "127.0.0.1:16927";
+const DEFAULT_TOKEN_MODE: u32 = 0o600;
+/// Modes a token file may have: never writable or readable by others.
+const TOKEN_MODES: [u32; 4] = [0o600, 0o640, 0o400, 0o440];
+/// The container endpoint addresses ECS and EKS use, which SDKs accept in
+/// `AWS_CONTAINER_CREDENTIALS_FULL_URI` besides loopback.
+const CONTAINER_HOSTS: [Ipv4Addr; 2] = [
+    Ipv4Addr::new(169, 254, 170, 2),
+    Ipv4Addr::new(169, 254, 170, 23),
+];
+
+/// A directory the daemon must be able to write, and where the config
+/// names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct WritableDir {
+    pub(crate) path: PathBuf,
+    pub(crate) span: Option<Range<usize>>,
+    /// The key, for messages: `container[0].token_dir`.
+    pub(crate) key: String,
+}
+
+/// Every listener, in file order (`[[imds]]` first), and the directories
+/// to check.
+pub(crate) fn validate_listeners(
+    raw: &RawConfig,
+    roles: &BTreeMap<String, RoleConfig>,
+    env: &Environment,
+    diags: &mut Vec<Diagnostic>,
+) -> (Vec<ListenerConfig>, Vec<WritableDir>) {
+    let mut listeners = imds_listeners(raw, diags);
+    let mut dirs = Vec::new();
+    for (i, c) in raw.container.iter().enumerate() {
+        let ctx = format!("container[{i}]");
+        if let Some((l, dir)) = container_listener(raw, c, &ctx, env, diags) {
+            listeners.push(l);
+            dirs.push(dir);
+        }
+    }
+    check_distinct_addresses(raw, &listeners, diags);
+    for name in roles.keys() {
+        if !listeners.iter().any(|l| l.serves(name)) {
+            diags.push(Diagnostic::warning(
+                role_span(raw, name),
+                format!(
+                    "roles.{name} is not served by any [[imds]] or [[container]] listener"
+                ),
+            ));
+        }
+    }
+    (listeners, dirs)
+}
+
+// === imds ===
+
+fn imds_listeners(raw: &RawConfig, diags: &mut Vec<Diagnostic>) -> Vec<ListenerConfig> {
+    let default = [Spanned::new(0..0, RawListener::default())];
+    let tables = match (raw.imds.is_empty(), raw.container.is_empty()) {
+        (true, true) => &default[..],
+        _ => &raw.imds[..],
+    };
+    let mut listeners = Vec::new();
+    for (i, table) in tables.iter().enumerate() {
+        let ctx = format!("imds[{i}]");
+        let span = (!raw.imds.is_empty()).then(|| table.span());
+        let l = table.get_ref();
+        let allow = flag(&l.allow_non_loopback);
+        let listen =
+            listen_addr(&l.listen, DEFAULT_LISTEN, span.clone(), allow, &ctx, diags);
+        let role = listener_role(raw, l, &ctx, span, diags);
+        let allow_uids = allow_uids(&l.allow_uids, &ctx, diags);
+        if let (Some(listen), Some(role)) = (listen, role) {
+            listeners.push(ListenerConfig {
+                listen,
+                allow_uids,
+                protocol: Protocol::Imds {
+                    role,
+                    allow_v1: flag(&l.v1),
+                },
+            });
+        }
+    }
+    listeners
+}
+
+fn listener_role(
+    raw: &RawConfig,
+    l: &RawListener,
+    ctx: &str,
+    table_span: Option<Range<usize>>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<String> {
+    match &l.role {
+        Some(role) => known_role(raw, role, &format!("{ctx}.role"), diags),
+        None if raw.roles.len() == 1 => {
+            raw.roles.keys().next().map(|k| k.get_ref().clone())
+        }
+        None if raw.roles.is_empty() => None,
+        None => {
+            diags.push(Diagnostic::error(
+                table_span,
+                format!(
+                    "{ctx}: several roles are defined ({}); say which one this listener \
+                     serves with role = \"NAME\"",
+                    role_names(raw)
+                ),
+            ));
+            None
+        }
+    }
+}
+
+// === container ===
+
+fn container_listener(
+    raw: &RawConfig,
+    table: &Spanned<RawContainer>,
+    ctx: &str,
+    env: &Environment,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<(ListenerConfig, WritableDir)> {
+    let c = table.get_ref();
+    let span = Some(table.span());
+    let allow = flag(&c.allow_non_loopback);
+    let listen = listen_addr(
+        &c.listen,
+        DEFAULT_CONTAINER_LISTEN,
+        span.clone(),
+        allow,
+        ctx,
+        diags,
+    );
+    if let Some(addr) = listen {
+        check_full_uri_host(
+            addr,
+            c.listen.as_ref().map(Spanned::span).or(span),
+            ctx,
+            diags,
+        );
+    }
+    let roles = container_roles(raw, c, ctx, diags);
+    let allow_uids = allow_uids(&c.allow_uids, ctx, diags);
+    let (tokens, dir) = token_files(c, ctx, env, diags);
+    Some((
+        ListenerConfig {
+            listen: listen?,
+            allow_uids,
+            protocol: Protocol::Container(ContainerConfig {
+                roles: roles?,
+                tokens: tokens?,
+            }),
+        },
+        dir,
+    ))
+}
+
+/// SDKs accept only some hosts in `AWS_CONTAINER_CREDENTIALS_FULL_URI`
+/// (sdk-contract.md 1.6): an IPv4 loopback literal everywhere; the ECS and
+/// EKS addresses in most SDKs (not the Go SDK before mid-2023, nor the JS
+/// SDK's legacy fallback).
+fn check_full_uri_host(
+    addr: SocketAddr,
+    span: Option<Range<usize>>,
+    ctx: &str,
+    diags: &mut Vec<Diagnostic>,
+) {
+    match addr.ip() {
+        IpAddr::V4(v4) if v4.is_loopback() => {}
+        IpAddr::V4(v4) if CONTAINER_HOSTS.contains(&v4) => diags.push(Diagnostic::warning(
+            span,
+            format!(
+                "{ctx}.listen: {v4} is refused as a FULL_URI host by older SDKs (Go SDK v2 \
+                 before 2023, the JS SDK's legacy provider); 127.0.0.1 works everywhere"
+            ),
+        )),
+        ip => diags.push(Diagnostic::error(
+            span,
+            format!(
+                "{ctx}.listen: SDKs refuse {ip} in AWS_CONTAINER_CREDENTIALS_FULL_URI; listen on \
+                 an IPv4 loopback address like 127.0.0.1 (or 169.254.170.23 with \
+                 allow_non_loopback = true)"
+            ),
+        )),
+    }
+}
+
+/// `roles = [...]`, each defined and listed once; by default every role.
+fn container_roles(
+    raw: &RawConfig,
+    c: &RawContainer,
+    ctx: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Vec<String>> {
+    let Some(listed) = &c.roles else {
+        return Some(raw.roles.keys().map(|k| k.get_ref().clone()).collect());
+    };
+    if listed.get_ref().is_empty() {
+        diags.push(Diagnostic::error(
+            Some(listed.span()),
+            format!(
+                "{ctx}.roles: an empty list serves nothing; remove it to serve every role"
+            ),
+        ));
+        return None;
+    }
+    let key = format!("{ctx}.roles");
+    let mut seen = HashSet::new();
+    let mut roles = Vec::new();
+    let mut ok = true;
+    for role in listed.get_ref() {
+        if !seen.insert(role.get_ref().as_str()) {
+            diags.push(Diagnostic::error(
+                Some(role.span()),
+                format!("{key}: `{}` is listed twice", role.get_ref()),
+            ));
+            ok = false;
+            continue;
+        }
+        match known_role(raw, role, &key, diags) {
+            Some(name) => roles.push(name),
+            None => ok = false,
+        }
+    }
+    ok.then_some(roles)
+}
+
+/// The token directory, owner and mode.
+fn token_files(
+    c: &RawContainer,
+    ctx: &str,
+    env: &Environment,
+    diags: &mut Vec<Diagnostic>,
+) -> (Option<TokenFiles>, WritableDir) {
+    let key = format!("{ctx}.token_dir");
+    let (dir, span) = match &c.token_dir {
+        Some(d) => (PathBuf::from(d.get_ref()), Some(d.span())),
+        None => (default_token_dir(env), None),
+    };
+    let dir_ok = dir.is_absolute();
+    if !dir_ok {
+        diags.push(Diagnostic::error(
+            span.clone(),
+            format!("{key}: must be an absolute path"),
+        ));
+    }
+    let owner = c.token_file_owner.as_ref().and_then(|o| {
+        parse_owner(o.get_ref())
+            .map_err(|p| {
+                diags.push(Diagnostic::error(
+                    Some(o.span()),
+                    format!("{ctx}.token_file_owner: {p}"),
+                ))
+            })
+            .ok()
+    });
+    let mode = match &c.token_file_mode {
+        None => Some(DEFAULT_TOKEN_MODE),
+        Some(m) => parse_mode(m.get_ref())
+            .map_err(|p| {
+                diags.push(Diagnostic::error(
+                    Some(m.span()),
+                    format!("{ctx}.token_file_mode: {p}"),
+                ))
+            })
+            .ok(),
+    };
+    let owner_ok = c.token_file_owner.is_none() || owner.is_some();
+    let tokens = match (dir_ok && owner_ok, mode) {
+        (true, Some(mode)) => {
+            let (owner, group) = owner.unwrap_or((None, None));
+            Some(TokenFiles {
+                dir: dir.clone(),
+                owner,
+                group,
+                mode,
+            })
+        }
+        _ => None,
+    };
+    (
+        tokens,
+        WritableDir {
+            path: dir,
+            span,
+            key,
+        },
+    )
+}
+
+/// Where token files go by default: the service's runtime directory
+/// (systemd's `RuntimeDirectory=`), else the user's, else `/run/imdsd`.
+pub(crate) fn default_token_dir(env: &Environment) -> PathBuf {
+    if let Some(dirs) = env.get("RUNTIME_DIRECTORY") {
+        return Path::new(dirs.split(':').next().unwrap_or(dirs)).join("tokens");
+    }
+    if let Some(xdg) = env.get("XDG_RUNTIME_DIR") {
+        return Path::new(xdg).join("imdsd/tokens");
+    }
+    PathBuf::from("/run/imdsd/tokens")
+}
+
+/// `"UID"`, `"UID:GID"` or `":GID"`, numeric.
+fn parse_owner(text: &str) -> Result<(Option<u32>, Option<u32>), String> {
+    let id = |s: &str| -> Result<Option<u32>, String> {
+        if s.is_empty() {
+            return Ok(None);
+        }
+        s.parse()
+            .map(Some)
+            .map_err(|_| format!("`{s}` is not a numeric user or group id"))
+    };
+    let (user, group) = text.split_once(':').unwrap_or((text, ""));
+    let parsed = (id(user)?, id(group)?);
+    if parsed == (None, None) {
+        return Err("give \"UID\", \"UID:GID\" or \":GID\"".into());
+    }
+    Ok(parsed)
+}
+
+/// An octal mode among [`TOKEN_MODES`].
+fn parse_mode(text: &str) -> Result<u32, String> {
+    let mode = u32::from_str_radix(text.trim_start_matches("0o"), 8)
+        .map_err(|_| format!("`{text}` is not an octal mode like \"0640\""))?;
+    if TOKEN_MODES.contains(&mode) {
+        Ok(mode)
+    } else {
+        Err(format!(
+            "{mode:04o} is not allowed: a token file is 0600, 0640, 0400 or 0440 (never \
+             writable by others than the daemon, never readable by everyone)"
+        ))
+    }
+}
+
+// === shared ===
+
+fn flag(v: &Option<Spanned<bool>>) -> bool {
+    v.as_ref().is_some_and(|v| *v.get_ref())
+}
+
+fn allow_uids(
+    v: &Option<Spanned<Vec<u32>>>,
+    ctx: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Vec<u32>> {
+    let uids = v.as_ref()?;
+    if uids.get_ref().is_empty() {
+        diags.push(Diagnostic::error(
+            Some(uids.span()),
+            format!("{ctx}.allow_uids: an empty list lets nobody in; remove it to allow everyone"),
+        ));
+    }
+    Some(uids.get_ref().clone())
+}
+
+fn known_role(
+    raw: &RawConfig,
+    role: &Spanned<String>,
+    key: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<String> {
+    if raw.roles.keys().any(|k| k.get_ref() == role.get_ref()) {
+        return Some(role.get_ref().clone());
+    }
+    diags.push(Diagnostic::error(
+        Some(role.span()),
+        format!(
+            "{key}: no role named `{}` (defined: {})",
+            role.get_ref(),
+            role_names(raw)
+        ),
+    ));
+    None
+}
+
+fn role_names(raw: &RawConfig) -> String {
+    let names: Vec<&str> = raw.roles.keys().map(|k| k.get_ref().as_str()).collect();
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+fn role_span(raw: &RawConfig, name: &str) -> Option<Range<usize>> {
+    raw.roles
+        .keys()
+        .find(|k| k.get_ref() == name)
+        .map(Spanned::span)
+}
+
+/// Two listeners on one address (port 0 excepted: tests) are an error.
+fn check_distinct_addresses(
+    raw: &RawConfig,
+    listeners: &[ListenerConfig],
+    diags: &mut Vec<Diagnostic>,
+) {
+    let mut seen = HashSet::new();
+    let spans = raw
+        .imds
+        .iter()
+        .map(|t| {
+            t.get_ref()
+                .listen
+                .as_ref()
+                .map(Spanned::span)
+                .or(Some(t.span()))
+        })
+        .chain(raw.container.iter().map(|t| {
+            t.get_ref()
+                .listen
+                .as_ref()
+                .map(Spanned::span)
+                .or(Some(t.span()))
+        }));
+    for (l, span) in listeners.iter().zip(spans) {
+        if l.listen.port() != 0 && !seen.insert(l.listen) {
+            diags.push(Diagnostic::error(
+                span,
+                format!("{}.listen: {} is listed twice", l.protocol.name(), l.listen),
+            ));
+        }
+    }
+}
+
+/// A listen address, `default` when not given.
+fn listen_addr(
+    given: &Option<Spanned<String>>,
+    default: &str,
+    table_span: Option<Range<usize>>,
+    allow_non_loopback: bool,
+    ctx: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<SocketAddr> {
+    let (text, span) = match given {
+        Some(s) => (s.get_ref().as_str(), Some(s.span())),
+        None => (default, table_span),
+    };
+    parse_listen(text, span, allow_non_loopback, ctx, diags)
+}
+
+/// A listen address: parsed, one address (not a wildcard), and loopback
+/// unless explicitly allowed.
+pub(crate) fn parse_listen(
+    text: &str,
+    span: Option<Range<usize>>,
+    allow_non_loopback: bool,
+    ctx: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<SocketAddr> {
+    let problem = match text.parse::<SocketAddr>() {
+        Err(_) => Some(format!(
+            "`{text}` is not an address like 127.0.0.1:16925 or [::1]:16925"
+        )),
+        Ok(addr) => listen_problem(addr, allow_non_loopback).err(),
+    };
+    match problem {
+        Some(p) => {
+            diags.push(Diagnostic::error(span, format!("{ctx}.listen: {p}")));
+            None
+        }
+        None => text.parse().ok(),
+    }
+}
+
+fn listen_problem(addr: SocketAddr, allow_non_loopback: bool) -> Result<(), String> {
+    if let IpAddr::V6(v6) = addr.ip()
+        && let Some(v4) = v6.to_ipv4_mapped()
+    {
+        // IPv4 clients of a mapped address show up in the IPv4 socket
+        // table, which allow_uids would not search.
+        return Err(format!("write {v4}:{} instead of {addr}", addr.port()));
+    }
+    if addr.ip().is_unspecified() {
+        // The Host check needs to know the one address clients use.
+        return Err(format!(
+            "{addr} listens on every address; name the one address clients connect to"
+        ));
+    }
+    if !crate::addr::is_loopback(addr.ip()) && !allow_non_loopback {
+        return Err(format!(
+            "{addr} is not a loopback address; anyone who can reach it gets the role's \
+             credentials. Set allow_non_loopback = true if that is meant (for example \
+             169.254.169.254 on the lo interface)"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owners_are_numeric_user_and_group_ids() {
+        assert_eq!(parse_owner("1000"), Ok((Some(1000), None)));
+        assert_eq!(parse_owner("1000:100"), Ok((Some(1000), Some(100))));
+        assert_eq!(parse_owner(":100"), Ok((None, Some(100))));
+        assert!(parse_owner("alice").unwrap_err().contains("numeric"));
+        assert!(parse_owner(":").is_err());
+        assert!(parse_owner("").is_err());
+    }
+
+    #[test]
+    fn token_modes_are_never_writable_or_readable_by_others() {
+        for (text, mode) in [
+            ("0600", 0o600),
+            ("640", 0o640),
+            ("0o400", 0o400),
+            ("0440", 0o440),
+        ] {
+            assert_eq!(parse_mode(text), Ok(mode), "{text}");
+        }
+        for bad in ["0644", "0660", "0666", "0700", "0604"] {
+            assert!(
+                parse_mode(bad).unwrap_err().contains("not allowed"),
+                "{bad}"
+            );
+        }
+        assert!(parse_mode("rw-r-----").unwrap_err().contains("octal"));
+    }
+
+    #[test]
+    fn token_dir_follows_the_runtime_directory() {
+        let env = Environment::from_pairs([
+            ("RUNTIME_DIRECTORY", "/run/imdsd:/run/other"),
+            ("XDG_RUNTIME_DIR", "/run/user/1000"),
+        ]);
+        assert_eq!(default_token_dir(&env), PathBuf::from("/run/imdsd/tokens"));
+        let env = Environment::from_pairs([("XDG_RUNTIME_DIR", "/run/user/1000")]);
+        assert_eq!(
+            default_token_dir(&env),
+            PathBuf::from("/run/user/1000/imdsd/tokens")
+        );
+        assert_eq!(
+            default_token_dir(&Environment::default()),
+            PathBuf::from("/run/imdsd/tokens")
+        );
+    }
+
+    #[test]
+    fn listen_addresses_are_one_loopback_address_unless_allowed() {
+        let ok = |a: &str, allow| listen_problem(a.parse().unwrap(), allow);
+        assert_eq!(ok("127.0.0.1:1", false), Ok(()));
+        assert_eq!(ok("[::1]:1", false), Ok(()));
+        assert!(
+            ok("10.0.0.1:1", false)
+                .unwrap_err()
+                .contains("not a loopback")
+        );
+        assert_eq!(ok("10.0.0.1:1", true), Ok(()));
+        assert!(ok("0.0.0.0:1", true).unwrap_err().contains("every address"));
+        assert!(
+            ok("[::ffff:127.0.0.1]:1", false)
+                .unwrap_err()
+                .contains("write 127.0.0.1:1")
+        );
+    }
+}

@@ -1,0 +1,143 @@
+//! The per-role commands: `imdsd exec`, `imdsd env` and `imdsd
+//! credential-process`. They ask the running daemon where a role is served
+//! (its control socket) and talk to that endpoint; never to STS.
+
+use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+
+use super::RunError;
+use super::client::control_socket;
+use super::role_env::{self, Current, RoleEnv};
+use crate::cli::EnvFormat;
+use crate::control;
+use crate::creds::source::remote;
+use crate::environment::Environment;
+
+/// The environment for `role`, after checking that this user can read its
+/// token file.
+fn role_env(
+    socket: Option<PathBuf>,
+    role: &str,
+    env: &Environment,
+) -> Result<RoleEnv, RunError> {
+    let path = control_socket(socket, env)?;
+    let endpoints = control::client::endpoints(&path)?;
+    let current = Current {
+        no_proxy: env.first_of(&["NO_PROXY", "no_proxy"]).map(String::from),
+        default_profile_has_credentials: default_profile_has_credentials(env),
+    };
+    let role_env = role_env::for_role(&endpoints, role, &current)
+        .map_err(|e| RunError::Role(e.to_string()))?;
+    if let Some(file) = &role_env.token_file
+        && let Err(e) = std::fs::File::open(file)
+    {
+        return Err(RunError::Role(format!(
+            "cannot read role `{role}`'s token file {file}: {e}; the daemon's token_file_owner \
+             and token_file_mode decide who may use the role"
+        )));
+    }
+    Ok(role_env)
+}
+
+/// Whether the profile SDKs would fall back to (`default`, since `exec`
+/// removes `AWS_PROFILE`) holds credentials they would use first.
+fn default_profile_has_credentials(env: &Environment) -> bool {
+    crate::profile::load(env).is_ok_and(|p| p.has_credentials("default"))
+}
+
+/// `imdsd exec ROLE -- CMD ARGS...`: replaces this process with the command
+/// (so its exit code and signals are the command's own).
+pub(super) fn exec(
+    socket: Option<PathBuf>,
+    role: &str,
+    command: &[OsString],
+    env: &Environment,
+) -> Result<(), RunError> {
+    let role_env = role_env(socket, role, env)?;
+    if let Some(note) = &role_env.note {
+        eprintln!("imdsd: {note}");
+    }
+    let (program, args) = command
+        .split_first()
+        .ok_or_else(|| RunError::Usage("no command given".into()))?;
+    let mut cmd = std::process::Command::new(program);
+    cmd.args(args);
+    for name in &role_env.unset {
+        cmd.env_remove(name);
+    }
+    for (name, value) in &role_env.set {
+        cmd.env(name, value);
+    }
+    // Only returns on failure.
+    let source = cmd.exec();
+    Err(RunError::Exec {
+        program: program.to_string_lossy().into_owned(),
+        source,
+    })
+}
+
+/// `imdsd env ROLE [--format ...]`.
+pub(super) fn print_env(
+    socket: Option<PathBuf>,
+    role: &str,
+    format: EnvFormat,
+    env: &Environment,
+) -> Result<(), RunError> {
+    let role_env = role_env(socket, role, env)?;
+    let text = match format {
+        EnvFormat::Sh => role_env::sh(&role_env),
+        EnvFormat::Fish => role_env::fish(&role_env),
+        EnvFormat::Json => role_env::json(&role_env) + "\n",
+    };
+    if let Some(note) = &role_env.note {
+        eprintln!("imdsd: {note}");
+    }
+    print!("{text}");
+    Ok(())
+}
+
+/// `imdsd credential-process ROLE`: the role's current credentials from its
+/// endpoint, as `credential_process` JSON.
+pub(super) fn credential_process(
+    socket: Option<PathBuf>,
+    role: &str,
+    env: &Environment,
+) -> Result<(), RunError> {
+    let role_env = role_env(socket, role, env)?;
+    // The endpoint is read the way an SDK would, from these variables.
+    let endpoint_env =
+        Environment::from_pairs(role_env.set.iter().map(|(k, v)| (*k, v.as_str())));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| RunError::Role(format!("cannot start the async runtime: {e}")))?;
+    let fetched = runtime.block_on(fetch(&endpoint_env));
+    let credentials =
+        fetched.map_err(|e| RunError::Role(format!("role `{role}`: {e}")))?;
+    let Some(expiration) = credentials.expiration else {
+        return Err(RunError::Role(format!(
+            "role `{role}`: the answer has no Expiration"
+        )));
+    };
+    let document =
+        crate::credentials::documents::process_document(&credentials, expiration);
+    let text = String::from_utf8_lossy(document.as_ref()).into_owned();
+    println!("{}", zeroize::Zeroizing::new(text).as_str());
+    Ok(())
+}
+
+async fn fetch(
+    env: &Environment,
+) -> Result<crate::credentials::Credentials, remote::RemoteError> {
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .unwrap_or_default();
+    if env.get("AWS_CONTAINER_CREDENTIALS_FULL_URI").is_some() {
+        remote::container(&http, env, &[]).await
+    } else {
+        remote::imds(&http, env, &[]).await
+    }
+}
