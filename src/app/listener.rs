@@ -236,7 +236,7 @@ fn announce(addr: SocketAddr, cfg: &ListenerConfig) {
         Protocol::Container(c) => tracing::info!(
             roles = %c.roles.join(","),
             tokens = %c.tokens.dir.display(),
-            "serving container credentials on http://{addr}/role/NAME; point SDKs at it with \
+            "serving on http://{addr} (container credentials at /role/NAME); point SDKs at it with \
              AWS_CONTAINER_CREDENTIALS_FULL_URI=http://{addr}/role/NAME and \
              AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE={}/NAME.token (or run `imdsd exec NAME -- CMD`)",
             c.tokens.dir.display()

@@ -28,15 +28,17 @@ impl Live {
         Self::start_at(text_for, plain_file).await
     }
 
-    /// `place` writes the config text into the directory its own way and
-    /// returns the path the daemon is given.
+    /// `place` writes the config text (`{dir}` replaced by the directory)
+    /// into the directory its own way and returns the path the daemon is
+    /// given.
     pub async fn start_at(
         text_for: impl Fn(&FakeSts) -> String,
         place: impl Fn(&Path, &str) -> PathBuf,
     ) -> Live {
         let sts = FakeSts::start(ManualClock::starting_now()).await;
         let dir = tempfile::tempdir().unwrap();
-        let path = place(dir.path(), &text_for(&sts));
+        let text = text_for(&sts).replace("{dir}", dir.path().to_str().unwrap());
+        let path = place(dir.path(), &text);
         let daemon =
             Running::start(&path, &dir.path().join("state"), fake_sts::SECRET_KEY);
         Live {
@@ -142,7 +144,7 @@ impl Running {
                 .iter()
                 .filter_map(|l| {
                     let rest = l.split("serving on http://").nth(1)?;
-                    rest.split(';').next()?.parse().ok()
+                    rest.split([';', ' ']).next()?.parse().ok()
                 })
                 .nth(n);
             async move { found }

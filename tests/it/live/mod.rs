@@ -7,6 +7,7 @@
 //!   listeners opened and closed, renamed roles, invalid edits.
 //! - `systemd`: notifications and socket activation.
 //! - `status`: `imdsd status`, metrics, `/readyz`.
+//! - `role`: `imdsd env`, `exec`, `credential-process` and `health`.
 //! - `schedule`: the refresh schedule applied to late-arriving answers.
 //! - `signals`: the second signal, SIGTERM during a hung first fetch.
 //! - `control`: `imdsd mfa`.
@@ -14,6 +15,7 @@
 
 mod control;
 mod reload;
+mod role;
 mod schedule;
 mod signals;
 mod status;
