@@ -32,5 +32,12 @@ if ! command -v systemd-analyze >/dev/null || ! command -v ip >/dev/null || ! co
     apt-get update -qq && apt-get install -y -qq systemd iproute2 procps >/dev/null
 fi
 
+# The Go SDK v2 peer, built in GOPATH mode against Debian's packaged SDK
+# (no Go module proxy is needed).
+if ! command -v go >/dev/null || ! dpkg-query -W golang-github-aws-aws-sdk-go-v2-dev >/dev/null 2>&1; then
+    echo "==> installing Go and the AWS SDK for Go v2 (Debian packages)"
+    apt-get update -qq && apt-get install -y -qq golang-go golang-github-aws-aws-sdk-go-v2-dev >/dev/null
+fi
+
 echo "==> cargo test"
 cargo test --locked --all-targets

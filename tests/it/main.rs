@@ -14,6 +14,9 @@
 //! - `process`: running the real binary as a child process.
 //! - `peers`: moto, botocore, the AWS CLI and the JS SDK as independent peers.
 //! - `rust_sdk`: the AWS SDK for Rust's IMDS providers as a peer.
+//! - `sdk_matrix`: botocore, the AWS CLI, the JS, Rust and Go SDKs through
+//!   IMDS, the container endpoint and `credential_process`; writes the
+//!   README's compatibility table.
 //! - `systemd_units`: `systemd-analyze verify` on the shipped units.
 
 // Test helpers are `pub` for use across modules of this one binary.
@@ -31,5 +34,6 @@ mod process;
 mod refresh;
 mod reload;
 mod rust_sdk;
+mod sdk_matrix;
 mod systemd_units;
 mod util;

@@ -14,7 +14,7 @@ use imdsd::parse_config as parse;
 use imdsd::{Daemon, Options};
 
 /// The Python virtualenv with moto, botocore and awscli.
-fn venv() -> PathBuf {
+pub fn venv() -> PathBuf {
     let dir = std::env::var_os("IMDSD_TEST_VENV")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv"));
@@ -35,13 +35,13 @@ fn free_port() -> u16 {
 }
 
 /// moto's STS on 127.0.0.1, killed on drop.
-struct Moto {
+pub struct Moto {
     child: Child,
     addr: SocketAddr,
 }
 
 impl Moto {
-    fn start() -> Moto {
+    pub fn start() -> Moto {
         let port = free_port();
         let child = Command::new(venv().join("bin/moto_server"))
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
@@ -61,7 +61,7 @@ impl Moto {
         Moto { child, addr }
     }
 
-    fn endpoint(&self) -> String {
+    pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
     }
 }

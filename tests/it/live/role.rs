@@ -59,7 +59,10 @@ async fn started() -> Live {
 fn imdsd(live: &Live, args: &[&str], env: &[(&str, &str)]) -> Output {
     let (command, rest) = args.split_first().unwrap();
     let mut cmd = Command::new(BIN);
-    cmd.arg(command).arg("--socket").arg(live.socket()).args(rest);
+    cmd.arg(command)
+        .arg("--socket")
+        .arg(live.socket())
+        .args(rest);
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", live.dir.path())
