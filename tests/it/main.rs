@@ -12,6 +12,7 @@
 //!   sockets, status, metrics, signals (one file per area).
 //! - `layout`: the module layering has no cycle.
 //! - `process`: running the real binary as a child process.
+//! - `pod`: the sidecar in a network namespace with real SDKs (needs root).
 //! - `peers`: moto, botocore, the AWS CLI and the JS SDK as independent peers.
 //! - `rust_sdk`: the AWS SDK for Rust's IMDS providers as a peer.
 //! - `sdk_matrix`: botocore, the AWS CLI, the JS, Rust and Go SDKs through
@@ -30,6 +31,7 @@ mod imds_contract;
 mod layout;
 mod live;
 mod peers;
+mod pod;
 mod process;
 mod refresh;
 mod reload;

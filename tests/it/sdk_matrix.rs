@@ -174,7 +174,7 @@ fn run(setup: &Setup, peer: Peer, channel: Channel) -> Result<Seen, String> {
 
 /// The Rust SDK peer, an example of this crate (built by `cargo test
 /// --all-targets`).
-fn rust_client() -> PathBuf {
+pub fn rust_client() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().and_then(Path::parent).unwrap();
     let client = profile_dir.join("examples/rust_sdk_client");
