@@ -1,26 +1,50 @@
 #!/usr/bin/env bash
-# Throughput/latency benchmark: imdsd's credentials endpoint vs. nginx
-# serving the very same body as a static file, both on 127.0.0.1.
+# Throughput/latency benchmark: imdsd's credentials endpoints vs. nginx
+# serving the very same bodies as static files, both on 127.0.0.1; then
+# imdsd with many roles on one container listener (startup, memory, reload).
 #
-#   bench/run.sh                 # 10 s measured run per server
-#   DURATION=5 bench/run.sh      # shorter run
-#   SKIP_BUILD=1 bench/run.sh    # use the existing target/release/imdsd
-#   KEEP_TMP=1 bench/run.sh      # keep the temp dir (configs, logs) for a look
-#   NGINX_INLINE=1 bench/run.sh  # add a row for nginx answering the same body
+#   1. IMDS: GET /latest/meta-data/iam/security-credentials/dev, keep-alive.
+#   2. Container credentials: GET /role/dev with the role's Authorization
+#      token, over keep-alive connections and with a new connection per
+#      request (`Connection: close`, as SDKs without pooling call it); nginx
+#      gets the same headers.
+#   3. $ROLES roles (default 1000) on one [[container]] listener: start to
+#      READY=1 (on a stand-in NOTIFY_SOCKET), RSS once ready, and the time
+#      from editing one role's role_arn to its new credentials being served
+#      (file watcher, and SIGHUP), idle and while wrk keeps requesting an
+#      unchanged role (whose failed requests are counted).
+#
+#   bench/run.sh                 # 10 s measured run per server and mode
+#   DURATION=5 bench/run.sh      # shorter runs
+#   SKIP_BUILD=1 bench/run.sh    # use the existing release build
+#   KEEP_TMP=1 bench/run.sh      # keep the temp dirs (configs, logs) for a look
+#   NGINX_INLINE=1 bench/run.sh  # add rows for nginx answering the same bodies
 #                                # from memory (`return 200`), with no file I/O
+#   ROLES=200 bench/run.sh       # roles in part 3
+#   RELOADS=5 bench/run.sh       # reloads per kind (watcher/SIGHUP, idle/load)
+#
+# The binary is ${CARGO_TARGET_DIR:-target}/release/imdsd. Part 3's config
+# and token files go to a private directory on tmpfs (/dev/shm) when there
+# is one, as they would in /run in production; RUNTIME_TMPDIR overrides.
 #
 # Needs: cargo, python3, curl; installs nginx and wrk with apt-get if missing.
-# Every process it starts (fake STS, imdsd, nginx) is stopped on exit, and
-# all traffic stays on 127.0.0.1. The report is printed and also written to
-# bench/out/latest.txt.
+# Every process it starts (fake STS, imdsd, nginx, wrk, the notify socket)
+# is stopped on exit, and all traffic stays on 127.0.0.1. The report is
+# printed and also written to bench/out/latest.txt.
 set -euo pipefail
 
 DURATION="${DURATION:-10}"
 WARMUP="${WARMUP:-2}"
 CONNECTIONS="${CONNECTIONS:-32}"
 THREADS="${THREADS:-1}"
+ROLES="${ROLES:-1000}"
+RELOADS="${RELOADS:-3}"
 IDLE_WINDOW=10
+READY_LIMIT=60    # seconds for the many-roles daemon to send READY=1
+RSS_GOAL_KIB=$((32 * 1024))
+RELOAD_GOAL_MS=100
 CRED_PATH=/latest/meta-data/iam/security-credentials/dev
+CONTAINER_PATH=/role/dev
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$BENCH_DIR/.." && pwd)"
@@ -32,9 +56,13 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 # --- cleanup ---------------------------------------------------------------
 
 TMP=""
+BIG=""
 STS_PID=""
 IMDSD_PID=""
 NGINX_PID=""
+BIG_PID=""
+NOTIFY_PID=""
+LOAD_PID=""
 
 stop_pid() { # stop_pid PID NAME: TERM, wait up to 5 s, then KILL
     local pid="$1" name="$2" i
@@ -55,16 +83,21 @@ stop_pid() { # stop_pid PID NAME: TERM, wait up to 5 s, then KILL
 cleanup() {
     local rc=$?
     set +e
+    stop_pid "$LOAD_PID" wrk
+    stop_pid "$BIG_PID" imdsd-roles
+    stop_pid "$NOTIFY_PID" notify-socket
     stop_pid "$NGINX_PID" nginx
     stop_pid "$IMDSD_PID" imdsd
     stop_pid "$STS_PID" fake-sts
-    if [[ -n "$TMP" && -d "$TMP" ]]; then
+    local dir
+    for dir in "$TMP" "$BIG"; do
+        [[ -n "$dir" && -d "$dir" ]] || continue
         if [[ "${KEEP_TMP:-0}" == 1 || $rc -ne 0 ]]; then
-            log "temp dir kept: $TMP"
+            log "temp dir kept: $dir"
         else
-            rm -rf "$TMP"
+            rm -rf "$dir"
         fi
-    fi
+    done
     exit "$rc"
 }
 trap cleanup EXIT
@@ -97,7 +130,8 @@ if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
     log "cargo build --release"
     cargo build --release --quiet >&2 || die "cargo build --release failed"
 fi
-IMDSD_BIN="$REPO/target/release/imdsd"
+IMDSD_BIN="${CARGO_TARGET_DIR:-$REPO/target}/release/imdsd"
+[[ "$IMDSD_BIN" == /* ]] || IMDSD_BIN="$REPO/$IMDSD_BIN"
 [[ -x "$IMDSD_BIN" ]] || die "$IMDSD_BIN is missing"
 
 # --- helpers ---------------------------------------------------------------
@@ -132,19 +166,55 @@ to_ms() { # "105.00us" / "1.20ms" / "2.00s" -> milliseconds, 3 decimals
     }'
 }
 
-wrk_run() { # wrk_run SECONDS URL OUTFILE
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$1"s --latency \
-        -H "x-aws-ec2-metadata-token: $TOKEN" "$2" >"$3" 2>&1 ||
-        { cat "$3" >&2; die "wrk failed against $2"; }
+wrk_args() { # wrk_args HEADER...: -H options for wrk, into WRK_ARGS
+    WRK_ARGS=()
+    local h
+    for h in "$@"; do WRK_ARGS+=(-H "$h"); done
 }
 
-wrk_field() { # wrk_field OUTFILE (rps|p50|p99|errors)
+wrk_run() { # wrk_run SECONDS URL OUTFILE [HEADER...]
+    local secs="$1" url="$2" out="$3"
+    shift 3
+    wrk_args "$@"
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$secs"s --latency "${WRK_ARGS[@]}" \
+        "$url" >"$out" 2>&1 ||
+        { cat "$out" >&2; die "wrk failed against $url"; }
+}
+
+bench_pair() { # bench_pair NAME URL [HEADER...]: warmup, then $TMP/wrk-NAME.txt
+    local name="$1" url="$2"
+    shift 2
+    log "warmup $name (${WARMUP}s)"
+    wrk_run "$WARMUP" "$url" "$TMP/wrk-$name-warmup.txt" "$@"
+    log "measure $name (${DURATION}s)"
+    wrk_run "$DURATION" "$url" "$TMP/wrk-$name.txt" "$@"
+}
+
+wrk_field() { # wrk_field OUTFILE (rps|p50|p99|max|requests|non2xx|sockerr|errors)
     case "$2" in
     rps) awk '$1 == "Requests/sec:" { print $2 }' "$1" ;;
     p50) to_ms "$(awk '$1 == "50%" { print $2 }' "$1")" ;;
     p99) to_ms "$(awk '$1 == "99%" { print $2 }' "$1")" ;;
+    max) to_ms "$(awk '$1 == "Latency" { print $4 }' "$1")" ;;
+    requests) awk '$2 == "requests" && $3 == "in" { print $1 }' "$1" ;;
+    non2xx) awk '/Non-2xx or 3xx responses:/ { n = $NF } END { print n + 0 }' "$1" ;;
+    sockerr) awk '/Socket errors:/ { gsub(/,/, ""); n = $4 + $6 + $8 + $10 } END { print n + 0 }' "$1" ;;
     errors) grep -E 'Non-2xx|Socket errors' "$1" | sed 's/^ *//' | paste -sd';' - || true ;;
     esac
+}
+
+ratio() { # ratio A B -> A/B with 2 decimals
+    awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'
+}
+
+wait_for_file() { # wait_for_file PATH SECONDS PID NAME: until PATH exists
+    local i
+    for ((i = 0; i < $2 * 20; i++)); do
+        [[ -e "$1" ]] && return 0
+        kill -0 "$3" 2>/dev/null || die "$4 exited early"
+        sleep 0.05
+    done
+    die "$4: $1 did not appear within $2 s"
 }
 
 # --- fake STS --------------------------------------------------------------
@@ -166,9 +236,15 @@ log "fake STS on 127.0.0.1:$STS_PORT (pid $STS_PID)"
 # --- imdsd -----------------------------------------------------------------
 
 IMDS_PORT="$(free_port)"
+CONTAINER_PORT="$(free_port)"
 cat >"$TMP/imdsd.toml" <<EOF
 [[imds]]
 listen = "127.0.0.1:$IMDS_PORT"
+
+[[container]]
+listen = "127.0.0.1:$CONTAINER_PORT"
+roles = ["dev"]
+token_dir = "$TMP/tokens"
 
 [sts]
 endpoint = "http://127.0.0.1:$STS_PORT"
@@ -216,6 +292,16 @@ done
 BODY_BYTES="$(wc -c <"$TMP/creds.json")"
 log "imdsd on $IMDS (pid $IMDSD_PID), credentials body $BODY_BYTES bytes"
 
+CONTAINER="http://127.0.0.1:$CONTAINER_PORT"
+wait_for_file "$TMP/tokens/dev.token" 5 "$IMDSD_PID" imdsd
+CTOKEN="$(cat "$TMP/tokens/dev.token")"
+[[ -n "$CTOKEN" ]] || die "empty container token file"
+code="$(curl -s --max-time 2 -o "$TMP/container.json" -w '%{http_code}' \
+    -H "Authorization: $CTOKEN" "$CONTAINER$CONTAINER_PATH" || true)"
+[[ "$code" == 200 ]] || { cat "$TMP/imdsd.log" >&2; die "container endpoint answered $code"; }
+CBODY_BYTES="$(wc -c <"$TMP/container.json")"
+log "imdsd container endpoint on $CONTAINER, body $CBODY_BYTES bytes"
+
 # --- nginx -----------------------------------------------------------------
 
 NGINX_PORT="$(free_port)"
@@ -225,15 +311,21 @@ INLINE_PORT=""
 if [[ "${NGINX_INLINE:-0}" == 1 ]]; then
     INLINE_PORT="$(free_port)"
     # `return` text is a single-quoted nginx string; escape \ and '.
-    python3 - "$TMP/creds.json" "$INLINE_PORT" "$CRED_PATH" >"$TMP/nginx-extra.conf" <<'PY'
+    python3 - "$INLINE_PORT" "$CRED_PATH" "$TMP/creds.json" text/plain \
+        "$CONTAINER_PATH" "$TMP/container.json" application/json \
+        >"$TMP/nginx-extra.conf" <<'PY'
 import sys
-body = open(sys.argv[1]).read()
-if "$" in body:
-    sys.exit("credentials body contains '$', which nginx would expand")
-quoted = body.replace("\\", "\\\\").replace("'", "\\'")
-print(f"server {{\n    listen 127.0.0.1:{sys.argv[2]};\n"
-      f"    location = {sys.argv[3]} {{\n        default_type text/plain;\n"
-      f"        return 200 '{quoted}';\n    }}\n}}")
+port, rest = sys.argv[1], sys.argv[2:]
+out = [f"server {{\n    listen 127.0.0.1:{port};"]
+for path, file, ctype in zip(rest[0::3], rest[1::3], rest[2::3]):
+    body = open(file).read()
+    if "$" in body:
+        sys.exit(f"{file} contains '$', which nginx would expand")
+    quoted = body.replace("\\", "\\\\").replace("'", "\\'")
+    out.append(f"    location = {path} {{\n        default_type {ctype};\n"
+               f"        return 200 '{quoted}';\n    }}")
+out.append("}")
+print("\n".join(out))
 PY
 fi
 user_directive=""
@@ -257,33 +349,35 @@ for ((i = 0; i < 50; i++)); do
 done
 [[ "$code" == 200 ]] || { cat "$TMP/nginx-error.log" >&2; die "nginx not serving within 5 s (last: $code)"; }
 cmp -s "$TMP/creds.json" "$TMP/nginx-body" || die "nginx serves a different body than imdsd"
+curl -s --max-time 2 -o "$TMP/nginx-container-body" "$NGINX$CONTAINER_PATH" || true
+cmp -s "$TMP/container.json" "$TMP/nginx-container-body" ||
+    die "nginx serves a different container body than imdsd"
 if [[ -n "$INLINE_PORT" ]]; then
     NGINX_INLINE_URL="http://127.0.0.1:$INLINE_PORT"
     curl -s --max-time 2 -o "$TMP/nginx-inline-body" "$NGINX_INLINE_URL$CRED_PATH" || true
     cmp -s "$TMP/creds.json" "$TMP/nginx-inline-body" ||
         die "nginx (inline) serves a different body than imdsd"
+    curl -s --max-time 2 -o "$TMP/nginx-inline-container-body" \
+        "$NGINX_INLINE_URL$CONTAINER_PATH" || true
+    cmp -s "$TMP/container.json" "$TMP/nginx-inline-container-body" ||
+        die "nginx (inline) serves a different container body than imdsd"
 fi
 log "nginx on $NGINX (master pid $NGINX_PID)"
 
 # --- load ------------------------------------------------------------------
 
+IMDS_HDR="x-aws-ec2-metadata-token: $TOKEN"
 log "warmup imdsd (${WARMUP}s)"
-wrk_run "$WARMUP" "$IMDS$CRED_PATH" "$TMP/wrk-imdsd-warmup.txt"
+wrk_run "$WARMUP" "$IMDS$CRED_PATH" "$TMP/wrk-imdsd-warmup.txt" "$IMDS_HDR"
 log "measure imdsd (${DURATION}s)"
 imdsd_ticks_before="$(cpu_ticks "$IMDSD_PID")"
-wrk_run "$DURATION" "$IMDS$CRED_PATH" "$TMP/wrk-imdsd.txt"
+wrk_run "$DURATION" "$IMDS$CRED_PATH" "$TMP/wrk-imdsd.txt" "$IMDS_HDR"
 imdsd_ticks_after="$(cpu_ticks "$IMDSD_PID")"
 imdsd_alive
 
-log "warmup nginx (${WARMUP}s)"
-wrk_run "$WARMUP" "$NGINX$CRED_PATH" "$TMP/wrk-nginx-warmup.txt"
-log "measure nginx (${DURATION}s)"
-wrk_run "$DURATION" "$NGINX$CRED_PATH" "$TMP/wrk-nginx.txt"
+bench_pair nginx "$NGINX$CRED_PATH" "$IMDS_HDR"
 if [[ -n "$INLINE_PORT" ]]; then
-    log "warmup nginx-inline (${WARMUP}s)"
-    wrk_run "$WARMUP" "$NGINX_INLINE_URL$CRED_PATH" "$TMP/wrk-nginx-inline-warmup.txt"
-    log "measure nginx-inline (${DURATION}s)"
-    wrk_run "$DURATION" "$NGINX_INLINE_URL$CRED_PATH" "$TMP/wrk-nginx-inline.txt"
+    bench_pair nginx-inline "$NGINX_INLINE_URL$CRED_PATH" "$IMDS_HDR"
 fi
 
 # --- imdsd footprint -------------------------------------------------------
@@ -305,6 +399,174 @@ LOAD_MS=$(((imdsd_ticks_after - imdsd_ticks_before) * 1000 / HZ))
 code="$(curl -s --max-time 2 -o /dev/null -w '%{http_code}' \
     -H "x-aws-ec2-metadata-token: $TOKEN" "$IMDS$CRED_PATH" || true)"
 [[ "$code" == 200 ]] || log "warning: imdsd answered $code after the run"
+
+# --- container credentials: keep-alive, then a connection per request -------
+
+AUTH_HDR="Authorization: $CTOKEN"
+CLOSE_HDR="Connection: close"
+CONTAINER_SERVERS=(imdsd nginx)
+[[ -z "$INLINE_PORT" ]] || CONTAINER_SERVERS+=(nginx-inline)
+container_url() { # container_url SERVER
+    case "$1" in
+    imdsd) echo "$CONTAINER$CONTAINER_PATH" ;;
+    nginx) echo "$NGINX$CONTAINER_PATH" ;;
+    nginx-inline) echo "$NGINX_INLINE_URL$CONTAINER_PATH" ;;
+    esac
+}
+for server in "${CONTAINER_SERVERS[@]}"; do
+    bench_pair "$server-container-ka" "$(container_url "$server")" "$AUTH_HDR"
+done
+for server in "${CONTAINER_SERVERS[@]}"; do
+    bench_pair "$server-container-close" "$(container_url "$server")" "$AUTH_HDR" "$CLOSE_HDR"
+done
+imdsd_alive
+C_HWM="$(status_kib "$IMDSD_PID" VmHWM)"
+code="$(curl -s --max-time 2 -o /dev/null -w '%{http_code}' \
+    -H "$AUTH_HDR" "$CONTAINER$CONTAINER_PATH" || true)"
+[[ "$code" == 200 ]] || log "warning: imdsd's container endpoint answered $code after the runs"
+# The first daemon logs at warn: every line it wrote is a warning or worse.
+IMDSD_LOG_LINES="$(wc -l <"$TMP/imdsd.log")"
+
+# Both servers are done; part 3 gets the machine to itself.
+stop_pid "$NGINX_PID" nginx
+NGINX_PID=""
+stop_pid "$IMDSD_PID" imdsd
+IMDSD_PID=""
+
+# --- many roles on one container listener ------------------------------------
+
+if [[ -n "${RUNTIME_TMPDIR:-}" ]]; then
+    BIG="$(mktemp -d "$RUNTIME_TMPDIR/imdsd-bench-roles.XXXXXX")"
+elif [[ -d /dev/shm && -w /dev/shm ]]; then
+    BIG="$(mktemp -d /dev/shm/imdsd-bench-roles.XXXXXX)"
+else
+    BIG="$(mktemp -d "$TMP/roles.XXXXXX")"
+fi
+BIG_FS="$(stat -f -c %T "$BIG")"
+log "$ROLES roles: config and tokens in $BIG ($BIG_FS)"
+STS="http://127.0.0.1:$STS_PORT"
+sts_posts() { curl -s --max-time 2 "$STS/count"; }
+
+python3 "$BENCH_DIR/sd_notify.py" "$BIG/notify.sock" "$BIG/notify.log" \
+    2>"$TMP/sd_notify.log" &
+NOTIFY_PID=$!
+wait_for_file "$BIG/notify.sock" 5 "$NOTIFY_PID" "notify socket"
+
+BIG_PORT="$(free_port)"
+BIG_URL="http://127.0.0.1:$BIG_PORT"
+ARN_PREFIX="arn:aws:iam::123456789012:role/r"
+{
+    printf '[daemon]\ncontrol_socket = "%s"\n\n' "$BIG/control.sock"
+    printf '[sts]\nendpoint = "%s"\nregion = "us-east-1"\n\n' "$STS"
+    printf '[[container]]\nlisten = "127.0.0.1:%s"\ntoken_dir = "%s"\n' \
+        "$BIG_PORT" "$BIG/tokens"
+    for ((i = 0; i < ROLES; i++)); do
+        printf '\n[roles.r%d]\nrole_arn = "%s%d"\nsource = "env"\n' "$i" "$ARN_PREFIX" "$i"
+    done
+} >"$BIG/imdsd.toml"
+
+mkdir -p "$TMP/state-roles"
+posts_before_start="$(sts_posts)"
+log "start imdsd with $ROLES roles"
+t_start="$EPOCHREALTIME"
+env -u STATE_DIRECTORY -u AWS_SESSION_TOKEN -u AWS_PROFILE -u IMDSD_CONTROL_SOCKET \
+    AWS_ACCESS_KEY_ID=AKIAEXAMPLE AWS_SECRET_ACCESS_KEY=x \
+    XDG_STATE_HOME="$TMP/state-roles" NOTIFY_SOCKET="$BIG/notify.sock" IMDSD_LOG=info \
+    "$IMDSD_BIN" run --config "$BIG/imdsd.toml" >"$TMP/imdsd-roles.log" 2>&1 &
+BIG_PID=$!
+
+big_alive() {
+    kill -0 "$BIG_PID" 2>/dev/null && return 0
+    tail -n 20 "$TMP/imdsd-roles.log" >&2
+    die "imdsd ($ROLES roles) exited early"
+}
+
+ready_ns=""
+for ((i = 0; i < READY_LIMIT * 100; i++)); do
+    ready_ns="$(awk '$2 == "READY=1" { print $1; exit }' "$BIG/notify.log")"
+    [[ -n "$ready_ns" ]] && break
+    big_alive
+    sleep 0.01
+done
+[[ -n "$ready_ns" ]] || { tail -n 20 "$TMP/imdsd-roles.log" >&2; die "no READY=1 within $READY_LIMIT s"; }
+BIG_RSS_READY="$(status_kib "$BIG_PID" VmRSS)"
+BIG_HWM_READY="$(status_kib "$BIG_PID" VmHWM)"
+BIG_THREADS="$(status_kib "$BIG_PID" Threads)"
+READY_MS="$(awk -v r="$ready_ns" -v s="$t_start" 'BEGIN { printf "%.0f", (r / 1e9 - s) * 1000 }')"
+STARTUP_POSTS=$(($(sts_posts) - posts_before_start))
+log "READY=1 after $READY_MS ms; RSS $BIG_RSS_READY KiB"
+
+# Every role has usable credentials, a token file, and is served.
+HEALTH="ok"
+"$IMDSD_BIN" health --ready --socket "$BIG/control.sock" >"$TMP/health.txt" 2>&1 ||
+    HEALTH="FAILED: $(head -c 300 "$TMP/health.txt")"
+"$IMDSD_BIN" status --json --socket "$BIG/control.sock" >"$TMP/status.json" ||
+    die "imdsd status failed"
+READY_ROLES="$(python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+print(sum(r["state"] == "ready" for r in d["roles"]))' "$TMP/status.json")"
+TOKEN_FILES="$(find "$BIG/tokens" -maxdepth 1 -name '*.token' | wc -l)"
+last=$((ROLES - 1))
+code="$(curl -s --max-time 2 -o /dev/null -w '%{http_code}' \
+    -H "Authorization: $(cat "$BIG/tokens/r$last.token")" "$BIG_URL/role/r$last" || true)"
+[[ "$code" == 200 ]] || die "role r$last answered $code"
+
+# Reloads: r0's role_arn changes each time; the probe times, from the
+# outside, the rename of the edited file to r0's new credentials.
+arn_version=0
+R0_ARN="${ARN_PREFIX}0"
+: >"$TMP/reloads.txt"
+reload_once() { # reload_once LOAD(idle|load) MODE(watch|sighup)
+    local new="${ARN_PREFIX}0-v$((++arn_version))" out
+    local args=(--config "$BIG/imdsd.toml" --old-arn "$R0_ARN" --new-arn "$new"
+        --url "$BIG_URL/role/r0" --token-file "$BIG/tokens/r0.token"
+        --notify-log "$BIG/notify.log" --timeout 10)
+    [[ "$2" == sighup ]] && args+=(--sighup "$BIG_PID")
+    out="$(python3 "$BENCH_DIR/reload_probe.py" "${args[@]}")" ||
+        { tail -n 20 "$TMP/imdsd-roles.log" >&2; die "reload probe failed ($1 $2): $out"; }
+    R0_ARN="$new"
+    echo "$1 $2 $out" >>"$TMP/reloads.txt"
+    log "reload $1 $2: $out"
+    # Let a SIGHUP's trailing watcher event (a no-op reload) pass.
+    sleep 0.5
+}
+
+posts_before_reloads="$(sts_posts)"
+log "reloads, idle ($RELOADS of each kind)"
+for ((n = 0; n < RELOADS; n++)); do
+    reload_once idle watch
+    reload_once idle sighup
+done
+R1_TOKEN="$(cat "$BIG/tokens/r1.token")"
+log "reloads while wrk requests r1 ($RELOADS of each kind)"
+wrk_args "Authorization: $R1_TOKEN"
+wrk -t"$THREADS" -c"$CONNECTIONS" -d120s --latency "${WRK_ARGS[@]}" \
+    "$BIG_URL/role/r1" >"$TMP/wrk-reload.txt" 2>&1 &
+LOAD_PID=$!
+sleep 1
+for ((n = 0; n < RELOADS; n++)); do
+    reload_once load watch
+    reload_once load sighup
+done
+kill -INT "$LOAD_PID" 2>/dev/null || true
+wait "$LOAD_PID" || true
+LOAD_PID=""
+[[ -n "$(wrk_field "$TMP/wrk-reload.txt" rps)" ]] ||
+    { cat "$TMP/wrk-reload.txt" >&2; die "could not parse the wrk run during reloads"; }
+RELOAD_POSTS=$(($(sts_posts) - posts_before_reloads))
+RELOAD_COUNT=$((RELOADS * 4))
+big_alive
+
+BIG_RSS_AFTER="$(status_kib "$BIG_PID" VmRSS)"
+BIG_HWM_AFTER="$(status_kib "$BIG_PID" VmHWM)"
+log "idle window, $ROLES roles (${IDLE_WINDOW}s)"
+idle_before="$(cpu_ticks "$BIG_PID")"
+sleep "$IDLE_WINDOW"
+idle_after="$(cpu_ticks "$BIG_PID")"
+big_alive
+BIG_IDLE_MS=$(((idle_after - idle_before) * 1000 / $(getconf CLK_TCK)))
+BIG_WARNINGS="$(grep -cE ' (WARN|ERROR) ' "$TMP/imdsd-roles.log" || true)"
+RELOADED_LINES="$(grep -c 'config reloaded' "$TMP/imdsd-roles.log" || true)"
 
 # --- report ----------------------------------------------------------------
 

@@ -123,11 +123,6 @@ pub enum TokenFileError {
         #[source]
         source: std::io::Error,
     },
-    #[error(
-        "token directory {} is writable by other users (mode {mode:o}); anyone could replace a token file there",
-        path.display()
-    )]
-    UnsafeDirectory { path: PathBuf, mode: u32 },
 }
 
 /// A token written to a temporary file next to its place, not yet visible.
@@ -200,7 +195,10 @@ pub(crate) fn remove(files: &TokenFiles, role: &str) {
     }
 }
 
-/// Creates `dir` if needed and refuses one that others may write.
+/// Creates `dir` if needed. A directory others may write (a Kubernetes
+/// `emptyDir` is 0777) is used with a warning: they could delete or replace
+/// a token file, which denies the role to whoever reads it, but never gives
+/// them a token (files are created 0600 under a fresh name, then renamed).
 fn safe_directory(dir: &Path, file: &Path) -> Result<(), TokenFileError> {
     let write_err = |source| TokenFileError::Write {
         path: file.to_path_buf(),
@@ -212,11 +210,12 @@ fn safe_directory(dir: &Path, file: &Path) -> Result<(), TokenFileError> {
         .create(dir)
         .map_err(write_err)?;
     let mode = std::fs::metadata(dir).map_err(write_err)?.mode() & 0o7777;
-    if mode & 0o022 != 0 {
-        return Err(TokenFileError::UnsafeDirectory {
-            path: dir.to_path_buf(),
-            mode,
-        });
+    if mode & 0o022 != 0 && mode & 0o1000 == 0 {
+        tracing::warn!(
+            dir = %dir.display(),
+            mode = format!("{mode:04o}"),
+            "the token directory is writable by other users: they could delete or replace token files"
+        );
     }
     Ok(())
 }
@@ -326,15 +325,15 @@ mod tests {
     }
 
     #[test]
-    fn a_directory_others_may_write_is_refused() {
+    fn a_directory_others_may_write_is_still_used() {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o777))
             .unwrap();
-        let err =
-            prepare(&files(tmp.path(), 0o600), "dev", &Secret::new("t")).unwrap_err();
-        assert!(
-            matches!(err, TokenFileError::UnsafeDirectory { .. }),
-            "{err}"
-        );
+        let files = files(tmp.path(), 0o600);
+        prepare(&files, "dev", &Secret::new("t"))
+            .unwrap()
+            .commit()
+            .unwrap();
+        assert_eq!(std::fs::read(files.path("dev")).unwrap(), b"t");
     }
 }

@@ -10,6 +10,7 @@
 //! - `binary`: the real binary: check, run, signals, secrets in logs.
 //! - `live`: the real binary live: reloads, SIGHUP, systemd notify and
 //!   sockets, status, metrics, signals (one file per area).
+//! - `kubernetes`: examples/kubernetes and the Dockerfile, checked offline.
 //! - `layout`: the module layering has no cycle.
 //! - `process`: running the real binary as a child process.
 //! - `pod`: the sidecar in a network namespace with real SDKs (needs root).
@@ -28,6 +29,7 @@ mod container;
 mod fake_sts;
 mod flows;
 mod imds_contract;
+mod kubernetes;
 mod layout;
 mod live;
 mod peers;
