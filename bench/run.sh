@@ -577,6 +577,45 @@ RATIO="$(awk -v a="$I_RPS" -v b="$N_RPS" 'BEGIN { printf "%.2f", a / b }')"
 I_ERR="$(wrk_field "$TMP/wrk-imdsd.txt" errors)"
 N_ERR="$(wrk_field "$TMP/wrk-nginx.txt" errors)"
 
+container_rows() { # container_rows MODE-LABEL FILE-SUFFIX: one row per server
+    local label="$1" suffix="$2" server f vs rps p99
+    local n="$TMP/wrk-nginx-container-$suffix.txt"
+    for server in "${CONTAINER_SERVERS[@]}"; do
+        f="$TMP/wrk-$server-container-$suffix.txt"
+        rps="$(wrk_field "$f" rps)"
+        p99="$(wrk_field "$f" p99)"
+        [[ -n "$rps" ]] || { cat "$f" >&2; die "could not parse $f"; }
+        vs=""
+        [[ "$server" != imdsd ]] ||
+            vs="$(ratio "$rps" "$(wrk_field "$n" rps)")× req/s, $(ratio "$p99" "$(wrk_field "$n" p99)")× p99"
+        printf '| %s | %s | %s | %s ms | %s ms | %s | %s |\n' "$label" "$server" "$rps" \
+            "$(wrk_field "$f" p50)" "$p99" "$(wrk_field "$f" non2xx)/$(wrk_field "$f" sockerr)" "$vs"
+    done
+}
+
+reload_stat() { # reload_stat LOAD MODE FIELD -> "median (max)" over the reloads, in ms
+    awk -v l="$1" -v m="$2" -v f="$3" '$1 == l && $2 == m {
+        for (i = 3; i <= NF; i++) { split($i, kv, "="); if (kv[1] == f) print kv[2] } }' \
+        "$TMP/reloads.txt" | sort -n |
+        awk '{ v[NR] = $1 } END {
+            if (NR == 0) { print "-"; exit }
+            if (NR == 1) { print v[1] " ms"; exit }
+            printf "%s ms (max %s)\n", v[int((NR + 1) / 2)], v[NR] }'
+}
+
+reload_sum() { # reload_sum FIELD -> total over every reload
+    awk -v f="$1" '{ for (i = 3; i <= NF; i++) { split($i, kv, "="); if (kv[1] == f) n += kv[2] } }
+        END { print n + 0 }' "$TMP/reloads.txt"
+}
+
+verdict() { # verdict VALUE GOAL -> ok / over
+    awk -v v="$1" -v g="$2" 'BEGIN { print (v + 0 <= g + 0) ? "ok" : "**over**" }'
+}
+
+reload_median() { # reload_median LOAD MODE -> median served_ms, for verdicts
+    reload_stat "$1" "$2" served_ms | awk '{ print $1 }'
+}
+
 CPU_MODEL="$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
 [[ -n "$CPU_MODEL" ]] || CPU_MODEL="unknown"
 REV="$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)"
@@ -613,6 +652,70 @@ mkdir -p "$BENCH_DIR/out"
     echo "imdsd peak RSS: $HWM KiB (current $RSS KiB, $THREADS_NOW threads)"
     echo "imdsd CPU during the ${DURATION}s measured run: $LOAD_MS ms"
     echo "imdsd idle CPU over $IDLE_WINDOW s: $IDLE_MS ms"
+    echo
+    echo "## imdsd vs nginx: container credentials, GET $CONTAINER_PATH (${CBODY_BYTES}-byte JSON body)"
+    echo
+    echo "the same imdsd and nginx; both get the role's \`Authorization\` header (nginx ignores it);"
+    echo "new connection: wrk with \`Connection: close\` for both (one TCP connection per request;"
+    echo "wrk's latency starts once connected). Same wrk settings as above."
+    echo
+    echo "| mode | server | req/s | p50 | p99 | non-2xx/socket errors | imdsd vs nginx |"
+    echo "| --- | --- | ---: | ---: | ---: | ---: | --- |"
+    container_rows keep-alive ka
+    container_rows "new connection" close
+    echo
+    echo "imdsd peak RSS after the container runs: $C_HWM KiB"
+    echo "imdsd log lines at warn or worse during parts 1-2: $IMDSD_LOG_LINES"
+    echo
+    echo "## imdsd with $ROLES roles on one container listener"
+    echo
+    echo "roles r0..r$((ROLES - 1)), source env, fake STS on loopback (one thread per connection);"
+    echo "config and token files on $BIG_FS; goals: RSS <= $((RSS_GOAL_KIB / 1024)) MiB, reload <= $RELOAD_GOAL_MS ms"
+    echo
+    echo "| measure | result | goal |"
+    echo "| --- | ---: | --- |"
+    printf '| start to READY=1 (every first fetch done) | %s ms | |\n' "$READY_MS"
+    printf '| RSS at READY=1 (VmRSS / VmHWM) | %s / %s KiB | %s |\n' \
+        "$BIG_RSS_READY" "$BIG_HWM_READY" "$(verdict "$BIG_RSS_READY" "$RSS_GOAL_KIB")"
+    printf '| RSS after %s reloads (VmRSS / VmHWM) | %s / %s KiB | %s |\n' "$RELOAD_COUNT" \
+        "$BIG_RSS_AFTER" "$BIG_HWM_AFTER" "$(verdict "$BIG_RSS_AFTER" "$RSS_GOAL_KIB")"
+    printf '| roles ready / token files / STS calls at start | %s / %s / %s | %s each |\n' \
+        "$READY_ROLES" "$TOKEN_FILES" "$STARTUP_POSTS" "$ROLES"
+    printf '| imdsd health --ready | %s | ok |\n' "$HEALTH"
+    printf '| STS calls for %s reloads (one role changed each) | %s | %s |\n' \
+        "$RELOAD_COUNT" "$RELOAD_POSTS" "$RELOAD_COUNT"
+    printf '| idle CPU over %s s | %s ms | |\n' "$IDLE_WINDOW" "$BIG_IDLE_MS"
+    printf '| threads / log lines at WARN or ERROR | %s / %s | |\n' "$BIG_THREADS" "$BIG_WARNINGS"
+    echo
+    echo "Reload: r0's role_arn edited (temporary file renamed over the config), times from the"
+    echo "rename, measured outside by polling /role/r0 about once a ms (median and max of $RELOADS);"
+    echo "RELOADING=1 and READY=1 as received on the notify socket. The watcher debounces 150 ms."
+    echo
+    echo "| trigger | load | to new credentials served | to new token file works | to RELOADING=1 | to READY=1 | goal |"
+    echo "| --- | --- | ---: | ---: | ---: | ---: | --- |"
+    for phase in idle load; do
+        for mode in watch sighup; do
+            label="file watcher"
+            [[ "$mode" == watch ]] || label="SIGHUP"
+            load_label="idle"
+            [[ "$phase" == idle ]] || load_label="wrk on r1"
+            printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$label" "$load_label" \
+                "$(reload_stat "$phase" "$mode" served_ms)" \
+                "$(reload_stat "$phase" "$mode" token_ms)" \
+                "$(reload_stat "$phase" "$mode" reloading_ms)" \
+                "$(reload_stat "$phase" "$mode" ready_ms)" \
+                "$(verdict "$(reload_median "$phase" "$mode")" "$RELOAD_GOAL_MS")"
+        done
+    done
+    echo
+    f="$TMP/wrk-reload.txt"
+    printf 'wrk on /role/r1 (unchanged) during the %s reloads under load: %s requests, %s req/s,\n' \
+        "$((RELOADS * 2))" "$(wrk_field "$f" requests)" "$(wrk_field "$f" rps)"
+    printf 'p99 %s ms, max %s ms, non-2xx %s, socket errors %s\n' "$(wrk_field "$f" p99)" \
+        "$(wrk_field "$f" max)" "$(wrk_field "$f" non2xx)" "$(wrk_field "$f" sockerr)"
+    printf 'probe requests to r0 with its previous token: non-200 %s, connection errors %s\n' \
+        "$(reload_sum non200)" "$(reload_sum conn_errors)"
+    printf '"config reloaded" log lines: %s (one per reload that changed something)\n' "$RELOADED_LINES"
     echo
     echo "machine: $(nproc) CPUs, $(uname -srm), $CPU_MODEL"
     echo "imdsd: $REV; $("$NGINX_BIN" -v 2>&1 | sed 's/^nginx version: //'); $(wrk -v 2>&1 | head -n1 | awk '{ print $1, $2 }')"

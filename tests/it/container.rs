@@ -384,15 +384,7 @@ fn check_refuses_a_token_dir_the_daemon_cannot_write() {
     let path = write(dir.path(), "imdsd.toml", &text);
     std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644))
         .unwrap();
-    let out = std::process::Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            crate::process::BIN,
-            "check",
-            "--config",
-        ])
+    let out = crate::process::as_nobody(&["check", "--config"])
         .arg(&path)
         .output()
         .unwrap();

@@ -68,6 +68,15 @@ pub fn plain_file(dir: &Path, text: &str) -> PathBuf {
     path
 }
 
+/// `imdsd ARGS...` run as `nobody` (uid and gid 65534, no groups): a local
+/// user who is not the daemon's.
+pub fn as_nobody(args: &[&str]) -> Command {
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN])
+        .args(args);
+    cmd
+}
+
 /// The daemon under test.
 pub struct Running {
     pub child: Child,

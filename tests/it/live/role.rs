@@ -258,16 +258,7 @@ async fn clear_errors_for_no_daemon_no_role_and_an_unreadable_token() {
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )
     .unwrap();
-    let out = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            BIN,
-            "exec",
-            "dev",
-            "--socket",
-        ])
+    let out = crate::process::as_nobody(&["exec", "dev", "--socket"])
         .arg(live.socket())
         .args(["--", "true"])
         .output()
@@ -276,15 +267,7 @@ async fn clear_errors_for_no_daemon_no_role_and_an_unreadable_token() {
     let err = stderr(&out);
     assert!(err.contains("cannot read role `dev`'s token file"), "{err}");
     assert!(err.contains("Permission denied"), "{err}");
-    let out = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            BIN,
-            "status",
-            "--socket",
-        ])
+    let out = crate::process::as_nobody(&["status", "--socket"])
         .arg(live.socket())
         .output()
         .unwrap();
