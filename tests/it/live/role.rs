@@ -198,6 +198,37 @@ async fn credential_process_prints_version_1_json_or_the_daemons_503() {
     assert!(err.contains("HTTP 503: CredentialProcessFailed"), "{err}");
 }
 
+/// Container tokens are secrets like keys: whatever the commands and a
+/// client with a wrong token did, no log line holds one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_container_token_reaches_the_log() {
+    let live = started().await;
+    let token =
+        std::fs::read_to_string(live.dir.path().join("tokens/dev.token")).unwrap();
+    let container = live.daemon.addr_n(1).await;
+    for auth in [token.as_str(), "wrong-token-value"] {
+        request(container, "GET", "/role/dev", &[("Authorization", auth)]).await;
+    }
+    for args in [
+        &["env", "dev"][..],
+        &["credential-process", "dev"],
+        &["status"],
+    ] {
+        let out = imdsd(&live, args, &[]);
+        assert!(!stdout(&out).contains(&token) && !stderr(&out).contains(&token));
+    }
+    live.daemon.signal("-HUP");
+    live.daemon.log_line("SIGHUP").await;
+    let lines = live.daemon.lines();
+    assert!(
+        lines.iter().any(|l| l.contains("container credentials")),
+        "trace log captured"
+    );
+    for line in &lines {
+        assert!(!line.contains(&token), "token in log line: {line}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_and_readiness() {
     let live = started().await;
