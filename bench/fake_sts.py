@@ -4,9 +4,10 @@
 Answers every POST with an AssumeRole success document whose credentials
 expire one hour from now. The AccessKeyId is derived from the request's
 RoleArn (see access_key_id), so a client can tell when a changed role's
-new credentials are served. One thread per connection, and a listen
-backlog large enough for a daemon that starts 1000 roles at once.
-Standard library only.
+new credentials are served. One asyncio event loop serves every connection
+(the former ThreadingHTTPServer, a thread per connection and a backlog of 5,
+took over a second to answer 1000 roles starting at once); the listen
+backlog is large enough for that burst. Standard library only.
 
 GET /count answers the number of POSTs answered so far (the benchmark
 checks how many STS calls a reload makes).
@@ -16,12 +17,11 @@ Binds 127.0.0.1 on a free port (port 0) and writes the chosen port to
 PORTFILE once it is listening, so the caller never races for a port.
 """
 
+import asyncio
 import datetime
 import hashlib
-import http.server
 import os
 import sys
-import threading
 import urllib.parse
 
 # Real STS session tokens are several hundred characters of base64; use a
@@ -60,66 +60,71 @@ def body(role_arn: str) -> bytes:
 
 
 POSTS = 0
-POSTS_LOCK = threading.Lock()
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self) -> None:
-        if self.path != "/count":
-            self.send_error(404)
-            return
-        with POSTS_LOCK:
-            payload = f"{POSTS}\n".encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def do_POST(self) -> None:
-        global POSTS
-        length = int(self.headers.get("Content-Length") or 0)
-        form = self.rfile.read(length).decode("utf-8", "replace") if length else ""
-        role_arn = urllib.parse.parse_qs(form).get("RoleArn", [""])[0]
-        payload = body(role_arn)
-        self.send_response(200)
-        self.send_header("Content-Type", "text/xml")
-        self.send_header("Content-Length", str(len(payload)))
-        self.send_header("x-amzn-RequestId", "00000000-0000-0000-0000-000000000000")
-        self.end_headers()
-        self.wfile.write(payload)
-        with POSTS_LOCK:
-            POSTS += 1
-
-    def log_message(self, fmt: str, *args: object) -> None:
-        # One line per request would cost more than the answer itself when
-        # 1000 roles start at once; errors still go through log_error.
-        pass
-
-    def log_error(self, fmt: str, *args: object) -> None:
-        sys.stderr.write("fake_sts: " + (fmt % args) + "\n")
+def response(status: str, ctype: str, payload: bytes, extra: str = "") -> bytes:
+    return (
+        f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\n"
+        f"Content-Length: {len(payload)}\r\n{extra}\r\n"
+    ).encode() + payload
 
 
-class Server(http.server.ThreadingHTTPServer):
-    # socketserver's default backlog is 5: 1000 roles connecting at once
-    # would overflow it, and each dropped SYN costs the client a 1 s retry.
-    request_queue_size = 4096
-    daemon_threads = True
+async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """One connection: HTTP/1.1 requests with a Content-Length body (what
+    imdsd's client sends), kept alive until the client closes."""
+    global POSTS
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            method, target, _ = lines[0].split(" ", 2)
+            headers = {}
+            for line in lines[1:]:
+                name, sep, value = line.partition(":")
+                if sep:
+                    headers[name.strip().lower()] = value.strip()
+            length = int(headers.get("content-length") or 0)
+            form = (await reader.readexactly(length)).decode() if length else ""
+            if method == "POST":
+                role_arn = urllib.parse.parse_qs(form).get("RoleArn", [""])[0]
+                POSTS += 1  # one event loop thread: no lock needed
+                writer.write(response(
+                    "200 OK", "text/xml", body(role_arn),
+                    "x-amzn-RequestId: 00000000-0000-0000-0000-000000000000\r\n",
+                ))
+            elif method == "GET" and target == "/count":
+                writer.write(response("200 OK", "text/plain", f"{POSTS}\n".encode()))
+            else:
+                writer.write(response("404 Not Found", "text/plain", b"not found\n"))
+            await writer.drain()
+            if headers.get("connection", "").lower() == "close":
+                break
+    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+        pass  # the client went away, or sent something this stub does not speak
+    except ValueError as e:
+        sys.stderr.write(f"fake_sts: bad request: {e}\n")
+    finally:
+        writer.close()
+
+
+async def serve(portfile: str) -> None:
+    # A backlog large enough for 1000 roles connecting at once (a dropped
+    # SYN would cost the client a 1 s retransmit).
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, backlog=4096)
+    port = server.sockets[0].getsockname()[1]
+    tmp = portfile + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(f"{port}\n")
+    os.replace(tmp, portfile)  # atomic: the reader never sees a partial file
+    async with server:
+        await server.serve_forever()
 
 
 def main() -> None:
     if len(sys.argv) != 2:
         sys.exit("usage: fake_sts.py PORTFILE")
-    server = Server(("127.0.0.1", 0), Handler)
-    port = server.server_address[1]
-    tmp = sys.argv[1] + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(f"{port}\n")
-    os.replace(tmp, sys.argv[1])  # atomic: the reader never sees a partial file
     try:
-        server.serve_forever()
+        asyncio.run(serve(sys.argv[1]))
     except KeyboardInterrupt:
         pass
 

@@ -13,8 +13,9 @@ waits for the role's token file to hold a new token that works.
 With --notify-log (bench/sd_notify.py's log) it also reports when the
 daemon said RELOADING=1 and then READY=1, as seen on its notify socket.
 
-Prints one line of key=value pairs (times in ms since the rename):
-  served_ms token_ms reloading_ms ready_ms polls non200 conn_errors
+Prints one line of key=value pairs (times in ms since the rename, but
+applied_ms: from RELOADING=1 to the new credentials served):
+  served_ms token_ms reloading_ms ready_ms applied_ms polls non200 conn_errors
 and exits 1 if the new credentials were not served within --timeout.
 
 Usage: reload_probe.py --config FILE --old-arn ARN --new-arn ARN
@@ -31,6 +32,7 @@ import sys
 import time
 import urllib.parse
 
+sys.dont_write_bytecode = True  # no __pycache__ in bench/
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fake_sts import access_key_id  # noqa: E402
 
@@ -171,12 +173,17 @@ def main() -> int:
                 break
             time.sleep(0.01)
 
+    applied_ms = None
+    if served_ms is not None and reloading_ms is not None:
+        applied_ms = served_ms - reloading_ms
+
     def fmt(v):
         return "-" if v is None else f"{v:.1f}"
 
     print(
         f"served_ms={fmt(served_ms)} token_ms={fmt(token_ms)} "
         f"reloading_ms={fmt(reloading_ms)} ready_ms={fmt(ready_ms)} "
+        f"applied_ms={fmt(applied_ms)} "
         f"polls={polls} non200={non200} conn_errors={poller.conn_errors}"
     )
     return 0 if served_ms is not None and token_ms is not None else 1

@@ -494,6 +494,8 @@ BIG_HWM_READY="$(status_kib "$BIG_PID" VmHWM)"
 BIG_THREADS="$(status_kib "$BIG_PID" Threads)"
 READY_MS="$(awk -v r="$ready_ns" -v s="$t_start" 'BEGIN { printf "%.0f", (r / 1e9 - s) * 1000 }')"
 STARTUP_POSTS=$(($(sts_posts) - posts_before_start))
+# Each first fetch's duration, queueing at the fake STS included.
+SLOWEST_FETCH="$(grep -o 'took_ms=[0-9]*' "$TMP/imdsd-roles.log" | cut -d= -f2 | sort -n | tail -n1)"
 log "READY=1 after $READY_MS ms; RSS $BIG_RSS_READY KiB"
 
 # Every role has usable credentials, a token file, and is served.
@@ -538,6 +540,8 @@ for ((n = 0; n < RELOADS; n++)); do
     reload_once idle sighup
 done
 R1_TOKEN="$(cat "$BIG/tokens/r1.token")"
+log "baseline: wrk requests r1, no reload (${DURATION}s)"
+wrk_run "$DURATION" "$BIG_URL/role/r1" "$TMP/wrk-r1.txt" "Authorization: $R1_TOKEN"
 log "reloads while wrk requests r1 ($RELOADS of each kind)"
 wrk_args "Authorization: $R1_TOKEN"
 wrk -t"$THREADS" -c"$CONNECTIONS" -d120s --latency "${WRK_ARGS[@]}" \
@@ -600,7 +604,8 @@ reload_stat() { # reload_stat LOAD MODE FIELD -> "median (max)" over the reloads
         awk '{ v[NR] = $1 } END {
             if (NR == 0) { print "-"; exit }
             if (NR == 1) { print v[1] " ms"; exit }
-            printf "%s ms (max %s)\n", v[int((NR + 1) / 2)], v[NR] }'
+            m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+            printf "%.1f ms (max %s)\n", m, v[NR] }'
 }
 
 reload_sum() { # reload_sum FIELD -> total over every reload
@@ -669,12 +674,14 @@ mkdir -p "$BENCH_DIR/out"
     echo
     echo "## imdsd with $ROLES roles on one container listener"
     echo
-    echo "roles r0..r$((ROLES - 1)), source env, fake STS on loopback (one thread per connection);"
+    echo "roles r0..r$((ROLES - 1)), source env, fake STS (python asyncio) on loopback;"
     echo "config and token files on $BIG_FS; goals: RSS <= $((RSS_GOAL_KIB / 1024)) MiB, reload <= $RELOAD_GOAL_MS ms"
     echo
     echo "| measure | result | goal |"
     echo "| --- | ---: | --- |"
     printf '| start to READY=1 (every first fetch done) | %s ms | |\n' "$READY_MS"
+    printf '| slowest first fetch (took_ms in the log; STS queueing included) | %s ms | |\n' \
+        "${SLOWEST_FETCH:--}"
     printf '| RSS at READY=1 (VmRSS / VmHWM) | %s / %s KiB | %s |\n' \
         "$BIG_RSS_READY" "$BIG_HWM_READY" "$(verdict "$BIG_RSS_READY" "$RSS_GOAL_KIB")"
     printf '| RSS after %s reloads (VmRSS / VmHWM) | %s / %s KiB | %s |\n' "$RELOAD_COUNT" \
@@ -691,28 +698,37 @@ mkdir -p "$BENCH_DIR/out"
     echo "rename, measured outside by polling /role/r0 about once a ms (median and max of $RELOADS);"
     echo "RELOADING=1 and READY=1 as received on the notify socket. The watcher debounces 150 ms."
     echo
-    echo "| trigger | load | to new credentials served | to new token file works | to RELOADING=1 | to READY=1 | goal |"
-    echo "| --- | --- | ---: | ---: | ---: | ---: | --- |"
+    echo "| trigger | load | to new credentials served | to new token file works | to RELOADING=1 | to READY=1 | RELOADING=1 to served | goal |"
+    echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"
     for phase in idle load; do
         for mode in watch sighup; do
             label="file watcher"
             [[ "$mode" == watch ]] || label="SIGHUP"
             load_label="idle"
             [[ "$phase" == idle ]] || load_label="wrk on r1"
-            printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$label" "$load_label" \
+            printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$label" "$load_label" \
                 "$(reload_stat "$phase" "$mode" served_ms)" \
                 "$(reload_stat "$phase" "$mode" token_ms)" \
                 "$(reload_stat "$phase" "$mode" reloading_ms)" \
                 "$(reload_stat "$phase" "$mode" ready_ms)" \
+                "$(reload_stat "$phase" "$mode" applied_ms)" \
                 "$(verdict "$(reload_median "$phase" "$mode")" "$RELOAD_GOAL_MS")"
         done
     done
     echo
-    f="$TMP/wrk-reload.txt"
-    printf 'wrk on /role/r1 (unchanged) during the %s reloads under load: %s requests, %s req/s,\n' \
-        "$((RELOADS * 2))" "$(wrk_field "$f" requests)" "$(wrk_field "$f" rps)"
-    printf 'p99 %s ms, max %s ms, non-2xx %s, socket errors %s\n' "$(wrk_field "$f" p99)" \
-        "$(wrk_field "$f" max)" "$(wrk_field "$f" non2xx)" "$(wrk_field "$f" sockerr)"
+    echo "wrk on /role/r1 (unchanged), $CONNECTIONS connections, keep-alive:"
+    echo
+    echo "| r1 under wrk | requests | req/s | p50 | p99 | max | non-2xx | socket errors |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    for f in "$TMP/wrk-r1.txt" "$TMP/wrk-reload.txt"; do
+        label="no reload (${DURATION}s)"
+        [[ "$f" == "$TMP/wrk-r1.txt" ]] || label="during the $((RELOADS * 2)) reloads above"
+        printf '| %s | %s | %s | %s ms | %s ms | %s ms | %s | %s |\n' "$label" \
+            "$(wrk_field "$f" requests)" "$(wrk_field "$f" rps)" "$(wrk_field "$f" p50)" \
+            "$(wrk_field "$f" p99)" "$(wrk_field "$f" max)" "$(wrk_field "$f" non2xx)" \
+            "$(wrk_field "$f" sockerr)"
+    done
+    echo
     printf 'probe requests to r0 with its previous token: non-200 %s, connection errors %s\n' \
         "$(reload_sum non200)" "$(reload_sum conn_errors)"
     printf '"config reloaded" log lines: %s (one per reload that changed something)\n' "$RELOADED_LINES"

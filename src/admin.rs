@@ -102,7 +102,11 @@ impl Admin {
 }
 
 impl crate::server::Handler for Admin {
-    async fn handle(&self, req: Request<hyper::body::Incoming>) -> HttpResponse {
+    async fn handle(
+        &self,
+        req: Request<hyper::body::Incoming>,
+        _client: &crate::server::Client,
+    ) -> HttpResponse {
         self.respond(&req)
     }
 }

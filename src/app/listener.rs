@@ -20,7 +20,7 @@ use crate::container::tokens::{self, PreparedToken, ROTATION_GRACE, RoleToken};
 use crate::imds::endpoint::{self as imds, RENAME_GRACE};
 use crate::metrics::RequestStats;
 use crate::server::guard::HostAllowList;
-use crate::server::{self, HttpResponse};
+use crate::server::{self, Client, HttpResponse};
 
 /// What a listener answers with.
 #[derive(Debug)]
@@ -37,10 +37,21 @@ impl server::Handler for Endpoint {
         }
     }
 
-    async fn handle(&self, req: Request<hyper::body::Incoming>) -> HttpResponse {
+    fn throttled(&self) -> HttpResponse {
         match self {
-            Endpoint::Imds(e) => e.respond(req).await,
-            Endpoint::Container(e) => e.respond(req).await,
+            Endpoint::Imds(e) => server::Handler::throttled(e.as_ref()),
+            Endpoint::Container(e) => server::Handler::throttled(e),
+        }
+    }
+
+    async fn handle(
+        &self,
+        req: Request<hyper::body::Incoming>,
+        client: &Client,
+    ) -> HttpResponse {
+        match self {
+            Endpoint::Imds(e) => e.respond(req, client).await,
+            Endpoint::Container(e) => e.respond(req, client).await,
         }
     }
 }

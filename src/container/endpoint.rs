@@ -21,6 +21,7 @@ use super::tokens::RoleToken;
 use crate::clock::SharedClock;
 use crate::creds::store::RoleSlot;
 use crate::metrics::{RequestKind, RequestStats};
+use crate::server::Client;
 use crate::server::guard::{self, HostAllowList, Refusal};
 use crate::server::response::{self, HttpResponse};
 
@@ -73,7 +74,11 @@ impl Endpoint {
     }
 
     /// Answers one request.
-    pub(crate) async fn respond<B>(&self, req: Request<B>) -> HttpResponse {
+    pub(crate) async fn respond<B>(
+        &self,
+        req: Request<B>,
+        _client: &Client,
+    ) -> HttpResponse {
         let (kind, response) = self.answer(req).await;
         self.stats.record(kind, response.status());
         response
@@ -133,8 +138,25 @@ impl crate::server::Handler for Endpoint {
         self.allow_uids.as_deref()
     }
 
-    async fn handle(&self, req: Request<hyper::body::Incoming>) -> HttpResponse {
-        self.respond(req).await
+    fn throttled(&self) -> HttpResponse {
+        let mut r = response::json_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Throttling",
+            "too many requests from this client; retry in a second",
+        );
+        r.headers_mut().insert(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from_static("1"),
+        );
+        r
+    }
+
+    async fn handle(
+        &self,
+        req: Request<hyper::body::Incoming>,
+        client: &Client,
+    ) -> HttpResponse {
+        self.respond(req, client).await
     }
 }
 

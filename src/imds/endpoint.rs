@@ -20,6 +20,7 @@ use super::token::{self, TokenCheck, TokenKey};
 use crate::clock::SharedClock;
 use crate::creds::store::{RoleSlot, Snapshot};
 use crate::metrics::{RequestKind, RequestStats};
+use crate::server::Client;
 use crate::server::guard::{self, HostAllowList, Refusal};
 use crate::server::response::{self, HttpResponse};
 
@@ -140,7 +141,11 @@ impl Endpoint {
     }
 
     /// Answers one request.
-    pub(crate) async fn respond<B>(&self, req: Request<B>) -> HttpResponse {
+    pub(crate) async fn respond<B>(
+        &self,
+        req: Request<B>,
+        _client: &Client,
+    ) -> HttpResponse {
         let (kind, response) = self.answer(req).await;
         self.stats.record(kind, response.status());
         response
@@ -297,8 +302,19 @@ impl crate::server::Handler for Endpoint {
         self.allow_uids.as_deref()
     }
 
-    async fn handle(&self, req: Request<hyper::body::Incoming>) -> HttpResponse {
-        self.respond(req).await
+    fn throttled(&self) -> HttpResponse {
+        let mut r = error_page(StatusCode::TOO_MANY_REQUESTS);
+        r.headers_mut()
+            .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+        r
+    }
+
+    async fn handle(
+        &self,
+        req: Request<hyper::body::Incoming>,
+        client: &Client,
+    ) -> HttpResponse {
+        self.respond(req, client).await
     }
 }
 

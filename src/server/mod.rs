@@ -1,17 +1,22 @@
-//! The HTTP/1.1 server every listener runs on (IMDS, admin).
+//! The HTTP/1.1 server every listener runs on (IMDS, container, admin).
 //!
 //! hyper 1 on a tokio listener, with the limits a long-running local
-//! service needs: a connection cap (a semaphore taken before `accept`, so
-//! excess clients wait in the kernel backlog rather than being dropped), a
-//! header-read timeout (slowloris), a header-size limit, and a graceful
-//! drain on shutdown.
+//! service needs so that no local client can starve the others: a
+//! connection cap where idle keep-alive connections make room for new ones
+//! and each peer gets at most a share, a request rate per peer (429 past
+//! it), a header-read timeout (slowloris), a header-size limit, and a
+//! graceful drain on shutdown.
 //!
 //! - [`guard`]: `Host` and browser checks every endpoint applies (pure).
-//! - [`peer`]: which local user a connection comes from (`allow_uids`).
+//! - [`peer`]: which local user (and socket) a connection comes from.
+//! - [`pool`]: admission and eviction decisions (pure) and the pool.
+//! - [`rate`]: the per-peer request rate (pure buckets).
 //! - [`response`]: the response type and plain bodies.
 
 pub(crate) mod guard;
 pub(crate) mod peer;
+mod pool;
+mod rate;
 pub(crate) mod response;
 
 use std::convert::Infallible;
@@ -26,9 +31,15 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
+use std::sync::OnceLock;
+
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+use peer::SocketOwner;
+use pool::{Admitted, PeerKey, Pool, PoolLimits};
+use rate::{RateLimit, RateLimiter};
 
 pub(crate) use response::HttpResponse;
 
@@ -36,6 +47,13 @@ pub(crate) use response::HttpResponse;
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_connections: usize,
+    /// Most connections one peer (a local user, else a source address) may
+    /// hold.
+    pub max_connections_per_peer: usize,
+    /// Requests a peer may make at once before [`Self::requests_per_second`]
+    /// applies; more get 429.
+    pub request_burst: f64,
+    pub requests_per_second: f64,
     pub header_read_timeout: Duration,
     /// Largest request head (request line plus headers) read, in bytes.
     pub max_header_bytes: usize,
@@ -47,10 +65,58 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_connections: 1024,
+            max_connections_per_peer: 512,
+            request_burst: 1000.0,
+            requests_per_second: 200.0,
             header_read_timeout: Duration::from_secs(5),
             max_header_bytes: 16 * 1024,
             grace: Duration::from_secs(10),
         }
+    }
+}
+
+impl Limits {
+    fn pool(&self) -> PoolLimits {
+        PoolLimits {
+            max: self.max_connections,
+            per_peer: self.max_connections_per_peer.min(self.max_connections),
+        }
+    }
+
+    fn rate(&self) -> RateLimit {
+        RateLimit {
+            per_second: self.requests_per_second,
+            burst: self.request_burst,
+        }
+    }
+}
+
+/// Who is on the other end of a connection, found once when it opens.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Client {
+    pub(crate) addr: SocketAddr,
+    /// The client socket's owner, when it is on this host.
+    pub(crate) owner: Option<SocketOwner>,
+}
+
+impl Client {
+    /// Who the connection is accounted to.
+    fn key(&self) -> PeerKey {
+        match self.owner {
+            Some(owner) => PeerKey::Uid(owner.uid),
+            None => PeerKey::Addr(self.addr.ip()),
+        }
+    }
+
+    /// Whether `allowed` (a listener's `allow_uids`) lets this client in.
+    fn allowed(&self, allowed: Option<&[u32]>) -> bool {
+        let Some(allowed) = allowed else { return true };
+        let uid = self.owner.map(|o| o.uid);
+        let ok = uid.is_some_and(|u| allowed.contains(&u));
+        if !ok {
+            tracing::warn!(client = %self.addr, ?uid, "refused a connection from a user not in allow_uids");
+        }
+        ok
     }
 }
 
@@ -61,9 +127,15 @@ pub(crate) trait Handler: Send + Sync + 'static {
         None
     }
 
+    /// The answer to a client over its request rate.
+    fn throttled(&self) -> HttpResponse {
+        response::throttled()
+    }
+
     fn handle(
         &self,
         req: Request<Incoming>,
+        client: &Client,
     ) -> impl std::future::Future<Output = HttpResponse> + Send;
 }
 
@@ -81,7 +153,8 @@ pub(crate) async fn run<H: Handler>(
         listener,
         handler,
         limits,
-        permits: Arc::new(Semaphore::new(limits.max_connections)),
+        pool: Pool::new(limits.pool()),
+        rate: Arc::new(RateLimiter::new(limits.rate())),
         http: http_builder(&limits),
         graceful: GracefulShutdown::new(),
     };
@@ -94,8 +167,9 @@ struct Server<H> {
     local: Option<SocketAddr>,
     handler: Arc<ArcSwap<H>>,
     limits: Limits,
-    /// One per open connection: the connection cap.
-    permits: Arc<Semaphore>,
+    /// The open connections: the cap, per-peer shares, eviction.
+    pool: Arc<Pool>,
+    rate: Arc<RateLimiter>,
     http: http1::Builder,
     graceful: GracefulShutdown,
 }
@@ -104,12 +178,11 @@ impl<H: Handler> Server<H> {
     /// Accepts until `shutdown`, then stops accepting and drains.
     async fn run(self, shutdown: CancellationToken) {
         loop {
-            let accepted = tokio::select! {
+            let (stream, peer) = tokio::select! {
                 a = self.accept() => a,
                 _ = shutdown.cancelled() => break,
             };
-            let (stream, peer, permit) = accepted;
-            self.spawn_connection(stream, peer, permit);
+            self.spawn_connection(stream, peer);
         }
         let Server {
             listener,
@@ -127,19 +200,12 @@ impl<H: Handler> Server<H> {
         }
     }
 
-    /// The next connection, once there is room for it. Waiting for a permit
-    /// before `accept` leaves excess clients in the kernel backlog rather
-    /// than dropping them.
-    async fn accept(&self) -> (TcpStream, SocketAddr, OwnedSemaphorePermit) {
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("semaphore is never closed");
+    /// The next connection. Every connection is accepted at once: the pool
+    /// decides whether it stays.
+    async fn accept(&self) -> (TcpStream, SocketAddr) {
         loop {
             match self.listener.accept().await {
-                Ok((stream, peer)) => return (stream, peer, permit),
+                Ok(pair) => return pair,
                 Err(e) => {
                     // EMFILE and friends: back off instead of spinning.
                     tracing::warn!(listen = ?self.local, error = %e, "accept failed");
@@ -149,33 +215,64 @@ impl<H: Handler> Server<H> {
         }
     }
 
-    /// Serves one connection on its own task; the permit is returned when
-    /// it closes.
-    fn spawn_connection(
-        &self,
-        stream: TcpStream,
-        peer: SocketAddr,
-        permit: OwnedSemaphorePermit,
-    ) {
-        prepare(&stream, self.local, peer);
-        let owner = Owner::new(peer, self.local);
-        let first = self.handler.load_full();
-        let handler = self.handler.clone();
-        let requester = owner.clone();
-        let service =
-            service_fn(move |req| answer(handler.load_full(), requester.clone(), req));
+    /// Serves one connection on its own task: find who it is, let the pool
+    /// admit it, then answer until it closes or the pool closes it.
+    fn spawn_connection(&self, stream: TcpStream, addr: SocketAddr) {
+        prepare(&stream, self.local, addr);
+        let admitted: Arc<OnceLock<(Client, Arc<Admitted>)>> = Arc::new(OnceLock::new());
+        let service = {
+            let (handler, rate, admitted) =
+                (self.handler.clone(), self.rate.clone(), admitted.clone());
+            service_fn(move |req| {
+                let (client, conn) =
+                    admitted.get().cloned().expect("admitted before serving");
+                answer(handler.load_full(), client, conn, rate.clone(), req)
+            })
+        };
         let conn = self
             .graceful
             .watch(self.http.serve_connection(TokioIo::new(stream), service));
+        let (local, pool, handler) =
+            (self.local, self.pool.clone(), self.handler.clone());
         tokio::spawn(async move {
+            let client = Client {
+                addr,
+                owner: identify(addr, local).await,
+            };
             // Someone else's connection is closed without an answer.
-            if owner.allowed(first.allowed_uids()).await
-                && let Err(e) = conn.await
-            {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            if !client.allowed(handler.load().allowed_uids()) {
+                return;
             }
-            drop(permit);
+            let entry = match pool.admit(client.key(), Instant::now()) {
+                Ok(entry) => Arc::new(entry),
+                Err(why) => {
+                    tracing::debug!(client = %addr, ?why, "no room for a connection; closed it");
+                    return;
+                }
+            };
+            let evicted = entry.evicted().clone();
+            let _ = admitted.set((client, entry));
+            tokio::select! {
+                ended = conn => if let Err(e) = ended {
+                    tracing::debug!(client = %addr, error = %e, "connection ended with an error");
+                },
+                _ = evicted.cancelled() => {
+                    tracing::debug!(client = %addr, "closed an idle connection to admit another");
+                }
+            }
         });
+    }
+}
+
+/// The client socket's owner: by netlink on the runtime thread (one quick
+/// kernel round trip), else from the socket table off it.
+async fn identify(addr: SocketAddr, local: Option<SocketAddr>) -> Option<SocketOwner> {
+    let local = local?;
+    match peer::diag_lookup(addr, local) {
+        Ok(found) => found,
+        Err(_) => tokio::task::spawn_blocking(move || peer::lookup_in_table(addr, local))
+            .await
+            .ok()?,
     }
 }
 
@@ -190,56 +287,26 @@ fn http_builder(limits: &Limits) -> http1::Builder {
     builder
 }
 
-/// Answers one request with the handler current when it arrived, behind
-/// the `allow_uids` check: checked per request too, since a reload may add
-/// `allow_uids` while a keep-alive connection is open.
+/// Answers one request with the handler current when it arrived: behind
+/// the `allow_uids` check (per request too, since a reload may add
+/// `allow_uids` while a keep-alive connection is open) and the peer's
+/// request rate, marked in progress so the pool does not close it.
 async fn answer<H: Handler>(
     handler: Arc<H>,
-    owner: Owner,
+    client: Client,
+    conn: Arc<Admitted>,
+    rate: Arc<RateLimiter>,
     req: Request<Incoming>,
 ) -> Result<HttpResponse, Infallible> {
-    if !owner.allowed(handler.allowed_uids()).await {
+    if !client.allowed(handler.allowed_uids()) {
         return Ok(response::forbidden_and_close());
     }
-    Ok(handler.handle(req).await)
-}
-
-/// Who owns the client end of one connection, looked up once, off the
-/// runtime threads, and only for listeners with `allow_uids`.
-#[derive(Clone)]
-struct Owner {
-    peer: SocketAddr,
-    server: Option<SocketAddr>,
-    uid: Arc<tokio::sync::OnceCell<Option<u32>>>,
-}
-
-impl Owner {
-    fn new(peer: SocketAddr, server: Option<SocketAddr>) -> Self {
-        Owner {
-            peer,
-            server,
-            uid: Arc::new(tokio::sync::OnceCell::new()),
-        }
+    if !rate.allow(client.key(), Instant::now()) {
+        tracing::debug!(client = %client.addr, "request rate over the limit: 429");
+        return Ok(handler.throttled());
     }
-
-    async fn allowed(&self, allowed: Option<&[u32]>) -> bool {
-        let Some(allowed) = allowed else { return true };
-        let (peer, server) = (self.peer, self.server);
-        let uid = *self
-            .uid
-            .get_or_init(|| async move {
-                let server = server?;
-                tokio::task::spawn_blocking(move || peer::lookup(peer, server))
-                    .await
-                    .ok()?
-            })
-            .await;
-        let ok = uid.is_some_and(|u| allowed.contains(&u));
-        if !ok {
-            tracing::warn!(client = %peer, ?uid, "refused a connection from a user not in allow_uids");
-        }
-        ok
-    }
+    let _in_progress = conn.request();
+    Ok(handler.handle(req, &client).await)
 }
 
 fn prepare(stream: &tokio::net::TcpStream, local: Option<SocketAddr>, peer: SocketAddr) {

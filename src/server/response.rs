@@ -3,7 +3,7 @@
 //! endpoint, not here.
 
 use bytes::Bytes;
-use http::header::{CONNECTION, CONTENT_TYPE, HeaderValue};
+use http::header::{CONNECTION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use http::{Response, StatusCode};
 use http_body_util::Full;
 
@@ -38,6 +38,17 @@ fn with_type(
 pub(crate) fn json_error(status: StatusCode, code: &str, message: &str) -> HttpResponse {
     let body = serde_json::json!({ "Code": code, "Message": message }).to_string();
     json(status, Bytes::from(body))
+}
+
+/// 429 with `Retry-After: 1`: the client's request rate is over the limit.
+pub(crate) fn throttled() -> HttpResponse {
+    let mut r = text(
+        StatusCode::TOO_MANY_REQUESTS,
+        Bytes::from_static(b"too many requests\n"),
+    );
+    r.headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    r
 }
 
 /// A 403 that also closes the connection: for clients that are not to be

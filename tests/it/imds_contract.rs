@@ -447,42 +447,6 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
 }
 
 #[tokio::test]
-async fn connections_over_the_limit_wait_instead_of_being_served() {
-    let d = TestDaemon::custom(crate::util::CONFIG, crate::util::source_env(), |o| {
-        o.limits.max_connections = 2;
-    })
-    .await;
-    let token = d.token(60).await;
-    // Two idle keep-alive connections hold both permits.
-    let busy1 = TcpStream::connect(d.addr).await.unwrap();
-    let busy2 = TcpStream::connect(d.addr).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let addr = d.addr;
-    let third = tokio::spawn(async move {
-        request(
-            addr,
-            "GET",
-            "/latest/meta-data/instance-id",
-            &[(TOKEN, &token)],
-        )
-        .await
-        .status
-    });
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(
-        !third.is_finished(),
-        "a third connection was served past the limit"
-    );
-    drop(busy1);
-    let status = tokio::time::timeout(Duration::from_secs(5), third)
-        .await
-        .expect("served once a permit frees")
-        .unwrap();
-    assert_eq!(status, 200);
-    drop(busy2);
-}
-
-#[tokio::test]
 async fn allow_uids_serves_listed_users_and_drops_everyone_else() {
     let me = imdsd::current_uid();
     let only_me = crate::util::CONFIG.replace(

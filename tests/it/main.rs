@@ -1,5 +1,6 @@
 //! Integration tests: one binary, one module per area.
 //!
+//! - `fairness`: idle connections make room, per-peer shares, 429s.
 //! - `fake_sts`: the STS stand-in, checking SigV4.
 //! - `util`: `TestDaemon`, a raw HTTP client.
 //! - `imds_contract`: sdk-contract.md 1.1-1.5 over real HTTP.
@@ -26,6 +27,7 @@
 
 mod binary;
 mod container;
+mod fairness;
 mod fake_sts;
 mod flows;
 mod imds_contract;

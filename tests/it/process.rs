@@ -71,8 +71,13 @@ pub fn plain_file(dir: &Path, text: &str) -> PathBuf {
 /// `imdsd ARGS...` run as `nobody` (uid and gid 65534, no groups): a local
 /// user who is not the daemon's.
 pub fn as_nobody(args: &[&str]) -> Command {
+    program_as_nobody(BIN, args)
+}
+
+/// `PROGRAM ARGS...` run as `nobody`.
+pub fn program_as_nobody(program: &str, args: &[&str]) -> Command {
     let mut cmd = Command::new("setpriv");
-    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN])
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", program])
         .args(args);
     cmd
 }
