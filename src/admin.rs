@@ -43,7 +43,7 @@ impl Admin {
 
     pub(crate) fn respond<B>(&self, req: &Request<B>) -> HttpResponse {
         // Role names and error codes are not for a DNS-rebinding page.
-        if guard::check(&self.hosts, req.headers()).is_some() {
+        if guard::check(&self.hosts, req.uri(), req.headers(), &[]).is_some() {
             return text(StatusCode::FORBIDDEN, Bytes::from_static(b"forbidden\n"));
         }
         if req.method() != Method::GET && req.method() != Method::HEAD {

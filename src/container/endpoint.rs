@@ -86,7 +86,7 @@ impl Endpoint {
 
     async fn answer<B>(&self, req: Request<B>) -> (RequestKind, HttpResponse) {
         let (parts, _body) = req.into_parts();
-        if let Some(refused) = refusal(&self.hosts, &parts.headers) {
+        if let Some(refused) = refusal(&self.hosts, &parts.uri, &parts.headers) {
             return (RequestKind::Refused, refused);
         }
         match route(&parts.method, parts.uri.path()) {
@@ -162,7 +162,11 @@ impl crate::server::Handler for Endpoint {
 
 /// The `Host` and browser checks of every endpoint, and no request relayed
 /// by a proxy (an SSRF through a proxy on this host must not reach a role).
-fn refusal(hosts: &HostAllowList, headers: &HeaderMap) -> Option<HttpResponse> {
+fn refusal(
+    hosts: &HostAllowList,
+    target: &http::Uri,
+    headers: &HeaderMap,
+) -> Option<HttpResponse> {
     let refused = |message: &str| {
         Some(response::json_error(
             StatusCode::FORBIDDEN,
@@ -170,16 +174,23 @@ fn refusal(hosts: &HostAllowList, headers: &HeaderMap) -> Option<HttpResponse> {
             message,
         ))
     };
-    match guard::check(hosts, headers) {
-        Some(Refusal::MissingHost) => Some(response::json_error(
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            "the request has no Host header",
-        )),
-        Some(Refusal::ForeignHost) => {
-            refused("the Host header does not name this listener")
+    let reason = |r: Refusal| match r {
+        Refusal::MissingHost => "the request has no Host header",
+        Refusal::DuplicateHost => "the request has more than one Host header",
+        Refusal::RepeatedHeader => "the request has more than one Authorization header",
+        Refusal::ForeignHost => "the Host does not name this listener",
+        Refusal::Browser => "requests from a web browser are refused",
+    };
+    let single = [AUTHORIZATION];
+    match guard::check(hosts, target, headers, &single) {
+        Some(r) => {
+            let code = if r.status() == StatusCode::FORBIDDEN {
+                "AccessDenied"
+            } else {
+                "BadRequest"
+            };
+            Some(response::json_error(r.status(), code, reason(r)))
         }
-        Some(Refusal::Browser) => refused("requests from a web browser are refused"),
         None if headers.contains_key(FORWARDED_FOR) => {
             refused("requests relayed by a proxy (X-Forwarded-For) are refused")
         }
@@ -225,16 +236,24 @@ mod tests {
     #[test]
     fn proxied_foreign_and_browser_requests_are_refused() {
         let hosts = HostAllowList::for_listener("127.0.0.1:9".parse().unwrap());
-        assert!(refusal(&hosts, &headers(&[("host", "127.0.0.1:9")])).is_none());
+        let target: http::Uri = "/role/dev".parse().unwrap();
+        assert!(refusal(&hosts, &target, &headers(&[("host", "127.0.0.1:9")])).is_none());
         for h in [
             headers(&[("host", "evil:9")]),
             headers(&[("host", "127.0.0.1:9"), ("x-forwarded-for", "10.0.0.1")]),
             headers(&[("host", "127.0.0.1:9"), ("origin", "http://x")]),
         ] {
-            let r = refusal(&hosts, &h).expect("refused");
+            let r = refusal(&hosts, &target, &h).expect("refused");
             assert_eq!(r.status(), StatusCode::FORBIDDEN, "{h:?}");
         }
-        let r = refusal(&hosts, &headers(&[])).unwrap();
+        let r = refusal(&hosts, &target, &headers(&[])).unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        let twice = headers(&[
+            ("host", "127.0.0.1:9"),
+            ("authorization", "a"),
+            ("authorization", "b"),
+        ]);
+        let r = refusal(&hosts, &target, &twice).unwrap();
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     }
 

@@ -153,7 +153,10 @@ impl Endpoint {
 
     async fn answer<B>(&self, req: Request<B>) -> (RequestKind, HttpResponse) {
         let (parts, _body) = req.into_parts();
-        if let Some(refusal) = guard::check(&self.hosts, &parts.headers) {
+        let single = [TOKEN_HEADER, TTL_HEADER];
+        if let Some(refusal) =
+            guard::check(&self.hosts, &parts.uri, &parts.headers, &single)
+        {
             return (RequestKind::Refused, refused(refusal));
         }
         let route = route(&parts.method, parts.uri.path());
@@ -342,10 +345,7 @@ fn unavailable(role: &str, snap: &Snapshot) -> HttpResponse {
 }
 
 fn refused(refusal: Refusal) -> HttpResponse {
-    match refusal {
-        Refusal::MissingHost => error_page(StatusCode::BAD_REQUEST),
-        Refusal::ForeignHost | Refusal::Browser => error_page(StatusCode::FORBIDDEN),
-    }
+    error_page(refusal.status())
 }
 
 /// A plain-text answer with the headers real IMDS sends. `Connection:

@@ -45,16 +45,53 @@ impl HostAllowList {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Refusal {
     MissingHost,
+    /// More than one `Host` header: which one a client meant is unknowable.
+    DuplicateHost,
+    /// A header the endpoint reads once (a token, a TTL) came more than once.
+    RepeatedHeader,
+    /// `Host`, or the host of an absolute-form target, is not this listener.
     ForeignHost,
     Browser,
 }
 
-/// Checks `Host` and browser markers. `None` means the request may go on.
-pub(crate) fn check(allow: &HostAllowList, headers: &HeaderMap) -> Option<Refusal> {
-    let Some(host) = headers.get(http::header::HOST) else {
+impl Refusal {
+    /// 400 for a malformed request, 403 for one from the wrong place.
+    pub(crate) fn status(self) -> http::StatusCode {
+        match self {
+            Refusal::MissingHost | Refusal::DuplicateHost | Refusal::RepeatedHeader => {
+                http::StatusCode::BAD_REQUEST
+            }
+            Refusal::ForeignHost | Refusal::Browser => http::StatusCode::FORBIDDEN,
+        }
+    }
+}
+
+/// Checks the request's host (RFC 9112: exactly one `Host`, and an
+/// absolute-form target's host must be ours too), that each of `single`
+/// comes at most once, and browser markers. `None`: the request may go on.
+pub(crate) fn check(
+    allow: &HostAllowList,
+    target: &http::Uri,
+    headers: &HeaderMap,
+    single: &[http::header::HeaderName],
+) -> Option<Refusal> {
+    let mut hosts = headers.get_all(http::header::HOST).iter();
+    let Some(host) = hosts.next() else {
         return Some(Refusal::MissingHost);
     };
-    if !allow.allows(host.as_bytes()) {
+    if hosts.next().is_some() {
+        return Some(Refusal::DuplicateHost);
+    }
+    if single
+        .iter()
+        .any(|name| headers.get_all(name).iter().nth(1).is_some())
+    {
+        return Some(Refusal::RepeatedHeader);
+    }
+    let target_ours = target
+        .authority()
+        .is_none_or(|a| allow.allows(a.as_str().as_bytes()));
+    if !allow.allows(host.as_bytes()) || !target_ours {
         return Some(Refusal::ForeignHost);
     }
     let browser = headers.contains_key(http::header::ORIGIN)
@@ -70,9 +107,14 @@ mod tests {
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
-            h.insert(*k, v.parse().unwrap());
+            h.append(*k, v.parse().unwrap());
         }
         h
+    }
+
+    /// An origin-form target, as almost every request has.
+    fn check(allow: &HostAllowList, headers: &HeaderMap) -> Option<Refusal> {
+        super::check(allow, &"/latest".parse().unwrap(), headers, &[])
     }
 
     #[test]
@@ -114,6 +156,58 @@ mod tests {
     fn ipv6_hosts_are_bracketed() {
         let allow = HostAllowList::for_listener("[::1]:9".parse().unwrap());
         assert_eq!(check(&allow, &headers(&[("host", "[::1]:9")])), None);
+    }
+
+    #[test]
+    fn one_host_header_only() {
+        let allow = HostAllowList::for_listener("127.0.0.1:9".parse().unwrap());
+        let h = headers(&[("host", "127.0.0.1:9"), ("host", "evil:9")]);
+        assert_eq!(check(&allow, &h), Some(Refusal::DuplicateHost));
+        let h = headers(&[("host", "127.0.0.1:9"), ("host", "127.0.0.1:9")]);
+        assert_eq!(check(&allow, &h), Some(Refusal::DuplicateHost));
+        assert_eq!(
+            Refusal::DuplicateHost.status(),
+            http::StatusCode::BAD_REQUEST
+        );
+    }
+
+    #[test]
+    fn an_absolute_form_target_must_name_this_listener_too() {
+        let allow = HostAllowList::for_listener("127.0.0.1:9".parse().unwrap());
+        let h = headers(&[("host", "127.0.0.1:9")]);
+        let evil = "http://evil/latest/meta-data/iam/security-credentials/dev"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            super::check(&allow, &evil, &h, &[]),
+            Some(Refusal::ForeignHost)
+        );
+        let ours = "http://127.0.0.1:9/latest".parse().unwrap();
+        assert_eq!(super::check(&allow, &ours, &h, &[]), None);
+        assert_eq!(Refusal::ForeignHost.status(), http::StatusCode::FORBIDDEN);
+    }
+
+    #[test]
+    fn security_headers_may_come_once() {
+        let allow = HostAllowList::for_listener("127.0.0.1:9".parse().unwrap());
+        let token = http::header::HeaderName::from_static("x-aws-ec2-metadata-token");
+        let target = "/latest".parse().unwrap();
+        let once = headers(&[("host", "127.0.0.1:9"), ("x-aws-ec2-metadata-token", "a")]);
+        assert_eq!(
+            super::check(&allow, &target, &once, std::slice::from_ref(&token)),
+            None
+        );
+        let twice = headers(&[
+            ("host", "127.0.0.1:9"),
+            ("x-aws-ec2-metadata-token", "a"),
+            ("x-aws-ec2-metadata-token", "b"),
+        ]);
+        assert_eq!(
+            super::check(&allow, &target, &twice, std::slice::from_ref(&token)),
+            Some(Refusal::RepeatedHeader)
+        );
+        // Headers the endpoint does not read once may repeat.
+        assert_eq!(super::check(&allow, &target, &twice, &[]), None);
     }
 
     #[test]

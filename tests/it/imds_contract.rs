@@ -129,6 +129,64 @@ async fn c8_foreign_host_header_is_refused_dns_rebinding() {
     assert_eq!(r.status, 403);
 }
 
+/// RFC 9112 read strictly (issue 9): an absolute-form target names the
+/// host, so a foreign one is refused like a foreign `Host`; two `Host`
+/// headers, or two of a header the endpoint reads once, are 400 instead of
+/// "the first wins".
+#[tokio::test]
+async fn strict_hosts_and_single_security_headers() {
+    let d = TestDaemon::start().await;
+    d.ready().await;
+    let token = d.token(300).await;
+    let host = d.addr;
+    let get = |target: &str, headers: &str| {
+        format!("GET {target} HTTP/1.1\r\n{headers}Connection: close\r\n\r\n")
+    };
+    let cases = [
+        (
+            get(
+                &format!("http://evil{CREDS_PATH}"),
+                &format!("Host: {host}\r\n{TOKEN}: {token}\r\n"),
+            ),
+            403,
+        ),
+        (
+            get(
+                &format!("http://{host}{CREDS_PATH}"),
+                &format!("Host: {host}\r\n{TOKEN}: {token}\r\n"),
+            ),
+            200,
+        ),
+        (
+            get(
+                CREDS_PATH,
+                &format!("Host: {host}\r\nHost: evil\r\n{TOKEN}: {token}\r\n"),
+            ),
+            400,
+        ),
+        (
+            get(
+                CREDS_PATH,
+                &format!("Host: {host}\r\n{TOKEN}: {token}\r\n{TOKEN}: {token}\r\n"),
+            ),
+            400,
+        ),
+        (
+            format!(
+                "PUT /latest/api/token HTTP/1.1\r\nHost: {host}\r\n{TTL}: 300\r\n{TTL}: 21600\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            ),
+            400,
+        ),
+    ];
+    for (req, status) in cases {
+        let r = raw(d.addr, req.as_bytes()).await;
+        assert_eq!(r.status, status, "{req}");
+        if status != 200 {
+            assert!(!r.text().contains("SecretAccessKey"), "{req}");
+        }
+    }
+}
+
 // === 1.2 PUT /latest/api/token ===
 
 #[tokio::test]
