@@ -13,9 +13,13 @@ waits for the role's token file to hold a new token that works.
 With --notify-log (bench/sd_notify.py's log) it also reports when the
 daemon said RELOADING=1 and then READY=1, as seen on its notify socket.
 
+imdsd answers 429 past a per-user request rate; such answers are retried
+and counted apart (limited), not as failures (non200).
+
 Prints one line of key=value pairs (times in ms since the rename, but
 applied_ms: from RELOADING=1 to the new credentials served):
-  served_ms token_ms reloading_ms ready_ms applied_ms polls non200 conn_errors
+  served_ms token_ms reloading_ms ready_ms applied_ms polls non200 limited
+  conn_errors
 and exits 1 if the new credentials were not served within --timeout.
 
 Usage: reload_probe.py --config FILE --old-arn ARN --new-arn ARN
@@ -112,7 +116,14 @@ def main() -> int:
     old_token = read(a.token_file)
     want = access_key_id(a.new_arn)
     poller = Poller(a.url)
-    status, old_key = poller.get(old_token)
+    limited = 0
+    give_up = time.perf_counter() + a.timeout
+    while True:
+        status, old_key = poller.get(old_token)
+        if status != 429 or time.perf_counter() > give_up:
+            break
+        limited += 1
+        time.sleep(0.005)
     if status != 200:
         print(f"error: {a.url} answered {status} before the edit", file=sys.stderr)
         return 1
@@ -141,7 +152,9 @@ def main() -> int:
     while time.perf_counter() < deadline:
         status, key = poller.get(old_token)
         polls += 1
-        if status is not None and status != 200:
+        if status == 429:
+            limited += 1
+        elif status is not None and status != 200:
             non200 += 1
         if key == want:
             served_ms = (time.perf_counter() - t0) * 1000
@@ -156,6 +169,7 @@ def main() -> int:
             token = old_token  # between unlink and rename: not there yet
         if token != old_token:
             status, key = poller.get(token)
+            limited += status == 429
             if status == 200 and key == want:
                 token_ms = (time.perf_counter() - t0) * 1000
                 break
@@ -184,7 +198,8 @@ def main() -> int:
         f"served_ms={fmt(served_ms)} token_ms={fmt(token_ms)} "
         f"reloading_ms={fmt(reloading_ms)} ready_ms={fmt(ready_ms)} "
         f"applied_ms={fmt(applied_ms)} "
-        f"polls={polls} non200={non200} conn_errors={poller.conn_errors}"
+        f"polls={polls} non200={non200} limited={limited} "
+        f"conn_errors={poller.conn_errors}"
     )
     return 0 if served_ms is not None and token_ms is not None else 1
 

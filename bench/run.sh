@@ -12,7 +12,14 @@
 #      READY=1 (on a stand-in NOTIFY_SOCKET), RSS once ready, and the time
 #      from editing one role's role_arn to its new credentials being served
 #      (file watcher, and SIGHUP), idle and while wrk keeps requesting an
-#      unchanged role (whose failed requests are counted).
+#      unchanged role (its responses are counted by status).
+#
+# imdsd limits each local user to 1000 requests at once and 200 a second
+# per listener (429 past that). Every wrk run's non-2xx responses are
+# reported, and req/s of 2xx answers beside the raw rate; a short wrk run
+# with bench/status_census.lua shows which statuses they were. Running as
+# root, part 3's load runs as `nobody`, so that it does not use up the
+# reload probe's share.
 #
 #   bench/run.sh                 # 10 s measured run per server and mode
 #   DURATION=5 bench/run.sh      # shorter runs
@@ -52,6 +59,9 @@ cd "$REPO"
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+[[ "$ROLES" =~ ^[0-9]+$ && "$ROLES" -ge 2 ]] || die "ROLES must be a number >= 2 (r1 is kept unchanged)"
+[[ "$RELOADS" =~ ^[1-9][0-9]*$ ]] || die "RELOADS must be a number >= 1"
 
 # --- cleanup ---------------------------------------------------------------
 
@@ -197,10 +207,25 @@ wrk_field() { # wrk_field OUTFILE (rps|p50|p99|max|requests|non2xx|sockerr|error
     p99) to_ms "$(awk '$1 == "99%" { print $2 }' "$1")" ;;
     max) to_ms "$(awk '$1 == "Latency" { print $4 }' "$1")" ;;
     requests) awk '$2 == "requests" && $3 == "in" { print $1 }' "$1" ;;
+    ok_rps) # 2xx (and 3xx) answers per second
+        awk '$2 == "requests" && $3 == "in" { n = $1; t = $4 + 0 }
+            /Non-2xx or 3xx responses:/ { bad = $NF }
+            END { if (t > 0) printf "%.2f", (n - bad) / t }' "$1" ;;
+    statuses) awk '$1 == "statuses:" { $1 = ""; sub(/^ /, ""); print }' "$1" ;;
     non2xx) awk '/Non-2xx or 3xx responses:/ { n = $NF } END { print n + 0 }' "$1" ;;
     sockerr) awk '/Socket errors:/ { gsub(/,/, ""); n = $4 + $6 + $8 + $10 } END { print n + 0 }' "$1" ;;
     errors) grep -E 'Non-2xx|Socket errors' "$1" | sed 's/^ *//' | paste -sd';' - || true ;;
     esac
+}
+
+census() { # census NAME URL [HEADER...]: a 1 s wrk run counting statuses
+    local name="$1" url="$2"
+    shift 2
+    wrk_args "$@"
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d1s -s "$BENCH_DIR/status_census.lua" \
+        "${WRK_ARGS[@]}" "$url" >"$TMP/census-$name.txt" 2>&1 ||
+        { cat "$TMP/census-$name.txt" >&2; die "wrk (census) failed against $url"; }
+    wrk_field "$TMP/census-$name.txt" statuses
 }
 
 ratio() { # ratio A B -> A/B with 2 decimals
@@ -374,6 +399,7 @@ imdsd_ticks_before="$(cpu_ticks "$IMDSD_PID")"
 wrk_run "$DURATION" "$IMDS$CRED_PATH" "$TMP/wrk-imdsd.txt" "$IMDS_HDR"
 imdsd_ticks_after="$(cpu_ticks "$IMDSD_PID")"
 imdsd_alive
+IMDS_CENSUS="$(census imdsd-imds "$IMDS$CRED_PATH" "$IMDS_HDR")"
 
 bench_pair nginx "$NGINX$CRED_PATH" "$IMDS_HDR"
 if [[ -n "$INLINE_PORT" ]]; then
@@ -420,6 +446,7 @@ for server in "${CONTAINER_SERVERS[@]}"; do
     bench_pair "$server-container-close" "$(container_url "$server")" "$AUTH_HDR" "$CLOSE_HDR"
 done
 imdsd_alive
+CONTAINER_CENSUS="$(census imdsd-container "$CONTAINER$CONTAINER_PATH" "$AUTH_HDR")"
 C_HWM="$(status_kib "$IMDSD_PID" VmHWM)"
 code="$(curl -s --max-time 2 -o /dev/null -w '%{http_code}' \
     -H "$AUTH_HDR" "$CONTAINER$CONTAINER_PATH" || true)"
@@ -468,7 +495,7 @@ ARN_PREFIX="arn:aws:iam::123456789012:role/r"
 mkdir -p "$TMP/state-roles"
 posts_before_start="$(sts_posts)"
 log "start imdsd with $ROLES roles"
-t_start="$EPOCHREALTIME"
+t_start="${EPOCHREALTIME/,/.}" # seconds.microseconds, whatever the locale
 env -u STATE_DIRECTORY -u AWS_SESSION_TOKEN -u AWS_PROFILE -u IMDSD_CONTROL_SOCKET \
     AWS_ACCESS_KEY_ID=AKIAEXAMPLE AWS_SECRET_ACCESS_KEY=x \
     XDG_STATE_HOME="$TMP/state-roles" NOTIFY_SOCKET="$BIG/notify.sock" IMDSD_LOG=info \
@@ -540,12 +567,25 @@ for ((n = 0; n < RELOADS; n++)); do
     reload_once idle sighup
 done
 R1_TOKEN="$(cat "$BIG/tokens/r1.token")"
-log "baseline: wrk requests r1, no reload (${DURATION}s)"
-wrk_run "$DURATION" "$BIG_URL/role/r1" "$TMP/wrk-r1.txt" "Authorization: $R1_TOKEN"
-log "reloads while wrk requests r1 ($RELOADS of each kind)"
+# The load gets a user of its own when we can, so that the rate limit it
+# runs into is not the probe's. Its responses are counted by status.
+LOAD_AS=()
+LOAD_USER="$(id -un)"
+if [[ $(id -u) -eq 0 ]] && command -v setpriv >/dev/null 2>&1 && id nobody >/dev/null 2>&1; then
+    LOAD_AS=(setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups)
+    LOAD_USER=nobody
+    # wrk, as nobody, must be able to read the census script.
+    "${LOAD_AS[@]}" test -r "$BENCH_DIR/status_census.lua" || { LOAD_AS=(); LOAD_USER="$(id -un)"; }
+fi
 wrk_args "Authorization: $R1_TOKEN"
-wrk -t"$THREADS" -c"$CONNECTIONS" -d120s --latency "${WRK_ARGS[@]}" \
-    "$BIG_URL/role/r1" >"$TMP/wrk-reload.txt" 2>&1 &
+log "baseline: wrk (as $LOAD_USER) requests r1, no reload (${DURATION}s)"
+"${LOAD_AS[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION"s --latency \
+    -s "$BENCH_DIR/status_census.lua" "${WRK_ARGS[@]}" "$BIG_URL/role/r1" \
+    >"$TMP/wrk-r1.txt" 2>&1 || { cat "$TMP/wrk-r1.txt" >&2; die "wrk failed against r1"; }
+log "reloads while wrk requests r1 ($RELOADS of each kind)"
+"${LOAD_AS[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d120s --latency \
+    -s "$BENCH_DIR/status_census.lua" "${WRK_ARGS[@]}" "$BIG_URL/role/r1" \
+    >"$TMP/wrk-reload.txt" 2>&1 &
 LOAD_PID=$!
 sleep 1
 for ((n = 0; n < RELOADS; n++)); do
@@ -582,18 +622,19 @@ I_ERR="$(wrk_field "$TMP/wrk-imdsd.txt" errors)"
 N_ERR="$(wrk_field "$TMP/wrk-nginx.txt" errors)"
 
 container_rows() { # container_rows MODE-LABEL FILE-SUFFIX: one row per server
-    local label="$1" suffix="$2" server f vs rps p99
+    local label="$1" suffix="$2" server f vs ok p99
     local n="$TMP/wrk-nginx-container-$suffix.txt"
     for server in "${CONTAINER_SERVERS[@]}"; do
         f="$TMP/wrk-$server-container-$suffix.txt"
-        rps="$(wrk_field "$f" rps)"
+        ok="$(wrk_field "$f" ok_rps)"
         p99="$(wrk_field "$f" p99)"
-        [[ -n "$rps" ]] || { cat "$f" >&2; die "could not parse $f"; }
+        [[ -n "$ok" ]] || { cat "$f" >&2; die "could not parse $f"; }
         vs=""
         [[ "$server" != imdsd ]] ||
-            vs="$(ratio "$rps" "$(wrk_field "$n" rps)")× req/s, $(ratio "$p99" "$(wrk_field "$n" p99)")× p99"
-        printf '| %s | %s | %s | %s ms | %s ms | %s | %s |\n' "$label" "$server" "$rps" \
-            "$(wrk_field "$f" p50)" "$p99" "$(wrk_field "$f" non2xx)/$(wrk_field "$f" sockerr)" "$vs"
+            vs="$(ratio "$ok" "$(wrk_field "$n" ok_rps)")× 2xx/s, $(ratio "$p99" "$(wrk_field "$n" p99)")× p99"
+        printf '| %s | %s | %s | %s | %s ms | %s ms | %s | %s |\n' "$label" "$server" \
+            "$(wrk_field "$f" rps)" "$ok" "$(wrk_field "$f" p50)" "$p99" \
+            "$(wrk_field "$f" non2xx)/$(wrk_field "$f" sockerr)" "$vs"
     done
 }
 
@@ -654,6 +695,12 @@ mkdir -p "$BENCH_DIR/out"
     fi
     [[ -z "$I_ERR" ]] || echo "imdsd wrk errors: $I_ERR"
     [[ -z "$N_ERR" ]] || echo "nginx wrk errors: $N_ERR"
+    if [[ "$(wrk_field "$TMP/wrk-imdsd.txt" non2xx)" != 0 ]]; then
+        I_OK="$(wrk_field "$TMP/wrk-imdsd.txt" ok_rps)"
+        N_OK="$(wrk_field "$TMP/wrk-nginx.txt" ok_rps)"
+        echo "WARNING: imdsd's req/s above counts non-2xx answers; 2xx/s: imdsd $I_OK, nginx $N_OK (ratio $(ratio "$I_OK" "$N_OK"))"
+        echo "status census, imdsd IMDS endpoint (wrk 1 s, keep-alive): $IMDS_CENSUS"
+    fi
     echo "imdsd peak RSS: $HWM KiB (current $RSS KiB, $THREADS_NOW threads)"
     echo "imdsd CPU during the ${DURATION}s measured run: $LOAD_MS ms"
     echo "imdsd idle CPU over $IDLE_WINDOW s: $IDLE_MS ms"
@@ -664,11 +711,12 @@ mkdir -p "$BENCH_DIR/out"
     echo "new connection: wrk with \`Connection: close\` for both (one TCP connection per request;"
     echo "wrk's latency starts once connected). Same wrk settings as above."
     echo
-    echo "| mode | server | req/s | p50 | p99 | non-2xx/socket errors | imdsd vs nginx |"
-    echo "| --- | --- | ---: | ---: | ---: | ---: | --- |"
+    echo "| mode | server | req/s | 2xx/s | p50 | p99 | non-2xx/socket errors | imdsd vs nginx |"
+    echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"
     container_rows keep-alive ka
     container_rows "new connection" close
     echo
+    echo "status census, imdsd container endpoint (wrk 1 s, keep-alive): $CONTAINER_CENSUS"
     echo "imdsd peak RSS after the container runs: $C_HWM KiB"
     echo "imdsd log lines at warn or worse during parts 1-2: $IMDSD_LOG_LINES"
     echo
@@ -716,21 +764,21 @@ mkdir -p "$BENCH_DIR/out"
         done
     done
     echo
-    echo "wrk on /role/r1 (unchanged), $CONNECTIONS connections, keep-alive:"
+    echo "wrk (as $LOAD_USER, statuses counted) on /role/r1 (unchanged), $CONNECTIONS connections, keep-alive:"
     echo
-    echo "| r1 under wrk | requests | req/s | p50 | p99 | max | non-2xx | socket errors |"
-    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    echo "| r1 under wrk | requests | req/s | 2xx/s | p50 | p99 | max | statuses | socket errors |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |"
     for f in "$TMP/wrk-r1.txt" "$TMP/wrk-reload.txt"; do
         label="no reload (${DURATION}s)"
         [[ "$f" == "$TMP/wrk-r1.txt" ]] || label="during the $((RELOADS * 2)) reloads above"
-        printf '| %s | %s | %s | %s ms | %s ms | %s ms | %s | %s |\n' "$label" \
-            "$(wrk_field "$f" requests)" "$(wrk_field "$f" rps)" "$(wrk_field "$f" p50)" \
-            "$(wrk_field "$f" p99)" "$(wrk_field "$f" max)" "$(wrk_field "$f" non2xx)" \
-            "$(wrk_field "$f" sockerr)"
+        printf '| %s | %s | %s | %s | %s ms | %s ms | %s ms | %s | %s |\n' "$label" \
+            "$(wrk_field "$f" requests)" "$(wrk_field "$f" rps)" "$(wrk_field "$f" ok_rps)" \
+            "$(wrk_field "$f" p50)" "$(wrk_field "$f" p99)" "$(wrk_field "$f" max)" \
+            "$(wrk_field "$f" statuses)" "$(wrk_field "$f" sockerr)"
     done
     echo
-    printf 'probe requests to r0 with its previous token: non-200 %s, connection errors %s\n' \
-        "$(reload_sum non200)" "$(reload_sum conn_errors)"
+    printf 'probe requests to r0 with its previous token: non-200 %s (429 not counted), 429 %s, connection errors %s\n' \
+        "$(reload_sum non200)" "$(reload_sum limited)" "$(reload_sum conn_errors)"
     printf '"config reloaded" log lines: %s (one per reload that changed something)\n' "$RELOADED_LINES"
     echo
     echo "machine: $(nproc) CPUs, $(uname -srm), $CPU_MODEL"

@@ -13,6 +13,7 @@
 //! - [`rate`]: the per-peer request rate (pure buckets).
 //! - [`response`]: the response type and plain bodies.
 
+mod connection;
 pub(crate) mod guard;
 pub(crate) mod peer;
 mod pool;
@@ -28,14 +29,12 @@ use arc_swap::ArcSwap;
 use hyper::Request;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use std::sync::OnceLock;
+use hyper_util::rt::TokioTimer;
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use peer::SocketOwner;
 use pool::{Admitted, PeerKey, Pool, PoolLimits};
@@ -55,6 +54,8 @@ pub struct Limits {
     pub request_burst: f64,
     pub requests_per_second: f64,
     pub header_read_timeout: Duration,
+    /// How long a keep-alive connection may stay idle between requests.
+    pub idle_timeout: Duration,
     /// Largest request head (request line plus headers) read, in bytes.
     pub max_header_bytes: usize,
     /// How long in-flight requests get to finish on shutdown.
@@ -69,6 +70,7 @@ impl Default for Limits {
             request_burst: 1000.0,
             requests_per_second: 200.0,
             header_read_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(30),
             max_header_bytes: 16 * 1024,
             grace: Duration::from_secs(10),
         }
@@ -156,7 +158,8 @@ pub(crate) async fn run<H: Handler>(
         pool: Pool::new(limits.pool()),
         rate: Arc::new(RateLimiter::new(limits.rate())),
         http: http_builder(&limits),
-        graceful: GracefulShutdown::new(),
+        tracker: TaskTracker::new(),
+        stop: CancellationToken::new(),
     };
     server.run(shutdown).await;
 }
@@ -171,7 +174,10 @@ struct Server<H> {
     pool: Arc<Pool>,
     rate: Arc<RateLimiter>,
     http: http1::Builder,
-    graceful: GracefulShutdown,
+    /// The connection tasks, waited for on shutdown.
+    tracker: TaskTracker,
+    /// Tells connections the server is stopping.
+    stop: CancellationToken,
 }
 
 impl<H: Handler> Server<H> {
@@ -187,13 +193,17 @@ impl<H: Handler> Server<H> {
         let Server {
             listener,
             local,
-            graceful,
+            tracker,
+            stop,
             limits,
             ..
         } = self;
         drop(listener);
+        // Idle connections close at once; a request in progress finishes.
+        stop.cancel();
+        tracker.close();
         tokio::select! {
-            _ = graceful.shutdown() => tracing::debug!(listen = ?local, "drained"),
+            _ = tracker.wait() => tracing::debug!(listen = ?local, "drained"),
             _ = tokio::time::sleep(limits.grace) => {
                 tracing::warn!(listen = ?local, grace = ?limits.grace, "requests still running after the grace period; closing them");
             }
@@ -216,25 +226,22 @@ impl<H: Handler> Server<H> {
     }
 
     /// Serves one connection on its own task: find who it is, let the pool
-    /// admit it, then answer until it closes or the pool closes it.
+    /// admit it, then answer requests until it closes or the pool closes
+    /// it.
     fn spawn_connection(&self, stream: TcpStream, addr: SocketAddr) {
         prepare(&stream, self.local, addr);
-        let admitted: Arc<OnceLock<(Client, Arc<Admitted>)>> = Arc::new(OnceLock::new());
-        let service = {
-            let (handler, rate, admitted) =
-                (self.handler.clone(), self.rate.clone(), admitted.clone());
-            service_fn(move |req| {
-                let (client, conn) =
-                    admitted.get().cloned().expect("admitted before serving");
-                answer(handler.load_full(), client, conn, rate.clone(), req)
-            })
-        };
-        let conn = self
-            .graceful
-            .watch(self.http.serve_connection(TokioIo::new(stream), service));
-        let (local, pool, handler) =
-            (self.local, self.pool.clone(), self.handler.clone());
-        tokio::spawn(async move {
+        let (local, pool, handler, rate) = (
+            self.local,
+            self.pool.clone(),
+            self.handler.clone(),
+            self.rate.clone(),
+        );
+        let (http, stop, idle_timeout) = (
+            self.http.clone(),
+            self.stop.clone(),
+            self.limits.idle_timeout,
+        );
+        self.tracker.spawn(async move {
             let client = Client {
                 addr,
                 owner: identify(addr, local).await,
@@ -243,22 +250,27 @@ impl<H: Handler> Server<H> {
             if !client.allowed(handler.load().allowed_uids()) {
                 return;
             }
-            let entry = match pool.admit(client.key(), Instant::now()) {
-                Ok(entry) => Arc::new(entry),
+            let admitted = match pool.admit(client.key(), Instant::now()) {
+                Ok(admitted) => Arc::new(admitted),
                 Err(why) => {
                     tracing::debug!(client = %addr, ?why, "no room for a connection; closed it");
                     return;
                 }
             };
-            let evicted = entry.evicted().clone();
-            let _ = admitted.set((client, entry));
-            tokio::select! {
-                ended = conn => if let Err(e) = ended {
+            let signals = connection::Signals {
+                evicted: admitted.evicted().clone(),
+                stop,
+                idle_timeout,
+            };
+            let answer: connection::Answer = Arc::new(move |req| {
+                let (handler, rate, admitted) = (handler.load_full(), rate.clone(), admitted.clone());
+                Box::pin(answer(handler, client, admitted, rate, req))
+            });
+            match connection::run(stream, &http, signals, answer).await {
+                connection::Ended::Error(e) => {
                     tracing::debug!(client = %addr, error = %e, "connection ended with an error");
-                },
-                _ = evicted.cancelled() => {
-                    tracing::debug!(client = %addr, "closed an idle connection to admit another");
                 }
+                ended => tracing::trace!(client = %addr, ?ended, "connection ended"),
             }
         });
     }
