@@ -278,6 +278,12 @@ region = "us-east-1"
 [roles.dev]
 role_arn = "arn:aws:iam::123456789012:role/dev"
 source = "env"
+
+# One load generator is one local user: without this, imdsd's per-user
+# request rate (200/s after a burst of 1000) would answer most of wrk's
+# requests with 429. bench/fairness.sh measures the limits themselves.
+[limits]
+requests_per_second = 0
 EOF
 
 mkdir -p "$TMP/state"
@@ -484,6 +490,7 @@ BIG_URL="http://127.0.0.1:$BIG_PORT"
 ARN_PREFIX="arn:aws:iam::123456789012:role/r"
 {
     printf '[daemon]\ncontrol_socket = "%s"\n\n' "$BIG/control.sock"
+    printf '[limits]\nrequests_per_second = 0\n\n'
     printf '[sts]\nendpoint = "%s"\nregion = "us-east-1"\n\n' "$STS"
     printf '[[container]]\nlisten = "127.0.0.1:%s"\ntoken_dir = "%s"\n' \
         "$BIG_PORT" "$BIG/tokens"

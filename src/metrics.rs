@@ -189,10 +189,12 @@ pub(crate) enum RequestKind {
     NotFound,
     MethodNotAllowed,
     Refused,
+    /// Over the client's request rate.
+    Throttled,
 }
 
 impl RequestKind {
-    const ALL: usize = 7;
+    const ALL: usize = 8;
 
     fn label(self) -> &'static str {
         match self {
@@ -203,11 +205,14 @@ impl RequestKind {
             RequestKind::NotFound => "not_found",
             RequestKind::MethodNotAllowed => "method_not_allowed",
             RequestKind::Refused => "refused",
+            RequestKind::Throttled => "throttled",
         }
     }
 }
 
-const STATUSES: [&str; 8] = ["200", "400", "401", "403", "404", "405", "503", "other"];
+const STATUSES: [&str; 9] = [
+    "200", "400", "401", "403", "404", "405", "429", "503", "other",
+];
 
 fn status_index(status: StatusCode) -> usize {
     match status.as_u16() {
@@ -217,8 +222,9 @@ fn status_index(status: StatusCode) -> usize {
         403 => 3,
         404 => 4,
         405 => 5,
-        503 => 6,
-        _ => 7,
+        429 => 6,
+        503 => 7,
+        _ => 8,
     }
 }
 

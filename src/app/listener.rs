@@ -19,6 +19,7 @@ use crate::container::endpoint::{self as container, ServedRole};
 use crate::container::tokens::{self, PreparedToken, ROTATION_GRACE, RoleToken};
 use crate::imds::endpoint::{self as imds, RENAME_GRACE};
 use crate::metrics::RequestStats;
+use crate::secret::Secret;
 use crate::server::guard::HostAllowList;
 use crate::server::{self, Client, HttpResponse};
 
@@ -198,20 +199,85 @@ impl Daemon {
         }
     }
 
-    /// Writes every container token file of `config` to a temporary file
-    /// (what can fail), to be committed once the endpoints accept them.
-    pub(super) fn prepare_tokens(
+    /// The token files `config` needs written: every one at start; on a
+    /// reload (`old`), only those whose token or settings changed, or that
+    /// went missing.
+    pub(super) fn tokens_to_write(
         &self,
         config: &Config,
-    ) -> Result<Vec<PreparedToken>, StartError> {
+        old: Option<&Config>,
+    ) -> Vec<TokenWrite> {
+        let before = old.map(token_writes).unwrap_or_default();
         token_writes(config)
-            .into_values()
-            .map(|(files, role)| {
+            .into_iter()
+            .filter_map(|(path, (files, role))| {
                 let token = self.shared.tokens.token_for(&config.roles[&role]);
-                tokens::prepare(&files, &role, &token).map_err(StartError::from)
+                let unchanged =
+                    before.get(&path).zip(old).is_some_and(|((f, r), old)| {
+                        *f == files
+                            && *r == role
+                            && self.shared.tokens.token_for(&old.roles[r]).expose()
+                                == token.expose()
+                    });
+                (!unchanged || !path.exists()).then_some(TokenWrite {
+                    files,
+                    role,
+                    token,
+                })
             })
             .collect()
     }
+}
+
+/// One token file to write.
+pub(super) struct TokenWrite {
+    files: TokenFiles,
+    role: String,
+    token: Secret,
+}
+
+/// Writes token files to temporary files (what can fail), off the runtime
+/// threads; they become visible with [`commit_tokens`].
+pub(super) async fn prepare_tokens(
+    writes: Vec<TokenWrite>,
+) -> Result<Vec<PreparedToken>, StartError> {
+    if writes.is_empty() {
+        return Ok(vec![]);
+    }
+    blocking(move || {
+        writes
+            .iter()
+            .map(|w| {
+                tokens::prepare(&w.files, &w.role, &w.token).map_err(StartError::from)
+            })
+            .collect()
+    })
+    .await
+}
+
+/// Moves prepared token files into place, off the runtime threads.
+pub(super) async fn commit_tokens(
+    prepared: Vec<PreparedToken>,
+) -> Result<(), StartError> {
+    if prepared.is_empty() {
+        return Ok(());
+    }
+    blocking(move || {
+        for token in prepared {
+            token.commit()?;
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// Runs file work on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StartError> + Send + 'static,
+) -> Result<T, StartError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|e| Err(StartError::Task(e.to_string())))
 }
 
 /// Every `(token file, role)` a config's container listeners need, once.
@@ -225,14 +291,6 @@ pub(super) fn token_writes(config: &Config) -> TokenWrites {
         }
     }
     writes
-}
-
-/// Moves prepared token files into place.
-pub(super) fn commit_tokens(prepared: Vec<PreparedToken>) -> Result<(), StartError> {
-    for token in prepared {
-        token.commit()?;
-    }
-    Ok(())
 }
 
 fn announce(addr: SocketAddr, cfg: &ListenerConfig) {

@@ -68,12 +68,13 @@ impl Options {
         clock: SharedClock,
         state_dir: PathBuf,
     ) -> Self {
+        let limits = Limits::from(config.limits);
         Options {
             config,
             env,
             clock,
             state_dir,
-            limits: Limits::default(),
+            limits,
             wait_limit: endpoint::DEFAULT_WAIT,
             clock_check: DEFAULT_CLOCK_CHECK,
             inherited: Inherited::default(),
@@ -96,6 +97,8 @@ pub enum StartError {
     Sts(#[from] sts::SetupError),
     #[error(transparent)]
     TokenFile(#[from] TokenFileError),
+    #[error("a file task failed: {0}")]
+    Task(String),
 }
 
 /// The parts that stay the same across reloads.
@@ -212,7 +215,8 @@ impl Daemon {
         let started = daemon.start_roles(roles.iter());
         daemon.roles.extend(started);
         let config = daemon.config.clone();
-        listener::commit_tokens(daemon.prepare_tokens(&config)?)?;
+        let writes = daemon.tokens_to_write(&config, None);
+        listener::commit_tokens(listener::prepare_tokens(writes).await?).await?;
         let listeners = config.listeners;
         for (bound, cfg) in bound.into_iter().zip(&listeners) {
             let runtime = daemon.start_listener(bound, cfg);

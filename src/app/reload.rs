@@ -33,7 +33,8 @@ impl Daemon {
         let retired = self.restart_roles(&plan, &new).await;
         // Token files are prepared once the new role runtimes exist, and
         // become visible only after the endpoints accept their tokens.
-        let tokens = match self.prepare_tokens(&new) {
+        let writes = self.tokens_to_write(&new, Some(&self.config));
+        let tokens = match listener::prepare_tokens(writes).await {
             Ok(tokens) => tokens,
             Err(e) => {
                 self.undo_restart(retired, &plan);
@@ -42,7 +43,7 @@ impl Daemon {
         };
         let mut summary = self.switch_listeners(&plan, &new, opened);
         let stale = stale_tokens(&self.config, &new);
-        let committed = listener::commit_tokens(tokens);
+        let committed = listener::commit_tokens(tokens).await;
         for (files, role) in stale.into_values() {
             tokens::remove(&files, &role);
         }

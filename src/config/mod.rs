@@ -37,6 +37,30 @@ pub struct Config {
     pub(crate) control_socket: Option<std::path::PathBuf>,
     /// Reload when the file changes (else only on SIGHUP).
     pub(crate) watch_config: bool,
+    /// What one client may take of each listener.
+    pub(crate) limits: LimitsConfig,
+}
+
+/// `[limits]`: per listener. Applied at start (a change takes a restart).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LimitsConfig {
+    pub(crate) max_connections: u32,
+    /// Most connections of one local user (else one client address).
+    pub(crate) max_connections_per_user: u32,
+    /// Requests per second of one user after the burst; 0: no limit.
+    pub(crate) requests_per_second: u32,
+    pub(crate) request_burst: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_connections: 1024,
+            max_connections_per_user: 512,
+            requests_per_second: 200,
+            request_burst: 1000,
+        }
+    }
 }
 
 /// One listener: an address, who may connect, and what it speaks.

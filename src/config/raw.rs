@@ -25,6 +25,17 @@ pub(crate) struct RawConfig {
     pub(crate) roles: BTreeMap<Spanned<String>, Spanned<RawRole>>,
     pub(crate) admin: Option<Spanned<RawAdmin>>,
     pub(crate) daemon: Option<Spanned<RawDaemon>>,
+    pub(crate) limits: Option<Spanned<RawLimits>>,
+}
+
+/// The `[limits]` table: what one client may take of a listener.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLimits {
+    pub(crate) max_connections: Option<Spanned<i64>>,
+    pub(crate) max_connections_per_user: Option<Spanned<i64>>,
+    pub(crate) requests_per_second: Option<Spanned<i64>>,
+    pub(crate) request_burst: Option<Spanned<i64>>,
 }
 
 /// The `[admin]` table: health and metrics.

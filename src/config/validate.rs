@@ -13,7 +13,9 @@ use toml::Spanned;
 
 use super::listeners::{WritableDir, parse_listen, validate_listeners};
 use super::raw::{RawConfig, RawSts};
-use super::{Config, Diagnostic, ListenerConfig, Protocol, RoleConfig, StsConfig};
+use super::{
+    Config, Diagnostic, LimitsConfig, ListenerConfig, Protocol, RoleConfig, StsConfig,
+};
 use super::{roles, value};
 use crate::environment::Environment;
 
@@ -42,6 +44,7 @@ pub(crate) fn validate(raw: &RawConfig, env: &Environment) -> Validation {
     check_self_source(&roles, &listeners, env, &mut diags);
     let admin = validate_admin(raw, &listeners, &mut diags);
     let control_socket = validate_control(raw, &mut diags);
+    let limits = validate_limits(raw, &mut diags);
     if raw.roles.is_empty() {
         diags.push(Diagnostic::error(
             None,
@@ -57,6 +60,7 @@ pub(crate) fn validate(raw: &RawConfig, env: &Environment) -> Validation {
             admin,
             control_socket,
             watch_config: watch_config(raw),
+            limits,
         }),
         _ => None,
     };
@@ -297,6 +301,73 @@ fn validate_control(
         return None;
     }
     Some(path)
+}
+
+/// `[limits]`: each a whole number in its range; per user at most the cap.
+fn validate_limits(raw: &RawConfig, diags: &mut Vec<Diagnostic>) -> LimitsConfig {
+    let defaults = LimitsConfig::default();
+    let Some(table) = &raw.limits else {
+        return defaults;
+    };
+    let t = table.get_ref();
+    let mut number = |v: &Option<Spanned<i64>>,
+                      key: &str,
+                      min: i64,
+                      max: i64,
+                      default: u32| {
+        let Some(v) = v else { return default };
+        match u32::try_from(*v.get_ref()) {
+            Ok(n) if (min..=max).contains(v.get_ref()) => n,
+            _ => {
+                diags.push(Diagnostic::error(
+                    Some(v.span()),
+                    format!("limits.{key}: {} is out of range {min}..{max}", v.get_ref()),
+                ));
+                default
+            }
+        }
+    };
+    let max_connections = number(
+        &t.max_connections,
+        "max_connections",
+        1,
+        65_536,
+        defaults.max_connections,
+    );
+    let per_user = number(
+        &t.max_connections_per_user,
+        "max_connections_per_user",
+        1,
+        65_536,
+        defaults.max_connections_per_user.min(max_connections),
+    );
+    let limits = LimitsConfig {
+        max_connections,
+        max_connections_per_user: per_user,
+        requests_per_second: number(
+            &t.requests_per_second,
+            "requests_per_second",
+            0,
+            1_000_000,
+            defaults.requests_per_second,
+        ),
+        request_burst: number(
+            &t.request_burst,
+            "request_burst",
+            1,
+            1_000_000,
+            defaults.request_burst,
+        ),
+    };
+    if let Some(v) = &t.max_connections_per_user
+        && limits.max_connections_per_user > limits.max_connections
+    {
+        diags.push(Diagnostic::error(
+            Some(v.span()),
+            format!("limits.max_connections_per_user: more than max_connections ({max_connections})"),
+        ));
+    }
+    limits
 }
 
 fn watch_config(raw: &RawConfig) -> bool {
@@ -543,6 +614,37 @@ mod tests {
         assert!(errors(&check(&text, &[]))[0].contains("also a listener's address"));
         let text = format!("{MINIMAL}\n[daemon]\ncontrol_socket = \"rel.sock\"\n");
         assert!(errors(&check(&text, &[]))[0].contains("absolute"));
+    }
+
+    #[test]
+    fn limits_have_defaults_ranges_and_a_per_user_share_within_the_cap() {
+        assert_eq!(
+            check(MINIMAL, &[]).config.unwrap().limits,
+            LimitsConfig::default()
+        );
+        let text = format!(
+            "{MINIMAL}\n[limits]\nmax_connections = 100\nrequests_per_second = 0\n"
+        );
+        let limits = check(&text, &[]).config.unwrap().limits;
+        assert_eq!(
+            (
+                limits.max_connections,
+                limits.max_connections_per_user,
+                limits.requests_per_second
+            ),
+            (100, 100, 0)
+        );
+        for (bad, needle) in [
+            ("max_connections = 0", "out of range 1..65536"),
+            ("request_burst = -5", "out of range 1..1000000"),
+            (
+                "max_connections = 10\nmax_connections_per_user = 11",
+                "more than max_connections",
+            ),
+        ] {
+            let text = format!("{MINIMAL}\n[limits]\n{bad}\n");
+            assert!(errors(&check(&text, &[]))[0].contains(needle), "{bad}");
+        }
     }
 
     #[test]

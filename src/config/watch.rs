@@ -17,7 +17,7 @@ use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
 /// How long the directory must be quiet before a reload.
-pub(crate) const DEBOUNCE: Duration = Duration::from_millis(150);
+pub(crate) const DEBOUNCE: Duration = Duration::from_millis(50);
 
 /// Keeps the watch alive; dropping it stops watching.
 pub(crate) struct ConfigWatch {

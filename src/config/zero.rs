@@ -50,6 +50,7 @@ pub(crate) fn zero_config(
         control_socket: None,
         // There is no file to watch.
         watch_config: false,
+        limits: Default::default(),
     };
     Ok(ZeroConfig { config, serves })
 }

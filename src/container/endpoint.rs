@@ -139,6 +139,8 @@ impl crate::server::Handler for Endpoint {
     }
 
     fn throttled(&self) -> HttpResponse {
+        self.stats
+            .record(RequestKind::Throttled, StatusCode::TOO_MANY_REQUESTS);
         let mut r = response::json_error(
             StatusCode::TOO_MANY_REQUESTS,
             "Throttling",

@@ -306,6 +306,8 @@ impl crate::server::Handler for Endpoint {
     }
 
     fn throttled(&self) -> HttpResponse {
+        self.stats
+            .record(RequestKind::Throttled, StatusCode::TOO_MANY_REQUESTS);
         let mut r = error_page(StatusCode::TOO_MANY_REQUESTS);
         r.headers_mut()
             .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));

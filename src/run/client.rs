@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::RunError;
+use super::{RunError, print};
 use crate::control::{self, client::ClientError, status};
 use crate::creds::queries::valid_mfa_code;
 use crate::environment::Environment;
@@ -35,7 +35,7 @@ pub(super) fn mfa(
         return Err(RunError::Usage("an MFA code is six digits".into()));
     }
     let path = control_socket(socket, env)?;
-    println!("{}", control::client::mfa(&path, role, code)?);
+    print(&format!("{}\n", control::client::mfa(&path, role, code)?));
     Ok(())
 }
 
@@ -56,12 +56,13 @@ pub(super) fn status(
     let path = control_socket(socket, env)?;
     let status = control::client::status(&path)?;
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&status).unwrap_or_default()
+        print(
+            &(serde_json::to_string_pretty(&status).unwrap_or_default()
+                + "
+"),
         );
     } else {
-        print!("{}", status::render_text(&status));
+        print(&status::render_text(&status));
     }
     Ok(())
 }
@@ -74,6 +75,6 @@ pub(super) fn health(
     env: &Environment,
 ) -> Result<(), RunError> {
     let path = control_socket(socket, env)?;
-    println!("{}", control::client::health(&path, ready)?);
+    print(&format!("{}\n", control::client::health(&path, ready)?));
     Ok(())
 }

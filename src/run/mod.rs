@@ -113,12 +113,20 @@ fn report(e: &RunError) {
     }
 }
 
+/// Writes `text` to stdout. A reader that went away (`imdsd status | head`)
+/// is not an error worth a panic: the rest is simply not wanted.
+pub(crate) fn print(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
 fn check(path: Option<&Path>, env: &Environment) -> Result<(), RunError> {
     let loaded = load(path, env)?;
     for w in &loaded.warnings {
         eprintln!("{w}");
     }
-    println!("{}: ok", loaded.path.display());
+    print(&format!("{}: ok\n", loaded.path.display()));
     Ok(())
 }
 

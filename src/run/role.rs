@@ -6,9 +6,9 @@ use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 
-use super::RunError;
 use super::client::control_socket;
 use super::role_env::{self, Current, RoleEnv};
+use super::{RunError, print};
 use crate::cli::EnvFormat;
 use crate::control;
 use crate::creds::source::remote;
@@ -93,7 +93,7 @@ pub(super) fn print_env(
     if let Some(note) = &role_env.note {
         eprintln!("imdsd: {note}");
     }
-    print!("{text}");
+    print(&text);
     Ok(())
 }
 
@@ -123,7 +123,9 @@ pub(super) fn credential_process(
     let document =
         crate::credentials::documents::process_document(&credentials, expiration);
     let text = String::from_utf8_lossy(document.as_ref()).into_owned();
-    println!("{}", zeroize::Zeroizing::new(text).as_str());
+    let line = zeroize::Zeroizing::new(format!("{text}\n"));
+    drop(zeroize::Zeroizing::new(text));
+    print(&line);
     Ok(())
 }
 

@@ -36,6 +36,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::config::LimitsConfig;
 use peer::SocketOwner;
 use pool::{Admitted, PeerKey, Pool, PoolLimits};
 use rate::{RateLimit, RateLimiter};
@@ -73,6 +74,23 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(30),
             max_header_bytes: 16 * 1024,
             grace: Duration::from_secs(10),
+        }
+    }
+}
+
+impl From<LimitsConfig> for Limits {
+    fn from(c: LimitsConfig) -> Self {
+        // No rate limit: a bucket that never runs dry.
+        let (per_second, burst) = match c.requests_per_second {
+            0 => (f64::INFINITY, f64::INFINITY),
+            n => (f64::from(n), f64::from(c.request_burst)),
+        };
+        Limits {
+            max_connections: c.max_connections as usize,
+            max_connections_per_peer: c.max_connections_per_user as usize,
+            requests_per_second: per_second,
+            request_burst: burst,
+            ..Limits::default()
         }
     }
 }

@@ -12,7 +12,10 @@ pub(crate) mod error;
 pub(crate) mod query;
 pub(crate) mod xml;
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+
+use tokio::sync::Semaphore;
 
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
@@ -26,6 +29,12 @@ use crate::clock::SharedClock;
 use crate::config::StsConfig;
 use crate::credentials::Credentials;
 use crate::environment::Environment;
+
+/// STS calls in flight at once, across roles: a config with a thousand
+/// roles starts with a thousand first fetches, and running them all at
+/// once costs tens of MiB of request state and as many connections (STS
+/// throttles bursts anyway).
+const MAX_CONCURRENT_CALLS: usize = 16;
 
 /// Largest STS answer read; real ones are a few KiB.
 const MAX_BODY: usize = 256 * 1024;
@@ -56,6 +65,8 @@ pub(crate) struct StsClient {
     region: String,
     config: StsConfig,
     clock: SharedClock,
+    /// Bounds the calls in flight.
+    calls: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for StsClient {
@@ -79,6 +90,7 @@ impl StsClient {
             .timeout(cfg.timeout)
             .connect_timeout(cfg.timeout.min(Duration::from_secs(5)))
             .pool_idle_timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(MAX_CONCURRENT_CALLS)
             .user_agent(concat!("imdsd/", env!("CARGO_PKG_VERSION")));
         // A proxy cannot usefully stand between us and a loopback STS.
         if endpoint.host().is_some_and(crate::addr::is_loopback_host) {
@@ -96,6 +108,7 @@ impl StsClient {
             region: cfg.region.clone(),
             config: cfg.clone(),
             clock,
+            calls: Arc::new(Semaphore::new(MAX_CONCURRENT_CALLS)),
         })
     }
 
@@ -112,6 +125,8 @@ impl StsClient {
         query: &Query,
         signer: Option<&Credentials>,
     ) -> Result<Issued, StsError> {
+        // Signed after waiting, so the signature's time is the sending time.
+        let _permit = self.calls.acquire().await.expect("never closed");
         let action = query.action;
         let body = query.body().into_bytes();
         let mut request = self

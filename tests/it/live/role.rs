@@ -229,6 +229,24 @@ async fn no_container_token_reaches_the_log() {
     }
 }
 
+/// `imdsd status --json | true`: the reader goes away; no panic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_pipe_on_stdout_is_not_a_panic() {
+    let live = started().await;
+    let mut child = Command::new(BIN)
+        .args(["status", "--json", "--socket"])
+        .arg(live.socket())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Gone before the command writes (it first asks the daemon).
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_and_readiness() {
     let live = started().await;
