@@ -20,7 +20,8 @@
 //! - [`app`]: wires a config into running refreshers and listeners, applies
 //!   reloads without a gap, drains in order.
 //! - [`control`]: the local control socket (`imdsd status`, `imdsd mfa`).
-//! - [`admin`], [`metrics`]: `/healthz`, `/readyz`, `/metrics`.
+//! - [`admin`], [`metrics`], [`audit`]: `/healthz`, `/readyz`, `/metrics`;
+//!   the audit trail of who got which credentials.
 //! - [`systemd`]: readiness, watchdog and socket activation.
 //! - [`run`], [`cli`], [`logging`], [`shutdown`]: the binary's edge.
 //! - [`clock`], [`environment`], [`secret`], [`state`], [`read`], [`addr`],
@@ -38,6 +39,7 @@
 mod addr;
 mod admin;
 mod app;
+mod audit;
 mod cli;
 mod clock;
 mod config;

@@ -125,6 +125,8 @@ impl Daemon {
             wait_limit: self.shared.wait_limit,
             stats,
             previous: None,
+            listener: addr,
+            audit: self.shared.audit.clone(),
         })
     }
 
@@ -149,6 +151,8 @@ impl Daemon {
             clock: self.shared.clock().clone(),
             wait_limit: self.shared.wait_limit,
             stats,
+            listener: addr,
+            audit: self.shared.audit.clone(),
         })
     }
 

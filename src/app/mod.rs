@@ -29,6 +29,7 @@ pub(crate) use bind::Inherited;
 use listener::ListenerRuntime;
 
 use crate::admin::Admin;
+use crate::audit::Audit;
 use crate::clock::SharedClock;
 use crate::config::{Config, Protocol, RoleConfig};
 use crate::container::tokens::{TokenFileError, TokenMinter};
@@ -109,6 +110,8 @@ struct Shared {
     key: Arc<TokenKey>,
     /// Derives the container tokens.
     tokens: TokenMinter,
+    /// Where credential vends are recorded.
+    audit: Audit,
     instance_id: String,
     metrics: Arc<Metrics>,
     limits: Limits,
@@ -135,6 +138,7 @@ impl Shared {
             }),
             key: Arc::new(TokenKey::new(key_bytes)),
             tokens: TokenMinter::new(key_bytes),
+            audit: Audit::start(opts.config.audit.clone()),
             instance_id: render::instance_id(key_bytes),
             metrics: Arc::new(Metrics::default()),
             limits: opts.limits,
@@ -253,6 +257,12 @@ impl Daemon {
     /// A handle on what is being served, updated on every reload.
     pub(crate) fn view(&self) -> Arc<ArcSwap<View>> {
         self.view.clone()
+    }
+
+    /// Reopens the audit log (after logrotate moved it): every reload and
+    /// SIGHUP, changed config or not.
+    pub(crate) fn reopen_audit(&self) {
+        self.shared.audit.retarget(self.config.audit.clone());
     }
 
     /// Waits until every role's first fetch has an outcome, for at most

@@ -21,6 +21,7 @@ impl Daemon {
     /// Applies `new` (already validated). On an error nothing has changed.
     pub async fn reload(&mut self, new: Config) -> Result<ReloadSummary, StartError> {
         let plan = plan::plan(&self.config, &new);
+        self.shared.audit.retarget(new.audit.clone());
         // Built now, since it can fail; installed below.
         let sts = self.sts_client_for(&new)?;
         if plan.is_empty() && self.config.admin == new.admin {

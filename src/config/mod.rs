@@ -39,6 +39,17 @@ pub struct Config {
     pub(crate) watch_config: bool,
     /// What one client may take of each listener.
     pub(crate) limits: LimitsConfig,
+    /// Where the audit trail goes (`None`: no audit trail).
+    pub(crate) audit: Option<AuditTarget>,
+}
+
+/// `[daemon] audit_log`: where a line per credentials vend goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum AuditTarget {
+    /// JSON lines appended to this file.
+    File(PathBuf),
+    /// The daemon's own log (stderr), target `imdsd::audit`.
+    Log,
 }
 
 /// `[limits]`: per listener. Applied at start (a change takes a restart).

@@ -52,6 +52,7 @@ pub(crate) struct RawAdmin {
 pub(crate) struct RawDaemon {
     pub(crate) control_socket: Option<Spanned<String>>,
     pub(crate) watch_config: Option<Spanned<bool>>,
+    pub(crate) audit_log: Option<Spanned<String>>,
 }
 
 /// One `[[imds]]` table.

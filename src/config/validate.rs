@@ -14,7 +14,8 @@ use toml::Spanned;
 use super::listeners::{WritableDir, parse_listen, validate_listeners};
 use super::raw::{RawConfig, RawSts};
 use super::{
-    Config, Diagnostic, LimitsConfig, ListenerConfig, Protocol, RoleConfig, StsConfig,
+    AuditTarget, Config, Diagnostic, LimitsConfig, ListenerConfig, Protocol, RoleConfig,
+    StsConfig,
 };
 use super::{roles, value};
 use crate::environment::Environment;
@@ -40,11 +41,12 @@ pub(crate) fn validate(raw: &RawConfig, env: &Environment) -> Validation {
     let mut diags = Vec::new();
     let roles = validate_roles(raw, env, &mut diags);
     let sts = validate_sts(raw.sts.as_ref().map(Spanned::get_ref), env, &mut diags);
-    let (listeners, writable_dirs) = validate_listeners(raw, &roles, env, &mut diags);
+    let (listeners, mut writable_dirs) = validate_listeners(raw, &roles, env, &mut diags);
     check_self_source(&roles, &listeners, env, &mut diags);
     let admin = validate_admin(raw, &listeners, &mut diags);
     let control_socket = validate_control(raw, &mut diags);
     let limits = validate_limits(raw, &mut diags);
+    let audit = validate_audit(raw, &mut writable_dirs, &mut diags);
     if raw.roles.is_empty() {
         diags.push(Diagnostic::error(
             None,
@@ -61,6 +63,7 @@ pub(crate) fn validate(raw: &RawConfig, env: &Environment) -> Validation {
             control_socket,
             watch_config: watch_config(raw),
             limits,
+            audit,
         }),
         _ => None,
     };
@@ -301,6 +304,34 @@ fn validate_control(
         return None;
     }
     Some(path)
+}
+
+/// `[daemon] audit_log`: `"stderr"`, or an absolute path whose directory
+/// the daemon must be able to write (added to `dirs`).
+fn validate_audit(
+    raw: &RawConfig,
+    dirs: &mut Vec<WritableDir>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<AuditTarget> {
+    let log = raw.daemon.as_ref()?.get_ref().audit_log.as_ref()?;
+    let text = log.get_ref().as_str();
+    if text == "stderr" {
+        return Some(AuditTarget::Log);
+    }
+    let path = std::path::PathBuf::from(text);
+    let Some(dir) = path.parent().filter(|_| path.is_absolute()) else {
+        diags.push(Diagnostic::error(
+            Some(log.span()),
+            "daemon.audit_log: an absolute file path, or \"stderr\" for the daemon's own log",
+        ));
+        return None;
+    };
+    dirs.push(WritableDir {
+        path: dir.to_path_buf(),
+        span: Some(log.span()),
+        key: "daemon.audit_log".into(),
+    });
+    Some(AuditTarget::File(path))
 }
 
 /// `[limits]`: each a whole number in its range; per user at most the cap.
@@ -614,6 +645,29 @@ mod tests {
         assert!(errors(&check(&text, &[]))[0].contains("also a listener's address"));
         let text = format!("{MINIMAL}\n[daemon]\ncontrol_socket = \"rel.sock\"\n");
         assert!(errors(&check(&text, &[]))[0].contains("absolute"));
+    }
+
+    #[test]
+    fn the_audit_log_is_stderr_or_an_absolute_file() {
+        let audit = |v: &str| {
+            let text = format!("{MINIMAL}\n[daemon]\naudit_log = \"{v}\"\n");
+            check(&text, &[])
+        };
+        assert_eq!(
+            audit("stderr").config.unwrap().audit,
+            Some(AuditTarget::Log)
+        );
+        let v = audit("/var/log/imdsd/audit.log");
+        assert_eq!(
+            v.config.unwrap().audit,
+            Some(AuditTarget::File("/var/log/imdsd/audit.log".into()))
+        );
+        assert_eq!(
+            v.writable_dirs[0].path,
+            std::path::PathBuf::from("/var/log/imdsd")
+        );
+        assert!(errors(&audit("audit.log"))[0].contains("absolute file path"));
+        assert_eq!(check(MINIMAL, &[]).config.unwrap().audit, None);
     }
 
     #[test]

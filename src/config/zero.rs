@@ -51,6 +51,7 @@ pub(crate) fn zero_config(
         // There is no file to watch.
         watch_config: false,
         limits: Default::default(),
+        audit: None,
     };
     Ok(ZeroConfig { config, serves })
 }

@@ -9,6 +9,7 @@
 //! servable.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +19,7 @@ use http::{HeaderMap, Request, StatusCode};
 
 use super::route::{Route, route};
 use super::tokens::RoleToken;
+use crate::audit::{Audit, Vend};
 use crate::clock::SharedClock;
 use crate::creds::store::RoleSlot;
 use crate::metrics::{RequestKind, RequestStats};
@@ -43,6 +45,8 @@ pub(crate) struct Endpoint {
     clock: SharedClock,
     wait_limit: Duration,
     stats: Arc<RequestStats>,
+    listener: SocketAddr,
+    audit: Audit,
 }
 
 /// Everything needed to build an [`Endpoint`].
@@ -54,6 +58,9 @@ pub(crate) struct EndpointSpec {
     pub(crate) wait_limit: Duration,
     /// The listener's counters; kept across reloads.
     pub(crate) stats: Arc<RequestStats>,
+    /// The listener's address, for the audit trail.
+    pub(crate) listener: SocketAddr,
+    pub(crate) audit: Audit,
 }
 
 impl Endpoint {
@@ -65,6 +72,8 @@ impl Endpoint {
             clock: spec.clock,
             wait_limit: spec.wait_limit,
             stats: spec.stats,
+            listener: spec.listener,
+            audit: spec.audit,
         }
     }
 
@@ -77,14 +86,18 @@ impl Endpoint {
     pub(crate) async fn respond<B>(
         &self,
         req: Request<B>,
-        _client: &Client,
+        client: &Client,
     ) -> HttpResponse {
-        let (kind, response) = self.answer(req).await;
+        let (kind, response) = self.answer(req, client).await;
         self.stats.record(kind, response.status());
         response
     }
 
-    async fn answer<B>(&self, req: Request<B>) -> (RequestKind, HttpResponse) {
+    async fn answer<B>(
+        &self,
+        req: Request<B>,
+        client: &Client,
+    ) -> (RequestKind, HttpResponse) {
         let (parts, _body) = req.into_parts();
         if let Some(refused) = refusal(&self.hosts, &parts.uri, &parts.headers) {
             return (RequestKind::Refused, refused);
@@ -92,7 +105,7 @@ impl Endpoint {
         match route(&parts.method, parts.uri.path()) {
             Route::Credentials(name) => (
                 RequestKind::Credentials,
-                self.credentials(name, &parts.headers).await,
+                self.credentials(name, &parts.headers, client).await,
             ),
             Route::MethodNotAllowed => (
                 RequestKind::MethodNotAllowed,
@@ -114,7 +127,12 @@ impl Endpoint {
     }
 
     /// `/role/NAME`: the token check, then the role's current answer.
-    async fn credentials(&self, name: &str, headers: &HeaderMap) -> HttpResponse {
+    async fn credentials(
+        &self,
+        name: &str,
+        headers: &HeaderMap,
+        client: &Client,
+    ) -> HttpResponse {
         let Some(role) = self.roles.get(name) else {
             let message = format!("no role `{name}` is served on this listener");
             return response::json_error(StatusCode::NOT_FOUND, "NotFound", &message);
@@ -124,7 +142,17 @@ impl Endpoint {
             return denied;
         }
         match role.slot.servable(&self.clock, now, self.wait_limit).await {
-            Ok(served) => response::json(StatusCode::OK, served.container_body.clone()),
+            Ok(served) => {
+                self.audit.vend(|| Vend {
+                    at: now,
+                    listener: self.listener,
+                    protocol: "container",
+                    role: name.into(),
+                    access_key_id: served.access_key_id.clone(),
+                    client: *client,
+                });
+                response::json(StatusCode::OK, served.container_body.clone())
+            }
             Err(snap) => {
                 let (code, message) = snap.unavailable(name);
                 response::json_error(StatusCode::SERVICE_UNAVAILABLE, &code, &message)

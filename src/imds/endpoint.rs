@@ -5,6 +5,7 @@
 //! published (the credentials document), so the hot path is a few header
 //! lookups, an HMAC, an atomic load and a refcount bump.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -17,8 +18,9 @@ use http::{HeaderMap, Request, StatusCode};
 use super::render::{self, InstanceFacts};
 use super::route::{Route, route};
 use super::token::{self, TokenCheck, TokenKey};
+use crate::audit::{Audit, Vend};
 use crate::clock::SharedClock;
-use crate::creds::store::{RoleSlot, Snapshot};
+use crate::creds::store::{RoleSlot, Served, Snapshot};
 use crate::metrics::{RequestKind, RequestStats};
 use crate::server::Client;
 use crate::server::guard::{self, HostAllowList, Refusal};
@@ -62,6 +64,8 @@ pub(crate) struct Endpoint {
     logged_v1: AtomicBool,
     stats: Arc<RequestStats>,
     previous: Option<(Arc<RoleSlot>, DateTime<Utc>)>,
+    listener: SocketAddr,
+    audit: Audit,
 }
 
 /// Everything needed to build an [`Endpoint`].
@@ -82,6 +86,9 @@ pub(crate) struct EndpointSpec {
     /// answered under its old name until the given time, so a client that
     /// read the old name a moment ago does not fail.
     pub(crate) previous: Option<(Arc<RoleSlot>, DateTime<Utc>)>,
+    /// The listener's address, for the audit trail.
+    pub(crate) listener: SocketAddr,
+    pub(crate) audit: Audit,
 }
 
 /// How long a listener keeps answering for the role it served before a
@@ -128,6 +135,8 @@ impl Endpoint {
             logged_v1: AtomicBool::new(false),
             stats: spec.stats,
             previous: spec.previous,
+            listener: spec.listener,
+            audit: spec.audit,
         }
     }
 
@@ -144,14 +153,18 @@ impl Endpoint {
     pub(crate) async fn respond<B>(
         &self,
         req: Request<B>,
-        _client: &Client,
+        client: &Client,
     ) -> HttpResponse {
-        let (kind, response) = self.answer(req).await;
+        let (kind, response) = self.answer(req, client).await;
         self.stats.record(kind, response.status());
         response
     }
 
-    async fn answer<B>(&self, req: Request<B>) -> (RequestKind, HttpResponse) {
+    async fn answer<B>(
+        &self,
+        req: Request<B>,
+        client: &Client,
+    ) -> (RequestKind, HttpResponse) {
         let (parts, _body) = req.into_parts();
         let single = [TOKEN_HEADER, TTL_HEADER];
         if let Some(refusal) =
@@ -168,7 +181,10 @@ impl Endpoint {
         {
             return (kind, denied);
         }
-        (kind, self.answer_route(route, &parts.headers, now).await)
+        (
+            kind,
+            self.answer_route(route, &parts.headers, now, client).await,
+        )
     }
 
     async fn answer_route(
@@ -176,6 +192,7 @@ impl Endpoint {
         route: Route<'_>,
         headers: &HeaderMap,
         now: DateTime<Utc>,
+        client: &Client,
     ) -> HttpResponse {
         match route {
             Route::Token => self.token(headers, now),
@@ -192,7 +209,7 @@ impl Endpoint {
                 text(StatusCode::OK, Bytes::from_static(body.as_bytes()))
             }
             Route::RoleName => text(StatusCode::OK, self.rendered.role_name.clone()),
-            Route::Credentials(name) => self.credentials(name, now).await,
+            Route::Credentials(name) => self.credentials(name, now, client).await,
             Route::IamInfo => self.iam_info(),
             Route::InstanceId => text(StatusCode::OK, self.rendered.instance_id.clone()),
             Route::AvailabilityZone => {
@@ -261,27 +278,56 @@ impl Endpoint {
 
     /// `iam/security-credentials/<role>`: the current snapshot, or a short
     /// wait for an in-flight refresh, or 503 saying what failed.
-    async fn credentials(&self, name: &str, now: DateTime<Utc>) -> HttpResponse {
+    async fn credentials(
+        &self,
+        name: &str,
+        now: DateTime<Utc>,
+        client: &Client,
+    ) -> HttpResponse {
         if name != self.role.name() {
-            return self.previous_role(name, now);
+            return self.previous_role(name, now, client);
         }
         match self.role.servable(&self.clock, now, self.wait_limit).await {
-            Ok(served) => text(StatusCode::OK, served.imds_body.clone()),
+            Ok(served) => self.vend(name, &served, now, client),
             Err(snap) => unavailable(self.role.name(), &snap),
         }
     }
 
     /// The role served before a reload renamed it, during the grace time.
-    fn previous_role(&self, name: &str, now: DateTime<Utc>) -> HttpResponse {
+    fn previous_role(
+        &self,
+        name: &str,
+        now: DateTime<Utc>,
+        client: &Client,
+    ) -> HttpResponse {
         let served = self
             .previous
             .as_ref()
             .filter(|(slot, until)| slot.name() == name && now < *until)
             .and_then(|(slot, _)| slot.load().usable(now).cloned());
         match served {
-            Some(served) => text(StatusCode::OK, served.imds_body.clone()),
+            Some(served) => self.vend(name, &served, now, client),
             None => error_page(StatusCode::NOT_FOUND),
         }
+    }
+
+    /// The 200 with `role`'s credentials, recorded in the audit trail.
+    fn vend(
+        &self,
+        role: &str,
+        served: &Served,
+        now: DateTime<Utc>,
+        client: &Client,
+    ) -> HttpResponse {
+        self.audit.vend(|| Vend {
+            at: now,
+            listener: self.listener,
+            protocol: "imds",
+            role: role.into(),
+            access_key_id: served.access_key_id.clone(),
+            client: *client,
+        });
+        text(StatusCode::OK, served.imds_body.clone())
     }
 
     fn iam_info(&self) -> HttpResponse {

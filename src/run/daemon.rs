@@ -192,6 +192,7 @@ async fn reload(daemon: &mut Daemon, origin: &ConfigOrigin, env: &Environment) {
         }
     };
     if loaded.config == *daemon.config() {
+        daemon.reopen_audit();
         tracing::debug!("config unchanged");
         return;
     }

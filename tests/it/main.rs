@@ -12,6 +12,7 @@
 //! - `live`: the real binary live: reloads, SIGHUP, systemd notify and
 //!   sockets, status, metrics, signals (one file per area).
 //! - `kubernetes`: examples/kubernetes and the Dockerfile, checked offline.
+//! - `netns`: network namespaces (a pod) for tests that need fixed addresses.
 //! - `layout`: the module layering has no cycle.
 //! - `process`: running the real binary as a child process.
 //! - `pod`: the sidecar in a network namespace with real SDKs (needs root).
@@ -34,6 +35,7 @@ mod imds_contract;
 mod kubernetes;
 mod layout;
 mod live;
+mod netns;
 mod peers;
 mod pod;
 mod process;

@@ -10,9 +10,11 @@
 //! - `role`: `imdsd env`, `exec`, `credential-process` and `health`.
 //! - `schedule`: the refresh schedule applied to late-arriving answers.
 //! - `signals`: the second signal, SIGTERM during a hung first fetch.
+//! - `audit`: the audit trail.
 //! - `control`: `imdsd mfa`.
 //! - `zero_config`: running with no config file.
 
+mod audit;
 mod control;
 mod reload;
 mod role;

@@ -1,10 +1,21 @@
-//! Running with no config file at all.
+//! Running with no config file at all. The zero-config start listens on
+//! the default 127.0.0.1:16925, so the test runs it in a network namespace
+//! of its own (with moto as STS there): it cannot collide with an imdsd
+//! already running on the machine.
 
 use super::*;
+use crate::netns::{Pod, STS_PORT, Sts};
+
+/// `curl ARGS` inside the pod; its stdout.
+fn curl(pod: &Pod, args: &[&str]) -> String {
+    let out = pod.exec("curl", args).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_no_config_file_the_default_profile_is_served() {
-    let sts = FakeSts::start(ManualClock::starting_now()).await;
+    let pod = Pod::create();
+    let _sts = Sts::start(&pod);
     let home = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(home.path().join(".aws")).unwrap();
     std::fs::write(
@@ -14,21 +25,17 @@ async fn with_no_config_file_the_default_profile_is_served() {
     .unwrap();
     std::fs::write(
         home.path().join(".aws/credentials"),
-        format!(
-            "[default]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
-            fake_sts::ACCESS_KEY_ID,
-            fake_sts::SECRET_KEY
-        ),
+        "[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = moto-takes-any\n",
     )
     .unwrap();
     let home_str = home.path().to_str().unwrap();
     let empty = home.path().join("no-config-here");
-    let mut cmd = std::process::Command::new(BIN);
-    cmd.arg("run");
+    let sts = format!("http://127.0.0.1:{STS_PORT}");
+    let cmd = pod.exec(BIN, &["run"]);
     let env = [
         ("HOME", home_str),
         ("XDG_CONFIG_HOME", empty.to_str().unwrap()),
-        ("AWS_ENDPOINT_URL_STS", &sts.endpoint()),
+        ("AWS_ENDPOINT_URL_STS", &sts),
         ("AWS_ACCESS_KEY_ID", ""),
         ("AWS_SECRET_ACCESS_KEY", ""),
     ];
@@ -43,11 +50,61 @@ async fn with_no_config_file_the_default_profile_is_served() {
         first.contains("AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:16925"),
         "{first}"
     );
-    let addr = daemon.addr().await;
-    serves_credentials(addr).await;
-    assert_eq!(
-        sts.seen()[0].param("Action"),
-        Some("GetSessionToken"),
-        "long-term keys become a session"
+    // moto may take a few seconds to start: the first fetch retries.
+    eventually(Duration::from_secs(40), || async {
+        daemon
+            .lines()
+            .iter()
+            .any(|l| l.contains("fetched credentials"))
+            .then_some(())
+    })
+    .await
+    .unwrap_or_else(|| panic!("{:#?}", daemon.lines()));
+    let base = "http://127.0.0.1:16925/latest";
+    let token = curl(
+        &pod,
+        &[
+            "-s",
+            "-X",
+            "PUT",
+            "-H",
+            &format!("{TTL}: 60"),
+            &format!("{base}/api/token"),
+        ],
+    );
+    let header = format!("{TOKEN}: {token}");
+    let role = curl(
+        &pod,
+        &[
+            "-s",
+            "-H",
+            &header,
+            &format!("{base}/meta-data/iam/security-credentials/"),
+        ],
+    );
+    assert_eq!(role, "default");
+    let body = curl(
+        &pod,
+        &[
+            "-s",
+            "-H",
+            &header,
+            &format!("{base}/meta-data/iam/security-credentials/default"),
+        ],
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    assert_eq!(json["Code"], "Success");
+    assert!(
+        json["Token"].as_str().is_some_and(|t| !t.is_empty()),
+        "session credentials"
+    );
+    assert!(
+        daemon
+            .lines()
+            .iter()
+            .any(|l| l.contains("fetched credentials") && l.contains("role=default")),
+        "long-term keys became a session: {:#?}",
+        daemon.lines()
     );
 }
