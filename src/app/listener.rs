@@ -2,7 +2,7 @@
 //! built from its config and the running roles, and swapped on reload; the
 //! container token files written for them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -165,7 +165,7 @@ impl Daemon {
         until: DateTime<Utc>,
     ) -> ServedRole {
         let runtime = &self.roles[name];
-        let current = self.shared.tokens.token_for(&runtime.config);
+        let current = runtime.token.clone();
         let token = match previous.and_then(|p| p.roles().get(name)) {
             Some(old) => RoleToken::replacing(current, &old.token, until),
             None => RoleToken::new(current),
@@ -204,30 +204,27 @@ impl Daemon {
     }
 
     /// The token files `config` needs written: every one at start; on a
-    /// reload (`old`), only those whose token or settings changed, or that
-    /// went missing.
+    /// reload from `old`, those of roles that restarted (a new definition
+    /// is a new token), whose settings changed, or that went missing.
     pub(super) fn tokens_to_write(
         &self,
         config: &Config,
-        old: Option<&Config>,
+        old: Option<(&Config, &BTreeSet<String>)>,
     ) -> Vec<TokenWrite> {
-        let before = old.map(token_writes).unwrap_or_default();
+        let before = old.map(|(old, _)| token_writes(old)).unwrap_or_default();
         token_writes(config)
             .into_iter()
-            .filter_map(|(path, (files, role))| {
-                let token = self.shared.tokens.token_for(&config.roles[&role]);
-                let unchanged =
-                    before.get(&path).zip(old).is_some_and(|((f, r), old)| {
-                        *f == files
-                            && *r == role
-                            && self.shared.tokens.token_for(&old.roles[r]).expose()
-                                == token.expose()
-                    });
-                (!unchanged || !path.exists()).then_some(TokenWrite {
-                    files,
-                    role,
-                    token,
-                })
+            .filter(|(path, (files, role))| {
+                let unchanged = old.is_some_and(|(_, started)| {
+                    !started.contains(role)
+                        && before.get(path) == Some(&(files.clone(), role.clone()))
+                });
+                !unchanged || !path.exists()
+            })
+            .map(|(_, (files, role))| TokenWrite {
+                token: self.roles[&role].token.clone(),
+                files,
+                role,
             })
             .collect()
     }

@@ -41,6 +41,7 @@ use crate::imds::endpoint;
 use crate::imds::render;
 use crate::imds::token::TokenKey;
 use crate::metrics::Metrics;
+use crate::secret::Secret;
 use crate::server::guard::HostAllowList;
 use crate::server::{self, Limits};
 use crate::state::{self, StateError};
@@ -156,6 +157,8 @@ struct RoleRuntime {
     config: RoleConfig,
     slot: Arc<RoleSlot>,
     stop: CancellationToken,
+    /// The role's container token, derived once when the role starts.
+    token: Secret,
 }
 
 struct AdminRuntime {
@@ -306,6 +309,7 @@ impl Daemon {
                     config: role.clone(),
                     slot,
                     stop,
+                    token: self.shared.tokens.token_for(role),
                 },
             );
         }

@@ -34,7 +34,8 @@ impl Daemon {
         let retired = self.restart_roles(&plan, &new).await;
         // Token files are prepared once the new role runtimes exist, and
         // become visible only after the endpoints accept their tokens.
-        let writes = self.tokens_to_write(&new, Some(&self.config));
+        let writes =
+            self.tokens_to_write(&new, Some((&self.config, &plan.roles_started)));
         let tokens = match listener::prepare_tokens(writes).await {
             Ok(tokens) => tokens,
             Err(e) => {
