@@ -33,9 +33,19 @@ pub(crate) enum Command {
     Mfa {
         /// The role (its `[roles.NAME]`).
         role: String,
-        /// The six-digit code; read from stdin when left out, so it stays
-        /// out of shell history.
+        /// The six-digit code; when left out it is asked for on a terminal,
+        /// else read from stdin, so it stays out of shell history.
         code: Option<String>,
+        /// The daemon's control socket (same default as `status`).
+        #[arg(long)]
+        socket: Option<PathBuf>,
+    },
+    /// Refresh roles now (all of them when none is named), wait for the
+    /// outcome and print it; exit 1 if any did not refresh. For after
+    /// `aws sso login`, a fixed trust policy or a rotated key.
+    Refresh {
+        /// The roles (their `[roles.NAME]`).
+        roles: Vec<String>,
         /// The daemon's control socket (same default as `status`).
         #[arg(long)]
         socket: Option<PathBuf>,

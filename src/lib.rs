@@ -25,9 +25,10 @@
 //! - [`systemd`]: readiness, watchdog and socket activation.
 //! - [`run`], [`cli`], [`logging`], [`shutdown`]: the binary's edge.
 //! - [`clock`], [`environment`], [`secret`], [`state`], [`read`], [`addr`],
-//!   [`view`]: small shared pieces: injected time, the environment as a
-//!   value, redacted secret types, the state directory and token key,
-//!   bounded reads, loopback checks, what status and health look at.
+//!   [`view`], [`watch`]: small shared pieces: injected time, the
+//!   environment as a value, redacted secret types, the state directory and
+//!   token key, bounded reads, loopback checks, what status and health look
+//!   at, watching files for changes.
 //!
 //! Data flows one way: a refresher calls STS, renders the answer once and
 //! publishes an immutable snapshot; request handlers load the snapshot and
@@ -61,6 +62,7 @@ mod state;
 mod sts;
 mod systemd;
 mod view;
+mod watch;
 
 pub use app::{Daemon, Options, ReloadSummary};
 pub use cli::Cli;

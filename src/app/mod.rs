@@ -300,7 +300,7 @@ impl Daemon {
         let mut started = BTreeMap::new();
         let mut directory = (**self.shared.fetch.roles.load()).clone();
         for role in roles {
-            let slot = RoleSlot::new(role.name.clone());
+            let slot = RoleSlot::for_role(role);
             directory.insert(role.name.clone(), slot.clone());
             let stop = CancellationToken::new();
             started.insert(

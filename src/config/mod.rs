@@ -200,6 +200,50 @@ impl RoleConfig {
             _ => None,
         }
     }
+
+    /// Where the role's MFA codes come from, if it ever needs one.
+    pub(crate) fn mfa_intake(&self) -> MfaIntake {
+        if let Flow::Profile {
+            mfa_command: Some(_),
+            ..
+        } = &self.flow
+        {
+            return MfaIntake::Command;
+        }
+        match self.mfa() {
+            Some(Mfa {
+                command: Some(_), ..
+            }) => MfaIntake::Command,
+            Some(_) => MfaIntake::Handed,
+            None if self.uses_profiles() => MfaIntake::HandedIfProfileAsks,
+            None => MfaIntake::Never,
+        }
+    }
+
+    /// Whether the role reads AWS profiles (its own flow or its source).
+    pub(crate) fn uses_profiles(&self) -> bool {
+        match &self.flow {
+            Flow::Profile { .. } => true,
+            Flow::AssumeRole(AssumeRole { source, .. })
+            | Flow::SessionToken { source, .. } => {
+                matches!(source, SourceSpec::Profile(_))
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Where a role's MFA codes come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MfaIntake {
+    /// It takes none: no `mfa_serial`, no profile that could have one.
+    Never,
+    /// Handed in with `imdsd mfa`.
+    Handed,
+    /// Handed in, when a profile it reads has an `mfa_serial`.
+    HandedIfProfileAsks,
+    /// Its `mfa_command` gives them.
+    Command,
 }
 
 /// How a role's credentials are obtained.
@@ -330,5 +374,59 @@ impl Diagnostic {
             span,
             message: message.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::environment::Environment;
+
+    fn role(body: &str) -> RoleConfig {
+        let text = format!("[[imds]]\nrole = \"r\"\n[roles.r]\n{body}\n");
+        let (config, diags) = load::parse(&text, &Environment::default());
+        let config = config.unwrap_or_else(|| panic!("{diags:?}"));
+        config.roles["r"].clone()
+    }
+
+    #[test]
+    fn mfa_intake_says_where_codes_come_from() {
+        let arn = r#"role_arn = "arn:aws:iam::123456789012:role/r""#;
+        let serial = r#"mfa_serial = "arn:aws:iam::123456789012:mfa/me""#;
+        assert_eq!(
+            role(&format!("{arn}\nsource = \"env\"")).mfa_intake(),
+            MfaIntake::Never
+        );
+        assert_eq!(
+            role(&format!("{arn}\nsource = \"env\"\n{serial}")).mfa_intake(),
+            MfaIntake::Handed
+        );
+        assert_eq!(
+            role(&format!(
+                "{arn}\nsource = \"env\"\n{serial}\nmfa_command = \"otp\""
+            ))
+            .mfa_intake(),
+            MfaIntake::Command
+        );
+        assert_eq!(
+            role(&format!("{arn}\nsource = \"profile:base\"")).mfa_intake(),
+            MfaIntake::HandedIfProfileAsks
+        );
+        assert_eq!(
+            role("profile = \"dev\"").mfa_intake(),
+            MfaIntake::HandedIfProfileAsks
+        );
+        assert_eq!(
+            role("profile = \"dev\"\nmfa_command = \"otp\"").mfa_intake(),
+            MfaIntake::Command
+        );
+    }
+
+    #[test]
+    fn roles_that_read_profiles_are_known() {
+        let arn = r#"role_arn = "arn:aws:iam::123456789012:role/r""#;
+        assert!(role("profile = \"dev\"").uses_profiles());
+        assert!(role(&format!("{arn}\nsource = \"profile:base\"")).uses_profiles());
+        assert!(!role(&format!("{arn}\nsource = \"env\"")).uses_profiles());
     }
 }

@@ -1,12 +1,12 @@
-//! `imdsd status`: ask the running daemon over its control socket.
+//! The client side of the control socket: one request, one answer.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use super::{Request, Response};
 use crate::control::endpoints::Endpoints;
+use crate::control::refresh::Report;
 use crate::control::status::Status;
 use crate::secret::Secret;
 
@@ -50,7 +50,7 @@ pub(crate) fn ask(path: &Path, request: &Request) -> Result<Response, ClientErro
     }
     let mut stream = UnixStream::connect(path).map_err(io)?;
     stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
+        .set_read_timeout(Some(request.answer_within()))
         .map_err(io)?;
     let mut line = serde_json::to_string(request).expect("requests serialize");
     line.push('\n');
@@ -98,6 +98,17 @@ pub(crate) fn mfa(path: &Path, role: &str, code: Secret) -> Result<String, Clien
     done(path, ask(path, &request)?)
 }
 
+/// Forces a fetch for `roles` (every role when empty); each outcome.
+pub(crate) fn refresh(path: &Path, roles: &[String]) -> Result<Vec<Report>, ClientError> {
+    let request = Request::Refresh {
+        roles: roles.to_vec(),
+    };
+    match ask(path, &request)? {
+        Response::Refreshed { roles } => Ok(roles),
+        other => Err(not_expected(path, other)),
+    }
+}
+
 /// Where every role is served.
 pub(crate) fn endpoints(path: &Path) -> Result<Endpoints, ClientError> {
     match ask(path, &Request::Endpoints)? {
@@ -124,6 +135,7 @@ fn not_expected(path: &Path, response: Response) -> ClientError {
         Response::Error { message } => return ClientError::Refused(message),
         Response::Status(_) => "a status report",
         Response::Endpoints(_) => "a list of endpoints",
+        Response::Refreshed { .. } => "a refresh report",
         Response::Done { .. } => "an acknowledgement",
     };
     ClientError::Protocol {

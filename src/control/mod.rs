@@ -4,17 +4,19 @@
 //! - [`status`]: the status report, built from plain values (pure).
 //! - [`endpoints`]: where each role is served, for `imdsd exec` and
 //!   friends (pure).
+//! - [`refresh`]: what `imdsd refresh` came to, in words (pure).
 //! - [`server`]: the socket server in the daemon (peer UID checked per
 //!   request).
 //! - [`client`]: the client commands' side.
 //!
 //! The protocol is one JSON line each way. Anyone who can reach the socket
 //! may ask where roles are served and whether the daemon is healthy (no
-//! secret, nothing the config file does not say); status and MFA codes are
-//! for the daemon's own user and root only.
+//! secret, nothing the config file does not say); status, MFA codes and
+//! forced refreshes are for the daemon's own user and root only.
 
 pub(crate) mod client;
 pub(crate) mod endpoints;
+pub(crate) mod refresh;
 pub(crate) mod server;
 pub(crate) mod status;
 
@@ -44,12 +46,28 @@ pub(crate) enum Request {
     Health {
         ready: bool,
     },
+    /// Fetches now for `roles` (every role when empty) and reports how
+    /// each fetch ended.
+    Refresh {
+        roles: Vec<String>,
+    },
 }
 
 impl Request {
     /// Whether only the daemon's own user and root may ask this.
     pub(crate) fn privileged(&self) -> bool {
-        matches!(self, Request::Status | Request::Mfa { .. })
+        matches!(
+            self,
+            Request::Status | Request::Mfa { .. } | Request::Refresh { .. }
+        )
+    }
+
+    /// How long a client waits for the answer.
+    pub(crate) fn answer_within(&self) -> std::time::Duration {
+        match self {
+            Request::Refresh { .. } => refresh::WAIT + std::time::Duration::from_secs(10),
+            _ => std::time::Duration::from_secs(10),
+        }
     }
 }
 
@@ -59,6 +77,7 @@ impl Request {
 pub(crate) enum Response {
     Status(status::Status),
     Endpoints(endpoints::Endpoints),
+    Refreshed { roles: Vec<refresh::Report> },
     Done { message: String },
     Error { message: String },
 }

@@ -15,8 +15,10 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio_util::sync::CancellationToken;
 
-use super::{Request, Response, endpoints, status};
+use super::{Request, Response, endpoints, refresh, status};
 use crate::clock::SharedClock;
+use crate::config::MfaIntake;
+use crate::creds::store::{Outcome, RoleSlot};
 use crate::view::View;
 
 /// Longest request line read.
@@ -113,7 +115,7 @@ async fn handle(stream: UnixStream, state: &ControlState) {
     let (read, mut write) = stream.into_split();
     let response = match read_request(read).await {
         Ok(request) => match authorize(&request, peer, state.uid) {
-            Ok(()) => answer(request, state),
+            Ok(()) => answer(request, state).await,
             Err(message) => Response::Error { message },
         },
         Err(message) => Response::Error { message },
@@ -123,8 +125,8 @@ async fn handle(stream: UnixStream, state: &ControlState) {
     let _ = write.write_all(line.as_bytes()).await;
 }
 
-/// Status and MFA codes are for the daemon's own user and root; the rest
-/// is for anyone who can reach the socket.
+/// Status, MFA codes and forced refreshes are for the daemon's own user and
+/// root; the rest is for anyone who can reach the socket.
 fn authorize(request: &Request, peer: Option<u32>, own: u32) -> Result<(), String> {
     if !request.privileged() {
         return Ok(());
@@ -134,8 +136,8 @@ fn authorize(request: &Request, peer: Option<u32>, own: u32) -> Result<(), Strin
         Some(uid) => {
             tracing::warn!(uid, "refused a control request from another user");
             Err(format!(
-                "uid {uid} may not ask this daemon for its status or hand it MFA codes \
-                 (only uid {own} and root may)"
+                "uid {uid} may not ask this daemon for its status, refresh its roles or \
+                 hand it MFA codes (only uid {own} and root may)"
             ))
         }
         None => Err("cannot identify the peer".into()),
@@ -155,21 +157,103 @@ fn hand_in_mfa(
     // The role directory, not the view: during a reload it already holds
     // the new runtime of a changed role, which is the one that will ask.
     let roles = state.roles.load();
-    let Some(slot) = roles.get(role) else {
-        let names: Vec<&str> = roles.keys().map(String::as_str).collect();
-        return Response::Error {
-            message: format!("no role named `{role}` (roles: {})", names.join(", ")),
-        };
+    let slot = match find_roles(&roles, std::slice::from_ref(&role.to_string())) {
+        Ok(mut found) => found.remove(0),
+        Err(message) => return Response::Error { message },
     };
-    let waiting = slot.load().waiting_for.is_some();
+    if let Some(message) = refuse_code(role, slot.mfa_intake()) {
+        return Response::Error { message };
+    }
+    let snap = slot.load();
+    let (waiting, failing) = (snap.waiting_for.is_some(), snap.failure.is_some());
     slot.submit_mfa_code(code);
     tracing::info!(role, "MFA code handed in over the control socket");
     let message = if waiting {
         format!("code handed to `{role}`, which was waiting for it")
+    } else if failing {
+        // Its last fetch failed (a stale code?): try again with this one now.
+        slot.force_refresh();
+        format!("code handed to `{role}`, which is retrying now")
     } else {
         format!("code kept for `{role}`'s next MFA request (valid for two minutes)")
     };
     Response::Done { message }
+}
+
+/// Why a code for `role` is refused, when it would never be used.
+fn refuse_code(role: &str, intake: MfaIntake) -> Option<String> {
+    match intake {
+        MfaIntake::Handed | MfaIntake::HandedIfProfileAsks => None,
+        MfaIntake::Never => Some(format!(
+            "role `{role}` takes no MFA code: it has no mfa_serial and reads no profile \
+             that could have one"
+        )),
+        MfaIntake::Command => Some(format!(
+            "role `{role}` gets its MFA codes from its mfa_command, not from `imdsd mfa`"
+        )),
+    }
+}
+
+/// The slots of `names`, or an error naming those that do not exist.
+fn find_roles(
+    roles: &std::collections::BTreeMap<String, Arc<RoleSlot>>,
+    names: &[String],
+) -> Result<Vec<Arc<RoleSlot>>, String> {
+    let missing: Vec<&str> = names
+        .iter()
+        .filter(|n| !roles.contains_key(*n))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        let known: Vec<&str> = roles.keys().map(String::as_str).collect();
+        return Err(format!(
+            "no role named {} (roles: {})",
+            missing
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            known.join(", ")
+        ));
+    }
+    Ok(names.iter().filter_map(|n| roles.get(n).cloned()).collect())
+}
+
+/// Forces a fetch for `names` (every role when empty), all at once, and
+/// waits for the outcomes.
+async fn refresh(state: &ControlState, names: Vec<String>) -> Response {
+    let roles = state.roles.load_full();
+    let slots = if names.is_empty() {
+        roles.values().cloned().collect()
+    } else {
+        match find_roles(&roles, &names) {
+            Ok(slots) => slots,
+            Err(message) => return Response::Error { message },
+        }
+    };
+    tracing::info!(
+        roles = %slots.iter().map(|s| s.name()).collect::<Vec<_>>().join(", "),
+        "refresh asked for over the control socket"
+    );
+    let mut waits = tokio::task::JoinSet::new();
+    for (i, slot) in slots.iter().enumerate() {
+        let slot = slot.clone();
+        waits.spawn(async move { (i, slot.refresh_now(refresh::WAIT).await) });
+    }
+    let mut outcomes = vec![None; slots.len()];
+    while let Some(Ok((i, outcome))) = waits.join_next().await {
+        outcomes[i] = Some(outcome);
+    }
+    let now = state.clock.now();
+    let reports = slots
+        .iter()
+        .zip(outcomes)
+        .map(|(slot, outcome)| {
+            let outcome = outcome.unwrap_or(Outcome::StillRunning);
+            refresh::report(slot.name(), outcome, now)
+        })
+        .collect();
+    Response::Refreshed { roles: reports }
 }
 
 /// One JSON request line, read with a size and time limit.
@@ -185,9 +269,10 @@ async fn read_request(read: tokio::net::unix::OwnedReadHalf) -> Result<Request, 
         .map_err(|e| format!("bad request: {}", crate::read::json_error(&e)))
 }
 
-fn answer(request: Request, state: &ControlState) -> Response {
+async fn answer(request: Request, state: &ControlState) -> Response {
     let now = state.clock.now();
     match request {
+        Request::Refresh { roles } => refresh(state, roles).await,
         Request::Status => {
             let view = state.view.load();
             Response::Status(status::build(&view, &state.config_path, now))

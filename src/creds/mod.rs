@@ -2,7 +2,8 @@
 //!
 //! - [`schedule`]: pure decisions: when to refresh, how long to back off.
 //! - [`store`]: the per-role snapshot that request handlers read.
-//! - [`refresher`]: the one task per role that calls STS and publishes.
+//! - [`refresher`]: the one task per role that calls STS and publishes;
+//!   [`streak`]: which log line a refresh outcome deserves (pure).
 //! - [`fetch`]: one fetch, for every STS flow; [`queries`]: the STS
 //!   requests (pure); [`command`]: helper commands (MFA, SAML, process).
 //! - [`source`]: where the keys that sign the STS call come from.
@@ -14,3 +15,4 @@ pub(crate) mod refresher;
 pub(crate) mod schedule;
 pub(crate) mod source;
 pub(crate) mod store;
+pub(crate) mod streak;

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::fetch::{FetchError, Fetcher};
 use super::schedule::{self, SERVE_MARGIN};
 use super::store::{Failure, RoleSlot, Served};
+use super::streak::{self, Line, Streak};
 use crate::clock::SharedClock;
 use crate::metrics::Metrics;
 
@@ -35,17 +36,20 @@ pub(crate) struct Refresher {
 
 impl Refresher {
     pub(crate) async fn run(self) {
-        let mut failures: u32 = 0;
+        let mut run: Option<Streak> = None;
+        // The source role's credentials (their fetch time) that the last
+        // fetch could use, for a role chained from another.
+        let mut source_seen = None;
         // The first fetch is due at once.
         self.slot.set_next_action(self.clock.now());
         loop {
             let now = self.clock.now();
             let due = self.slot.next_action().unwrap_or(now);
-            if now >= due {
-                match self.refresh_once(failures).await {
+            if self.slot.take_forced() || now >= due {
+                source_seen = self.source_stamp();
+                match self.refresh_once(run.take()).await {
                     None => return,
-                    Some(true) => failures = 0,
-                    Some(false) => failures = failures.saturating_add(1),
+                    Some(next) => run = next,
                 }
                 continue;
             }
@@ -53,17 +57,44 @@ impl Refresher {
                 .to_std()
                 .unwrap_or_default()
                 .min(self.clock_check);
+            // A failing role retries as soon as its source role has new
+            // credentials, not when its own backoff ends.
+            let source = run.as_ref().and(self.source_slot());
             tokio::select! {
                 _ = tokio::time::sleep(sleep) => {}
                 _ = self.slot.poked() => {}
+                _ = fresh_credentials(source.as_deref(), source_seen, &self.clock),
+                    if source.is_some() =>
+                {
+                    tracing::info!(
+                        role = %self.slot.name(),
+                        source_role = self.fetcher.role.depends_on().unwrap_or_default(),
+                        "source role has new credentials: retrying now"
+                    );
+                    self.slot.set_next_action(self.clock.now());
+                }
                 _ = self.shutdown.cancelled() => return,
             }
         }
     }
 
-    /// One fetch and publish, after `failures` failed ones in a row.
-    /// `Some(success)`, or `None` when shut down mid-flight.
-    async fn refresh_once(&self, failures: u32) -> Option<bool> {
+    /// The slot of the role this one is chained from, as it is now.
+    fn source_slot(&self) -> Option<Arc<RoleSlot>> {
+        let name = self.fetcher.role.depends_on()?;
+        self.fetcher.ctx.roles.load().get(name).cloned()
+    }
+
+    /// When the source role's usable credentials were fetched, if any.
+    fn source_stamp(&self) -> Option<DateTime<Utc>> {
+        let slot = self.source_slot()?;
+        let snap = slot.load();
+        snap.usable(self.clock.now()).map(|s| s.last_updated)
+    }
+
+    /// One fetch and publish, ending or extending a run of failures.
+    /// `None` when shut down mid-flight.
+    async fn refresh_once(&self, run: Option<Streak>) -> Option<Option<Streak>> {
+        let attempt = self.slot.begin_attempt();
         self.slot.update(|s| s.in_flight = true);
         self.metrics.refresh_attempted(self.slot.name());
         let started = std::time::Instant::now();
@@ -80,18 +111,26 @@ impl Refresher {
         });
         Some(match result {
             Ok(served) => {
-                self.publish_success(served, now, started.elapsed());
-                true
+                if let Some(line) = streak::recovered(run, now) {
+                    self.log(&line, None);
+                }
+                self.publish_success(served, attempt, now, started.elapsed());
+                None
             }
             Err(e) => {
                 self.metrics.refresh_failed(self.slot.name(), e.code());
-                self.publish_failure(&e, now, failures);
-                false
+                Some(self.publish_failure(&e, attempt, now, run))
             }
         })
     }
 
-    fn publish_success(&self, served: Served, now: DateTime<Utc>, took: Duration) {
+    fn publish_success(
+        &self,
+        served: Served,
+        attempt: u64,
+        now: DateTime<Utc>,
+        took: Duration,
+    ) {
         let next = schedule::refresh_at(now, served.expiration, jitter());
         tracing::info!(
             role = %self.slot.name(),
@@ -107,23 +146,26 @@ impl Refresher {
             failure: None,
             in_flight: false,
             waiting_for: None,
+            attempt,
         });
     }
 
     /// Schedules the retry first, so a reader woken by the publish sees
     /// that nothing is overdue and answers at once.
-    fn publish_failure(&self, e: &FetchError, now: DateTime<Utc>, attempt: u32) {
+    fn publish_failure(
+        &self,
+        e: &FetchError,
+        attempt: u64,
+        now: DateTime<Utc>,
+        run: Option<Streak>,
+    ) -> Streak {
         let snap = self.slot.load_full();
         let serve_until = snap.served.as_ref().map(|s| s.expiration - SERVE_MARGIN);
-        let delay = schedule::backoff(now, attempt, e.retry(), jitter(), serve_until);
-        tracing::warn!(
-            role = %self.slot.name(),
-            error = %e,
-            code = %e.code(),
-            retry_in = %humantime::format_duration(round_to_ms(delay)),
-            serving_until = ?snap.usable(now).map(|s| s.expiration - SERVE_MARGIN),
-            "refresh failed"
-        );
+        let retries = run.as_ref().map_or(0, |r| r.failures);
+        let delay = schedule::backoff(now, retries, e.retry(), jitter(), serve_until);
+        let usable = snap.usable(now).is_some();
+        let (run, line) = streak::failed(run, e.code(), usable, now);
+        self.log(&line, Some((e, delay, serve_until)));
         self.slot.set_next_action(now + delay);
         let failure = Failure {
             code: e.code().to_string(),
@@ -133,8 +175,84 @@ impl Refresher {
         self.slot.update(|s| {
             s.in_flight = false;
             s.failure = Some(failure);
+            s.attempt = attempt;
         });
+        run
     }
+
+    /// Logs `line`; for a failure, with its error, when the next try is,
+    /// and until when the last credentials are served.
+    fn log(
+        &self,
+        line: &Line,
+        failure: Option<(&FetchError, TimeDelta, Option<DateTime<Utc>>)>,
+    ) {
+        let role = self.slot.name();
+        let Some((e, delay, serve_until)) = failure else {
+            if let Line::Recovered {
+                failures,
+                over,
+                outage,
+            } = line
+            {
+                let served = if *outage {
+                    "; serving credentials again"
+                } else {
+                    ""
+                };
+                tracing::info!(
+                    role,
+                    "refresh recovered after {failures} failure(s) in {}{served}",
+                    human(*over)
+                );
+            }
+            return;
+        };
+        let retry_in = humantime::format_duration(round_to_ms(delay)).to_string();
+        let code = e.code();
+        match line {
+            Line::Failed => tracing::warn!(
+                role, error = %e, code, retry_in,
+                serving_until = %serve_until.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                "refresh failed; still serving the last credentials"
+            ),
+            Line::OutageBegins => tracing::error!(
+                role, error = %e, code, retry_in,
+                "refresh failed and no usable credentials are left: requests for this \
+                 role get 503 until a refresh succeeds (`imdsd refresh {role}` retries now)"
+            ),
+            Line::Changed { repeats } => tracing::warn!(
+                role, error = %e, code, retry_in,
+                "refresh failed with a different error (the last one happened {repeats} time(s))"
+            ),
+            Line::StillFailing { failures, over } => tracing::warn!(
+                role, error = %e, code, retry_in,
+                "refresh still failing: {failures} failures in {}", human(*over)
+            ),
+            Line::Repeated | Line::Recovered { .. } => tracing::debug!(
+                role, error = %e, code, retry_in, "refresh failed again"
+            ),
+        }
+    }
+}
+
+/// Resolves once `source` serves credentials other than those fetched at
+/// `seen` (never, without a source).
+async fn fresh_credentials(
+    source: Option<&RoleSlot>,
+    seen: Option<DateTime<Utc>>,
+    clock: &SharedClock,
+) {
+    match source {
+        Some(slot) => slot.fresh_credentials(seen, || clock.now()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A duration as people read it, to the second.
+fn human(d: TimeDelta) -> String {
+    let secs = d.num_seconds().max(0) as u64;
+    humantime::format_duration(Duration::from_secs(secs)).to_string()
 }
 
 fn round_to_ms(d: TimeDelta) -> Duration {

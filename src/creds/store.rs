@@ -8,7 +8,7 @@
 //! flight, and it waits a bounded time (see `imds::endpoint`).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -18,6 +18,7 @@ use tokio::sync::Notify;
 
 use super::schedule::servable;
 use crate::clock::SharedClock;
+use crate::config::{MfaIntake, RoleConfig};
 use crate::credentials::Credentials;
 use crate::credentials::documents;
 use crate::secret::Secret;
@@ -93,9 +94,31 @@ pub struct Snapshot {
     pub in_flight: bool,
     /// What the role is waiting for, if it cannot fetch yet (an MFA code).
     pub waiting_for: Option<String>,
+    /// The fetch whose outcome this is (fetches are numbered from 1; 0:
+    /// none has ended yet).
+    pub attempt: u64,
 }
 
 impl Snapshot {
+    /// The outcome this snapshot shows of a fetch numbered above `after`,
+    /// if it shows one. A role waiting for an MFA code is waiting whatever
+    /// fetch it is in.
+    fn outcome_after(&self, after: u64) -> Option<Outcome> {
+        if let Some(waiting) = &self.waiting_for {
+            return Some(Outcome::Waiting(waiting.clone()));
+        }
+        if self.in_flight || self.attempt <= after {
+            return None;
+        }
+        Some(match (&self.failure, &self.served) {
+            (Some(failure), _) => Outcome::Failed(failure.clone()),
+            (None, Some(served)) => Outcome::Refreshed {
+                expiration: served.expiration,
+            },
+            (None, None) => return None,
+        })
+    }
+
     /// The credentials, if they may be served at `now`.
     pub(crate) fn usable(&self, now: DateTime<Utc>) -> Option<&Arc<Served>> {
         self.served.as_ref().filter(|s| servable(now, s.expiration))
@@ -141,19 +164,67 @@ pub struct RoleSlot {
     /// When the refresher next means to act (unix milliseconds); lets a request
     /// see in one atomic load that a timer slept through a suspend.
     next_action: AtomicI64,
+    /// Fetches started so far.
+    attempts: AtomicU64,
+    /// Someone asked for a fetch now, whatever the schedule says.
+    forced: AtomicBool,
+    /// Where the role's MFA codes come from.
+    mfa_intake: MfaIntake,
+    /// Whether it reads AWS profiles (and so retries when they change).
+    uses_profiles: bool,
+}
+
+/// How a refresh asked for with [`RoleSlot::refresh_now`] ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Refreshed {
+        expiration: DateTime<Utc>,
+    },
+    Failed(Failure),
+    /// The fetch needs something first (an MFA code).
+    Waiting(String),
+    /// No outcome within the time allowed; the fetch goes on.
+    StillRunning,
 }
 
 impl RoleSlot {
+    /// The slot of `role`.
+    pub(crate) fn for_role(role: &RoleConfig) -> Arc<Self> {
+        Arc::new(Self::unstarted(
+            role.name.clone(),
+            role.mfa_intake(),
+            role.uses_profiles(),
+        ))
+    }
+
+    /// A slot for a role that takes no MFA code and reads no profile.
+    #[cfg(test)]
     pub(crate) fn new(name: impl Into<String>) -> Arc<Self> {
-        Arc::new(RoleSlot {
-            name: name.into(),
+        Arc::new(Self::unstarted(name.into(), MfaIntake::Never, false))
+    }
+
+    fn unstarted(name: String, mfa_intake: MfaIntake, uses_profiles: bool) -> Self {
+        RoleSlot {
+            name,
             snapshot: ArcSwap::from_pointee(Snapshot::default()),
             published: Notify::new(),
             poke: Notify::new(),
             mfa_code: std::sync::Mutex::new(None),
             mfa_arrived: Notify::new(),
             next_action: AtomicI64::new(i64::MIN),
-        })
+            attempts: AtomicU64::new(0),
+            forced: AtomicBool::new(false),
+            mfa_intake,
+            uses_profiles,
+        }
+    }
+
+    pub(crate) fn mfa_intake(&self) -> MfaIntake {
+        self.mfa_intake
+    }
+
+    pub(crate) fn uses_profiles(&self) -> bool {
+        self.uses_profiles
     }
 
     pub fn name(&self) -> &str {
@@ -204,6 +275,43 @@ impl RoleSlot {
     /// Resolves when someone pokes. Refresher only.
     pub(crate) async fn poked(&self) {
         self.poke.notified().await;
+    }
+
+    /// Numbers a fetch that starts now. Refresher only.
+    pub(crate) fn begin_attempt(&self) -> u64 {
+        self.attempts.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Asks the refresher to fetch now, whatever its schedule or backoff
+    /// says (after the fetch under way, if any, ends).
+    pub(crate) fn force_refresh(&self) {
+        self.forced.store(true, Ordering::Relaxed);
+        self.poke();
+    }
+
+    /// Whether a fetch was asked for, clearing the request. Refresher only.
+    pub(crate) fn take_forced(&self) -> bool {
+        self.forced.swap(false, Ordering::Relaxed)
+    }
+
+    /// Fetches now and waits up to `limit` for the outcome of a fetch that
+    /// started after this call (not one already under way, which may have
+    /// read files that have changed since).
+    pub(crate) async fn refresh_now(&self, limit: Duration) -> Outcome {
+        let after = self.attempts.load(Ordering::Relaxed);
+        self.force_refresh();
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let published = self.published.notified();
+            tokio::pin!(published);
+            published.as_mut().enable();
+            if let Some(outcome) = self.load().outcome_after(after) {
+                return outcome;
+            }
+            if tokio::time::timeout_at(deadline, published).await.is_err() {
+                return Outcome::StillRunning;
+            }
+        }
     }
 
     /// Hands in an MFA code for the next fetch that needs one.
@@ -278,6 +386,28 @@ impl RoleSlot {
         }
     }
 
+    /// Resolves once the role serves usable credentials other than those
+    /// fetched at `seen`.
+    pub(crate) async fn fresh_credentials(
+        &self,
+        seen: Option<DateTime<Utc>>,
+        now: impl Fn() -> DateTime<Utc>,
+    ) {
+        loop {
+            let published = self.published.notified();
+            tokio::pin!(published);
+            published.as_mut().enable();
+            let snap = self.load();
+            if snap
+                .usable(now())
+                .is_some_and(|s| Some(s.last_updated) != seen)
+            {
+                return;
+            }
+            published.await;
+        }
+    }
+
     /// Waits up to `limit` for usable credentials while a refresh is in
     /// flight or overdue. Returns the snapshot seen last.
     pub(crate) async fn wait_usable(
@@ -334,6 +464,61 @@ mod tests {
                 "CredentialsPending".to_string(),
                 "role `dev`: waiting for an MFA code".to_string()
             )
+        );
+    }
+
+    #[test]
+    fn a_refresh_waits_for_a_fetch_that_started_after_it() {
+        let at = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let failure = Failure {
+            code: "AccessDenied".into(),
+            message: "not allowed".into(),
+            at,
+        };
+        let mut snap = Snapshot {
+            failure: Some(failure.clone()),
+            attempt: 3,
+            ..Default::default()
+        };
+        assert_eq!(snap.outcome_after(3), None, "an older fetch's outcome");
+        assert_eq!(snap.outcome_after(2), Some(Outcome::Failed(failure)));
+        snap.in_flight = true;
+        assert_eq!(snap.outcome_after(2), None, "the next fetch is under way");
+        snap.waiting_for = Some("waiting for an MFA code".into());
+        assert_eq!(
+            snap.outcome_after(9),
+            Some(Outcome::Waiting("waiting for an MFA code".into()))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn refresh_now_forces_a_fetch_and_reports_its_outcome() {
+        let slot = RoleSlot::new("dev");
+        slot.begin_attempt();
+        let waiter = {
+            let slot = slot.clone();
+            tokio::spawn(async move { slot.refresh_now(Duration::from_secs(5)).await })
+        };
+        tokio::task::yield_now().await;
+        assert!(slot.take_forced(), "the refresher is asked to fetch");
+        let failure = Failure {
+            code: "ExpiredToken".into(),
+            message: "expired".into(),
+            at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+        };
+        // The outcome of the fetch that was under way does not count.
+        slot.update(|s| {
+            s.failure = Some(failure.clone());
+            s.attempt = 1;
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        let second = slot.begin_attempt();
+        slot.update(|s| s.attempt = second);
+        assert_eq!(waiter.await.unwrap(), Outcome::Failed(failure));
+        assert_eq!(
+            slot.refresh_now(Duration::from_secs(1)).await,
+            Outcome::StillRunning
         );
     }
 

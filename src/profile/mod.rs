@@ -19,6 +19,7 @@ use ini::{Ini, ParseOption};
 pub(crate) use resolve::{Base, Plan, Profiles};
 
 use crate::environment::Environment;
+use crate::watch::Target;
 
 /// Why a profile gave no credentials.
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +96,43 @@ pub(crate) fn selected(env: &Environment) -> String {
     env.first_of(&["AWS_PROFILE", "AWS_DEFAULT_PROFILE"])
         .unwrap_or("default")
         .to_string()
+}
+
+/// What to watch so that roles reading profiles retry as soon as the files
+/// change: `~/.aws`, recursively (the SSO token cache is under it), and the
+/// directories of `AWS_CONFIG_FILE` and `AWS_SHARED_CREDENTIALS_FILE` when
+/// they are elsewhere. Only directories that exist now.
+pub(crate) fn watch_targets(env: &Environment) -> Vec<Target> {
+    let aws = env.get("HOME").map(|home| Path::new(home).join(".aws"));
+    let mut targets: Vec<Target> = aws
+        .iter()
+        .map(|dir| Target {
+            dir: dir.clone(),
+            recursive: true,
+            names: None,
+        })
+        .collect();
+    for file in [config_file(env), credentials_file(env)]
+        .into_iter()
+        .flatten()
+    {
+        let (Some(dir), Some(name)) = (file.parent(), file.file_name()) else {
+            continue;
+        };
+        if aws.as_deref().is_some_and(|aws| dir.starts_with(aws)) {
+            continue;
+        }
+        match targets.iter_mut().find(|t| t.dir == dir) {
+            Some(t) => t.names.get_or_insert_with(Vec::new).push(name.into()),
+            None => targets.push(Target {
+                dir: dir.to_path_buf(),
+                recursive: false,
+                names: Some(vec![name.into()]),
+            }),
+        }
+    }
+    targets.retain(|t| t.dir.is_dir());
+    targets
 }
 
 /// Reads both files now; a missing file counts as empty.
@@ -188,6 +226,35 @@ fn merge(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn watches_dot_aws_and_profile_files_kept_elsewhere() {
+        let home = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        std::fs::create_dir(home.path().join(".aws")).unwrap();
+        let h = home.path().to_str().unwrap();
+        let config = elsewhere.path().join("aws-config");
+        let creds = elsewhere.path().join("aws-creds");
+        let env = Environment::from_pairs([
+            ("HOME", h),
+            ("AWS_CONFIG_FILE", config.to_str().unwrap()),
+            ("AWS_SHARED_CREDENTIALS_FILE", creds.to_str().unwrap()),
+        ]);
+        let targets = watch_targets(&env);
+        assert_eq!(targets.len(), 2, "{targets:?}");
+        assert_eq!(
+            (targets[0].dir.clone(), targets[0].recursive),
+            (home.path().join(".aws"), true)
+        );
+        assert_eq!(targets[1].dir, elsewhere.path());
+        assert_eq!(
+            targets[1].names,
+            Some(vec!["aws-config".into(), "aws-creds".into()])
+        );
+        // Without ~/.aws and with the files under it: nothing to watch.
+        std::fs::remove_dir(home.path().join(".aws")).unwrap();
+        assert!(watch_targets(&Environment::from_pairs([("HOME", h)])).is_empty());
+    }
 
     #[test]
     fn file_locations_follow_the_cli() {

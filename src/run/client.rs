@@ -1,5 +1,5 @@
 //! The commands about the running daemon, over its control socket:
-//! `imdsd status`, `imdsd mfa` and `imdsd health`.
+//! `imdsd status`, `imdsd mfa`, `imdsd refresh` and `imdsd health`.
 
 use std::path::PathBuf;
 
@@ -20,7 +20,8 @@ pub(super) fn control_socket(
     }
 }
 
-/// `imdsd mfa ROLE [CODE]`: the code from the command line, else stdin.
+/// `imdsd mfa ROLE [CODE]`: the code from the command line, else asked
+/// for on a terminal, else read from stdin.
 pub(super) fn mfa(
     socket: Option<PathBuf>,
     role: &str,
@@ -29,7 +30,7 @@ pub(super) fn mfa(
 ) -> Result<(), RunError> {
     let code = match code {
         Some(code) => Secret::new(code),
-        None => read_code()?,
+        None => read_code(role)?,
     };
     if !valid_mfa_code(code.expose()) {
         return Err(RunError::Usage("an MFA code is six digits".into()));
@@ -39,7 +40,12 @@ pub(super) fn mfa(
     Ok(())
 }
 
-fn read_code() -> Result<Secret, RunError> {
+fn read_code(role: &str) -> Result<Secret, RunError> {
+    use std::io::{IsTerminal, Write};
+    if std::io::stdin().is_terminal() {
+        eprint!("MFA code for role `{role}`: ");
+        let _ = std::io::stderr().flush();
+    }
     let mut line = zeroize::Zeroizing::new(String::new());
     std::io::stdin()
         .read_line(&mut line)
@@ -65,6 +71,31 @@ pub(super) fn status(
         print(&status::render_text(&status));
     }
     Ok(())
+}
+
+/// `imdsd refresh [ROLE...]`: a line per role; exit 1 if any did not
+/// refresh.
+pub(super) fn refresh(
+    socket: Option<PathBuf>,
+    roles: &[String],
+    env: &Environment,
+) -> Result<(), RunError> {
+    let path = control_socket(socket, env)?;
+    let reports = control::client::refresh(&path, roles)?;
+    let width = reports.iter().map(|r| r.role.len()).max().unwrap_or(0);
+    let mut text = String::new();
+    for r in &reports {
+        text += &format!("{:width$}  {}\n", r.role, r.message);
+    }
+    print(&text);
+    let failed = reports.iter().filter(|r| !r.ok).count();
+    match failed {
+        0 => Ok(()),
+        n => Err(RunError::Role(format!(
+            "{n} of {} role(s) did not refresh",
+            reports.len()
+        ))),
+    }
 }
 
 /// `imdsd health [--ready]`: the daemon's answer on stdout, exit 0; or the

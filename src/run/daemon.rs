@@ -13,8 +13,10 @@ use crate::app::{Daemon, Options, StartError};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{self, ConfigError, LoadedConfig};
 use crate::control::{self, server::ControlState};
+use crate::creds::fetch::RoleDirectory;
 use crate::environment::Environment;
 use crate::state::{self, StateError};
+use crate::watch::{self, FileWatch};
 use crate::{shutdown, systemd};
 
 /// Longest the daemon waits for first fetches before telling systemd it is
@@ -113,12 +115,15 @@ async fn run_daemon(
         Options::new(loaded.config.clone(), env.clone(), clock.clone(), state_dir);
     opts.inherited = systemd::inherited_sockets();
     let mut daemon = Daemon::start(opts).await?;
-    let _watch = match (loaded.config.watch_config, &origin) {
-        (true, ConfigOrigin::File(path)) => config::watch::watch(path, reload_tx)
-            .inspect_err(|e| tracing::warn!("{e}; changes will need SIGHUP"))
-            .ok(),
+    let _config_watch = match (loaded.config.watch_config, &origin) {
+        (true, ConfigOrigin::File(path)) => {
+            watch::watch(config::watch::targets(path), reload_tx)
+                .inspect_err(|e| tracing::warn!("{e}; changes will need SIGHUP"))
+                .ok()
+        }
         _ => None,
     };
+    let _profiles_watch = watch_profiles(daemon.roles(), &env);
     start_control(&daemon, &loaded, &env, uid, &clock, stop.clone()).await;
     // A stop signal during the first fetches is honoured at once.
     tokio::select! {
@@ -173,6 +178,36 @@ async fn start_control(
     if let Err(e) = control::server::start(path, state, stop).await {
         tracing::warn!("{e}; `imdsd status` will not reach this daemon");
     }
+}
+
+/// Watches the AWS profile files; when they change, the roles that read
+/// them and are failing retry at once (`aws sso login` fixes an expired
+/// SSO session in seconds, not after a backoff).
+fn watch_profiles(roles: RoleDirectory, env: &Environment) -> Option<FileWatch> {
+    let targets = crate::profile::watch_targets(env);
+    if targets.is_empty() {
+        return None;
+    }
+    let (changed, mut changes) = mpsc::channel(1);
+    let watch = watch::watch(targets, changed)
+        .inspect_err(|e| {
+            tracing::warn!("{e}; roles reading AWS profiles retry on their own schedule")
+        })
+        .ok()?;
+    tokio::spawn(async move {
+        while changes.recv().await.is_some() {
+            for slot in roles.load().values() {
+                if slot.uses_profiles() && slot.load().failure.is_some() {
+                    tracing::info!(
+                        role = slot.name(),
+                        "AWS profile files changed: retrying now"
+                    );
+                    slot.force_refresh();
+                }
+            }
+        }
+    });
+    Some(watch)
 }
 
 /// Re-reads the config and applies it; on any error the old one stays.

@@ -4,7 +4,8 @@
 //! command that cannot run: 127 not found, 126 not runnable (as shells).
 //!
 //! - [`daemon`]: `imdsd run`: the daemon's main loop, reloads, shutdown.
-//! - [`client`]: `status`, `mfa`, `health`: about the running daemon.
+//! - [`client`]: `status`, `mfa`, `refresh`, `health`: about the running
+//!   daemon.
 //! - [`role`]: `exec`, `env`, `credential-process`: one role, from the
 //!   endpoint the daemon serves it on; [`role_env`] decides the variables
 //!   (pure).
@@ -44,7 +45,8 @@ pub(crate) enum RunError {
     Control(#[from] ClientError),
     #[error(transparent)]
     Daemon(#[from] daemon::DaemonError),
-    /// A per-role command could not get the role.
+    /// A per-role command could not get the role, or a role did not
+    /// refresh.
     #[error("{0}")]
     Role(String),
     #[error("cannot run `{program}`: {source}")]
@@ -81,6 +83,7 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::Status { json, socket } => client::status(socket, json, &env),
         Command::Mfa { role, code, socket } => client::mfa(socket, &role, code, &env),
         Command::Health { ready, socket } => client::health(socket, ready, &env),
+        Command::Refresh { roles, socket } => client::refresh(socket, &roles, &env),
         Command::Exec {
             role,
             command,

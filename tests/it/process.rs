@@ -59,6 +59,16 @@ impl Live {
     pub fn socket(&self) -> PathBuf {
         self.state().join("control.sock")
     }
+
+    /// Lets other users reach the control socket (and see the state
+    /// directory), as under `/run/imdsd`.
+    pub fn open_to_others(&self) {
+        use std::os::unix::fs::PermissionsExt;
+        for dir in [self.dir.path().to_path_buf(), self.state()] {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
+                .unwrap();
+        }
+    }
 }
 
 /// The config as one plain file.

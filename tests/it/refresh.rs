@@ -407,3 +407,36 @@ async fn profile_source_is_reread_on_every_refresh() {
         "{failure:?}"
     );
 }
+
+/// A role chained from one waiting for an MFA code fails meanwhile; the
+/// moment its source has credentials it retries, without waiting out its
+/// backoff (the clock here never moves, so only that can wake it).
+#[tokio::test]
+async fn a_chained_role_retries_as_soon_as_its_source_has_credentials() {
+    let config = "[[imds]]\nlisten = \"127.0.0.1:0\"\nrole = \"dev\"\n[sts]\nendpoint = \"{sts}\"\ntimeout = \"1s\"\n\
+        [roles.mfa]\ntype = \"session_token\"\nsource = \"env\"\nmfa_serial = \"arn:aws:iam::123456789012:mfa/tester\"\n\
+        [roles.dev]\nrole_arn = \"arn:aws:iam::123456789012:role/dev\"\nsource = \"role:mfa\"\n";
+    let d = TestDaemon::with_config(config).await;
+    d.settle().await;
+    let (status, body) = d.credentials().await;
+    assert_503(
+        status,
+        &body,
+        Some("SourceRoleUnavailable"),
+        "waiting for an MFA code",
+    );
+    let before = d.sts.calls();
+    assert_eq!(before, 0);
+    d.daemon()
+        .role("mfa")
+        .unwrap()
+        .submit_mfa_code(imdsd::Secret::new("135790"));
+    d.ready().await;
+    let actions: Vec<_> = d
+        .sts
+        .seen()
+        .iter()
+        .map(|s| s.param("Action").unwrap_or("-").to_string())
+        .collect();
+    assert_eq!(actions, ["GetSessionToken", "AssumeRole"]);
+}

@@ -4,16 +4,7 @@ use super::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn imdsd_mfa_hands_a_code_to_a_waiting_role() {
-    let live = Live::start(|sts| {
-        sts.require("TokenCode", "135790", 403, "AccessDenied");
-        config(sts, "dev", "").replace(
-            "source = \"env\"",
-            "source = \"env\"\nmfa_serial = \"arn:aws:iam::123456789012:mfa/tester\"",
-        )
-    })
-    .await;
-    let addr = live.daemon.addr().await;
-    live.daemon.log_line("waiting for an MFA code").await;
+    let (live, addr) = waiting_for_a_code().await;
     let socket = live.socket();
     let bad = std::process::Command::new(BIN)
         .args(["mfa", "dev", "12ab", "--socket"])

@@ -12,10 +12,13 @@
 //! - `signals`: the second signal, SIGTERM during a hung first fetch.
 //! - `audit`: the audit trail.
 //! - `control`: `imdsd mfa`.
+//! - `recover`: `imdsd refresh`, retries when a code or the profile files
+//!   arrive, failures logged once.
 //! - `zero_config`: running with no config file.
 
 mod audit;
 mod control;
+mod recover;
 mod reload;
 mod role;
 mod schedule;
@@ -51,6 +54,22 @@ session_name = "imdsd-live"
         sts.endpoint()
     )
 }
+/// A daemon whose role `dev` needs an MFA code (STS takes only 135790),
+/// waiting for one; and its address.
+async fn waiting_for_a_code() -> (Live, std::net::SocketAddr) {
+    let live = Live::start(|sts| {
+        sts.require("TokenCode", "135790", 403, "AccessDenied");
+        config(sts, "dev", "").replace(
+            "source = \"env\"",
+            "source = \"env\"\nmfa_serial = \"arn:aws:iam::123456789012:mfa/tester\"",
+        )
+    })
+    .await;
+    let addr = live.daemon.addr().await;
+    live.daemon.log_line("waiting for an MFA code").await;
+    (live, addr)
+}
+
 /// What the looping client saw.
 #[derive(Debug, Default)]
 struct Seen {

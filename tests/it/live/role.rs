@@ -297,16 +297,7 @@ async fn clear_errors_for_no_daemon_no_role_and_an_unreadable_token() {
         stderr(&out)
     );
     // Another user may ask where roles are, but not read a 0600 token.
-    std::fs::set_permissions(
-        live.dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
-    std::fs::set_permissions(
-        live.state(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    live.open_to_others();
     let out = crate::process::as_nobody(&["exec", "dev", "--socket"])
         .arg(live.socket())
         .args(["--", "true"])
