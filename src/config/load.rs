@@ -9,6 +9,7 @@ use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use super::profile_refs::ProfileFacts;
 use super::raw::RawConfig;
 use super::validate::{Validation, validate};
 use super::{Config, Diagnostic, Severity};
@@ -91,7 +92,14 @@ pub(crate) fn load(path: &Path, env: &Environment) -> Result<LoadedConfig, Confi
             source,
         }
     })?;
-    let mut validation = validate_text(&text, env);
+    // The AWS profiles the roles name, read now so `check` reports a
+    // missing one (and the region falls back to the selected profile's).
+    let profiles = crate::profile::load(env).map_err(|e| e.to_string());
+    let facts = match &profiles {
+        Ok(profiles) => ProfileFacts::Read(profiles),
+        Err(reason) => ProfileFacts::Unreadable(reason),
+    };
+    let mut validation = validate_text(&text, env, facts);
     for dir in &validation.writable_dirs {
         if let Some(problem) = unwritable(&dir.path) {
             let message = format!(
@@ -148,17 +156,22 @@ fn sorted(diags: &[Diagnostic]) -> impl Iterator<Item = &Diagnostic> {
     v.into_iter()
 }
 
-/// Parses and validates config text: a config if there were no errors, and
+/// Parses and validates config text (AWS profiles are not read, so the
+/// profiles roles name are not checked): a config if there were no errors, and
 /// every diagnostic.
 pub fn parse(text: &str, env: &Environment) -> (Option<Config>, Vec<Diagnostic>) {
-    let v = validate_text(text, env);
+    let v = validate_text(text, env, ProfileFacts::Unread);
     (v.config, v.diagnostics)
 }
 
 /// Parses and validates config text (pure: directories are not checked).
-fn validate_text(text: &str, env: &Environment) -> Validation {
+fn validate_text(
+    text: &str,
+    env: &Environment,
+    profiles: ProfileFacts<'_>,
+) -> Validation {
     match toml::from_str::<RawConfig>(text) {
-        Ok(raw) => validate(&raw, env),
+        Ok(raw) => validate(&raw, env, profiles),
         Err(e) => Validation {
             config: None,
             diagnostics: vec![Diagnostic::error(e.span(), e.message().trim_end())],

@@ -9,8 +9,10 @@
 
 pub(crate) mod listeners;
 pub(crate) mod load;
+pub(crate) mod profile_refs;
 pub(crate) mod raw;
 pub(crate) mod roles;
+pub(crate) mod suggest;
 pub(crate) mod validate;
 pub(crate) mod value;
 pub(crate) mod watch;

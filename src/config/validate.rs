@@ -12,6 +12,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::listeners::{WritableDir, parse_listen, validate_listeners};
+use super::profile_refs::{self, ProfileFacts};
 use super::raw::{RawConfig, RawSts};
 use super::{
     AuditTarget, Config, Diagnostic, LimitsConfig, ListenerConfig, Protocol, RoleConfig,
@@ -36,11 +37,19 @@ pub(crate) struct Validation {
     pub(crate) writable_dirs: Vec<WritableDir>,
 }
 
-/// Checks a parsed config and fills in defaults.
-pub(crate) fn validate(raw: &RawConfig, env: &Environment) -> Validation {
+/// Checks a parsed config and fills in defaults. `profiles`: the AWS
+/// profiles as read at the edge, for the roles that name one and for the
+/// region.
+pub(crate) fn validate(
+    raw: &RawConfig,
+    env: &Environment,
+    profiles: ProfileFacts<'_>,
+) -> Validation {
     let mut diags = Vec::new();
     let roles = validate_roles(raw, env, &mut diags);
-    let sts = validate_sts(raw.sts.as_ref().map(Spanned::get_ref), env, &mut diags);
+    profile_refs::check(raw, profiles, &mut diags);
+    let raw_sts = raw.sts.as_ref().map(Spanned::get_ref);
+    let sts = validate_sts(raw_sts, env, profiles, &mut diags);
     let (listeners, mut writable_dirs) = validate_listeners(raw, &roles, env, &mut diags);
     check_self_source(&roles, &listeners, env, &mut diags);
     let admin = validate_admin(raw, &listeners, &mut diags);
@@ -109,9 +118,12 @@ fn role_name_problem(name: &str) -> Option<String> {
 /// The `[sts]` settings of a config that does not have the table: from the
 /// environment and defaults. An error names what in the environment is
 /// wrong.
-pub(crate) fn default_sts(env: &Environment) -> Result<StsConfig, String> {
+pub(crate) fn default_sts(
+    env: &Environment,
+    profiles: ProfileFacts<'_>,
+) -> Result<StsConfig, String> {
     let mut diags = Vec::new();
-    let sts = validate_sts(None, env, &mut diags);
+    let sts = validate_sts(None, env, profiles, &mut diags);
     let problems: Vec<String> = diags.into_iter().map(|d| d.message).collect();
     match sts {
         Some(sts) if problems.is_empty() => Ok(sts),
@@ -119,9 +131,12 @@ pub(crate) fn default_sts(env: &Environment) -> Result<StsConfig, String> {
     }
 }
 
+/// `[sts]`; the region is `region`, else `AWS_REGION`, `AWS_DEFAULT_REGION`,
+/// the selected AWS profile's `region`, and `us-east-1`, as the CLI looks.
 fn validate_sts(
     raw: Option<&RawSts>,
     env: &Environment,
+    profiles: ProfileFacts<'_>,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<StsConfig> {
     let empty = RawSts::default();
@@ -130,8 +145,9 @@ fn validate_sts(
         Some(r) => r.get_ref().clone(),
         None => env
             .first_of(&["AWS_REGION", "AWS_DEFAULT_REGION"])
-            .unwrap_or(DEFAULT_REGION)
-            .into(),
+            .map(str::to_string)
+            .or_else(|| profiles.region(env))
+            .unwrap_or_else(|| DEFAULT_REGION.into()),
     };
     let region_ok = !region.is_empty()
         && region
@@ -415,7 +431,8 @@ mod tests {
 
     fn check(text: &str, env: &[(&str, &str)]) -> Validation {
         let raw: RawConfig = toml::from_str(text).expect("test config parses");
-        validate(&raw, &Environment::from_pairs(env.iter().copied()))
+        let env = Environment::from_pairs(env.iter().copied());
+        validate(&raw, &env, ProfileFacts::Unread)
     }
 
     fn errors(v: &Validation) -> Vec<&str> {

@@ -2,16 +2,17 @@
 //! CLI would use. Pure: decides from the environment and the parsed
 //! profiles.
 //!
-//! In order: an IRSA-style web identity (`AWS_ROLE_ARN` +
-//! `AWS_WEB_IDENTITY_TOKEN_FILE`); the profile named by `AWS_PROFILE`
-//! (else `default`) when it exists, resolved like the CLI does (long-term
-//! keys become GetSessionToken session credentials); else long-term keys in
-//! the environment, also through GetSessionToken.
+//! In the order every SDK looks: long-term keys in the environment (served
+//! as GetSessionToken session credentials); an IRSA-style web identity
+//! (`AWS_ROLE_ARN` + `AWS_WEB_IDENTITY_TOKEN_FILE`); the profile named by
+//! `AWS_PROFILE` (else `default`) when it exists, resolved like the CLI
+//! does (long-term keys become session credentials too).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::listeners::DEFAULT_LISTEN;
+use super::profile_refs::ProfileFacts;
 use super::roles::{default_session_name, role_arn_problem};
 use super::validate::default_sts;
 use super::value::name_problem;
@@ -44,7 +45,7 @@ pub(crate) fn zero_config(
                 allow_v1: false,
             },
         }],
-        sts: default_sts(env)?,
+        sts: default_sts(env, ProfileFacts::Read(profiles))?,
         roles: BTreeMap::from([(role.name.clone(), role)]),
         admin: None,
         control_socket: None,
@@ -61,6 +62,9 @@ fn zero_role(
     env: &Environment,
     profiles: &Profiles,
 ) -> Result<(RoleConfig, String), String> {
+    if let Some(found) = env_keys_session(env) {
+        return Ok(found);
+    }
     if let Some(role) = web_identity_from_env(env)? {
         let serves = format!("the web identity role {} (AWS_ROLE_ARN)", role_arn(&role));
         return Ok((role, serves));
@@ -78,24 +82,28 @@ fn zero_role(
         };
         return Ok((role, format!("AWS profile `{profile}`")));
     }
-    if env.get("AWS_ACCESS_KEY_ID").is_some()
-        && env.get("AWS_SECRET_ACCESS_KEY").is_some()
-    {
-        let role = RoleConfig {
-            name: "env".into(),
-            duration: Duration::from_secs(12 * 3600),
-            flow: Flow::SessionToken {
-                source: SourceSpec::Env,
-                mfa: None,
-            },
-        };
-        let serves =
-            "session credentials (GetSessionToken) for the keys in AWS_ACCESS_KEY_ID";
-        return Ok((role, serves.into()));
-    }
     Err(format!(
-        "profile `{profile}` is not in the AWS config or credentials file, and AWS_ACCESS_KEY_ID is not set"
+        "AWS_ACCESS_KEY_ID is not set, nor AWS_ROLE_ARN with AWS_WEB_IDENTITY_TOKEN_FILE, \
+         and profile `{profile}` is not in the AWS config or credentials file"
     ))
+}
+
+/// Long-term keys in the environment, served as GetSessionToken session
+/// credentials, if both halves are set.
+fn env_keys_session(env: &Environment) -> Option<(RoleConfig, String)> {
+    env.get("AWS_ACCESS_KEY_ID")?;
+    env.get("AWS_SECRET_ACCESS_KEY")?;
+    let role = RoleConfig {
+        name: "env".into(),
+        duration: Duration::from_secs(12 * 3600),
+        flow: Flow::SessionToken {
+            source: SourceSpec::Env,
+            mfa: None,
+        },
+    };
+    let serves =
+        "session credentials (GetSessionToken) for the keys in AWS_ACCESS_KEY_ID";
+    Some((role, serves.into()))
 }
 
 /// An IRSA-style web identity role (`AWS_ROLE_ARN` +
@@ -207,6 +215,25 @@ mod tests {
             }
         ));
         let err = zero_config(&Environment::default(), &Profiles::default()).unwrap_err();
+        assert!(err.contains("profile `default`"), "{err}");
+    }
+
+    /// A `[default]` profile with only a region does not hide the keys in
+    /// the environment, which every SDK takes first.
+    #[test]
+    fn environment_keys_come_before_the_profile_and_web_identity() {
+        let profiles =
+            parse_files(Some("[default]\nregion = eu-west-1\n"), None).unwrap();
+        let env = Environment::from_pairs([
+            ("AWS_ACCESS_KEY_ID", "AKIA"),
+            ("AWS_SECRET_ACCESS_KEY", "s"),
+            ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/app"),
+            ("AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/token"),
+        ]);
+        let z = zero_config(&env, &profiles).unwrap();
+        assert_eq!(z.config.listeners[0].roles(), ["env"]);
+        let only_key_id = Environment::from_pairs([("AWS_ACCESS_KEY_ID", "AKIA")]);
+        let err = zero_config(&only_key_id, &profiles).unwrap_err();
         assert!(err.contains("profile `default`"), "{err}");
     }
 

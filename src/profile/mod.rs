@@ -135,11 +135,15 @@ pub(crate) fn watch_targets(env: &Environment) -> Vec<Target> {
     targets
 }
 
-/// Reads both files now; a missing file counts as empty.
+/// Reads both files now; a missing file (or `/dev/null`) counts as empty.
 pub(crate) fn load(env: &Environment) -> Result<Profiles, ProfileError> {
     let read =
         |path: Option<PathBuf>| -> Result<Option<(PathBuf, String)>, ProfileError> {
             let Some(path) = path else { return Ok(None) };
+            // `/dev/null` says "no such file", and reads as empty in the CLI.
+            if path == Path::new("/dev/null") {
+                return Ok(None);
+            }
             match crate::read::file(&path, crate::read::LARGE) {
                 Ok(text) => Ok(Some((path, text))),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -226,6 +230,17 @@ fn merge(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dev_null_is_an_empty_file() {
+        let env = Environment::from_pairs([
+            ("HOME", "/nonexistent"),
+            ("AWS_CONFIG_FILE", "/dev/null"),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+        ]);
+        let profiles = load(&env).unwrap();
+        assert!(profiles.profiles.is_empty());
+    }
 
     #[test]
     fn watches_dot_aws_and_profile_files_kept_elsewhere() {

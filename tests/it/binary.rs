@@ -14,10 +14,14 @@ use crate::util::{CONFIG, CREDS_PATH, eventually, request};
 
 const BIN: &str = env!("CARGO_BIN_EXE_imdsd");
 
+/// `imdsd check --config CONFIG`, with the example AWS profiles.
 fn check(config: &Path) -> std::process::Output {
+    let aws = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/aws");
     Command::new(BIN)
         .args(["check", "--config"])
         .arg(config)
+        .env("AWS_CONFIG_FILE", aws.join("config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", aws.join("credentials"))
         .output()
         .unwrap()
 }
@@ -69,6 +73,75 @@ fn check_prints_every_problem_with_line_and_column_and_exits_64() {
         stderr.contains(&format!("{p}:7:12: error: roles.dev.duration")),
         "{stderr}"
     );
+}
+
+#[test]
+fn check_resolves_the_profiles_roles_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("profiles.toml");
+    std::fs::write(
+        &path,
+        "[[imds]]\nrole = \"a\"\n[roles.a]\nprofile = \"work-ssso\"\n\
+         [roles.b]\nrole_arn = \"arn:aws:iam::123456789012:role/b\"\nsource = \"profile:nowhere\"\n",
+    )
+    .unwrap();
+    let out = check(&path);
+    assert_eq!(out.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let p = path.display();
+    assert!(
+        stderr.contains(&format!(
+            "{p}:4:11: error: roles.a.profile: profile `work-ssso` is not in the AWS config \
+             or credentials file; did you mean `work-sso`?"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "{p}:7:10: error: roles.b.source: profile `nowhere`"
+        )),
+        "{stderr}"
+    );
+}
+
+/// With no `[sts] region` (nor AWS_REGION), the selected profile's region
+/// signs the STS call and is what IMDS reports, as for the AWS CLI.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_selected_profiles_region_signs_and_is_reported() {
+    let sts = FakeSts::start(ManualClock::starting_now()).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join(".aws")).unwrap();
+    std::fs::write(
+        dir.path().join(".aws/config"),
+        "[default]\nregion = us-east-1\n[profile eu]\nregion = eu-west-1\n",
+    )
+    .unwrap();
+    let text = config_for(&sts).replace("region = \"us-east-1\"\n", "");
+    assert!(!text.contains("region"));
+    let config = crate::process::plain_file(dir.path(), &text);
+    let daemon = Running::start_with(
+        &config,
+        &dir.path().join("state"),
+        fake_sts::SECRET_KEY,
+        &[
+            ("HOME", dir.path().to_str().unwrap()),
+            ("AWS_PROFILE", "eu"),
+        ],
+    );
+    let addr = daemon.addr().await;
+    let token = mint_token(addr).await;
+    let region = request(
+        addr,
+        "GET",
+        "/latest/meta-data/placement/region",
+        &[("x-aws-ec2-metadata-token", &token)],
+    )
+    .await;
+    assert_eq!(region.text(), "eu-west-1");
+    daemon.log_line("fetched credentials").await;
+    let seen = &sts.seen()[0];
+    assert!(seen.signature_ok);
+    assert_eq!(seen.region.as_deref(), Some("eu-west-1"));
 }
 
 #[test]

@@ -49,6 +49,8 @@ pub struct Seen {
     pub params: Vec<(String, String)>,
     pub signature_ok: bool,
     pub signed: bool,
+    /// The region of the signature's credential scope.
+    pub region: Option<String>,
 }
 
 impl Seen {
@@ -198,6 +200,7 @@ impl FakeSts {
             params: url::form_urlencoded::parse(&body).into_owned().collect(),
             signature_ok: signature_ok(&parts, &body, self.addr),
             signed: parts.headers.contains_key("authorization"),
+            region: scope_region(&parts),
         };
         let unsigned_action = matches!(
             seen.param("Action"),
@@ -278,6 +281,7 @@ impl FakeSts {
                 params,
                 signature_ok: false,
                 signed: false,
+                region: None,
             });
             st.issued
         };
@@ -342,7 +346,15 @@ fn error(status: u16, code: &str) -> Response<Full<Bytes>> {
     respond(status, &body)
 }
 
-/// Recomputes the SigV4 signature with the known secret and compares.
+/// `REGION` in `Authorization: ... Credential=KEY/DATE/REGION/sts/...`.
+fn scope_region(parts: &http::request::Parts) -> Option<String> {
+    let auth = parts.headers.get("authorization")?.to_str().ok()?;
+    let scope = auth.split("Credential=").nth(1)?;
+    Some(scope.split('/').nth(2)?.to_string())
+}
+
+/// Recomputes the SigV4 signature with the known secret and compares, for
+/// the region the request names (tests that care check [`Seen::region`]).
 fn signature_ok(parts: &http::request::Parts, body: &[u8], addr: SocketAddr) -> bool {
     let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
     let (Some(auth), Some(date)) = (header("authorization"), header("x-amz-date")) else {
@@ -366,8 +378,11 @@ fn signature_ok(parts: &http::request::Parts, body: &[u8], addr: SocketAddr) -> 
     } else {
         return false;
     };
+    let Some(region) = scope_region(parts) else {
+        return false;
+    };
     let expected_scope = format!(
-        "Credential={key_id}/{}/{REGION}/sts/aws4_request",
+        "Credential={key_id}/{}/{region}/sts/aws4_request",
         &date[..8]
     );
     if !auth.contains(&expected_scope) {
@@ -387,7 +402,7 @@ fn signature_ok(parts: &http::request::Parts, body: &[u8], addr: SocketAddr) -> 
     .into();
     let params = v4::SigningParams::builder()
         .identity(&identity)
-        .region(REGION)
+        .region(&region)
         .name("sts")
         .time(time)
         .settings(SigningSettings::default())

@@ -32,6 +32,7 @@ async fn sends_a_signed_assume_role_with_the_configured_parameters() {
         seen.signature_ok,
         "the fake STS verified the SigV4 signature"
     );
+    assert_eq!(seen.region.as_deref(), Some(crate::fake_sts::REGION));
     assert_eq!(seen.param("Action"), Some("AssumeRole"));
     assert_eq!(seen.param("Version"), Some("2011-06-15"));
     assert_eq!(
