@@ -385,8 +385,12 @@ fn known_role(
     diags.push(Diagnostic::error(
         Some(role.span()),
         format!(
-            "{key}: no role named `{}` (defined: {})",
+            "{key}: no role named `{}`{} (defined: {})",
             role.get_ref(),
+            super::suggest::hint(
+                role.get_ref(),
+                raw.roles.keys().map(|k| k.get_ref().as_str())
+            ),
             role_names(raw)
         ),
     ));

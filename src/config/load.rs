@@ -10,7 +10,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use super::profile_refs::ProfileFacts;
-use super::raw::RawConfig;
+use super::schema;
 use super::validate::{Validation, validate};
 use super::{Config, Diagnostic, Severity};
 use crate::environment::Environment;
@@ -170,14 +170,22 @@ fn validate_text(
     env: &Environment,
     profiles: ProfileFacts<'_>,
 ) -> Validation {
-    match toml::from_str::<RawConfig>(text) {
-        Ok(raw) => validate(&raw, env, profiles),
-        Err(e) => Validation {
+    let schema = schema::read(text);
+    let Some(raw) = &schema.raw else {
+        return Validation {
             config: None,
-            diagnostics: vec![Diagnostic::error(e.span(), e.message().trim_end())],
+            diagnostics: schema.problems,
             writable_dirs: vec![],
-        },
+        };
+    };
+    let mut validation = validate(raw, env, profiles);
+    if !schema.problems.is_empty() {
+        // What can still be checked is; the file stays invalid.
+        validation.config = None;
+        validation.diagnostics.retain(|d| !schema.echoes(d));
+        validation.diagnostics.extend(schema.problems);
     }
+    validation
 }
 
 /// `path:line:column: error: message`.
@@ -250,7 +258,9 @@ mod tests {
         assert!(config.is_none());
         let rendered = render_diagnostic(Path::new("f.toml"), text, &diags[0]);
         assert!(
-            rendered.starts_with("f.toml:4:1: error: unknown field `rolearn`"),
+            rendered.starts_with(
+                "f.toml:4:1: error: unknown key `rolearn` in [roles.dev]; did you mean `role_arn`?"
+            ),
             "{rendered}"
         );
     }

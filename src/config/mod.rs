@@ -12,6 +12,7 @@ pub(crate) mod load;
 pub(crate) mod profile_refs;
 pub(crate) mod raw;
 pub(crate) mod roles;
+pub(crate) mod schema;
 pub(crate) mod suggest;
 pub(crate) mod validate;
 pub(crate) mod value;

@@ -75,6 +75,57 @@ fn check_prints_every_problem_with_line_and_column_and_exits_64() {
     );
 }
 
+/// A wrong type no longer hides every other problem: schema problems
+/// (wrong types, misspelt keys) and meaning problems (a bad ARN, unknown
+/// roles) come out of one run, each at its line and column.
+#[test]
+fn check_reports_schema_and_meaning_problems_in_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("many.toml");
+    let text = "\
+[[imds]]
+role = \"dve\"
+
+[roles.dev]
+role_arn = \"arn:aws:iam::123456789012:role/dev\"
+source = \"env\"
+duration = 3600
+
+[roles.ops]
+role_arn = \"arn:aws:iam::123456789012:role/ops\"
+source = \"role:devv\"
+sesion_name = \"ops\"
+
+[roles.bad]
+role_arn = \"not-an-arn\"
+source = \"env\"
+";
+    std::fs::write(&path, text).unwrap();
+    let out = check(&path);
+    assert_eq!(out.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let p = path.display();
+    for expected in [
+        format!("{p}:2:8: error: imds[0].role: no role named `dve`; did you mean `dev`?"),
+        format!(
+            "{p}:7:12: error: roles.dev.duration: invalid type: integer `3600`, expected a string"
+        ),
+        format!(
+            "{p}:9:8: error: roles.ops.source: no role named `devv`; did you mean `dev`?"
+        ),
+        format!(
+            "{p}:12:1: error: unknown key `sesion_name` in [roles.ops]; did you mean `session_name`?"
+        ),
+        format!("{p}:15:12: error: roles.bad.role_arn"),
+    ] {
+        assert!(
+            stderr.contains(&expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
+    assert_eq!(stderr.matches("error:").count(), 5, "{stderr}");
+}
+
 #[test]
 fn check_resolves_the_profiles_roles_name() {
     let dir = tempfile::tempdir().unwrap();

@@ -321,11 +321,17 @@ pub(crate) fn check_chains(
         let mut next = role.depends_on();
         while let Some(dep) = next {
             let span = spans.get(name).cloned();
-            if !roles.contains_key(dep) {
+            // A role that exists but has errors of its own is reported there.
+            if !spans.contains_key(dep) {
+                let hint =
+                    crate::config::suggest::hint(dep, spans.keys().map(String::as_str));
                 diags.push(Diagnostic::error(
                     span,
-                    format!("roles.{name}.source: no role named `{dep}`"),
+                    format!("roles.{name}.source: no role named `{dep}`{hint}"),
                 ));
+                break;
+            }
+            if !roles.contains_key(dep) {
                 break;
             }
             if seen.contains(&dep) {
