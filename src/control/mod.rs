@@ -86,31 +86,41 @@ pub(crate) enum Response {
 /// `$IMDSD_CONTROL_SOCKET`, else `$RUNTIME_DIRECTORY/control.sock`
 /// (systemd's `RuntimeDirectory=`), else
 /// `$XDG_RUNTIME_DIR/imdsd/control.sock`, else `/run/imdsd/control.sock`
-/// for root. `None`: no sensible place (the daemon runs without one).
+/// for root, else the (private) state directory: containers and `su`
+/// sessions have no runtime directory, and `status`, `mfa` and `refresh`
+/// must work there too.
 pub(crate) fn daemon_socket(
     configured: Option<&Path>,
     env: &Environment,
     uid: u32,
-) -> Option<PathBuf> {
+    state_dir: &Path,
+) -> PathBuf {
     if let Some(p) = configured {
-        return Some(p.to_path_buf());
+        return p.to_path_buf();
     }
     if let Some(p) = env.get("IMDSD_CONTROL_SOCKET") {
-        return Some(PathBuf::from(p));
+        return PathBuf::from(p);
     }
     if let Some(dirs) = env.get("RUNTIME_DIRECTORY") {
-        return Some(Path::new(dirs.split(':').next().unwrap_or(dirs)).join(SOCKET_NAME));
+        return Path::new(dirs.split(':').next().unwrap_or(dirs)).join(SOCKET_NAME);
     }
     if let Some(xdg) = env.get("XDG_RUNTIME_DIR") {
-        return Some(Path::new(xdg).join("imdsd").join(SOCKET_NAME));
+        return Path::new(xdg).join("imdsd").join(SOCKET_NAME);
     }
-    (uid == 0).then(|| PathBuf::from("/run/imdsd").join(SOCKET_NAME))
+    if uid == 0 {
+        return PathBuf::from("/run/imdsd").join(SOCKET_NAME);
+    }
+    state_dir.join(SOCKET_NAME)
 }
 
 /// Where a client looks, in order: `$IMDSD_CONTROL_SOCKET`, the user's
-/// runtime directory (a `systemctl --user` daemon), then the system
+/// runtime directory (a `systemctl --user` daemon), the user's state
+/// directory (a daemon without a runtime directory), then the system
 /// service's `/run/imdsd`.
-pub(crate) fn client_candidates(env: &Environment) -> Vec<PathBuf> {
+pub(crate) fn client_candidates(
+    env: &Environment,
+    state_dir: Option<&Path>,
+) -> Vec<PathBuf> {
     let mut out = Vec::new();
     if let Some(p) = env.get("IMDSD_CONTROL_SOCKET") {
         out.push(PathBuf::from(p));
@@ -118,6 +128,7 @@ pub(crate) fn client_candidates(env: &Environment) -> Vec<PathBuf> {
     if let Some(xdg) = env.get("XDG_RUNTIME_DIR") {
         out.push(Path::new(xdg).join("imdsd").join(SOCKET_NAME));
     }
+    out.extend(state_dir.map(|dir| dir.join(SOCKET_NAME)));
     out.push(PathBuf::from("/run/imdsd").join(SOCKET_NAME));
     out
 }
@@ -128,28 +139,44 @@ mod tests {
 
     #[test]
     fn daemon_socket_precedence() {
+        let state = Path::new("/home/u/.local/state/imdsd");
         let env = Environment::from_pairs([
             ("RUNTIME_DIRECTORY", "/run/imdsd"),
             ("XDG_RUNTIME_DIR", "/run/user/1000"),
         ]);
-        assert_eq!(
-            daemon_socket(Some(Path::new("/x.sock")), &env, 1000),
-            Some(PathBuf::from("/x.sock"))
-        );
-        assert_eq!(
-            daemon_socket(None, &env, 1000),
-            Some(PathBuf::from("/run/imdsd/control.sock"))
-        );
+        let at = |configured: Option<&str>, env: &Environment, uid| {
+            daemon_socket(configured.map(Path::new), env, uid, state)
+        };
+        assert_eq!(at(Some("/x.sock"), &env, 1000), Path::new("/x.sock"));
+        assert_eq!(at(None, &env, 1000), Path::new("/run/imdsd/control.sock"));
         let env = Environment::from_pairs([("XDG_RUNTIME_DIR", "/run/user/1000")]);
         assert_eq!(
-            daemon_socket(None, &env, 1000),
-            Some(PathBuf::from("/run/user/1000/imdsd/control.sock"))
+            at(None, &env, 1000),
+            Path::new("/run/user/1000/imdsd/control.sock")
         );
+        let bare = Environment::default();
+        assert_eq!(at(None, &bare, 0), Path::new("/run/imdsd/control.sock"));
         assert_eq!(
-            daemon_socket(None, &Environment::default(), 0),
-            Some(PathBuf::from("/run/imdsd/control.sock"))
+            at(None, &bare, 1000),
+            Path::new("/home/u/.local/state/imdsd/control.sock"),
+            "no runtime directory: the private state directory"
         );
-        assert_eq!(daemon_socket(None, &Environment::default(), 1000), None);
+    }
+
+    #[test]
+    fn clients_look_where_daemons_put_sockets() {
+        let state = Path::new("/home/u/.local/state/imdsd");
+        let env = Environment::from_pairs([("XDG_RUNTIME_DIR", "/run/user/1000")]);
+        assert_eq!(
+            client_candidates(&env, Some(state)),
+            [
+                PathBuf::from("/run/user/1000/imdsd/control.sock"),
+                state.join("control.sock"),
+                PathBuf::from("/run/imdsd/control.sock"),
+            ]
+        );
+        let env = Environment::from_pairs([("IMDSD_CONTROL_SOCKET", "/x.sock")]);
+        assert_eq!(client_candidates(&env, None)[0], Path::new("/x.sock"));
     }
 
     #[test]

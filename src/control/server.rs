@@ -5,7 +5,7 @@
 //! daemon's own user and root, endpoints and health for anyone. One JSON
 //! request line, one JSON response line.
 
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +35,28 @@ pub(crate) enum ControlError {
     },
     #[error("control socket {} is in use: another imdsd is running", path.display())]
     InUse { path: PathBuf },
+    #[error("not putting the control socket in {}: {problem}", dir.display())]
+    UnsafeDir { dir: PathBuf, problem: String },
+}
+
+/// Why a directory with this owner and mode is no place for our socket:
+/// someone else could swap the socket for their own and collect the MFA
+/// codes handed to it. Root's directories and sticky ones (`/tmp`) are
+/// safe.
+fn unsafe_dir(owner: u32, mode: u32, uid: u32) -> Option<String> {
+    if owner != uid && owner != 0 {
+        return Some(format!(
+            "it belongs to uid {owner}, not to this daemon's user or root"
+        ));
+    }
+    let sticky = mode & 0o1000 != 0;
+    if mode & 0o022 != 0 && !sticky {
+        return Some(format!(
+            "other users may write to it (mode {:o}); `chmod go-w` it",
+            mode & 0o777
+        ));
+    }
+    None
 }
 
 /// What the control server answers from.
@@ -52,7 +74,7 @@ pub(crate) async fn start(
     state: ControlState,
     stop: CancellationToken,
 ) -> Result<(), ControlError> {
-    let listener = bind(&path).await?;
+    let listener = bind(&path, state.uid).await?;
     tracing::info!(socket = %path.display(), "control socket ready (imdsd status)");
     let state = Arc::new(state);
     tokio::spawn(async move {
@@ -76,17 +98,24 @@ pub(crate) async fn start(
     Ok(())
 }
 
-async fn bind(path: &Path) -> Result<UnixListener, ControlError> {
+async fn bind(path: &Path, uid: u32) -> Result<UnixListener, ControlError> {
     let io_err = |source| ControlError::Io {
         path: path.to_path_buf(),
         source,
     };
-    if let Some(dir) = path.parent() {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o755)
             .create(dir)
             .map_err(io_err)?;
+        let meta = std::fs::metadata(dir).map_err(io_err)?;
+        if let Some(problem) = unsafe_dir(meta.uid(), meta.mode(), uid) {
+            return Err(ControlError::UnsafeDir {
+                dir: dir.to_path_buf(),
+                problem,
+            });
+        }
     }
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         if !meta.file_type().is_socket() {
@@ -313,5 +342,52 @@ fn health(
                 waiting.join(", ")
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_socket_goes_only_where_nobody_else_can_swap_it() {
+        assert_eq!(unsafe_dir(1000, 0o700, 1000), None);
+        assert_eq!(unsafe_dir(0, 0o755, 1000), None, "/run/imdsd");
+        assert_eq!(unsafe_dir(0, 0o1777, 1000), None, "/tmp");
+        assert!(unsafe_dir(1001, 0o700, 1000).unwrap().contains("uid 1001"));
+        assert!(unsafe_dir(1000, 0o777, 1000).unwrap().contains("mode 777"));
+        assert!(
+            unsafe_dir(1000, 0o775, 1000)
+                .unwrap()
+                .contains("chmod go-w")
+        );
+    }
+
+    #[test]
+    fn only_the_daemons_user_and_root_may_ask_privileged_things() {
+        let status = Request::Status;
+        assert!(authorize(&status, Some(1000), 1000).is_ok());
+        assert!(authorize(&status, Some(0), 1000).is_ok());
+        assert!(authorize(&status, Some(1001), 1000).is_err());
+        assert!(authorize(&status, None, 1000).is_err());
+        let refresh = Request::Refresh { roles: vec![] };
+        assert!(authorize(&refresh, Some(1001), 1000).is_err());
+        assert!(authorize(&Request::Endpoints, Some(1001), 1000).is_ok());
+    }
+
+    #[test]
+    fn codes_are_refused_for_roles_that_would_never_use_them() {
+        assert!(refuse_code("dev", MfaIntake::Handed).is_none());
+        assert!(refuse_code("dev", MfaIntake::HandedIfProfileAsks).is_none());
+        assert!(
+            refuse_code("dev", MfaIntake::Never)
+                .unwrap()
+                .contains("takes no MFA code")
+        );
+        assert!(
+            refuse_code("dev", MfaIntake::Command)
+                .unwrap()
+                .contains("mfa_command")
+        );
     }
 }

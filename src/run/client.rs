@@ -16,7 +16,10 @@ pub(super) fn control_socket(
 ) -> Result<PathBuf, ClientError> {
     match socket {
         Some(path) => Ok(path),
-        None => control::client::find(control::client_candidates(env)),
+        None => {
+            let state = crate::state::state_dir(env, crate::state::current_uid()).ok();
+            control::client::find(control::client_candidates(env, state.as_deref()))
+        }
     }
 }
 

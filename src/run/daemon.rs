@@ -92,8 +92,44 @@ pub(super) fn run(path: Option<&Path>, env: Environment) -> Result<(), RunError>
         .enable_all()
         .build()
         .map_err(DaemonError::Runtime)?;
-    runtime.block_on(run_daemon(loaded, origin, env))?;
-    Ok(())
+    let result = runtime.block_on(run_daemon(loaded, origin, env.clone()));
+    match result {
+        Err(DaemonError::Start(StartError::Bind { addr, source }))
+            if source.kind() == std::io::ErrorKind::AddrInUse =>
+        {
+            let holder = holder_of(addr, &env);
+            Err(RunError::AddrInUse { addr, holder })
+        }
+        other => Ok(other?),
+    }
+}
+
+/// Who holds `addr`, as far as we can tell: another imdsd whose control
+/// socket answers (ours or root's), else an unknown program.
+fn holder_of(addr: std::net::SocketAddr, env: &Environment) -> String {
+    let state = state::state_dir(env, state::current_uid()).ok();
+    let candidates = control::client_candidates(env, state.as_deref());
+    let other = candidates.iter().filter(|p| p.exists()).find_map(|path| {
+        let status = control::client::status(path).ok()?;
+        let serves = status
+            .listeners
+            .iter()
+            .any(|l| l.address == addr.to_string());
+        serves.then(|| (path.clone(), status))
+    });
+    match other {
+        Some((socket, status)) => format!(
+            "another imdsd serves it (pid {}, config {}, control socket {}): stop that one \
+             first, or listen elsewhere",
+            status.pid,
+            status.config,
+            socket.display()
+        ),
+        None => format!(
+            "another program listens there (`ss -ltnp 'sport = :{}'` shows which)",
+            addr.port()
+        ),
+    }
 }
 
 /// Starts the daemon, tells systemd when it is ready, applies reloads, and
@@ -111,8 +147,12 @@ async fn run_daemon(
     shutdown::install(stop.clone(), reload_tx.clone()).map_err(DaemonError::Signals)?;
     tracing::info!(config = %loaded.path.display(), state = %state_dir.display(), "starting");
 
-    let mut opts =
-        Options::new(loaded.config.clone(), env.clone(), clock.clone(), state_dir);
+    let mut opts = Options::new(
+        loaded.config.clone(),
+        env.clone(),
+        clock.clone(),
+        state_dir.clone(),
+    );
     opts.inherited = systemd::inherited_sockets();
     let mut daemon = Daemon::start(opts).await?;
     let _config_watch = match (loaded.config.watch_config, &origin) {
@@ -124,7 +164,7 @@ async fn run_daemon(
         _ => None,
     };
     let _profiles_watch = watch_profiles(daemon.roles(), &env);
-    start_control(&daemon, &loaded, &env, uid, &clock, stop.clone()).await;
+    start_control(&daemon, &loaded, &env, &state_dir, &clock, stop.clone()).await;
     // A stop signal during the first fetches is honoured at once.
     tokio::select! {
         settled = daemon.settled(FIRST_FETCH_LIMIT) => {
@@ -155,18 +195,13 @@ async fn start_control(
     daemon: &Daemon,
     loaded: &LoadedConfig,
     env: &Environment,
-    uid: u32,
+    state_dir: &Path,
     clock: &SharedClock,
     stop: CancellationToken,
 ) {
-    let Some(path) =
-        control::daemon_socket(loaded.config.control_socket.as_deref(), env, uid)
-    else {
-        tracing::warn!(
-            "no runtime directory (XDG_RUNTIME_DIR) for the control socket; `imdsd status` will not work"
-        );
-        return;
-    };
+    let uid = state::current_uid();
+    let configured = loaded.config.control_socket.as_deref();
+    let path = control::daemon_socket(configured, env, uid, state_dir);
     let state = ControlState {
         view: daemon.view(),
         roles: daemon.roles(),
@@ -176,7 +211,9 @@ async fn start_control(
     };
     // Serving credentials matters more than `imdsd status`.
     if let Err(e) = control::server::start(path, state, stop).await {
-        tracing::warn!("{e}; `imdsd status` will not reach this daemon");
+        tracing::warn!(
+            "{e}; `imdsd status`, `mfa` and `refresh` will not reach this daemon"
+        );
     }
 }
 

@@ -45,6 +45,11 @@ pub(crate) enum RunError {
     Control(#[from] ClientError),
     #[error(transparent)]
     Daemon(#[from] daemon::DaemonError),
+    #[error("cannot listen on {addr}: the address is in use; {holder}")]
+    AddrInUse {
+        addr: std::net::SocketAddr,
+        holder: String,
+    },
     /// A per-role command could not get the role, or a role did not
     /// refresh.
     #[error("{0}")]
@@ -62,7 +67,10 @@ impl RunError {
         match self {
             RunError::Config(_) | RunError::NoConfig { .. } => EXIT_CONFIG,
             RunError::Usage(_) => EXIT_USAGE,
-            RunError::Control(_) | RunError::Daemon(_) | RunError::Role(_) => 1,
+            RunError::Control(_)
+            | RunError::Daemon(_)
+            | RunError::AddrInUse { .. }
+            | RunError::Role(_) => 1,
             // As shells do: 127 not found, 126 found but not runnable.
             RunError::Exec { source, .. }
                 if source.kind() == std::io::ErrorKind::NotFound =>

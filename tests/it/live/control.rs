@@ -1,4 +1,5 @@
-//! `imdsd mfa` against the running daemon.
+//! `imdsd mfa` against the running daemon; where the control socket goes;
+//! a second daemon on a taken address.
 
 use super::*;
 
@@ -29,5 +30,133 @@ async fn imdsd_mfa_hands_a_code_to_a_waiting_role() {
     assert!(
         !live.daemon.lines().iter().any(|l| l.contains("135790")),
         "the code is never logged"
+    );
+}
+
+/// `imdsd mfa ROLE` on a terminal asks for the code (`script` gives it a
+/// pseudo-terminal).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imdsd_mfa_asks_for_the_code_on_a_terminal() {
+    let (live, addr) = waiting_for_a_code().await;
+    let command = format!("{BIN} mfa dev --socket {}", live.socket().display());
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"135790\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{shown}");
+    assert!(shown.contains("MFA code for role `dev`: "), "{shown}");
+    assert!(shown.contains("code handed to `dev`"), "{shown}");
+    serves_credentials(addr).await;
+}
+
+/// Containers and `su` sessions have no XDG_RUNTIME_DIR: a non-root daemon
+/// puts its socket in its private state directory, and the client commands
+/// find it there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_runtime_directory_the_socket_is_in_the_state_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let sts = FakeSts::start(ManualClock::starting_now()).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let home = dir.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    std::os::unix::fs::chown(&home, Some(65534), Some(65534)).unwrap();
+    let config = crate::process::plain_file(dir.path(), &config(&sts, "dev", ""));
+    let unset = [
+        ("HOME", home.to_str().unwrap()),
+        ("IMDSD_CONTROL_SOCKET", ""),
+        ("XDG_STATE_HOME", ""),
+        ("XDG_RUNTIME_DIR", ""),
+    ];
+    let cmd = crate::process::program_as_nobody(
+        BIN,
+        &["run", "--config", config.to_str().unwrap()],
+    );
+    let daemon = Running::spawn(
+        cmd,
+        &dir.path().join("unused"),
+        fake_sts::SECRET_KEY,
+        &unset,
+    );
+    let ready = daemon.log_line("control socket ready").await;
+    let socket = home.join(".local/state/imdsd/control.sock");
+    assert!(ready.contains(socket.to_str().unwrap()), "{ready}");
+
+    let out = crate::process::as_nobody(&["status"])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", &home)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("dev"), "{stdout}");
+}
+
+/// A second daemon on a taken address says who holds it, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn address_in_use_names_the_imdsd_that_holds_it() {
+    let live = Live::start(|sts| config(sts, "dev", "")).await;
+    let addr = live.daemon.addr().await;
+    std::fs::create_dir(live.dir.path().join("second")).unwrap();
+    let second = crate::process::plain_file(
+        &live.dir.path().join("second"),
+        &config(&live.sts, "dev", "").replace("127.0.0.1:0", &addr.to_string()),
+    );
+    let out = std::process::Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(&second)
+        .env("IMDSD_CONTROL_SOCKET", live.socket())
+        .env("XDG_STATE_HOME", live.dir.path().join("second"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("imdsd: "))
+        .collect();
+    assert_eq!(errors.len(), 1, "said once: {stderr}");
+    assert!(
+        errors[0].contains(&format!(
+            "cannot listen on {addr}: the address is in use; another imdsd serves it (pid {}, config {}",
+            live.daemon.child.id(),
+            live.path.display()
+        )),
+        "{stderr}"
+    );
+
+    // Something else: says how to find out what.
+    let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = other.local_addr().unwrap();
+    std::fs::write(
+        &second,
+        config(&live.sts, "dev", "").replace("127.0.0.1:0", &taken.to_string()),
+    )
+    .unwrap();
+    let out = std::process::Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(&second)
+        .env("IMDSD_CONTROL_SOCKET", live.socket())
+        .env("XDG_STATE_HOME", live.dir.path().join("second"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "another program listens there (`ss -ltnp 'sport = :{}'` shows which)",
+            taken.port()
+        )),
+        "{stderr}"
     );
 }
