@@ -22,6 +22,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::config::AuditTarget;
+use crate::logging::Opt;
 use crate::server::Client;
 
 /// One credentials vend.
@@ -163,13 +164,13 @@ impl Writer {
             Some(AuditTarget::Log) => tracing::info!(
                 target: "imdsd::audit",
                 listener = %line.listener,
-                protocol = line.protocol,
+                protocol = %line.protocol,
                 role = %line.role,
                 access_key_id = %line.access_key_id,
                 peer = %line.peer,
-                uid = ?line.uid,
-                pid = ?line.pid,
-                exe = ?line.exe,
+                uid = %Opt(&line.uid),
+                pid = %Opt(&line.pid),
+                exe = %Opt(&line.exe),
                 "credentials vended"
             ),
             Some(AuditTarget::File(path)) => {

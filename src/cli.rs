@@ -5,10 +5,27 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+const AFTER_HELP: &str = "\
+Without a config file anywhere, `imdsd run` serves what the AWS CLI would use
+(keys in the environment, AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE, or the
+AWS_PROFILE / default profile) on 127.0.0.1:16925.
+
+Environment:
+  IMDSD_LOG          log level, in tracing's filter syntax (default: info;
+                     e.g. debug, or info,imdsd::audit=off)
+  IMDSD_LOG_FORMAT   human (default), journal (`<N>` priorities, no
+                     timestamps; automatic under systemd) or json
+  IMDSD_CONFIG       the config file
+  IMDSD_CONTROL_SOCKET  the control socket (status, mfa, refresh)
+
+Signals to `imdsd run`:
+  SIGHUP             reload the config (also automatic when the file changes)
+  SIGTERM, SIGINT    drain and stop; a second one stops at once";
+
 /// Keeps AWS STS credentials fresh and serves them to unmodified SDKs over
 /// the EC2 instance metadata protocol (IMDSv2).
 #[derive(Debug, Parser)]
-#[command(name = "imdsd", version, about)]
+#[command(name = "imdsd", version, about, after_help = AFTER_HELP)]
 pub struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,

@@ -42,7 +42,7 @@ pub(crate) fn spawn_watchdog(stop: CancellationToken) {
         return;
     };
     let period = (interval / 2).max(Duration::from_millis(100));
-    tracing::debug!(?period, "systemd watchdog enabled");
+    tracing::debug!(period = %humantime::format_duration(period), "systemd watchdog enabled");
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(period);
         loop {

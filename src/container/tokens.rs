@@ -213,7 +213,7 @@ fn safe_directory(dir: &Path, file: &Path) -> Result<(), TokenFileError> {
     if mode & 0o022 != 0 && mode & 0o1000 == 0 {
         tracing::warn!(
             dir = %dir.display(),
-            mode = format!("{mode:04o}"),
+            mode = %format!("{mode:04o}"),
             "the token directory is writable by other users: they could delete or replace token files"
         );
     }

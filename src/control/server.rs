@@ -196,7 +196,7 @@ fn hand_in_mfa(
     let snap = slot.load();
     let (waiting, failing) = (snap.waiting_for.is_some(), snap.failure.is_some());
     slot.submit_mfa_code(code);
-    tracing::info!(role, "MFA code handed in over the control socket");
+    tracing::info!(role = %role, "MFA code handed in over the control socket");
     let message = if waiting {
         format!("code handed to `{role}`, which was waiting for it")
     } else if failing {

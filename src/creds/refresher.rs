@@ -68,7 +68,7 @@ impl Refresher {
                 {
                     tracing::info!(
                         role = %self.slot.name(),
-                        source_role = self.fetcher.role.depends_on().unwrap_or_default(),
+                        source_role = %self.fetcher.role.depends_on().unwrap_or_default(),
                         "source role has new credentials: retrying now"
                     );
                     self.slot.set_next_action(self.clock.now());
@@ -201,7 +201,7 @@ impl Refresher {
                     ""
                 };
                 tracing::info!(
-                    role,
+                    role = %role,
                     "refresh recovered after {failures} failure(s) in {}{served}",
                     human(*over)
                 );
@@ -212,25 +212,25 @@ impl Refresher {
         let code = e.code();
         match line {
             Line::Failed => tracing::warn!(
-                role, error = %e, code, retry_in,
+                role = %role, error = %e, code = %code, retry_in = %retry_in,
                 serving_until = %serve_until.map(|t| t.to_rfc3339()).unwrap_or_default(),
                 "refresh failed; still serving the last credentials"
             ),
             Line::OutageBegins => tracing::error!(
-                role, error = %e, code, retry_in,
+                role = %role, error = %e, code = %code, retry_in = %retry_in,
                 "refresh failed and no usable credentials are left: requests for this \
                  role get 503 until a refresh succeeds (`imdsd refresh {role}` retries now)"
             ),
             Line::Changed { repeats } => tracing::warn!(
-                role, error = %e, code, retry_in,
+                role = %role, error = %e, code = %code, retry_in = %retry_in,
                 "refresh failed with a different error (the last one happened {repeats} time(s))"
             ),
             Line::StillFailing { failures, over } => tracing::warn!(
-                role, error = %e, code, retry_in,
+                role = %role, error = %e, code = %code, retry_in = %retry_in,
                 "refresh still failing: {failures} failures in {}", human(*over)
             ),
             Line::Repeated | Line::Recovered { .. } => tracing::debug!(
-                role, error = %e, code, retry_in, "refresh failed again"
+                role = %role, error = %e, code = %code, retry_in = %retry_in, "refresh failed again"
             ),
         }
     }

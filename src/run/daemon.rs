@@ -15,6 +15,7 @@ use crate::config::{self, ConfigError, LoadedConfig};
 use crate::control::{self, server::ControlState};
 use crate::creds::fetch::RoleDirectory;
 use crate::environment::Environment;
+use crate::logging::List;
 use crate::state::{self, StateError};
 use crate::watch::{self, FileWatch};
 use crate::{shutdown, systemd};
@@ -236,7 +237,7 @@ fn watch_profiles(roles: RoleDirectory, env: &Environment) -> Option<FileWatch> 
             for slot in roles.load().values() {
                 if slot.uses_profiles() && slot.load().failure.is_some() {
                     tracing::info!(
-                        role = slot.name(),
+                        role = %slot.name(),
                         "AWS profile files changed: retrying now"
                     );
                     slot.force_refresh();
@@ -273,11 +274,11 @@ async fn reload(daemon: &mut Daemon, origin: &ConfigOrigin, env: &Environment) {
     }
     match daemon.reload(loaded.config).await {
         Ok(summary) => tracing::info!(
-            roles_started = ?summary.roles_started,
-            roles_stopped = ?summary.roles_stopped,
-            listeners_opened = ?summary.listeners_opened,
-            listeners_closed = ?summary.listeners_closed,
-            listeners_switched = ?summary.listeners_switched,
+            roles_started = %List(&summary.roles_started),
+            roles_stopped = %List(&summary.roles_stopped),
+            listeners_opened = %List(&summary.listeners_opened),
+            listeners_closed = %List(&summary.listeners_closed),
+            listeners_switched = %List(&summary.listeners_switched),
             "config reloaded"
         ),
         Err(e) => {

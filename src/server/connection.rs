@@ -41,6 +41,18 @@ pub(super) enum Ended {
     Error(hyper::Error),
 }
 
+impl Ended {
+    /// For logs.
+    pub(super) fn as_str(&self) -> &'static str {
+        match self {
+            Ended::Closed => "closed",
+            Ended::Evicted => "evicted",
+            Ended::Stopped => "stopped",
+            Ended::Error(_) => "error",
+        }
+    }
+}
+
 /// What a connection's loop waits on besides the client.
 pub(super) struct Signals {
     pub(super) evicted: CancellationToken,

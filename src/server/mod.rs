@@ -37,6 +37,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::LimitsConfig;
+use crate::logging::Opt;
 use peer::SocketOwner;
 use pool::{Admitted, PeerKey, Pool, PoolLimits};
 use rate::{RateLimit, RateLimiter};
@@ -134,7 +135,7 @@ impl Client {
         let uid = self.owner.map(|o| o.uid);
         let ok = uid.is_some_and(|u| allowed.contains(&u));
         if !ok {
-            tracing::warn!(client = %self.addr, ?uid, "refused a connection from a user not in allow_uids");
+            tracing::warn!(client = %self.addr, uid = %Opt(&uid), "refused a connection from a user not in allow_uids");
         }
         ok
     }
@@ -221,9 +222,13 @@ impl<H: Handler> Server<H> {
         stop.cancel();
         tracker.close();
         tokio::select! {
-            _ = tracker.wait() => tracing::debug!(listen = ?local, "drained"),
+            _ = tracker.wait() => tracing::debug!(listen = %Opt(&local), "drained"),
             _ = tokio::time::sleep(limits.grace) => {
-                tracing::warn!(listen = ?local, grace = ?limits.grace, "requests still running after the grace period; closing them");
+                tracing::warn!(
+                    listen = %Opt(&local),
+                    grace = %humantime::format_duration(limits.grace),
+                    "requests still running after the grace period; closing them"
+                );
             }
         }
     }
@@ -236,7 +241,7 @@ impl<H: Handler> Server<H> {
                 Ok(pair) => return pair,
                 Err(e) => {
                     // EMFILE and friends: back off instead of spinning.
-                    tracing::warn!(listen = ?self.local, error = %e, "accept failed");
+                    tracing::warn!(listen = %Opt(&self.local), error = %e, "accept failed");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }
@@ -271,7 +276,7 @@ impl<H: Handler> Server<H> {
             let admitted = match pool.admit(client.key(), Instant::now()) {
                 Ok(admitted) => Arc::new(admitted),
                 Err(why) => {
-                    tracing::debug!(client = %addr, ?why, "no room for a connection; closed it");
+                    tracing::debug!(client = %addr, why = %why.as_str(), "no room for a connection; closed it");
                     return;
                 }
             };
@@ -288,7 +293,7 @@ impl<H: Handler> Server<H> {
                 connection::Ended::Error(e) => {
                     tracing::debug!(client = %addr, error = %e, "connection ended with an error");
                 }
-                ended => tracing::trace!(client = %addr, ?ended, "connection ended"),
+                ended => tracing::trace!(client = %addr, ended = %ended.as_str(), "connection ended"),
             }
         });
     }

@@ -60,6 +60,16 @@ pub(crate) enum Refusal {
     Full,
 }
 
+impl Refusal {
+    /// For logs.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Refusal::PeerShare => "the peer has its share of connections",
+            Refusal::Full => "the listener is full",
+        }
+    }
+}
+
 /// Decides for a new connection from `peer`, given every open connection.
 pub(crate) fn decide(conns: &[ConnState], peer: PeerKey, limits: PoolLimits) -> Decision {
     let longest_idle = |of_peer: Option<PeerKey>| {

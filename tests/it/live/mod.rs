@@ -12,12 +12,14 @@
 //! - `signals`: the second signal, SIGTERM during a hung first fetch.
 //! - `audit`: the audit trail.
 //! - `control`: `imdsd mfa`.
+//! - `logs`: the three log formats.
 //! - `recover`: `imdsd refresh`, retries when a code or the profile files
 //!   arrive, failures logged once.
 //! - `zero_config`: running with no config file.
 
 mod audit;
 mod control;
+mod logs;
 mod recover;
 mod reload;
 mod role;
