@@ -3,13 +3,14 @@
 //! (`AWS_SHARED_CREDENTIALS_FILE`), re-read on every refresh.
 //!
 //! - [`resolve`]: profile → plan (a base plus AssumeRole hops), pure.
-//! - [`sso`]: IAM Identity Center: the cached `aws sso login` token and the
-//!   portal's GetRoleCredentials.
+//! - [`sso`]: IAM Identity Center: the portal's GetRoleCredentials;
+//!   [`sso_token`]: the cached `aws sso login` token and its renewal.
 //!
 //! Carrying a plan out (STS calls, MFA codes) is `creds::fetch`'s job.
 
 pub(crate) mod resolve;
 pub(crate) mod sso;
+pub(crate) mod sso_token;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -2,9 +2,10 @@
 //! login` caches, and the portal's GetRoleCredentials.
 //!
 //! The token is read from `~/.aws/sso/cache/<sha1>.json`, keyed by the
-//! `sso_session` name (or, for legacy profiles, the start URL). When it has
-//! expired, the error says to run `aws sso login`: the daemon cannot open a
-//! browser for the user.
+//! `sso_session` name (or, for legacy profiles, the start URL), and renewed
+//! with its refresh token when it can be (`sso_token`). When it has expired
+//! for good, the error says to run `aws sso login`: the daemon cannot open
+//! a browser for the user.
 
 use std::path::{Path, PathBuf};
 
@@ -24,37 +25,6 @@ pub(crate) fn cache_path(home: &Path, sso: &Sso) -> PathBuf {
     let digest = Sha1::digest(key.as_bytes());
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     home.join(".aws/sso/cache").join(format!("{hex}.json"))
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct CachedToken {
-    access_token: String,
-    expires_at: String,
-}
-
-/// The cached token, if it is still valid at `now`.
-pub(crate) fn read_token(
-    path: &Path,
-    sso: &Sso,
-    now: DateTime<Utc>,
-) -> Result<Secret, ProfileError> {
-    let not_logged_in = || ProfileError::SsoNotLoggedIn {
-        profile: sso.profile.clone(),
-        path: path.to_path_buf(),
-    };
-    let text = zeroize::Zeroizing::new(
-        crate::read::file(path, crate::read::SMALL).map_err(|_| not_logged_in())?,
-    );
-    let cached: CachedToken = serde_json::from_str(&text).map_err(|_| not_logged_in())?;
-    let expires =
-        DateTime::parse_from_rfc3339(&cached.expires_at).map_err(|_| not_logged_in())?;
-    if expires <= now {
-        return Err(ProfileError::SsoExpired {
-            profile: sso.profile.clone(),
-        });
-    }
-    Ok(Secret::new(cached.access_token))
 }
 
 #[derive(Deserialize)]
@@ -111,7 +81,8 @@ pub(crate) async fn role_credentials(
     now: DateTime<Utc>,
 ) -> Result<Credentials, ProfileError> {
     let home = env.get("HOME").map(PathBuf::from).unwrap_or_default();
-    let token = read_token(&cache_path(&home, sso), sso, now)?;
+    let path = cache_path(&home, sso);
+    let token = super::sso_token::access_token(http, env, &path, sso, now).await?;
     let url = format!("{}/federation/credentials", portal(env, &sso.region));
     let portal_err = |reason: String, transient| ProfileError::SsoPortal {
         profile: sso.profile.clone(),
@@ -177,35 +148,6 @@ mod tests {
         );
         let legacy = cache_path(Path::new("/h"), &sso(None));
         assert!(legacy.to_str().unwrap().ends_with(".json") && legacy != p);
-    }
-
-    #[test]
-    fn expired_and_missing_tokens_say_run_aws_sso_login() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.json");
-        let now = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        let err = read_token(&path, &sso(Some("corp")), now).unwrap_err();
-        assert!(
-            err.to_string().contains("aws sso login --profile p"),
-            "{err}"
-        );
-        std::fs::write(
-            &path,
-            r#"{"accessToken":"tok","expiresAt":"2025-12-31T23:00:00Z"}"#,
-        )
-        .unwrap();
-        let err = read_token(&path, &sso(Some("corp")), now).unwrap_err();
-        assert!(
-            matches!(err, ProfileError::SsoExpired { .. })
-                && err.to_string().contains("aws sso login")
-        );
-        std::fs::write(&path, r#"{"accessToken":"tok","expiresAt":"2026-01-01T08:00:00Z","region":"us-east-1"}"#).unwrap();
-        assert_eq!(
-            read_token(&path, &sso(Some("corp")), now).unwrap().expose(),
-            "tok"
-        );
     }
 
     #[test]

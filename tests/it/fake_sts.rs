@@ -76,6 +76,8 @@ struct Requirement {
 struct State {
     requirements: Vec<Requirement>,
     sso_token: Option<String>,
+    /// The refresh token SSO-OIDC CreateToken accepts.
+    sso_refresh: Option<String>,
     script: VecDeque<Answer>,
     default: Option<Answer>,
     seen: Vec<Seen>,
@@ -163,6 +165,11 @@ impl FakeSts {
         self.state.lock().unwrap().sso_token = Some(token.into());
     }
 
+    /// SSO-OIDC CreateToken accepts this refresh token (and no other).
+    pub fn accept_sso_refresh(&self, refresh_token: &str) {
+        self.state.lock().unwrap().sso_refresh = Some(refresh_token.into());
+    }
+
     pub fn seen(&self) -> Vec<Seen> {
         self.state.lock().unwrap().seen.clone()
     }
@@ -189,6 +196,9 @@ impl FakeSts {
     async fn answer(&self, req: Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
         if req.uri().path() == "/federation/credentials" {
             return self.sso(&req);
+        }
+        if req.uri().path() == "/token" {
+            return self.create_token(req).await;
         }
         let (parts, body) = req.into_parts();
         let body = body
@@ -253,6 +263,53 @@ impl FakeSts {
                 self.issue(&action, &role, TimeDelta::seconds(duration))
             }
         }
+    }
+
+    /// SSO-OIDC CreateToken, grant type `refresh_token`: a new access token
+    /// (which the portal then accepts instead of the old one) and a rotated
+    /// refresh token.
+    async fn create_token(
+        &self,
+        req: Request<hyper::body::Incoming>,
+    ) -> Response<Full<Bytes>> {
+        let body = req
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let asked: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        let text = |k: &str| asked[k].as_str().unwrap_or_default().to_string();
+        let mut st = self.state.lock().unwrap();
+        st.seen.push(Seen {
+            params: vec![
+                ("Action".into(), "CreateToken".into()),
+                ("grantType".into(), text("grantType")),
+                ("clientId".into(), text("clientId")),
+            ],
+            signature_ok: false,
+            signed: false,
+            region: None,
+        });
+        let accepted = st.sso_refresh.clone();
+        if text("grantType") != "refresh_token"
+            || accepted.as_deref() != Some(&*text("refreshToken"))
+        {
+            return respond(
+                400,
+                r#"{"error":"invalid_grant","error_description":"Invalid refresh token"}"#,
+            );
+        }
+        st.issued += 1;
+        let n = st.issued;
+        st.sso_token = Some(format!("renewed-access-{n}"));
+        st.sso_refresh = Some(format!("renewed-refresh-{n}"));
+        respond(
+            200,
+            &format!(
+                r#"{{"accessToken":"renewed-access-{n}","expiresIn":3600,"refreshToken":"renewed-refresh-{n}","tokenType":"Bearer"}}"#
+            ),
+        )
     }
 
     /// The SSO portal's GetRoleCredentials.

@@ -481,6 +481,7 @@ fn profile_env(dir: &Path, sts: &str) -> Environment {
         ("AWS_CONFIG_FILE", config),
         ("AWS_SHARED_CREDENTIALS_FILE", creds),
         ("AWS_ENDPOINT_URL_SSO", sts.to_string()),
+        ("AWS_ENDPOINT_URL_SSO_OIDC", sts.to_string()),
     ])
 }
 
@@ -594,5 +595,77 @@ async fn an_sso_profile_uses_the_cached_login_and_says_when_to_log_in_again() {
             .unwrap()
             .contains("has expired: run `aws sso login"),
         "{body}"
+    );
+}
+
+/// An access token in its last minutes is renewed with the cached refresh
+/// token (SSO-OIDC CreateToken) as the CLI v2 does, and the cache file is
+/// updated for the CLI and SDKs too; a refused refresh says to log in.
+#[tokio::test]
+async fn an_sso_token_about_to_expire_is_renewed_with_its_refresh_token() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let template = format!("{HEAD}[roles.dev]\nprofile = \"sso\"\n");
+    let sso = FakeSts::start(imdsd::ManualClock::starting_now()).await;
+    sso.accept_sso_token("renewed-access-never-used-yet");
+    sso.accept_sso_refresh("cached-refresh");
+    let cache = dir.path().join(".aws/sso/cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    let cached = cache.join("ee0bfd2552fbd840c02cc48b6e823320543c450f.json");
+    let now = imdsd::Clock::now(&imdsd::SystemClock);
+    let soon = (now + TimeDelta::minutes(5)).to_rfc3339();
+    let registration = (now + TimeDelta::days(80)).to_rfc3339();
+    std::fs::write(
+        &cached,
+        format!(
+            r#"{{"startUrl":"https://corp.awsapps.com/start","region":"us-east-1","accessToken":"old-access","expiresAt":"{soon}","clientId":"client-1","clientSecret":"client-secret","registrationExpiresAt":"{registration}","refreshToken":"cached-refresh"}}"#
+        ),
+    )
+    .unwrap();
+    let env = profile_env(dir.path(), &sso.endpoint());
+    let d = TestDaemon::custom(&template, env, |_| {}).await;
+    let body = d.ready().await;
+    assert!(
+        body["Token"].as_str().unwrap().contains("-role-Developer-"),
+        "{body}"
+    );
+
+    let seen = sso.seen();
+    assert_eq!(seen[0].param("Action"), Some("CreateToken"));
+    assert_eq!(seen[0].param("grantType"), Some("refresh_token"));
+    assert_eq!(seen[0].param("clientId"), Some("client-1"));
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cached).unwrap()).unwrap();
+    assert_eq!(file["accessToken"], "renewed-access-1");
+    assert_eq!(file["refreshToken"], "renewed-refresh-1");
+    assert_eq!(
+        file["clientSecret"], "client-secret",
+        "the registration stays"
+    );
+    let expires =
+        chrono::DateTime::parse_from_rfc3339(file["expiresAt"].as_str().unwrap())
+            .unwrap();
+    assert!(expires > now + TimeDelta::minutes(55), "{expires}");
+    let mode = std::fs::metadata(&cached).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+
+    // The session is over (the refresh token is refused): log in again.
+    let past = (now - TimeDelta::minutes(1)).to_rfc3339();
+    std::fs::write(
+        &cached,
+        format!(
+            r#"{{"accessToken":"old","expiresAt":"{past}","clientId":"c","clientSecret":"s","registrationExpiresAt":"{registration}","refreshToken":"revoked"}}"#
+        ),
+    )
+    .unwrap();
+    let env = profile_env(dir.path(), &sso.endpoint());
+    let d = TestDaemon::custom(&template, env, |_| {}).await;
+    d.settle().await;
+    let (status, body) = d.credentials().await;
+    assert_503(
+        status,
+        &body,
+        Some("SsoLoginRequired"),
+        "aws sso login --profile sso",
     );
 }
