@@ -751,7 +751,7 @@ mkdir -p "$BENCH_DIR/out"
     echo
     echo "Reload: r0's role_arn edited (temporary file renamed over the config), times from the"
     echo "rename, measured outside by polling /role/r0 about once a ms (median and max of $RELOADS);"
-    echo "RELOADING=1 and READY=1 as received on the notify socket. The watcher debounces 50 ms."
+    echo "RELOADING=1 and READY=1 as received on the notify socket. The watcher debounces 20 ms."
     echo
     echo "| trigger | load | to new credentials served | to new token file works | to RELOADING=1 | to READY=1 | RELOADING=1 to served | goal |"
     echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"

@@ -17,8 +17,13 @@ use notify::event::{AccessKind, AccessMode};
 use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
-/// How long things must be quiet before a message.
-pub(crate) const DEBOUNCE: Duration = Duration::from_millis(50);
+/// How long things must be quiet before a message. An editor's save (write
+/// a temporary file, rename it over) or Kubernetes' `..data` swap is a burst
+/// of events within a few milliseconds; 20 ms covers it and keeps a reload
+/// well under 100 ms. A slow writer can at worst cause one reload of a
+/// half-written file, which is refused (the old config keeps serving) and
+/// followed by the reload of the finished one.
+pub(crate) const DEBOUNCE: Duration = Duration::from_millis(20);
 
 /// A directory to watch, and which of its files matter.
 #[derive(Debug, Clone, PartialEq, Eq)]
