@@ -39,5 +39,10 @@ if ! command -v go >/dev/null || ! dpkg-query -W golang-github-aws-aws-sdk-go-v2
     apt-get update -qq && apt-get install -y -qq golang-go golang-github-aws-aws-sdk-go-v2-dev >/dev/null
 fi
 
+# The Rust SDK peer is an example of this crate; `cargo test --all-targets`
+# compiles examples only as test harnesses, so build the program itself.
+echo "==> cargo build --examples (the Rust SDK peer)"
+cargo build --locked --examples
+
 echo "==> cargo test"
 cargo test --locked --all-targets

@@ -172,15 +172,16 @@ fn run(setup: &Setup, peer: Peer, channel: Channel) -> Result<Seen, String> {
     })
 }
 
-/// The Rust SDK peer, an example of this crate (built by `cargo test
-/// --all-targets`).
+/// The Rust SDK peer, an example of this crate (built by the README's test
+/// command with `cargo build --examples`: `cargo test --all-targets` compiles
+/// examples only as test harnesses).
 pub fn rust_client() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().and_then(Path::parent).unwrap();
     let client = profile_dir.join("examples/rust_sdk_client");
     assert!(
         client.exists(),
-        "{} is missing: run the README's test command (cargo test --all-targets builds it)",
+        "{} is missing: run the README's test command, or `cargo build --examples`",
         client.display()
     );
     client
