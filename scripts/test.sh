@@ -29,14 +29,14 @@ fi
 # commands the units name.
 if ! command -v systemd-analyze >/dev/null || ! command -v ip >/dev/null || ! command -v kill >/dev/null; then
     echo "==> installing systemd, iproute2 and procps (for systemd-analyze verify)"
-    apt-get update -qq && apt-get install -y -qq systemd iproute2 procps >/dev/null
+    apt-get -o DPkg::Lock::Timeout=600 update -qq && apt-get -o DPkg::Lock::Timeout=600 install -y -qq systemd iproute2 procps >/dev/null
 fi
 
 # The Go SDK v2 peer, built in GOPATH mode against Debian's packaged SDK
 # (no Go module proxy is needed).
 if ! command -v go >/dev/null || ! dpkg-query -W golang-github-aws-aws-sdk-go-v2-dev >/dev/null 2>&1; then
     echo "==> installing Go and the AWS SDK for Go v2 (Debian packages)"
-    apt-get update -qq && apt-get install -y -qq golang-go golang-github-aws-aws-sdk-go-v2-dev >/dev/null
+    apt-get -o DPkg::Lock::Timeout=600 update -qq && apt-get -o DPkg::Lock::Timeout=600 install -y -qq golang-go golang-github-aws-aws-sdk-go-v2-dev >/dev/null
 fi
 
 # The Rust SDK peer is an example of this crate; `cargo test --all-targets`
