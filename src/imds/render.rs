@@ -124,4 +124,31 @@ mod tests {
         assert_eq!(profile.len(), 21);
         assert_eq!(profile, format!("AIPA{}", id[2..].to_uppercase()));
     }
+
+    #[test]
+    fn iam_info_is_the_json_botocore_reads_with_the_profile_and_time() {
+        let body = iam_info(
+            "arn:aws:iam::123456789012:instance-profile/dev",
+            "AIPA0123456789ABCDEF0",
+            at("2026-01-01T10:20:30Z"),
+        );
+        let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(doc["Code"], "Success");
+        assert_eq!(doc["LastUpdated"], "2026-01-01T10:20:30Z");
+        assert_eq!(
+            doc["InstanceProfileArn"],
+            "arn:aws:iam::123456789012:instance-profile/dev"
+        );
+        assert_eq!(doc["InstanceProfileId"], "AIPA0123456789ABCDEF0");
+    }
+
+    #[test]
+    fn error_pages_are_imds_xhtml_naming_status_and_reason() {
+        let page = error_page(404, "Not Found");
+        assert!(page.starts_with("<?xml version=\"1.0\" encoding=\"iso-8859-1\"?>\n"));
+        assert!(page.contains("<title>404 - Not Found</title>"));
+        assert!(page.contains("<h1>404 - Not Found</h1>"));
+        assert!(page.ends_with("</html>\n"));
+        assert_ne!(page, error_page(401, "Unauthorized"));
+    }
 }
