@@ -90,7 +90,7 @@ if ((${#files[@]} == 0)); then
     mapfile -t files < <(pure_modules)
 fi
 
-args=(--profile mutants --jobs 1)
+args=()
 for file in "${files[@]}"; do args+=(--file "$file"); done
 out="${MUTANTS_OUT:-target/mutants-report}"
 mkdir -p "$out"
@@ -103,6 +103,12 @@ else
     test_args=(--lib)
 fi
 
-# cargo-mutants exits 2 when it found missed mutants; the report decides.
-cargo mutants "${args[@]}" --output "$out" "${extra[@]}" -- "${test_args[@]}" || true
+# cargo-mutants exits 2 for missed mutants and 3 for timeouts (the report
+# decides); anything else (a usage error, a failing baseline) stops here.
+rc=0
+cargo mutants "${args[@]}" --output "$out" "${extra[@]}" -- "${test_args[@]}" || rc=$?
+if ((rc != 0 && rc != 2 && rc != 3)); then
+    echo "cargo mutants failed (exit $rc)" >&2
+    exit "$rc"
+fi
 report "$out"

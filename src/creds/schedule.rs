@@ -257,4 +257,18 @@ mod tests {
             TimeDelta::seconds(1)
         );
     }
+
+    #[test]
+    fn once_serving_has_ended_retries_back_off_normally() {
+        // Nothing left to protect: the retry follows the plain backoff
+        // instead of hammering STS once a second.
+        let plain = backoff(t0(), 5, Retry::Permanent, 1.0, None);
+        assert!(plain > TimeDelta::seconds(1));
+        for until in [t0(), t0() - mins(3)] {
+            assert_eq!(
+                backoff(t0(), 5, Retry::Permanent, 1.0, Some(until)),
+                plain
+            );
+        }
+    }
 }

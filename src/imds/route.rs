@@ -205,4 +205,27 @@ mod tests {
         assert!(!Route::MethodNotAllowed.needs_token());
         assert!(Route::RoleName.needs_token());
     }
+
+    #[test]
+    fn every_directory_lists_its_children_as_real_imds_does() {
+        for (path, body) in [
+            ("/", "latest\n"),
+            ("/latest", "dynamic\nmeta-data\n"),
+            ("/latest/meta-data/", "iam/\ninstance-id\nplacement/\n"),
+            ("/latest/meta-data/iam", "info\nsecurity-credentials/"),
+            ("/latest/meta-data/placement", "availability-zone\nregion"),
+            ("/latest/dynamic", "instance-identity/"),
+            ("/latest/dynamic/instance-identity/", "document"),
+        ] {
+            assert_eq!(route(&Method::GET, path), Route::Listing(body), "{path}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_path_is_404_whatever_the_method() {
+        // Not 405: a write to a path that does not exist is still "not found".
+        for method in [Method::POST, Method::DELETE, Method::PUT] {
+            assert_eq!(route(&method, "/latest/user-data"), Route::NotFound);
+        }
+    }
 }

@@ -201,4 +201,18 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn a_token_of_another_format_version_is_invalid_even_with_our_mac() {
+        // A future format must not be read as this one, even when signed
+        // with the right key.
+        let key = TokenKey::new(b"k");
+        let mut raw = [0u8; RAW_LEN];
+        raw[0] = VERSION + 1;
+        raw[1..9].copy_from_slice(&(now().timestamp() + 60).to_be_bytes());
+        let tag = key.mac(&raw[..9]).finalize().into_bytes();
+        raw[9..].copy_from_slice(&tag);
+        let token = URL_SAFE_NO_PAD.encode(raw);
+        assert_eq!(key.verify(token.as_bytes(), now()), TokenCheck::Invalid);
+    }
 }
