@@ -46,13 +46,12 @@ session_name = "sidecar"
     cmd.arg(&path);
     let daemon =
         Running::spawn(cmd, &private.join("state"), "moto-accepts-any-secret", &[]);
-    // moto may take a few seconds to come up: the first fetch retries.
+    // moto may take a few seconds to come up: the first fetch retries. The
+    // listener is announced once the token file is in the volume.
     eventually(Duration::from_secs(40), || async {
-        daemon
-            .lines()
-            .iter()
-            .any(|l| l.contains("fetched credentials"))
-            .then_some(())
+        let lines = daemon.lines();
+        let has = |text: &str| lines.iter().any(|l| l.contains(text));
+        (has("fetched credentials") && has("(container credentials at")).then_some(())
     })
     .await
     .unwrap_or_else(|| panic!("the sidecar never fetched: {:#?}", daemon.lines()));

@@ -203,9 +203,11 @@ async fn credential_process_prints_version_1_json_or_the_daemons_503() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_container_token_reaches_the_log() {
     let live = started().await;
+    // Token files are written before the listeners announce themselves; the
+    // first fetches, which `started` waits for, are logged earlier.
+    let container = live.daemon.addr_n(1).await;
     let token =
         std::fs::read_to_string(live.dir.path().join("tokens/dev.token")).unwrap();
-    let container = live.daemon.addr_n(1).await;
     for auth in [token.as_str(), "wrong-token-value"] {
         request(container, "GET", "/role/dev", &[("Authorization", auth)]).await;
     }
