@@ -16,7 +16,8 @@ use super::bind::Bound;
 use super::{Daemon, StartError};
 use crate::config::{Config, ContainerConfig, ListenerConfig, Protocol, TokenFiles};
 use crate::container::endpoint::{self as container, ServedRole};
-use crate::container::tokens::{self, PreparedToken, ROTATION_GRACE, RoleToken};
+use crate::container::token_files::{self, PreparedToken};
+use crate::container::tokens::{ROTATION_GRACE, RoleToken};
 use crate::imds::endpoint::{self as imds, RENAME_GRACE};
 use crate::metrics::RequestStats;
 use crate::secret::Secret;
@@ -249,7 +250,8 @@ pub(super) async fn prepare_tokens(
         writes
             .iter()
             .map(|w| {
-                tokens::prepare(&w.files, &w.role, &w.token).map_err(StartError::from)
+                token_files::prepare(&w.files, &w.role, &w.token)
+                    .map_err(StartError::from)
             })
             .collect()
     })

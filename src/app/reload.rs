@@ -11,7 +11,7 @@ use super::listener::{self, ListenerRuntime, TokenWrites, token_writes};
 use super::plan::{self, KeptListener, ReloadPlan};
 use super::{Daemon, ReloadSummary, RoleRuntime, StartError, settled_by};
 use crate::config::Config;
-use crate::container::tokens;
+use crate::container::token_files;
 use crate::sts::StsClient;
 
 /// New listeners, bound, with their index in the new config.
@@ -47,7 +47,7 @@ impl Daemon {
         let stale = stale_tokens(&self.config, &new);
         let committed = listener::commit_tokens(tokens).await;
         for (files, role) in stale.into_values() {
-            tokens::remove(&files, &role);
+            token_files::remove(&files, &role);
         }
         self.reload_admin(new.admin, admin);
         self.stop_roles(retired);

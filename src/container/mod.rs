@@ -4,12 +4,14 @@
 //! port, one path and one token per role.
 //!
 //! - [`route`]: method + path → what to answer (pure).
-//! - [`tokens`]: each role's token (derived, checked in constant time) and
-//!   its file.
+//! - [`tokens`]: each role's token (derived, checked in constant time;
+//!   pure).
+//! - [`token_files`]: writing a token to its file, atomically.
 //! - [`endpoint`]: one listener's request handling.
 //!
 //! The wire contract is ../shared/docs/sdk-contract.md, section 1.6.
 
 pub(crate) mod endpoint;
 pub(crate) mod route;
+pub(crate) mod token_files;
 pub(crate) mod tokens;
