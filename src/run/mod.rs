@@ -105,6 +105,10 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::CredentialProcess { role, socket } => {
             role::credential_process(socket, &role, &env)
         }
+        Command::Completions { shell } => {
+            print(&String::from_utf8_lossy(&crate::manual::completions(shell)));
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -14,6 +14,8 @@
 //! - `kubernetes`: examples/kubernetes and the Dockerfile, checked offline.
 //! - `netns`: network namespaces (a pod) for tests that need fixed addresses.
 //! - `layout`: the module layering has no cycle.
+//! - `manual`: man page and completions in `dist/` match the command line;
+//!   `--version`.
 //! - `process`: running the real binary as a child process.
 //! - `pod`: the sidecar in a network namespace with real SDKs (needs root).
 //! - `peers`: moto, botocore, the AWS CLI and the JS SDK as independent peers.
@@ -35,6 +37,7 @@ mod imds_contract;
 mod kubernetes;
 mod layout;
 mod live;
+mod manual;
 mod netns;
 mod peers;
 mod pod;
