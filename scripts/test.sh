@@ -6,6 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+CARGO_DENY_VERSION=0.20.2
+
 venv="${IMDSD_TEST_VENV:-$PWD/.venv}"
 requirements=tests/peers/requirements.txt
 stamp="$venv/.requirements"
@@ -39,10 +41,20 @@ if ! command -v go >/dev/null || ! dpkg-query -W golang-github-aws-aws-sdk-go-v2
     apt-get -o DPkg::Lock::Timeout=600 update -qq && apt-get -o DPkg::Lock::Timeout=600 install -y -qq golang-go golang-github-aws-aws-sdk-go-v2-dev >/dev/null
 fi
 
+# cargo-deny (dependency bans and licenses), built once from crates.io at a
+# pinned version. It has no optional features to leave out.
+if ! cargo deny --version 2>/dev/null | grep -qx "cargo-deny $CARGO_DENY_VERSION"; then
+    echo "==> installing cargo-deny $CARGO_DENY_VERSION"
+    cargo install --locked --quiet cargo-deny --version "$CARGO_DENY_VERSION"
+fi
+
 # The Rust SDK peer is an example of this crate; `cargo test --all-targets`
 # compiles examples only as test harnesses, so build the program itself.
 echo "==> cargo build --examples (the Rust SDK peer)"
 cargo build --locked --examples
+
+echo "==> cargo deny check bans licenses (deny.toml)"
+cargo deny --offline --log-level error check bans licenses
 
 echo "==> cargo test"
 cargo test --locked --all-targets
