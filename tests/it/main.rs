@@ -11,6 +11,8 @@
 //! - `binary`: the real binary: check, run, signals, secrets in logs.
 //! - `live`: the real binary live: reloads, SIGHUP, systemd notify and
 //!   sockets, status, metrics, signals (one file per area).
+//! - `deb`: the Debian package: contents, metadata, the unpacked binary
+//!   and units, lintian.
 //! - `kubernetes`: examples/kubernetes and the Dockerfile, checked offline.
 //! - `netns`: network namespaces (a pod) for tests that need fixed addresses.
 //! - `layout`: the module layering has no cycle.
@@ -30,6 +32,7 @@
 
 mod binary;
 mod container;
+mod deb;
 mod fairness;
 mod fake_sts;
 mod flows;
