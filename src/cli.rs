@@ -137,6 +137,18 @@ pub(crate) enum Command {
         #[arg(long)]
         socket: Option<PathBuf>,
     },
+    /// Set imdsd up for this user on a developer machine: write
+    /// ~/.config/imdsd/imdsd.toml serving the current AWS profile (unless a
+    /// config exists), install and enable the `systemctl --user` unit, and
+    /// print the line to add to the shell profile. Safe to run again.
+    Setup {
+        /// For the current user (`systemctl --user`); the only mode.
+        #[arg(long, required = true)]
+        user: bool,
+        /// Print what would be done, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Print a shell completion script, e.g.
     /// `imdsd completions bash > ~/.local/share/bash-completion/completions/imdsd`.
     Completions {

@@ -46,6 +46,9 @@ _imdsd() {
             imdsd,run)
                 cmd="imdsd__subcmd__run"
                 ;;
+            imdsd,setup)
+                cmd="imdsd__subcmd__setup"
+                ;;
             imdsd,status)
                 cmd="imdsd__subcmd__status"
                 ;;
@@ -79,6 +82,9 @@ _imdsd() {
             imdsd__subcmd__help,run)
                 cmd="imdsd__subcmd__help__subcmd__run"
                 ;;
+            imdsd__subcmd__help,setup)
+                cmd="imdsd__subcmd__help__subcmd__setup"
+                ;;
             imdsd__subcmd__help,status)
                 cmd="imdsd__subcmd__help__subcmd__status"
                 ;;
@@ -89,7 +95,7 @@ _imdsd() {
 
     case "${cmd}" in
         imdsd)
-            opts="-h -V --help --version run check mfa refresh status exec env credential-process health completions help"
+            opts="-h -V --help --version run check mfa refresh status exec env credential-process health setup completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -215,7 +221,7 @@ _imdsd() {
             return 0
             ;;
         imdsd__subcmd__help)
-            opts="run check mfa refresh status exec env credential-process health completions help"
+            opts="run check mfa refresh status exec env credential-process health setup completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -368,6 +374,20 @@ _imdsd() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        imdsd__subcmd__help__subcmd__setup)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         imdsd__subcmd__help__subcmd__status)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -433,6 +453,20 @@ _imdsd() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        imdsd__subcmd__setup)
+            opts="-h --user --dry-run --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;

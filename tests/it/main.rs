@@ -25,6 +25,7 @@
 //! - `sdk_matrix`: botocore, the AWS CLI, the JS, Rust and Go SDKs through
 //!   IMDS, the container endpoint and `credential_process`; writes the
 //!   README's compatibility table.
+//! - `setup`: `imdsd setup --user` in a scratch HOME with a fake systemctl.
 //! - `systemd_units`: `systemd-analyze verify` on the shipped units.
 
 // Test helpers are `pub` for use across modules of this one binary.
@@ -49,5 +50,6 @@ mod refresh;
 mod reload;
 mod rust_sdk;
 mod sdk_matrix;
+mod setup;
 mod systemd_units;
 mod util;
