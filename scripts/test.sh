@@ -70,10 +70,5 @@ cargo build --locked --examples
 echo "==> cargo deny check bans licenses (deny.toml)"
 cargo deny --offline --log-level error check bans licenses
 
-# tests/it/deb.rs packs the release binary (a build inside the test run
-# would wait for the lock cargo test holds).
-echo "==> cargo build --release (for the Debian package test)"
-cargo build --locked --release
-
 echo "==> cargo test"
 cargo test --locked --all-targets
