@@ -18,8 +18,11 @@ FROM rust:${RUST_VERSION}-bookworm AS build
 WORKDIR /src
 # Only what `cargo build` reads. .dockerignore keeps the rest out of the
 # context.
-COPY Cargo.toml Cargo.lock ./
+COPY Cargo.toml Cargo.lock build.rs ./
 COPY src ./src
+# `imdsd setup --user` embeds the user unit. Without .git in the context,
+# build.rs embeds no commit: --version prints the version alone.
+COPY systemd/imdsd-user.service ./systemd/
 # BuildKit cache mounts keep the registry and target/ between builds. The
 # binary is copied out of the cached target/ because a cache mount is not
 # part of the image.

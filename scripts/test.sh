@@ -6,6 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+CARGO_DENY_VERSION=0.20.2
+CARGO_DEB_VERSION=3.8.0
+
 venv="${IMDSD_TEST_VENV:-$PWD/.venv}"
 requirements=tests/peers/requirements.txt
 stamp="$venv/.requirements"
@@ -39,10 +42,33 @@ if ! command -v go >/dev/null || ! dpkg-query -W golang-github-aws-aws-sdk-go-v2
     apt-get -o DPkg::Lock::Timeout=600 update -qq && apt-get -o DPkg::Lock::Timeout=600 install -y -qq golang-go golang-github-aws-aws-sdk-go-v2-dev >/dev/null
 fi
 
+# Debian packaging (tests/it/deb.rs): dpkg-dev (dpkg-shlibdeps, for the
+# package's Depends) and lintian.
+if ! command -v lintian >/dev/null || ! command -v dpkg-shlibdeps >/dev/null; then
+    echo "==> installing lintian and dpkg-dev (for the Debian package test)"
+    apt-get -o DPkg::Lock::Timeout=600 update -qq && apt-get -o DPkg::Lock::Timeout=600 install -y -qq lintian dpkg-dev >/dev/null
+fi
+
+# cargo-deny (dependency bans and licenses) and cargo-deb (the Debian
+# package), built once from crates.io at pinned versions. cargo-deny has no
+# optional features to leave out; cargo-deb without its default `lzma`
+# feature skips building liblzma (it compresses with gzip instead).
+if ! cargo deny --version 2>/dev/null | grep -qx "cargo-deny $CARGO_DENY_VERSION"; then
+    echo "==> installing cargo-deny $CARGO_DENY_VERSION"
+    cargo install --locked --quiet cargo-deny --version "$CARGO_DENY_VERSION"
+fi
+if ! cargo deb --version 2>/dev/null | grep -qx "cargo-deb $CARGO_DEB_VERSION"; then
+    echo "==> installing cargo-deb $CARGO_DEB_VERSION"
+    cargo install --locked --quiet cargo-deb --version "$CARGO_DEB_VERSION" --no-default-features
+fi
+
 # The Rust SDK peer is an example of this crate; `cargo test --all-targets`
 # compiles examples only as test harnesses, so build the program itself.
 echo "==> cargo build --examples (the Rust SDK peer)"
 cargo build --locked --examples
+
+echo "==> cargo deny check bans licenses (deny.toml)"
+cargo deny --offline --log-level error check bans licenses
 
 echo "==> cargo test"
 cargo test --locked --all-targets

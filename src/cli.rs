@@ -22,10 +22,23 @@ Signals to `imdsd run`:
   SIGHUP             reload the config (also automatic when the file changes)
   SIGTERM, SIGINT    drain and stop; a second one stops at once";
 
+/// `imdsd --version`: the package version, and the commit when built
+/// from a git checkout (`build.rs`).
+const VERSION: &str = if env!("IMDSD_GIT_DESCRIBE").is_empty() {
+    env!("CARGO_PKG_VERSION")
+} else {
+    concat!(
+        env!("CARGO_PKG_VERSION"),
+        " (",
+        env!("IMDSD_GIT_DESCRIBE"),
+        ")"
+    )
+};
+
 /// Keeps AWS STS credentials fresh and serves them to unmodified SDKs over
 /// the EC2 instance metadata protocol (IMDSv2).
 #[derive(Debug, Parser)]
-#[command(name = "imdsd", version, about, after_help = AFTER_HELP)]
+#[command(name = "imdsd", version = VERSION, about, after_help = AFTER_HELP)]
 pub struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,
@@ -124,6 +137,33 @@ pub(crate) enum Command {
         #[arg(long)]
         socket: Option<PathBuf>,
     },
+    /// Set imdsd up for this user on a developer machine: write
+    /// ~/.config/imdsd/imdsd.toml serving the current AWS profile (unless a
+    /// config exists), install and enable the `systemctl --user` unit, and
+    /// print the line to add to the shell profile. Safe to run again.
+    Setup {
+        /// For the current user (`systemctl --user`); the only mode.
+        #[arg(long, required = true)]
+        user: bool,
+        /// Print what would be done, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Print a shell completion script, e.g.
+    /// `imdsd completions bash > ~/.local/share/bash-completion/completions/imdsd`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: CompletionShell,
+    },
+}
+
+/// The shells `imdsd completions` writes scripts for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 /// How `imdsd env` prints.

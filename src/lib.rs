@@ -23,7 +23,8 @@
 //! - [`admin`], [`metrics`], [`audit`]: `/healthz`, `/readyz`, `/metrics`;
 //!   the audit trail of who got which credentials.
 //! - [`systemd`]: readiness, watchdog and socket activation.
-//! - [`run`], [`cli`], [`logging`], [`shutdown`]: the binary's edge.
+//! - [`run`], [`cli`], [`logging`], [`shutdown`]: the binary's edge;
+//!   [`manual`]: the man page and completions generated from [`cli`].
 //! - [`clock`], [`environment`], [`secret`], [`state`], [`read`], [`addr`],
 //!   [`view`], [`watch`]: small shared pieces: injected time, the
 //!   environment as a value, redacted secret types, the state directory and
@@ -51,6 +52,7 @@ mod creds;
 mod environment;
 mod imds;
 mod logging;
+mod manual;
 mod metrics;
 mod profile;
 mod read;
@@ -65,12 +67,13 @@ mod view;
 mod watch;
 
 pub use app::{Daemon, Options, ReloadSummary};
-pub use cli::Cli;
+pub use cli::{Cli, CompletionShell};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::load::parse as parse_config;
 pub use creds::store::RoleSlot;
 pub use environment::Environment;
 pub use logging::init as init_logging;
+pub use manual::{completions, man_pages};
 pub use run::main;
 pub use secret::Secret;
 pub use state::current_uid;

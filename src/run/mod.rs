@@ -9,11 +9,15 @@
 //! - [`role`]: `exec`, `env`, `credential-process`: one role, from the
 //!   endpoint the daemon serves it on; [`role_env`] decides the variables
 //!   (pure).
+//! - [`setup`]: `setup --user`, carrying out what [`setup_plan`] decides
+//!   (pure).
 
 mod client;
 mod daemon;
 mod role;
 mod role_env;
+mod setup;
+mod setup_plan;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -54,6 +58,8 @@ pub(crate) enum RunError {
     /// refresh.
     #[error("{0}")]
     Role(String),
+    #[error(transparent)]
+    Setup(#[from] setup::SetupError),
     #[error("cannot run `{program}`: {source}")]
     Exec {
         program: String,
@@ -70,7 +76,8 @@ impl RunError {
             RunError::Control(_)
             | RunError::Daemon(_)
             | RunError::AddrInUse { .. }
-            | RunError::Role(_) => 1,
+            | RunError::Role(_)
+            | RunError::Setup(_) => 1,
             // As shells do: 127 not found, 126 found but not runnable.
             RunError::Exec { source, .. }
                 if source.kind() == std::io::ErrorKind::NotFound =>
@@ -104,6 +111,13 @@ pub fn main(cli: Cli) -> ExitCode {
         } => role::print_env(socket, &role, format, &env),
         Command::CredentialProcess { role, socket } => {
             role::credential_process(socket, &role, &env)
+        }
+        Command::Setup { user: _, dry_run } => {
+            setup::setup_user(dry_run, &env).map_err(RunError::from)
+        }
+        Command::Completions { shell } => {
+            print(&String::from_utf8_lossy(&crate::manual::completions(shell)));
+            Ok(())
         }
     };
     match result {

@@ -11,9 +11,13 @@
 //! - `binary`: the real binary: check, run, signals, secrets in logs.
 //! - `live`: the real binary live: reloads, SIGHUP, systemd notify and
 //!   sockets, status, metrics, signals (one file per area).
+//! - `deb`: the Debian package: contents, metadata, the unpacked binary
+//!   and units, lintian.
 //! - `kubernetes`: examples/kubernetes and the Dockerfile, checked offline.
 //! - `netns`: network namespaces (a pod) for tests that need fixed addresses.
 //! - `layout`: the module layering has no cycle.
+//! - `manual`: man page and completions in `dist/` match the command line;
+//!   `--version`.
 //! - `process`: running the real binary as a child process.
 //! - `pod`: the sidecar in a network namespace with real SDKs (needs root).
 //! - `peers`: moto, botocore, the AWS CLI and the JS SDK as independent peers.
@@ -21,6 +25,7 @@
 //! - `sdk_matrix`: botocore, the AWS CLI, the JS, Rust and Go SDKs through
 //!   IMDS, the container endpoint and `credential_process`; writes the
 //!   README's compatibility table.
+//! - `setup`: `imdsd setup --user` in a scratch HOME with a fake systemctl.
 //! - `systemd_units`: `systemd-analyze verify` on the shipped units.
 
 // Test helpers are `pub` for use across modules of this one binary.
@@ -28,6 +33,7 @@
 
 mod binary;
 mod container;
+mod deb;
 mod fairness;
 mod fake_sts;
 mod flows;
@@ -35,6 +41,7 @@ mod imds_contract;
 mod kubernetes;
 mod layout;
 mod live;
+mod manual;
 mod netns;
 mod peers;
 mod pod;
@@ -43,5 +50,6 @@ mod refresh;
 mod reload;
 mod rust_sdk;
 mod sdk_matrix;
+mod setup;
 mod systemd_units;
 mod util;

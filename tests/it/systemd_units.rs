@@ -134,7 +134,7 @@ impl Unit {
 
 /// Fails the test when `systemd-analyze` cannot run: skipping would let a
 /// broken unit through unnoticed.
-fn require_systemd_analyze() {
+pub fn require_systemd_analyze() {
     let install = "install it with `apt-get install -y systemd` (the Debian/Ubuntu package \
                    `systemd` ships /usr/bin/systemd-analyze; `verify` works offline, without \
                    systemd as PID 1)";
@@ -154,9 +154,9 @@ fn require_systemd_analyze() {
 /// A scratch directory holding units under their installed names, with the
 /// installed binary path replaced by the binary cargo just built (`verify`
 /// checks that every command exists and is executable).
-struct Staged {
-    dir: tempfile::TempDir,
-    files: Vec<PathBuf>,
+pub struct Staged {
+    pub dir: tempfile::TempDir,
+    pub files: Vec<PathBuf>,
 }
 
 fn stage(units: &[(&str, &str)], edit: impl Fn(&str, String) -> String) -> Staged {
@@ -190,7 +190,7 @@ fn stage(units: &[(&str, &str)], edit: impl Fn(&str, String) -> String) -> Stage
 /// it printed. It prints nothing for units it has nothing to say about; an
 /// unknown key or an unparsable value is only a printed line (the exit
 /// status stays 0), so every line counts as a complaint.
-fn verify(staged: &Staged, user: bool) -> Result<(), String> {
+pub fn verify(staged: &Staged, user: bool) -> Result<(), String> {
     let mut cmd = Command::new("systemd-analyze");
     // A user manager needs a runtime directory, and must not see the real
     // user's units or config.

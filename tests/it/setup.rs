@@ -1,0 +1,125 @@
+//! `imdsd setup --user` in a scratch HOME, with a fake `systemctl` first on
+//! `PATH` that records its arguments: `--dry-run` changes nothing; a run
+//! writes a config that `imdsd check` accepts and a unit starting this
+//! binary, reloads and enables; a second run changes nothing it need not.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_imdsd");
+
+struct Home {
+    dir: tempfile::TempDir,
+}
+
+impl Home {
+    fn new() -> Home {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let fake = bin.join("systemctl");
+        let log = dir.path().join("systemctl.log");
+        std::fs::write(
+            &fake,
+            format!("#!/bin/sh\necho \"$*\" >> '{}'\n", log.display()),
+        )
+        .unwrap();
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Home { dir }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn setup(&self, args: &[&str]) -> Output {
+        let path = format!(
+            "{}:{}",
+            self.path("bin").display(),
+            std::env::var("PATH").unwrap()
+        );
+        let out = Command::new(BIN)
+            .args(["setup", "--user"])
+            .args(args)
+            .env_clear()
+            .env("HOME", self.dir.path())
+            .env("PATH", path)
+            .env("AWS_PROFILE", "admin")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        out
+    }
+
+    fn systemctl_calls(&self) -> String {
+        std::fs::read_to_string(self.path("systemctl.log")).unwrap_or_default()
+    }
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn check(config: &Path) -> Output {
+    let aws = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/aws");
+    Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(config)
+        .env("AWS_CONFIG_FILE", aws.join("config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", aws.join("credentials"))
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn dry_run_prints_the_plan_and_changes_nothing() {
+    let home = Home::new();
+    let out = stdout(&home.setup(&["--dry-run"]));
+    assert!(out.contains("nothing changed"), "{out}");
+    assert!(out.contains(".config/imdsd/imdsd.toml"), "{out}");
+    assert!(
+        out.contains("systemctl --user enable --now imdsd.service"),
+        "{out}"
+    );
+    assert!(!home.path(".config").exists());
+    assert_eq!(home.systemctl_calls(), "");
+}
+
+#[test]
+fn setup_writes_config_and_unit_then_enables_and_is_idempotent() {
+    let home = Home::new();
+    let out = stdout(&home.setup(&[]));
+    assert!(
+        out.contains("export AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:16925"),
+        "{out}"
+    );
+    let config = home.path(".config/imdsd/imdsd.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("profile = \"admin\""), "{text}");
+    let mode = std::fs::metadata(&config).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let checked = check(&config);
+    assert!(checked.status.success(), "{checked:?}");
+    let unit =
+        std::fs::read_to_string(home.path(".config/systemd/user/imdsd.service")).unwrap();
+    assert!(unit.contains(&format!("ExecStart={BIN} run")), "{unit}");
+    assert_eq!(
+        home.systemctl_calls(),
+        "--user daemon-reload\n--user enable --now imdsd.service\n"
+    );
+
+    // Again, with the config edited by hand: kept, no reload.
+    std::fs::write(&config, "# mine\n").unwrap();
+    let again = stdout(&home.setup(&[]));
+    assert!(
+        again.contains("(exists)") && again.contains("(up to date)"),
+        "{again}"
+    );
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), "# mine\n");
+    assert_eq!(
+        home.systemctl_calls(),
+        "--user daemon-reload\n--user enable --now imdsd.service\n\
+         --user enable --now imdsd.service\n"
+    );
+}
