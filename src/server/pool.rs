@@ -317,4 +317,13 @@ mod tests {
         drop(first);
         assert_eq!(pool.len(), 0);
     }
+
+    #[test]
+    fn refusals_say_why_in_the_log() {
+        assert_eq!(
+            Refusal::PeerShare.as_str(),
+            "the peer has its share of connections"
+        );
+        assert_eq!(Refusal::Full.as_str(), "the listener is full");
+    }
 }
