@@ -265,10 +265,7 @@ mod tests {
         let plain = backoff(t0(), 5, Retry::Permanent, 1.0, None);
         assert!(plain > TimeDelta::seconds(1));
         for until in [t0(), t0() - mins(3)] {
-            assert_eq!(
-                backoff(t0(), 5, Retry::Permanent, 1.0, Some(until)),
-                plain
-            );
+            assert_eq!(backoff(t0(), 5, Retry::Permanent, 1.0, Some(until)), plain);
         }
     }
 }
