@@ -46,3 +46,15 @@ cargo build --locked --examples
 
 echo "==> cargo test"
 cargo test --locked --all-targets
+
+# A short run of every fuzz target (docs/fuzzing.md), when the nightly
+# toolchain is there: an unoptimized build (quick to build) with plain cargo
+# (no cargo-fuzz needed), seeds only, 10 s per target.
+if cargo +nightly --version >/dev/null 2>&1; then
+    echo "==> fuzz smoke (scripts/fuzz.sh, ${IMDSD_FUZZ_SMOKE_SECONDS:-10} s per target)"
+    smoke_corpus="$(mktemp -d)"
+    FUZZ_PROFILE=dev FUZZ_CORPUS_DIR="$smoke_corpus" scripts/fuzz.sh "${IMDSD_FUZZ_SMOKE_SECONDS:-10}"
+    rm -rf "$smoke_corpus"
+else
+    echo "==> fuzz smoke skipped: no nightly toolchain (rustup toolchain install nightly runs it)"
+fi
