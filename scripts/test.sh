@@ -72,3 +72,20 @@ cargo deny --offline --log-level error check bans licenses
 
 echo "==> cargo test"
 cargo test --locked --all-targets
+
+# A short run of the three fuzz targets that guard credentials (raw
+# requests to both endpoints, IMDSv2 tokens), when the nightly toolchain is
+# there: an unoptimized build with plain cargo (no cargo-fuzz needed), seeds
+# only, 10 s each. All eight took over 5 minutes on a busy 2-core machine
+# (docs/fuzzing.md); IMDSD_FUZZ_SMOKE_TARGETS="" runs every target.
+if cargo +nightly --version >/dev/null 2>&1; then
+    smoke_targets="${IMDSD_FUZZ_SMOKE_TARGETS-imds_http container_http imds_token}"
+    echo "==> fuzz smoke (scripts/fuzz.sh, ${IMDSD_FUZZ_SMOKE_SECONDS:-10} s per target)"
+    smoke_corpus="$(mktemp -d)"
+    # shellcheck disable=SC2086 # a list of target names
+    FUZZ_PROFILE=dev FUZZ_CORPUS_DIR="$smoke_corpus" \
+        scripts/fuzz.sh "${IMDSD_FUZZ_SMOKE_SECONDS:-10}" $smoke_targets
+    rm -rf "$smoke_corpus"
+else
+    echo "==> fuzz smoke skipped: no nightly toolchain (rustup toolchain install nightly runs it)"
+fi

@@ -30,6 +30,8 @@
 //!   environment as a value, redacted secret types, the state directory and
 //!   token key, bounded reads, loopback checks, what status and health look
 //!   at, watching files for changes.
+//! - `fuzzing` (only under `cfg(fuzzing)`): the entry points the fuzz
+//!   targets in `fuzz/` call; see docs/fuzzing.md.
 //!
 //! Data flows one way: a refresher calls STS, renders the answer once and
 //! publishes an immutable snapshot; request handlers load the snapshot and
@@ -50,6 +52,9 @@ mod control;
 mod credentials;
 mod creds;
 mod environment;
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing;
 mod imds;
 mod logging;
 mod manual;

@@ -8,6 +8,7 @@ use clap::Parser;
 /// system within a second (`.cargo/config.toml`): after a burst of
 /// connections closes, the daemon returns to its idle size, where glibc's
 /// malloc kept most of it.
+#[cfg(not(fuzzing))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -17,9 +17,14 @@ use crate::secret::SecretBytes;
 /// `Expiration` and `LastUpdated` format: UTC, second precision, `Z`.
 pub(crate) const EXPIRATION_FORMAT: &str = "%Y-%m-%dT%H:%M:%SZ";
 
-/// `t` as [`EXPIRATION_FORMAT`].
+/// `t` as [`EXPIRATION_FORMAT`], within the four-digit years that format
+/// (and every SDK's parser) has: an expiry past 9999 (RFC 3339 allows
+/// `9999-12-31T23:59:59-23:59`, which is in 10000 in UTC) would print as
+/// `+10000-...`, which no SDK reads.
 pub(crate) fn timestamp(t: DateTime<Utc>) -> String {
-    t.format(EXPIRATION_FORMAT).to_string()
+    let first = DateTime::from_timestamp(-62_167_219_200, 0).unwrap_or(t);
+    let last = DateTime::from_timestamp(253_402_300_799, 0).unwrap_or(t);
+    t.clamp(first, last).format(EXPIRATION_FORMAT).to_string()
 }
 
 /// A JSON string literal (quotes and escapes included).
@@ -137,6 +142,24 @@ mod tests {
             session_token: Some(Secret::new("to\"ken")),
             expiration: None,
         }
+    }
+
+    #[test]
+    fn timestamps_keep_to_four_digit_years() {
+        // The credential_process fuzz target: an `Expiration` of
+        // 9999-12-31T23:59:59-23:59 was served as "+10000-01-01T23:58:59Z".
+        let late = chrono::DateTime::parse_from_rfc3339("9999-12-31T23:59:59-23:59")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(timestamp(late), "9999-12-31T23:59:59Z");
+        let early = chrono::DateTime::parse_from_rfc3339("0000-01-01T00:00:00+23:59")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(timestamp(early), "0000-01-01T00:00:00Z");
+        assert_eq!(
+            timestamp(at("2026-01-02T03:04:05Z")),
+            "2026-01-02T03:04:05Z"
+        );
     }
 
     #[test]

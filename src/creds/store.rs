@@ -198,7 +198,7 @@ impl RoleSlot {
     }
 
     /// A slot for a role that takes no MFA code and reads no profile.
-    #[cfg(test)]
+    #[cfg(any(test, fuzzing))]
     pub(crate) fn new(name: impl Into<String>) -> Arc<Self> {
         Arc::new(Self::unstarted(name.into(), MfaIntake::Never, false))
     }

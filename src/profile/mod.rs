@@ -174,7 +174,7 @@ pub(crate) fn load(env: &Environment) -> Result<Profiles, ProfileError> {
 }
 
 /// Parses file texts.
-#[cfg(test)]
+#[cfg(any(test, fuzzing))]
 pub(crate) fn parse_files(
     config: Option<&str>,
     credentials: Option<&str>,
@@ -204,6 +204,12 @@ fn merge(
     };
     let ini = Ini::load_from_str_opt(text, options)
         .map_err(|e| format!("line {}, column {}", e.line, e.col))?;
+    // rust-ini reads a `[` without its `]` on to the next `]`, lines later,
+    // and the lines in between (keys and secrets) would become a profile
+    // name, which is printed. The CLI refuses such a file too.
+    if ini.sections().flatten().any(|s| s.contains(['\n', '\r'])) {
+        return Err("a section header's `[` has no `]` on its line".into());
+    }
     for (section, props) in ini.iter() {
         let Some(section) = section.map(str::trim) else {
             continue;
@@ -288,6 +294,17 @@ mod tests {
         assert_eq!(config_file(&env), Some(PathBuf::from("/h/c")));
         assert_eq!(selected(&env), "p");
         assert_eq!(selected(&Environment::default()), "default");
+    }
+
+    #[test]
+    fn a_section_header_without_its_bracket_is_refused_without_quoting_it() {
+        // The aws_profiles fuzz target: the lines up to the next `]`
+        // became the profile's name, secret and all, and names are printed.
+        let text = "[profile dev\naws_secret_access_key = hunter2secret\n[x]\n";
+        let err = parse_files(None, Some(text)).unwrap_err();
+        assert!(!err.contains("hunter2"), "{err}");
+        let err = parse_files(Some(text), None).unwrap_err();
+        assert!(err.contains("no `]`"), "{err}");
     }
 
     #[test]

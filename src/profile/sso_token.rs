@@ -109,7 +109,7 @@ pub(crate) fn renewed(
     renewal: &Renewal,
     now: DateTime<Utc>,
 ) -> Map<String, Value> {
-    let expires = now + TimeDelta::seconds(renewal.expires_in.max(0));
+    let expires = now + TimeDelta::seconds(renewal.expires_in.clamp(0, MAX_EXPIRES_IN));
     let set = |m: &mut Map<String, Value>, k: &str, v: String| {
         m.insert(k.into(), Value::String(v));
     };
@@ -128,6 +128,11 @@ pub(crate) fn renewed(
     }
     cached
 }
+
+/// The longest `expiresIn` believed (a year; SSO-OIDC gives about an
+/// hour): a larger one would overflow the time arithmetic (a panic) or be
+/// written as a year the CLI and imdsd cannot read back.
+const MAX_EXPIRES_IN: i64 = 365 * 24 * 3600;
 
 /// What CreateToken answered.
 #[derive(Deserialize)]
@@ -213,11 +218,15 @@ fn read(
         crate::read::file(path, crate::read::SMALL)
             .map_err(|_| not_logged_in(path, sso))?,
     );
-    let object: Map<String, Value> =
-        serde_json::from_str(&text).map_err(|_| not_logged_in(path, sso))?;
-    let token = CachedToken::deserialize(Value::Object(object.clone()))
-        .map_err(|_| not_logged_in(path, sso))?;
-    Ok((object, token))
+    parse_cache(&text).ok_or_else(|| not_logged_in(path, sso))
+}
+
+/// A cache file's text as a JSON object, and the fields that matter;
+/// `None` when it is not what `aws sso login` writes.
+pub(crate) fn parse_cache(text: &str) -> Option<(Map<String, Value>, CachedToken)> {
+    let object: Map<String, Value> = serde_json::from_str(text).ok()?;
+    let token = CachedToken::deserialize(Value::Object(object.clone())).ok()?;
+    Some((object, token))
 }
 
 /// SSO-OIDC CreateToken with the refresh token. A refused grant means the
@@ -375,6 +384,27 @@ mod tests {
         assert_eq!(
             renewed(cached, &renewal, at("2026-01-01T11:50:00Z"))["refreshToken"],
             "r1"
+        );
+    }
+
+    #[test]
+    fn a_renewal_believes_expires_in_for_a_year_at_most() {
+        // `TimeDelta::seconds` panics past i64::MAX / 1000, and adding
+        // centuries wrote an `expiresAt` with a five-digit year.
+        let now = at("2026-01-01T00:00:00Z");
+        for expires_in in [i64::MAX, 9_300_000_000_000_000, 400 * 86_400, 366 * 86_400] {
+            let renewal: Renewal = serde_json::from_str(&format!(
+                r#"{{"accessToken":"new","expiresIn":{expires_in}}}"#
+            ))
+            .unwrap();
+            let out = renewed(Map::new(), &renewal, now);
+            assert_eq!(out["expiresAt"], "2027-01-01T00:00:00Z", "{expires_in}");
+        }
+        let renewal: Renewal =
+            serde_json::from_str(r#"{"accessToken":"new","expiresIn":-5}"#).unwrap();
+        assert_eq!(
+            renewed(Map::new(), &renewal, now)["expiresAt"],
+            "2026-01-01T00:00:00Z"
         );
     }
 

@@ -90,17 +90,24 @@ fn leaves(body: &str) -> Result<Leaves, XmlError> {
         })? {
             Event::Start(e) => {
                 let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
-                if root.is_none() {
-                    root = Some(name.clone());
+                if stack.is_empty() {
+                    set_root(&mut root, &name)?;
                 }
                 stack.push(name);
             }
             Event::End(_) => {
                 stack.pop();
             }
-            Event::Empty(e) if root.is_none() => {
-                root =
-                    Some(String::from_utf8_lossy(e.local_name().as_ref()).into_owned());
+            Event::Empty(e) if stack.is_empty() => {
+                set_root(&mut root, &String::from_utf8_lossy(e.local_name().as_ref()))?;
+            }
+            // Whitespace and a byte-order mark are not content.
+            Event::Text(t)
+                if stack.is_empty()
+                    && (t.iter().all(u8::is_ascii_whitespace)
+                        || &*t == "\u{feff}".as_bytes()) => {}
+            Event::Text(_) | Event::CData(_) if stack.is_empty() => {
+                return Err(XmlError::Syntax("text outside the root element".into()));
             }
             Event::Text(t) => {
                 // The message would quote the text, which may be a secret.
@@ -120,14 +127,26 @@ fn leaves(body: &str) -> Result<Leaves, XmlError> {
             _ => {}
         }
     }
+    // Counted, not named: a name is whatever stood between `<` and a space,
+    // which in a broken body can be the text of any element.
     if !stack.is_empty() {
         return Err(XmlError::Syntax(format!(
-            "unclosed element <{}>",
-            stack.join("/")
+            "{} unclosed element(s) at the end",
+            stack.len()
         )));
     }
     let root = root.ok_or_else(|| XmlError::Syntax("empty document".into()))?;
     Ok(Leaves { root, leaves: out })
+}
+
+/// Records the root element; a document has one (quick-xml reads on after
+/// it, and paths below a second one would pass for the first's).
+fn set_root(root: &mut Option<String>, name: &str) -> Result<(), XmlError> {
+    if root.is_some() {
+        return Err(XmlError::Syntax("more than one root element".into()));
+    }
+    *root = Some(name.to_string());
+    Ok(())
 }
 
 fn push_leaf(stack: &[String], text: String, out: &mut Vec<(String, String)>) {
@@ -184,15 +203,27 @@ pub(crate) fn parse_expiration(text: &str) -> Result<DateTime<Utc>, XmlError> {
 
 /// Parses an error body. `None` when it is not an STS error document (an
 /// HTML page from a proxy, say).
+///
+/// STS answers `<ErrorResponse><Error>`; the awsQuery family also has
+/// `<ErrorResponse><Errors><Error>` and EC2's `<Response><Errors><Error>`
+/// (moto answers some STS errors so), which botocore reads as well. Any
+/// other root is not an STS error, whatever elements it holds.
 pub(crate) fn parse_error(body: &str) -> Option<ServiceError> {
     let doc = leaves(body).ok()?;
-    let code = doc.get("Error/Code")?.to_string();
+    if doc.root != "ErrorResponse" && doc.root != "Response" {
+        return None;
+    }
+    let error = ["Error", "Errors/Error"]
+        .into_iter()
+        .find(|e| doc.get(&format!("{e}/Code")).is_some())?;
+    let get = |name: &str| doc.get(&format!("{error}/{name}"));
     Some(ServiceError {
-        code,
-        message: doc.get("Error/Message").unwrap_or("").to_string(),
+        code: get("Code")?.to_string(),
+        message: get("Message").unwrap_or("").to_string(),
         request_id: doc
             .get("RequestId")
-            .or(doc.get("Error/RequestId"))
+            .or(get("RequestId"))
+            .or(doc.get("ResponseMetadata/RequestId"))
             .map(str::to_string),
     })
 }
@@ -317,6 +348,86 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(!err.contains("9drTJvcXLB89"), "{err}");
+    }
+
+    #[test]
+    fn content_outside_the_one_root_element_is_refused() {
+        // The sts_xml fuzz target's root invariant: paths were taken below
+        // whichever element was on top, so credentials under a second
+        // top-level element passed for the root's.
+        let second_root = format!(
+            "<AssumeRoleResponse/>{}",
+            OK.replace("AssumeRoleResponse", "SomethingElse")
+        );
+        let trailing = format!("{OK}<AssumeRoleResponse/>");
+        let leading_text = format!("junk{OK}");
+        for body in [second_root, trailing, leading_text] {
+            assert!(
+                matches!(
+                    parse_credentials("AssumeRole", &body),
+                    Err(XmlError::Syntax(_))
+                ),
+                "{body}"
+            );
+        }
+        let with_prolog =
+            format!("\u{feff}<?xml version=\"1.0\"?>\n<!-- c -->\n{OK}\n<!-- end -->\n");
+        assert!(parse_credentials("AssumeRole", &with_prolog).is_ok());
+    }
+
+    #[test]
+    fn syntax_errors_never_quote_element_names() {
+        // The sts_xml fuzz target: with a `<` inside the secret's text, a
+        // piece of it became an element name, and the "unclosed element"
+        // error listed every open element by name.
+        let body = OK.replace(
+            "9drTJvcXLB89EXAMPLELB8923FB892xMFI",
+            "9drTJvc<hunter2secret",
+        );
+        let err = parse_credentials("AssumeRole", &body)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("malformed XML"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+        let cut = &OK[..OK.find("</SecretAccessKey>").unwrap()];
+        assert_eq!(
+            parse_credentials("AssumeRole", cut).unwrap_err(),
+            XmlError::Syntax("4 unclosed element(s) at the end".into())
+        );
+    }
+
+    #[test]
+    fn parses_web_identity_saml_and_session_token_answers() {
+        for action in ["AssumeRoleWithWebIdentity", "AssumeRoleWithSAML"] {
+            let body = OK.replace("AssumeRole", action);
+            let issued = parse_credentials(action, &body).unwrap();
+            assert!(issued.assumed_role_arn.is_some(), "{action}");
+        }
+        let body = OK.replace("AssumeRole", "GetSessionToken");
+        let issued = parse_credentials("GetSessionToken", &body).unwrap();
+        assert_eq!(issued.credentials.access_key_id, "ASIAJEXAMPLEXEG2JICEA");
+    }
+
+    #[test]
+    fn error_documents_have_an_error_root_and_either_error_shape() {
+        // Any root with an <Error><Code> below it was taken for an STS
+        // error, and the `Errors` wrapper of the awsQuery family (botocore
+        // reads both) was not.
+        let wrapped = "<ErrorResponse><Errors><Error><Type>Sender</Type><Code>ValidationError</Code>\
+                       <Message>bad</Message></Error></Errors><RequestId>r-1</RequestId></ErrorResponse>";
+        assert_eq!(
+            parse_error(wrapped),
+            Some(ServiceError {
+                code: "ValidationError".into(),
+                message: "bad".into(),
+                request_id: Some("r-1".into()),
+            })
+        );
+        let ec2 = "<Response><Errors><Error><Code>X</Code></Error></Errors></Response>";
+        assert_eq!(parse_error(ec2).unwrap().code, "X");
+        let proxy =
+            "<html><Error><Code>502</Code><Message>Bad Gateway</Message></Error></html>";
+        assert_eq!(parse_error(proxy), None);
     }
 
     #[test]

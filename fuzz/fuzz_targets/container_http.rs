@@ -1,0 +1,115 @@
+//! Raw request bytes through the real container-credentials endpoint
+//! (`respond`, as the server calls it), with `@0@` and `@1@` standing for
+//! the tokens of its two roles, `dev` and `ops`.
+//!
+//! Invariants: an answer that carries a role's secret key or session token
+//! is a 200 to a GET/HEAD of `/role/THAT-ROLE`, from a request with exactly
+//! one `Host` naming the listener, no proxy or browser markers, and
+//! exactly one `Authorization` holding that role's token (never the other
+//! role's); it carries no other role's secrets, and its body is JSON with
+//! the keys SDKs read. Every other answer is a JSON `{Code, Message}`. No
+//! answer is a 5xx.
+#![no_main]
+
+use imdsd::fuzzing::http::{self, Method, StatusCode};
+use libfuzzer_sys::fuzz_target;
+
+const HOSTS: [&str; 2] = ["127.0.0.1:16926", "localhost:16926"];
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fuzz_target!(|data: &[u8]| {
+    let secrets: Vec<[String; 2]> = http::CONTAINER_ROLES
+        .iter()
+        .map(|r| http::secrets(r))
+        .collect();
+    if secrets
+        .iter()
+        .flatten()
+        .any(|s| contains(data, s.as_bytes()))
+    {
+        return;
+    }
+    let Some(x) = http::container(data) else {
+        return;
+    };
+    assert!(!x.status.is_server_error(), "{}", x.status);
+    let doc: serde_json::Value =
+        serde_json::from_slice(&x.body).expect("every answer is JSON");
+    let carrying: Vec<usize> = (0..secrets.len())
+        .filter(|&i| secrets[i].iter().any(|s| contains(&x.body, s.as_bytes())))
+        .collect();
+    match carrying.as_slice() {
+        [] => {
+            assert!(
+                doc["Code"].is_string() && doc["Message"].is_string(),
+                "{doc}"
+            );
+            assert_ne!(x.status, StatusCode::OK);
+        }
+        [role] => check_credentials_answer(&x, &doc, *role),
+        _ => panic!("one answer carries several roles' secrets"),
+    }
+});
+
+fn check_credentials_answer(x: &http::Exchange, doc: &serde_json::Value, role: usize) {
+    let name = http::CONTAINER_ROLES[role];
+    assert_eq!(x.status, StatusCode::OK, "credentials in a non-200 answer");
+    assert!(
+        x.method == Method::GET || x.method == Method::HEAD,
+        "{}",
+        x.method
+    );
+    let segments: Vec<&str> = x.uri.path().split('/').filter(|s| !s.is_empty()).collect();
+    assert_eq!(
+        segments,
+        ["role", name],
+        "{name}'s credentials at {}",
+        x.uri
+    );
+    let hosts: Vec<_> = x.headers.get_all("host").iter().collect();
+    assert_eq!(hosts.len(), 1, "credentials without exactly one Host");
+    let host = hosts[0]
+        .to_str()
+        .expect("an ASCII Host")
+        .to_ascii_lowercase();
+    assert!(
+        HOSTS.contains(&host.as_str()),
+        "credentials for Host {host}"
+    );
+    if let Some(authority) = x.uri.authority() {
+        let authority = authority.as_str().to_ascii_lowercase();
+        assert!(
+            HOSTS.contains(&authority.as_str()),
+            "target names {authority}"
+        );
+    }
+    for refused in [
+        "x-forwarded-for",
+        "origin",
+        "sec-fetch-site",
+        "sec-fetch-mode",
+    ] {
+        assert!(
+            x.headers.get(refused).is_none(),
+            "credentials despite {refused}"
+        );
+    }
+    let auth: Vec<_> = x.headers.get_all("authorization").iter().collect();
+    assert_eq!(
+        auth.len(),
+        1,
+        "credentials without exactly one Authorization"
+    );
+    assert_eq!(
+        auth[0].as_bytes(),
+        http::container_token(role).as_bytes(),
+        "{name}'s credentials for another token"
+    );
+    for key in ["AccessKeyId", "SecretAccessKey", "Token", "Expiration"] {
+        assert!(doc[key].is_string(), "no {key} in the credentials");
+    }
+    assert_eq!(doc["AccessKeyId"], http::access_key_id(name).as_str());
+}

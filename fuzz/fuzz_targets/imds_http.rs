@@ -1,0 +1,115 @@
+//! Raw request bytes through the real IMDS endpoint (`respond`, as the
+//! server calls it), with `@T@`/`@E@`/`@F@` standing for a valid, an
+//! expired and a foreign-key IMDSv2 token.
+//!
+//! Invariants: an answer that carries the role's secret key or session
+//! token is a 200 to a GET/HEAD of the role's credentials path, from a
+//! request with exactly one `Host` naming the listener and exactly one
+//! token header holding the valid token; that body is JSON with the keys
+//! SDKs read. A 200 to a token PUT is a token that verifies. No answer is a
+//! 5xx.
+#![no_main]
+
+use imdsd::fuzzing::http::{self, Method, StatusCode};
+use libfuzzer_sys::fuzz_target;
+
+const TOKEN_HEADER: &str = "x-aws-ec2-metadata-token";
+const HOSTS: [&str; 4] = [
+    "169.254.169.254",
+    "169.254.169.254:80",
+    "localhost",
+    "localhost:80",
+];
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fuzz_target!(|data: &[u8]| {
+    let secrets = http::secrets(http::IMDS_ROLE);
+    // Secrets typed into the input may be echoed as typed; skip those.
+    if secrets.iter().any(|s| contains(data, s.as_bytes())) {
+        return;
+    }
+    let Some(x) = http::imds(data) else { return };
+    assert!(!x.status.is_server_error(), "{}", x.status);
+    let carries = secrets.iter().any(|s| contains(&x.body, s.as_bytes()));
+    if carries {
+        check_credentials_answer(&x);
+    }
+    if x.method == Method::PUT && x.status == StatusCode::OK {
+        let token = std::str::from_utf8(&x.body).expect("a token is text");
+        let key = imdsd::fuzzing::ImdsTokenKey::new(&[0x5a; 32]);
+        assert!(
+            matches!(
+                key.verify(token.as_bytes(), http::now()),
+                imdsd::fuzzing::Verdict::Valid { .. }
+            ),
+            "a PUT answered with something that is not a valid token"
+        );
+        assert!(x.headers.get("x-forwarded-for").is_none());
+    }
+});
+
+fn check_credentials_answer(x: &http::Exchange) {
+    assert_eq!(x.status, StatusCode::OK, "credentials in a non-200 answer");
+    assert!(
+        x.method == Method::GET || x.method == Method::HEAD,
+        "{}",
+        x.method
+    );
+    let segments: Vec<&str> = x.uri.path().split('/').filter(|s| !s.is_empty()).collect();
+    assert_eq!(
+        segments,
+        [
+            "latest",
+            "meta-data",
+            "iam",
+            "security-credentials",
+            http::IMDS_ROLE
+        ],
+        "credentials served at {}",
+        x.uri
+    );
+    let hosts: Vec<_> = x.headers.get_all("host").iter().collect();
+    assert_eq!(hosts.len(), 1, "credentials without exactly one Host");
+    let host = hosts[0]
+        .to_str()
+        .expect("an ASCII Host")
+        .to_ascii_lowercase();
+    assert!(
+        HOSTS.contains(&host.as_str()),
+        "credentials for Host {host}"
+    );
+    if let Some(authority) = x.uri.authority() {
+        let authority = authority.as_str().to_ascii_lowercase();
+        assert!(
+            HOSTS.contains(&authority.as_str()),
+            "target names {authority}"
+        );
+    }
+    let tokens: Vec<_> = x.headers.get_all(TOKEN_HEADER).iter().collect();
+    assert_eq!(tokens.len(), 1, "credentials without exactly one token");
+    assert_eq!(
+        tokens[0].as_bytes(),
+        http::valid_imds_token().as_bytes(),
+        "credentials for a token that is not the valid one"
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&x.body).expect("a JSON body");
+    for key in [
+        "Code",
+        "LastUpdated",
+        "Type",
+        "AccessKeyId",
+        "SecretAccessKey",
+        "Token",
+        "Expiration",
+    ] {
+        assert!(doc[key].is_string(), "no {key} in the credentials");
+    }
+    assert_eq!(doc["Code"], "Success");
+    assert_eq!(
+        doc["AccessKeyId"],
+        http::access_key_id(http::IMDS_ROLE).as_str()
+    );
+}
