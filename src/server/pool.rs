@@ -326,4 +326,35 @@ mod tests {
         );
         assert_eq!(Refusal::Full.as_str(), "the listener is full");
     }
+
+    #[tokio::test]
+    async fn a_connection_is_closed_for_room_only_once_its_requests_end() {
+        let pool = Pool::new(PoolLimits {
+            max: 2,
+            per_peer: 2,
+        });
+        let t0 = Instant::now();
+        let oldest = Arc::new(pool.admit(A, t0).unwrap());
+        let newer = Arc::new(pool.admit(B, t0 + Duration::from_secs(1)).unwrap());
+        // Two requests at once on the connection idle longest; one ends.
+        let first_request = oldest.request();
+        let second_request = oldest.request();
+        drop(first_request);
+        let third = Arc::new(
+            pool.admit(PeerKey::Uid(7), t0 + Duration::from_secs(2))
+                .unwrap(),
+        );
+        assert!(!oldest.evicted().is_cancelled(), "a request is in progress");
+        assert!(newer.evicted().is_cancelled(), "the idle one made room");
+        let on_third = third.request();
+        drop(second_request);
+        let fourth = pool.admit(PeerKey::Uid(8), t0 + Duration::from_secs(3));
+        assert!(
+            fourth.is_ok(),
+            "the connection whose requests ended makes room"
+        );
+        assert!(oldest.evicted().is_cancelled());
+        assert!(!third.evicted().is_cancelled());
+        drop(on_third);
+    }
 }

@@ -145,4 +145,38 @@ mod tests {
             "another peer is not throttled"
         );
     }
+
+    #[test]
+    fn with_too_many_peers_only_those_refilled_since_are_forgotten() {
+        // Refills its burst in exactly half a second.
+        let limit = RateLimit {
+            per_second: 8.0,
+            burst: 4.0,
+        };
+        let limiter = RateLimiter::new(limit);
+        let t0 = Instant::now();
+        for uid in 0..MAX_PEERS as u32 - 1 {
+            assert!(limiter.allow(PeerKey::Uid(uid), t0));
+        }
+        let recent = PeerKey::Uid(u32::MAX);
+        assert!(limiter.allow(recent, t0 + Duration::from_millis(200)));
+        assert!(
+            limiter.allow(PeerKey::Uid(u32::MAX - 1), t0 + Duration::from_millis(500))
+        );
+        let buckets = limiter.buckets.lock().unwrap();
+        assert_eq!(buckets.len(), 2, "the peers full again are dropped");
+        assert!(
+            buckets.contains_key(&recent),
+            "a peer still refilling is kept"
+        );
+    }
+
+    #[test]
+    fn under_the_peer_cap_nothing_is_forgotten() {
+        let limiter = RateLimiter::new(LIMIT);
+        let t0 = Instant::now();
+        assert!(limiter.allow(PeerKey::Uid(1), t0));
+        assert!(limiter.allow(PeerKey::Uid(2), t0 + Duration::from_secs(3600)));
+        assert_eq!(limiter.buckets.lock().unwrap().len(), 2);
+    }
 }

@@ -174,4 +174,22 @@ mod tests {
         assert_eq!(e.code(), "AccessDenied");
         assert_eq!(e.retry(), Retry::Permanent);
     }
+
+    #[test]
+    fn an_unknown_web_identity_token_is_retried_only_for_web_identity() {
+        let err = |action, code: &str| StsError::Service {
+            action,
+            status: 400,
+            code: code.into(),
+            message: String::new(),
+            request_id: None,
+        };
+        // Freshly minted tokens can be briefly unknown to STS.
+        let fresh = err("AssumeRoleWithWebIdentity", "InvalidIdentityToken");
+        assert_eq!(fresh.retry(), Retry::Transient);
+        let other = err("AssumeRoleWithWebIdentity", "ExpiredTokenException");
+        assert_eq!(other.retry(), Retry::Permanent);
+        let saml = err("AssumeRoleWithSAML", "InvalidIdentityToken");
+        assert_eq!(saml.retry(), Retry::Permanent);
+    }
 }
