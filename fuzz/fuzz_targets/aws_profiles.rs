@@ -48,7 +48,12 @@ fuzz_target!(|data: &[u8]| {
 /// also stands elsewhere (a profile name, an ARN) may be printed from
 /// there.
 fn secret_values(text: &str) -> Vec<String> {
-    text.split(['\n', '\r', '\0'])
+    // Only the first NUL splits the two files; any other is a byte in a
+    // line (of a `credential_process` command, say), as in the INI reader.
+    let (config, credentials) = text.split_once('\0').unwrap_or((text, ""));
+    [config, credentials]
+        .into_iter()
+        .flat_map(|file| file.split(['\n', '\r']))
         .filter_map(|line| {
             let i = line.find(['=', ':'])?;
             let (key, value) = (line[..i].trim(), line[i + 1..].trim());
