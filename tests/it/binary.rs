@@ -15,7 +15,7 @@ use crate::util::{CONFIG, CREDS_PATH, eventually, request};
 const BIN: &str = env!("CARGO_BIN_EXE_imdsd");
 
 /// `imdsd check --config CONFIG`, with the example AWS profiles.
-fn check(config: &Path) -> std::process::Output {
+pub fn check(config: &Path) -> std::process::Output {
     let aws = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/aws");
     Command::new(BIN)
         .args(["check", "--config"])

@@ -4,8 +4,10 @@
 //! binary, reloads and enables; a second run changes nothing it need not.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
+
+use crate::binary::check;
 
 const BIN: &str = env!("CARGO_BIN_EXE_imdsd");
 
@@ -59,17 +61,6 @@ impl Home {
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn check(config: &Path) -> Output {
-    let aws = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/aws");
-    Command::new(BIN)
-        .args(["check", "--config"])
-        .arg(config)
-        .env("AWS_CONFIG_FILE", aws.join("config"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", aws.join("credentials"))
-        .output()
-        .unwrap()
 }
 
 #[test]
