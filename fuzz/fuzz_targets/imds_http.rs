@@ -71,23 +71,7 @@ fn check_credentials_answer(x: &http::Exchange) {
         "credentials served at {}",
         x.uri
     );
-    let hosts: Vec<_> = x.headers.get_all("host").iter().collect();
-    assert_eq!(hosts.len(), 1, "credentials without exactly one Host");
-    let host = hosts[0]
-        .to_str()
-        .expect("an ASCII Host")
-        .to_ascii_lowercase();
-    assert!(
-        HOSTS.contains(&host.as_str()),
-        "credentials for Host {host}"
-    );
-    if let Some(authority) = x.uri.authority() {
-        let authority = authority.as_str().to_ascii_lowercase();
-        assert!(
-            HOSTS.contains(&authority.as_str()),
-            "target names {authority}"
-        );
-    }
+    x.assert_names_this_listener(&HOSTS);
     let tokens: Vec<_> = x.headers.get_all(TOKEN_HEADER).iter().collect();
     assert_eq!(tokens.len(), 1, "credentials without exactly one token");
     assert_eq!(

@@ -97,6 +97,31 @@ pub struct Exchange {
     pub body: Vec<u8>,
 }
 
+impl Exchange {
+    /// Asserts what every answer carrying credentials needs: exactly one
+    /// `Host`, naming one of `hosts`, and an absolute-form target (if any)
+    /// naming one too.
+    pub fn assert_names_this_listener(&self, hosts: &[&str]) {
+        let found: Vec<_> = self.headers.get_all("host").iter().collect();
+        assert_eq!(found.len(), 1, "credentials without exactly one Host");
+        let host = found[0]
+            .to_str()
+            .expect("an ASCII Host")
+            .to_ascii_lowercase();
+        assert!(
+            hosts.contains(&host.as_str()),
+            "credentials for Host {host}"
+        );
+        if let Some(authority) = self.uri.authority() {
+            let authority = authority.as_str().to_ascii_lowercase();
+            assert!(
+                hosts.contains(&authority.as_str()),
+                "target names {authority}"
+            );
+        }
+    }
+}
+
 /// Answers `input` (markers replaced) with the IMDS endpoint.
 pub fn imds(input: &[u8]) -> Option<Exchange> {
     let f = &*FIXTURE;
