@@ -16,7 +16,8 @@
 # one, so its time does not grow with the corpus). FUZZ_PROFILE=dev builds
 # unoptimized (much quicker to build, slower to
 # run: the smoke run of scripts/test.sh). Builds and fuzzers run under
-# `nice`, one fuzzer at a time.
+# `nice`, one fuzzer at a time. FUZZ_RUNS=N ends a target after N
+# executions if that comes before SECONDS (the long runs: 10 million).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -66,6 +67,7 @@ for t in "${targets[@]}"; do
     mkdir -p "$corpus_root/$t" "fuzz/artifacts/$t" fuzz/logs
     args=("$corpus_root/$t" "fuzz/seeds/$t" -max_total_time="$seconds" -timeout=10
         -print_final_stats=1 -artifact_prefix="fuzz/artifacts/$t/")
+    [ -z "${FUZZ_RUNS:-}" ] || args+=(-runs="$FUZZ_RUNS")
     d="$(dict_for "$t")"
     [ -z "$d" ] || args+=(-dict="fuzz/dict/$d.dict")
     log="fuzz/logs/$t.log"

@@ -202,7 +202,7 @@ fn merge(
         enabled_escape: false,
         ..Default::default()
     };
-    let ini = Ini::load_from_str_opt(text, options)
+    let ini = Ini::load_from_str_opt(&without_continuations(text), options)
         .map_err(|e| format!("line {}, column {}", e.line, e.col))?;
     // rust-ini reads a `[` without its `]` on to the next `]`, lines later,
     // and the lines in between (keys and secrets) would become a profile
@@ -232,6 +232,20 @@ fn merge(
         }
     }
     Ok(())
+}
+
+/// rust-ini joins a line ending in `\` with the next one; the CLI's
+/// configparser has no such continuation and keeps the `\` as a character.
+/// A space after it (trimmed from the value again) makes rust-ini read it
+/// as the CLI does, so the next line stays a key of its own (a secret one,
+/// perhaps, that would otherwise become part of a printed command).
+/// Lines and columns do not move.
+fn without_continuations(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains("\\\n") {
+        text.replace("\\\n", "\\ \n").into()
+    } else {
+        text.into()
+    }
 }
 
 #[cfg(test)]
@@ -305,6 +319,16 @@ mod tests {
         assert!(!err.contains("hunter2"), "{err}");
         let err = parse_files(Some(text), None).unwrap_err();
         assert!(err.contains("no `]`"), "{err}");
+    }
+
+    #[test]
+    fn a_backslash_at_a_line_end_is_a_character_as_in_the_cli() {
+        // The aws_profiles fuzz target: rust-ini made the next line, a
+        // session token, part of the command, and commands are printed.
+        let text = "[p]\ncredential_process = tool \\\naws_session_token = tok\n";
+        let p = parse_files(None, Some(text)).unwrap();
+        assert_eq!(p.profiles["p"]["credential_process"], "tool \\");
+        assert_eq!(p.profiles["p"]["aws_session_token"], "tok");
     }
 
     #[test]
