@@ -178,6 +178,73 @@ source = "env"
     }
 
     #[test]
+    fn a_new_sts_endpoint_alone_or_region_alone_restarts_every_role() {
+        let endpoint = "\n[sts]\nendpoint = \"https://sts.example.test\"\n";
+        let region = "\nregion = \"eu-west-1\"\n";
+        for (old, new) in [
+            (BASE.to_string(), format!("{BASE}{endpoint}")),
+            (
+                format!("{BASE}{endpoint}"),
+                format!("{BASE}{endpoint}{region}"),
+            ),
+        ] {
+            let (old, new) = (config(&old), config(&new));
+            assert!(
+                (old.sts.region == new.sts.region)
+                    != (old.sts.endpoint == new.sts.endpoint),
+                "one of the two changes"
+            );
+            let p = plan(&old, &new);
+            assert_eq!(p.roles_started.len(), 2, "{p:?}");
+            assert!(p.roles_kept.is_empty(), "{p:?}");
+        }
+    }
+
+    #[test]
+    fn a_plan_with_any_one_change_is_not_empty() {
+        let one = |name: &str| BTreeSet::from([name.to_string()]);
+        let changes = [
+            ReloadPlan {
+                roles_started: one("a"),
+                ..Default::default()
+            },
+            ReloadPlan {
+                roles_stopped: one("a"),
+                ..Default::default()
+            },
+            ReloadPlan {
+                listeners_opened: vec![0],
+                ..Default::default()
+            },
+            ReloadPlan {
+                listeners_closed: vec![0],
+                ..Default::default()
+            },
+            ReloadPlan {
+                listeners_kept: vec![KeptListener {
+                    old: 0,
+                    new: 0,
+                    endpoint_changed: true,
+                }],
+                ..Default::default()
+            },
+        ];
+        for p in changes {
+            assert!(!p.is_empty(), "{p:?}");
+        }
+        let unchanged = ReloadPlan {
+            roles_kept: one("a"),
+            listeners_kept: vec![KeptListener {
+                old: 0,
+                new: 0,
+                endpoint_changed: false,
+            }],
+            ..Default::default()
+        };
+        assert!(unchanged.is_empty());
+    }
+
+    #[test]
     fn a_new_sts_timeout_restarts_nothing() {
         let new = format!("{BASE}\n[sts]\ntimeout = \"20s\"\n");
         let p = plan(&config(BASE), &config(&new));

@@ -1,5 +1,7 @@
-//! Log setup, in one of three formats on stderr, and the small helpers that
-//! keep Rust's debug syntax (`Some(…)`, `["a"]`) out of log lines.
+//! Log formats: which of three this process writes on stderr, the journal
+//! lines, and the small helpers that keep Rust's debug syntax (`Some(…)`,
+//! `["a"]`) out of log lines. Pure; installing the subscriber is
+//! [`setup`]'s.
 //!
 //! - Human (the default): timestamp, level, message, `key=value` fields.
 //! - Journal: under systemd (stderr is the journal stream named by
@@ -14,11 +16,11 @@
 //! token in them. No secret ever reaches our own log calls: credential
 //! types print redacted (see `secret`).
 
+mod setup;
+
 use std::fmt;
-use std::io::IsTerminal;
 
 use tracing::{Event, Level, Subscriber};
-use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::FmtContext;
 use tracing_subscriber::fmt::format::{self, FormatEvent, FormatFields, Writer};
 use tracing_subscriber::registry::LookupSpan;
@@ -67,39 +69,17 @@ pub(crate) fn priority(level: &Level) -> u8 {
     }
 }
 
-pub fn init() {
-    let env = Environment::capture();
-    let wanted = env.get("IMDSD_LOG").unwrap_or("info");
-    let filter = EnvFilter::try_new(format!("{wanted},aws_sigv4=off"))
-        .unwrap_or_else(|_| EnvFilter::new("info,aws_sigv4=off"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false);
-    match format_for(&env, stderr_identity()) {
-        Format::Human => builder.with_ansi(std::io::stderr().is_terminal()).init(),
-        Format::Journal => builder
-            .with_ansi(false)
-            .event_format(Journal(format::format().without_time().with_target(false)))
-            .init(),
-        Format::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .init(),
-    }
-}
-
-/// stderr's device and inode, as systemd writes them in JOURNAL_STREAM.
-fn stderr_identity() -> Option<(u64, u64)> {
-    use std::os::fd::AsFd;
-    let stat = rustix::fs::fstat(std::io::stderr().as_fd()).ok()?;
-    Some((stat.st_dev, stat.st_ino))
-}
+pub use setup::init;
 
 /// The default line, without a timestamp, each line after a `<N>` priority
 /// prefix.
 struct Journal(format::Format<format::Full, ()>);
+
+impl Journal {
+    fn new() -> Self {
+        Journal(format::format().without_time().with_target(false))
+    }
+}
 
 impl<S, N> FormatEvent<S, N> for Journal
 where
@@ -189,6 +169,54 @@ mod tests {
             ("IMDSD_LOG_FORMAT", "human"),
         ]);
         assert_eq!(format_for(&env, Some((8, 1))), Format::Human);
+    }
+
+    #[test]
+    fn an_unknown_imdsd_log_format_falls_back_to_detection() {
+        let env = Environment::from_pairs([
+            ("JOURNAL_STREAM", "8:1"),
+            ("IMDSD_LOG_FORMAT", "fancy"),
+        ]);
+        assert_eq!(format_for(&env, Some((8, 1))), Format::Journal);
+    }
+
+    #[test]
+    fn journal_lines_each_carry_the_priority_and_no_timestamp() {
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+        let sink = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || Sink(sink.clone()))
+            .with_ansi(false)
+            .event_format(Journal::new())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::warn!(role = "dev", "two problems:\nline two");
+            tracing::info!("fine");
+        });
+        let text = String::from_utf8(lines.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "<4> WARN two problems:",
+                "<4>line two role=\"dev\"",
+                "<6> INFO fine"
+            ],
+            "{text}"
+        );
+    }
+
+    /// A log writer appending to a shared buffer.
+    struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
     }
 
     #[test]
