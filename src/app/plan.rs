@@ -105,11 +105,11 @@ fn match_listeners(
 /// among those of the same IP and protocol.
 fn same_address(a: &ListenerConfig, b: &ListenerConfig) -> bool {
     let (x, y) = (a.listen, b.listen);
-    x == y
-        || (x.port() == 0
-            && y.port() == 0
-            && x.ip() == y.ip()
-            && a.protocol.name() == b.protocol.name())
+    if x.port() == 0 && y.port() == 0 {
+        x.ip() == y.ip() && a.protocol.name() == b.protocol.name()
+    } else {
+        x == y
+    }
 }
 
 #[cfg(test)]
@@ -283,6 +283,32 @@ source = "env"
         let text = BASE.replace(":9001", ":0").replace(":9002", ":0");
         let p = plan(&config(&text), &config(&text));
         assert!(p.is_empty(), "{p:?}");
+    }
+
+    #[test]
+    fn port_zero_pairs_only_with_port_zero_on_the_same_ip() {
+        let zero = BASE.replace(":9001", ":0");
+        for other in [zero.replace("127.0.0.1:0", "127.0.0.2:0"), BASE.to_string()] {
+            for (old, new) in [(&zero, &other), (&other, &zero)] {
+                let p = plan(&config(old), &config(new));
+                assert_eq!(p.listeners_opened, vec![0], "{old} -> {new}");
+                assert_eq!(p.listeners_closed, vec![0], "{old} -> {new}");
+            }
+        }
+    }
+
+    #[test]
+    fn port_zero_imds_and_container_listeners_do_not_pair() {
+        let imds = BASE.replace(":9001", ":0");
+        let container = imds.replacen(
+            "[[imds]]\nlisten = \"127.0.0.1:0\"\nrole = \"a\"",
+            "[[container]]\nlisten = \"127.0.0.1:0\"\nroles = [\"a\"]",
+            1,
+        );
+        // The config lists `[[imds]]` listeners before `[[container]]` ones.
+        let p = plan(&config(&imds), &config(&container));
+        assert_eq!(p.listeners_opened, vec![1], "{p:?}");
+        assert_eq!(p.listeners_closed, vec![0], "{p:?}");
     }
 
     #[test]
