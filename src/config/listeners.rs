@@ -562,6 +562,205 @@ mod tests {
         );
     }
 
+    const TWO_ROLES: &str = r#"
+[roles.a]
+role_arn = "arn:aws:iam::123456789012:role/a"
+source = "env"
+[roles.b]
+role_arn = "arn:aws:iam::123456789012:role/b"
+source = "env"
+"#;
+
+    fn parse(text: &str) -> (Option<crate::config::Config>, Vec<Diagnostic>) {
+        crate::config::load::parse(text, &Environment::default())
+    }
+
+    /// Each problem as (severity, message).
+    fn problems(text: &str) -> Vec<(crate::config::Severity, String)> {
+        parse(text)
+            .1
+            .into_iter()
+            .map(|d| (d.severity, d.message))
+            .collect()
+    }
+
+    fn container_roles_of(text: &str) -> Vec<String> {
+        let (config, diags) = parse(text);
+        let config = config.unwrap_or_else(|| panic!("{diags:?}"));
+        match &config.listeners[..] {
+            [
+                ListenerConfig {
+                    protocol: Protocol::Container(c),
+                    ..
+                },
+            ] => c.roles.clone(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_role_no_listener_serves_is_warned_about() {
+        let text = format!("{TWO_ROLES}[[imds]]\nrole = \"a\"\n");
+        assert_eq!(
+            problems(&text),
+            [(
+                crate::config::Severity::Warning,
+                "roles.b is not served by any [[imds]] or [[container]] listener"
+                    .to_string()
+            )]
+        );
+    }
+
+    #[test]
+    fn several_roles_need_a_role_on_each_imds_table_which_is_pointed_at() {
+        let text = format!("{TWO_ROLES}[[imds]]\nlisten = \"127.0.0.1:9\"\n");
+        let (_, diags) = parse(&text);
+        let d = diags
+            .iter()
+            .find(|d| d.message.contains("several roles are defined (a, b)"))
+            .unwrap_or_else(|| panic!("{diags:?}"));
+        let table = text.find("[[imds]]").unwrap();
+        assert_eq!(d.span.as_ref().map(|s| s.start), Some(table), "{d:?}");
+        // Without tables the default listener has no place in the file.
+        let (_, diags) = parse(TWO_ROLES);
+        let d = diags
+            .iter()
+            .find(|d| d.message.contains("several roles are defined"))
+            .unwrap_or_else(|| panic!("{diags:?}"));
+        assert_eq!(d.span, None);
+    }
+
+    #[test]
+    fn no_roles_at_all_is_not_called_several() {
+        let diags = problems("[[imds]]\n");
+        assert!(
+            diags.iter().all(|(_, m)| !m.contains("several roles")),
+            "{diags:?}"
+        );
+    }
+
+    #[test]
+    fn a_container_table_serves_every_role_by_default_or_those_listed() {
+        let text = format!("{TWO_ROLES}[[container]]\ntoken_dir = \"/run/t\"\n");
+        assert_eq!(container_roles_of(&text), ["a", "b"]);
+        let text = format!(
+            "{TWO_ROLES}[[container]]\ntoken_dir = \"/run/t\"\nroles = [\"b\", \"a\"]\n"
+        );
+        assert_eq!(container_roles_of(&text), ["b", "a"]);
+    }
+
+    #[test]
+    fn container_role_lists_are_non_empty_known_and_without_repeats() {
+        let errors = |roles: &str| -> Vec<String> {
+            let text = format!(
+                "{TWO_ROLES}[[container]]\ntoken_dir = \"/run/t\"\nroles = {roles}\n"
+            );
+            let (config, diags) = parse(&text);
+            assert!(config.is_none(), "{roles}");
+            diags
+                .into_iter()
+                .filter(|d| d.severity == crate::config::Severity::Error)
+                .map(|d| d.message)
+                .collect()
+        };
+        assert_eq!(
+            errors("[]"),
+            [
+                "container[0].roles: an empty list serves nothing; remove it to serve every role"
+            ]
+        );
+        assert_eq!(
+            errors("[\"a\", \"b\", \"a\"]"),
+            ["container[0].roles: `a` is listed twice"]
+        );
+        let unknown = errors("[\"a\", \"c\"]");
+        assert!(
+            matches!(&unknown[..], [m] if m.starts_with("container[0].roles: no role named `c`")),
+            "{unknown:?}"
+        );
+    }
+
+    #[test]
+    fn token_files_take_an_absolute_dir_and_the_owner_and_mode_given() {
+        let tokens = |extra: &str| {
+            let text = format!("{TWO_ROLES}[[container]]\n{extra}\n");
+            let (config, diags) = parse(&text);
+            let errors: Vec<String> = diags
+                .into_iter()
+                .filter(|d| d.severity == crate::config::Severity::Error)
+                .map(|d| d.message)
+                .collect();
+            let files = config.map(|c| match &c.listeners[0].protocol {
+                Protocol::Container(c) => c.tokens.clone(),
+                other => panic!("{other:?}"),
+            });
+            (files, errors)
+        };
+        let files = |dir: &str, owner, group, mode| {
+            Some(TokenFiles {
+                dir: dir.into(),
+                owner,
+                group,
+                mode,
+            })
+        };
+        assert_eq!(
+            tokens("token_dir = \"/run/t\""),
+            (files("/run/t", None, None, 0o600), vec![])
+        );
+        assert_eq!(
+            tokens(
+                "token_dir = \"/run/t\"\ntoken_file_owner = \"1000:100\"\ntoken_file_mode = \"0440\""
+            ),
+            (files("/run/t", Some(1000), Some(100), 0o440), vec![])
+        );
+        assert_eq!(
+            tokens("token_dir = \"run/t\""),
+            (
+                None,
+                vec!["container[0].token_dir: must be an absolute path".into()]
+            )
+        );
+        let (none, errors) =
+            tokens("token_dir = \"/run/t\"\ntoken_file_owner = \"alice\"");
+        assert_eq!(none, None);
+        assert!(
+            matches!(&errors[..], [m] if m.starts_with("container[0].token_file_owner: `alice`")),
+            "{errors:?}"
+        );
+        let (none, errors) = tokens("token_dir = \"/run/t\"\ntoken_file_mode = \"0644\"");
+        assert_eq!(none, None);
+        assert!(
+            matches!(&errors[..], [m] if m.starts_with("container[0].token_file_mode: 0644")),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn container_addresses_are_those_sdks_accept_in_full_uri() {
+        let at = |listen: &str| {
+            problems(&format!(
+                "{TWO_ROLES}[[container]]\ntoken_dir = \"/run/t\"\nlisten = \"{listen}\"\n\
+                 allow_non_loopback = true\n"
+            ))
+        };
+        assert_eq!(at("127.0.0.2:80"), []);
+        let ecs = at("169.254.170.23:80");
+        assert!(
+            matches!(&ecs[..], [(crate::config::Severity::Warning, m)]
+                if m.contains("169.254.170.23 is refused as a FULL_URI host by older SDKs")),
+            "{ecs:?}"
+        );
+        for refused in ["10.0.0.1:80", "[::1]:80", "169.254.170.3:80"] {
+            let diags = at(refused);
+            assert!(
+                matches!(&diags[..], [(crate::config::Severity::Error, m)]
+                    if m.contains("SDKs refuse")),
+                "{refused}: {diags:?}"
+            );
+        }
+    }
+
     #[test]
     fn listen_addresses_are_one_loopback_address_unless_allowed() {
         let ok = |a: &str, allow| listen_problem(a.parse().unwrap(), allow);
