@@ -609,6 +609,25 @@ source = "env"
                     .to_string()
             )]
         );
+        // ... pointing at the role's name.
+        let (_, diags) = parse(&text);
+        let b = text.find("[roles.b]").unwrap() + "[roles.".len();
+        assert_eq!(diags[0].span, Some(b..b + 1));
+    }
+
+    #[test]
+    fn allow_uids_are_kept_and_an_empty_list_is_an_error() {
+        let text = format!("{TWO_ROLES}[[imds]]\nrole = \"a\"\nallow_uids = [1000, 0]\n");
+        let (config, diags) = parse(&text);
+        let config = config.unwrap_or_else(|| panic!("{diags:?}"));
+        assert_eq!(config.listeners[0].allow_uids, Some(vec![1000, 0]));
+        let text = format!("{TWO_ROLES}[[imds]]\nrole = \"a\"\nallow_uids = []\n");
+        let errors = problems(&text);
+        assert!(
+            errors.iter().any(|(_, m)| m
+                == "imds[0].allow_uids: an empty list lets nobody in; remove it to allow everyone"),
+            "{errors:?}"
+        );
     }
 
     #[test]
