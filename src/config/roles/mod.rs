@@ -635,6 +635,67 @@ mod tests {
     }
 
     #[test]
+    fn web_identity_env_needs_both_variables_and_takes_the_session_name() {
+        let arn = ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/irsa");
+        let file = ("AWS_WEB_IDENTITY_TOKEN_FILE", "/t");
+        for env in [[arn].as_slice(), [file].as_slice()] {
+            let (config, msgs) = check("source = \"web_identity_env\"", env);
+            assert!(config.is_none(), "{env:?}");
+            assert!(has(
+                &msgs,
+                "needs AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE"
+            ));
+        }
+        let web_identity = |env: &[(&str, &str)]| {
+            let (config, msgs) = check("source = \"web_identity_env\"", env);
+            match config.unwrap_or_else(|| panic!("{msgs:?}")).roles["r"]
+                .flow
+                .clone()
+            {
+                Flow::WebIdentity(w) => w,
+                other => panic!("{other:?}"),
+            }
+        };
+        let w = web_identity(&[arn, file, ("AWS_ROLE_SESSION_NAME", "pod-7")]);
+        assert_eq!(
+            (w.role_arn.as_str(), w.token_file, w.session_name.as_str()),
+            (arn.1, PathBuf::from("/t"), "pod-7")
+        );
+        let w = web_identity(&[arn, file, ("USER", "alice")]);
+        assert_eq!(w.session_name, "imdsd-alice");
+    }
+
+    #[test]
+    fn profile_and_process_values_are_trimmed_and_never_empty() {
+        let flow = |role: &str| {
+            let (config, msgs) = check(role, &[]);
+            config.unwrap_or_else(|| panic!("{msgs:?}")).roles["r"]
+                .flow
+                .clone()
+        };
+        assert!(
+            matches!(flow("profile = \"  dev \""), Flow::Profile { name, .. } if name == "dev")
+        );
+        assert!(
+            matches!(flow("type = \"process\"\ncredential_process = \" helper --json \""), Flow::Process(c) if c == "helper --json")
+        );
+        assert!(has(&errors_of("profile = \"  \""), "must not be empty"));
+        assert!(has(
+            &errors_of("type = \"process\"\ncredential_process = \"\""),
+            "must not be empty"
+        ));
+    }
+
+    #[test]
+    fn session_tokens_last_12_hours_by_default() {
+        let (config, _) = check("type = \"session_token\"\nsource = \"env\"", &[]);
+        assert_eq!(
+            config.unwrap().roles["r"].duration,
+            Duration::from_secs(12 * 3600)
+        );
+    }
+
+    #[test]
     fn chained_roles_are_capped_at_an_hour_and_loops_are_refused() {
         let (config, msgs) = check(
             &format!("{ARN}source = \"role:base\"\nduration = \"6h\""),
