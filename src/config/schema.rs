@@ -407,6 +407,40 @@ mod tests {
     }
 
     #[test]
+    fn every_top_level_table_is_known() {
+        let text = "[sts]\nregion = \"eu-west-1\"\n[admin]\nlisten = \"127.0.0.1:1\"\n\
+            [daemon]\naudit_log = \"stderr\"\n[limits]\nmax_connections = 10\n\
+            [roles.dev]\nprofile = \"p\"\n[[imds]]\nrole = \"dev\"\n\
+            [[container]]\ntoken_dir = \"/run/t\"\n";
+        let read = read(text);
+        assert!(read.problems.is_empty(), "{:?}", read.problems);
+        let raw = read.raw.unwrap();
+        assert_eq!(raw.container.len(), 1);
+        assert!(raw.daemon.is_some() && raw.limits.is_some());
+    }
+
+    #[test]
+    fn a_list_with_an_item_that_is_not_a_table_is_left_out() {
+        let read = read("imds = [{ role = \"dev\" }, 5]\n[roles.dev]\nprofile = \"p\"\n");
+        let messages: Vec<&str> =
+            read.problems.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(messages, ["imds[1]: expected a table"]);
+        assert!(read.raw.unwrap().imds.is_empty());
+    }
+
+    #[test]
+    fn a_role_with_a_removed_key_has_its_name_marked_too() {
+        let text = "[roles.dev]\nduration = 3600\n[roles.ok]\nprofile = \"q\"\n";
+        let read = read(text);
+        let name = |role: &str| {
+            let at = text.find(&format!("[roles.{role}]")).unwrap() + "[roles.".len();
+            Diagnostic::error(Some(at..at + role.len()), "x")
+        };
+        assert!(read.echoes(&name("dev")));
+        assert!(!read.echoes(&name("ok")));
+    }
+
+    #[test]
     fn a_clean_file_reads_as_a_whole() {
         let read = read("[roles.dev]\nprofile = \"p\"\n[[imds]]\nrole = \"dev\"\n");
         assert!(read.problems.is_empty(), "{:?}", read.problems);

@@ -48,4 +48,15 @@ mod tests {
         assert_eq!(hint("rolearn", keys), "; did you mean `role_arn`?");
         assert_eq!(hint("xyz", keys), "");
     }
+
+    #[test]
+    fn longer_words_may_be_a_typo_per_three_letters_away() {
+        // Three typos in a nine-letter word, too far apart for the
+        // Jaro-Winkler route: only the typo budget can find it.
+        let (word, key) = ("xbcxefxhi", "abcdefghi");
+        assert_eq!(strsim::damerau_levenshtein(word, key), 3);
+        assert!(strsim::jaro_winkler(word, key) < 0.85);
+        assert_eq!(closest(word, [key]), Some(key));
+        assert_eq!(closest("xbcxefxhx", [key]), None, "four typos");
+    }
 }
