@@ -161,7 +161,9 @@ fn validate_sts(
         ));
     }
     let (endpoint, endpoint_span, origin) = sts_endpoint(raw, env, &region);
-    if let Some(problem) = endpoint_problem(&endpoint) {
+    // An endpoint made from a bad region is bad for the same reason, said once.
+    let from_bad_region = origin == "sts.region" && !region_ok;
+    if let Some(problem) = endpoint_problem(&endpoint).filter(|_| !from_bad_region) {
         diags.push(Diagnostic::error(
             endpoint_span,
             format!("{origin}: {problem}"),
@@ -576,6 +578,48 @@ mod tests {
             )
             .config
             .is_some()
+        );
+        // On loopback (or another port) there is no loop.
+        for listen in ["127.0.0.1:80", "169.254.169.254:8080"] {
+            let text = text.replace("169.254.169.254:80\"", &format!("{listen}\""));
+            assert!(check(&text, &[]).config.is_some(), "{listen}");
+        }
+    }
+
+    #[test]
+    fn region_names_are_lowercase_letters_digits_and_dashes() {
+        for bad in ["EU-WEST-1", "eu west 1", "eu_west_1"] {
+            let text = format!("{MINIMAL}\n[sts]\nregion = \"{bad}\"\n");
+            assert_eq!(
+                errors(&check(&text, &[])),
+                [format!("sts.region: `{bad}` is not a region name")]
+            );
+        }
+        // A bad endpoint of its own is a second problem.
+        let text = format!(
+            "{MINIMAL}\n[sts]\nregion = \"EU\"\nendpoint = \"http://sts.example.com\"\n"
+        );
+        assert_eq!(errors(&check(&text, &[])).len(), 2);
+    }
+
+    #[test]
+    fn the_default_sts_settings_fail_on_a_bad_environment() {
+        let env = |pairs: &[(&str, &str)]| Environment::from_pairs(pairs.iter().copied());
+        let sts = default_sts(&env(&[("AWS_REGION", "eu-west-1")]), ProfileFacts::Unread);
+        assert_eq!(sts.unwrap().endpoint, "https://sts.eu-west-1.amazonaws.com");
+        let err = default_sts(&env(&[("AWS_REGION", "Europe")]), ProfileFacts::Unread);
+        assert_eq!(err.unwrap_err(), "sts.region: `Europe` is not a region name");
+    }
+
+    #[test]
+    fn role_names_must_fit_an_imds_path() {
+        let text = MINIMAL.replace("[roles.dev]", "[roles.\"dev/ops\"]");
+        let v = check(&text, &[]);
+        assert!(v.config.is_none());
+        assert!(
+            errors(&v).iter().any(|e| e.contains("(it becomes part of the IMDS path)")),
+            "{:?}",
+            errors(&v)
         );
     }
 
