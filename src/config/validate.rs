@@ -608,7 +608,10 @@ mod tests {
         let sts = default_sts(&env(&[("AWS_REGION", "eu-west-1")]), ProfileFacts::Unread);
         assert_eq!(sts.unwrap().endpoint, "https://sts.eu-west-1.amazonaws.com");
         let err = default_sts(&env(&[("AWS_REGION", "Europe")]), ProfileFacts::Unread);
-        assert_eq!(err.unwrap_err(), "sts.region: `Europe` is not a region name");
+        assert_eq!(
+            err.unwrap_err(),
+            "sts.region: `Europe` is not a region name"
+        );
     }
 
     #[test]
@@ -617,7 +620,9 @@ mod tests {
         let v = check(&text, &[]);
         assert!(v.config.is_none());
         assert!(
-            errors(&v).iter().any(|e| e.contains("(it becomes part of the IMDS path)")),
+            errors(&v)
+                .iter()
+                .any(|e| e.contains("(it becomes part of the IMDS path)")),
             "{:?}",
             errors(&v)
         );
@@ -760,6 +765,18 @@ mod tests {
             let text = format!("{MINIMAL}\n[limits]\n{bad}\n");
             assert!(errors(&check(&text, &[]))[0].contains(needle), "{bad}");
         }
+        // A share equal to the cap is the whole pool, which is allowed.
+        let text = format!(
+            "{MINIMAL}\n[limits]\nmax_connections = 10\nmax_connections_per_user = 10\n"
+        );
+        assert_eq!(
+            check(&text, &[])
+                .config
+                .unwrap()
+                .limits
+                .max_connections_per_user,
+            10
+        );
     }
 
     #[test]
