@@ -780,6 +780,18 @@ mod tests {
     }
 
     #[test]
+    fn the_config_file_is_watched_unless_turned_off() {
+        let watched = |daemon: &str| {
+            let text = format!("{MINIMAL}\n[daemon]\n{daemon}\n");
+            check(&text, &[]).config.unwrap().watch_config
+        };
+        assert!(check(MINIMAL, &[]).config.unwrap().watch_config);
+        assert!(watched(""));
+        assert!(watched("watch_config = true"));
+        assert!(!watched("watch_config = false"));
+    }
+
+    #[test]
     fn default_session_name_is_sanitised_and_bounded() {
         let env = Environment::from_pairs([("USER", "a b!c")]);
         assert_eq!(roles::default_session_name(&env), "imdsd-abc");
