@@ -13,7 +13,10 @@ use std::time::Duration;
 
 use super::listeners::DEFAULT_LISTEN;
 use super::profile_refs::ProfileFacts;
-use super::roles::{default_session_name, role_arn_problem};
+use super::roles::{
+    DEFAULT_DURATION, DEFAULT_SESSION_TOKEN_DURATION, default_session_name,
+    role_arn_problem,
+};
 use super::validate::default_sts;
 use super::value::name_problem;
 use super::{
@@ -74,7 +77,7 @@ fn zero_role(
         profiles.plan(&profile).map_err(|e| e.to_string())?;
         let role = RoleConfig {
             name: role_name(&profile),
-            duration: Duration::from_secs(3600),
+            duration: DEFAULT_DURATION,
             flow: Flow::Profile {
                 name: profile.clone(),
                 mfa_command: None,
@@ -95,7 +98,7 @@ fn env_keys_session(env: &Environment) -> Option<(RoleConfig, String)> {
     env.get("AWS_SECRET_ACCESS_KEY")?;
     let role = RoleConfig {
         name: "env".into(),
-        duration: Duration::from_secs(12 * 3600),
+        duration: DEFAULT_SESSION_TOKEN_DURATION,
         flow: Flow::SessionToken {
             source: SourceSpec::Env,
             mfa: None,
@@ -127,7 +130,7 @@ fn web_identity_from_env(env: &Environment) -> Result<Option<RoleConfig>, String
     };
     Ok(Some(RoleConfig {
         name: "web-identity".into(),
-        duration: Duration::from_secs(3600),
+        duration: DEFAULT_DURATION,
         flow: Flow::WebIdentity(WebIdentity {
             role_arn: arn.into(),
             token_file: token_file.into(),
@@ -191,6 +194,10 @@ mod tests {
             matches!(&z.config.roles["web-identity"].flow, Flow::WebIdentity(w) if w.role_arn.ends_with("role/app"))
         );
         assert_eq!(z.config.listeners[0].roles(), ["web-identity"]);
+        assert_eq!(
+            z.serves,
+            "the web identity role arn:aws:iam::123456789012:role/app (AWS_ROLE_ARN)"
+        );
         let env = Environment::from_pairs([
             ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/app"),
             ("AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/token"),
@@ -214,6 +221,10 @@ mod tests {
                 ..
             }
         ));
+        assert_eq!(
+            z.config.roles["env"].duration,
+            Duration::from_secs(12 * 3600)
+        );
         let err = zero_config(&Environment::default(), &Profiles::default()).unwrap_err();
         assert!(err.contains("profile `default`"), "{err}");
     }

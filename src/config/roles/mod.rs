@@ -28,8 +28,9 @@ use crate::environment::Environment;
 const MIN_DURATION: Duration = Duration::from_secs(15 * 60);
 const MAX_ROLE_DURATION: Duration = Duration::from_secs(12 * 3600);
 const MAX_SESSION_TOKEN_DURATION: Duration = Duration::from_secs(36 * 3600);
-const DEFAULT_DURATION: Duration = Duration::from_secs(3600);
-const DEFAULT_SESSION_TOKEN_DURATION: Duration = Duration::from_secs(12 * 3600);
+pub(crate) const DEFAULT_DURATION: Duration = Duration::from_secs(3600);
+pub(crate) const DEFAULT_SESSION_TOKEN_DURATION: Duration =
+    Duration::from_secs(12 * 3600);
 const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 const COMMAND_TIMEOUT_MIN: Duration = Duration::from_secs(1);
 const COMMAND_TIMEOUT_MAX: Duration = Duration::from_secs(600);
