@@ -253,6 +253,7 @@ mod tests {
         assert_eq!(s.state, "ready");
         assert_eq!(s.access_key_id.as_deref(), Some("ASIAEXAMPLE"));
         assert_eq!(s.expires_in_secs, Some(3600));
+        assert_eq!(s.expiration.as_deref(), Some("2027-01-15T09:00:00Z"));
         assert_eq!(s.next_refresh_in_secs, Some(1200));
         let failing = Snapshot {
             failure: Some(Failure {
@@ -280,5 +281,85 @@ mod tests {
         assert_eq!(human_secs(61), "1m01s");
         assert_eq!(human_secs(3 * 3600 + 12 * 60), "3h12m");
         assert_eq!(human_secs(-120), "-2m00s");
+        assert_eq!(human_secs(0), "0s");
+    }
+
+    #[test]
+    fn the_table_has_a_row_per_role_and_listener() {
+        let status = Status {
+            version: "1.2.3".into(),
+            pid: 42,
+            config: "/etc/imdsd/imdsd.toml".into(),
+            roles: vec![RoleStatus {
+                name: "dev".into(),
+                state: "failing".into(),
+                access_key_id: Some("ASIAEXAMPLE".into()),
+                expiration: None,
+                expires_in_secs: Some(3720),
+                next_refresh_in_secs: None,
+                waiting_for: None,
+                last_error: Some(ErrorStatus {
+                    code: "AccessDenied".into(),
+                    message: "not allowed".into(),
+                    at: "2027-01-15T09:00:00Z".into(),
+                }),
+            }],
+            listeners: vec![ListenerStatus {
+                address: "127.0.0.1:16925".into(),
+                protocol: "imds".into(),
+                roles: vec!["dev".into()],
+                v1: false,
+                requests: 7,
+                by_status: BTreeMap::from([("200".into(), 5), ("401".into(), 2)]),
+                v1_requests: 0,
+                v2_requests: 7,
+            }],
+        };
+        let text = render_text(&status);
+        let rows: Vec<Vec<&str>> = text
+            .lines()
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        assert_eq!(
+            rows[0],
+            [
+                "imdsd",
+                "1.2.3",
+                "(pid",
+                "42),",
+                "config",
+                "/etc/imdsd/imdsd.toml"
+            ]
+        );
+        assert_eq!(
+            rows[3],
+            [
+                "dev",
+                "failing",
+                "ASIAEXAMPLE",
+                "1h02m",
+                "-",
+                "AccessDenied:",
+                "not",
+                "allowed"
+            ]
+        );
+        assert_eq!(
+            rows[6],
+            [
+                "127.0.0.1:16925",
+                "imds",
+                "dev",
+                "off",
+                "7",
+                "200:",
+                "5,",
+                "401:",
+                "2"
+            ]
+        );
+        assert!(
+            rows[2].starts_with(&["ROLE", "STATE"]) && rows[5].starts_with(&["LISTENER"])
+        );
     }
 }
