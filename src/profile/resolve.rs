@@ -432,6 +432,24 @@ region = us-west-2
     }
 
     #[test]
+    fn a_profile_may_be_the_source_of_its_own_role() {
+        let p = parse_files(
+            None,
+            Some(
+                "[me]\naws_access_key_id = AKIAME\naws_secret_access_key = s\n\
+                 role_arn = arn:aws:iam::123456789012:role/me\nsource_profile = me\n",
+            ),
+        )
+        .unwrap();
+        let plan = p.plan("me").unwrap();
+        assert!(
+            matches!(&plan.base, Base::Static { access_key_id, .. } if access_key_id == "AKIAME")
+        );
+        assert_eq!(plan.hops.len(), 1);
+        assert_eq!(plan.hops[0].role_arn, "arn:aws:iam::123456789012:role/me");
+    }
+
+    #[test]
     fn other_bases() {
         let p = profiles();
         assert_eq!(p.plan("ec2").unwrap().base, Base::Imds);
