@@ -9,7 +9,6 @@
 //! does (long-term keys become session credentials too).
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use super::listeners::DEFAULT_LISTEN;
 use super::profile_refs::ProfileFacts;
@@ -166,6 +165,8 @@ fn role_name(profile: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::profile::parse_files;
 

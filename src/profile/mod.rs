@@ -4,12 +4,14 @@
 //!
 //! - [`resolve`]: profile → plan (a base plus AssumeRole hops), pure.
 //! - [`sso`]: IAM Identity Center: the portal's GetRoleCredentials;
-//!   [`sso_token`]: the cached `aws sso login` token and its renewal.
+//!   [`sso_token`]: the cached `aws sso login` token and when to renew it
+//!   (pure); [`sso_renewal`]: reading, renewing and writing it back.
 //!
 //! Carrying a plan out (STS calls, MFA codes) is `creds::fetch`'s job.
 
 pub(crate) mod resolve;
 pub(crate) mod sso;
+pub(crate) mod sso_renewal;
 pub(crate) mod sso_token;
 
 use std::collections::HashMap;

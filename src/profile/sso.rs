@@ -82,7 +82,7 @@ pub(crate) async fn role_credentials(
 ) -> Result<Credentials, ProfileError> {
     let home = env.get("HOME").map(PathBuf::from).unwrap_or_default();
     let path = cache_path(&home, sso);
-    let token = super::sso_token::access_token(http, env, &path, sso, now).await?;
+    let token = super::sso_renewal::access_token(http, env, &path, sso, now).await?;
     let url = format!("{}/federation/credentials", portal(env, &sso.region));
     let portal_err = |reason: String, transient| ProfileError::SsoPortal {
         profile: sso.profile.clone(),
@@ -119,7 +119,10 @@ pub(crate) async fn role_credentials(
             ),
             false,
         )),
-        s => Err(portal_err(format!("HTTP {s}"), s >= 500 || s == 429)),
+        s => Err(portal_err(
+            format!("HTTP {s}"),
+            super::sso_token::transient_status(s),
+        )),
     }
 }
 
