@@ -29,13 +29,14 @@ fn encode(addr: SocketAddr) -> String {
 /// The uid owning the socket `client` → `server` in a `/proc/net/tcp*`
 /// table, if it is there.
 pub(crate) fn owner_uid(
-    table: &str,
+    rows: impl IntoIterator<Item = impl AsRef<str>>,
     client: SocketAddr,
     server: SocketAddr,
 ) -> Option<u32> {
     let (local, remote) = (encode(client), encode(server));
-    table.lines().skip(1).find_map(|line| {
-        let fields: Vec<&str> = line.split_whitespace().collect();
+    // The first line is the header.
+    rows.into_iter().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.as_ref().split_whitespace().collect();
         // State 01 is ESTABLISHED: the live client end, not a leftover.
         let matches = fields.get(1)? == &local
             && fields.get(2)? == &remote
@@ -66,18 +67,22 @@ pub(crate) fn diag_lookup(
     diag::lookup(client, server)
 }
 
-/// Looks the client up in the kernel's table (bounded read).
+/// Looks the client up in the kernel's table, read a row at a time: a busy
+/// host's table can be megabytes, and the row is often early.
 pub(crate) fn lookup_in_table(
     client: SocketAddr,
     server: SocketAddr,
 ) -> Option<SocketOwner> {
+    use std::io::BufRead;
     let table = if server.is_ipv4() {
         "/proc/net/tcp"
     } else {
         "/proc/net/tcp6"
     };
-    let text = crate::read::file(std::path::Path::new(table), 16 * 1024 * 1024).ok()?;
-    owner_uid(&text, client, server).map(|uid| SocketOwner { uid, inode: 0 })
+    let rows = std::io::BufReader::new(std::fs::File::open(table).ok()?)
+        .lines()
+        .map_while(Result::ok);
+    owner_uid(rows, client, server).map(|uid| SocketOwner { uid, inode: 0 })
 }
 
 /// The `sock_diag` netlink lookup of one TCP socket by its addresses.
@@ -195,8 +200,11 @@ mod tests {
     fn finds_the_client_sockets_owner() {
         let server: SocketAddr = "127.0.0.1:16933".parse().unwrap(); // 0x4225
         let client: SocketAddr = "127.0.0.1:54321".parse().unwrap(); // 0xD431
-        assert_eq!(owner_uid(TCP, client, server), Some(1000));
-        assert_eq!(owner_uid(TCP, "127.0.0.1:1".parse().unwrap(), server), None);
+        assert_eq!(owner_uid(TCP.lines(), client, server), Some(1000));
+        assert_eq!(
+            owner_uid(TCP.lines(), "127.0.0.1:1".parse().unwrap(), server),
+            None
+        );
     }
 
     #[test]
@@ -218,7 +226,7 @@ mod tests {
             let client = std::net::TcpStream::connect(server).unwrap();
             let local = client.local_addr().unwrap();
             let uid = crate::state::current_uid();
-            let by_netlink = diag::lookup(local, server)
+            let by_netlink = diag_lookup(local, server)
                 .unwrap()
                 .expect("found by netlink");
             assert_eq!(by_netlink.uid, uid);
@@ -237,7 +245,7 @@ mod tests {
     fn a_socket_that_is_not_there_is_none() {
         let server: SocketAddr = "127.0.0.1:9".parse().unwrap();
         let nobody: SocketAddr = "127.0.0.1:1".parse().unwrap();
-        assert_eq!(diag::lookup(nobody, server).unwrap(), None);
+        assert_eq!(diag_lookup(nobody, server).unwrap(), None);
         assert_eq!(lookup_in_table(nobody, server), None);
     }
 
