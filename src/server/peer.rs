@@ -257,6 +257,8 @@ mod tests {
         );
         assert_eq!(u32::from_ne_bytes(r[0..4].try_into().unwrap()), 72);
         assert_eq!((r[16], r[17]), (2, 6));
+        // Only ESTABLISHED sockets (state 1) are asked for.
+        assert_eq!(u32::from_ne_bytes(r[20..24].try_into().unwrap()), 1 << 1);
         assert_eq!(&r[24..28], &[0xd4, 0x31, 0x42, 0x1d]);
         assert_eq!(&r[28..32], &[127, 0, 0, 1]);
         assert_eq!(&r[44..48], &[127, 0, 0, 2]);
