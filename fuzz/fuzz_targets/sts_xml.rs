@@ -98,7 +98,8 @@ fn root_elements(body: &str) -> Vec<String> {
             if depth == 0 {
                 roots.push(name.rsplit(':').next().unwrap_or_default().to_string());
             }
-            if !tag.trim_end().ends_with('/') {
+            // XML's empty-element tag ends in `/>`, nothing between.
+            if !tag.ends_with('/') {
                 depth += 1;
             }
             end.map(|e| e + 1)

@@ -9,7 +9,7 @@
 
 use chrono::{DateTime, Utc};
 use quick_xml::Reader;
-use quick_xml::events::Event;
+use quick_xml::events::{BytesStart, Event};
 
 use crate::credentials::Credentials;
 use crate::secret::Secret;
@@ -89,6 +89,7 @@ fn leaves(body: &str) -> Result<Leaves, XmlError> {
             XmlError::Syntax(format!("at byte {}", reader.error_position()))
         })? {
             Event::Start(e) => {
+                check_attributes(&e)?;
                 let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
                 if stack.is_empty() {
                     set_root(&mut root, &name)?;
@@ -98,14 +99,16 @@ fn leaves(body: &str) -> Result<Leaves, XmlError> {
             Event::End(_) => {
                 stack.pop();
             }
-            Event::Empty(e) if stack.is_empty() => {
-                set_root(&mut root, &String::from_utf8_lossy(e.local_name().as_ref()))?;
+            Event::Empty(e) => {
+                check_attributes(&e)?;
+                if stack.is_empty() {
+                    set_root(
+                        &mut root,
+                        &String::from_utf8_lossy(e.local_name().as_ref()),
+                    )?;
+                }
             }
             // Whitespace and a byte-order mark are not content.
-            Event::Text(t)
-                if stack.is_empty()
-                    && (t.iter().all(u8::is_ascii_whitespace)
-                        || &*t == "\u{feff}".as_bytes()) => {}
             Event::Text(_) | Event::CData(_) if stack.is_empty() => {
                 return Err(XmlError::Syntax("text outside the root element".into()));
             }
@@ -137,6 +140,33 @@ fn leaves(body: &str) -> Result<Leaves, XmlError> {
     }
     let root = root.ok_or_else(|| XmlError::Syntax("empty document".into()))?;
     Ok(Leaves { root, leaves: out })
+}
+
+/// A tag's attributes are well-formed (`name="value"`, each once).
+/// quick-xml reads them only when asked, so `<Root xmlns"…"/ >` would
+/// otherwise pass as a start tag that another reader takes for an empty
+/// element: documents are read one way or refused.
+fn check_attributes(tag: &BytesStart<'_>) -> Result<(), XmlError> {
+    match tag.attributes().find_map(Result::err) {
+        // The position, not the text: a broken body's tag may be secret.
+        Some(e) => Err(XmlError::Syntax(format!(
+            "malformed attribute ({})",
+            attribute_problem(&e)
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// What is wrong with an attribute, without quoting it.
+fn attribute_problem(e: &quick_xml::events::attributes::AttrError) -> &'static str {
+    use quick_xml::events::attributes::AttrError;
+    match e {
+        AttrError::ExpectedEq(_) => "no `=`",
+        AttrError::ExpectedValue(_) => "no value",
+        AttrError::UnquotedValue(_) => "unquoted value",
+        AttrError::ExpectedQuote(_, _) => "no opening quote",
+        AttrError::Duplicated(_, _) => "given twice",
+    }
 }
 
 /// Records the root element; a document has one (quick-xml reads on after
@@ -372,7 +402,61 @@ mod tests {
         }
         let with_prolog =
             format!("\u{feff}<?xml version=\"1.0\"?>\n<!-- c -->\n{OK}\n<!-- end -->\n");
+        for body in [format!("\u{feff}{OK}"), format!("  \n{OK}  \n")] {
+            assert!(parse_credentials("AssumeRole", &body).is_ok(), "{body:?}");
+        }
+        // A byte-order mark belongs only at the very start.
+        let late_bom = format!("<?xml version=\"1.0\"?>\u{feff}{OK}");
+        assert!(matches!(
+            parse_credentials("AssumeRole", &late_bom),
+            Err(XmlError::Syntax(_))
+        ));
         assert!(parse_credentials("AssumeRole", &with_prolog).is_ok());
+    }
+
+    #[test]
+    fn malformed_attributes_are_refused_without_quoting_them() {
+        // The sts_xml fuzz target: `<Root xmlns"…"/ >` is no empty element
+        // to an XML reader, but the attribute was never read, so the
+        // document passed; a reader that saw an empty root would find the
+        // credentials outside it.
+        let root =
+            "<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">";
+        for (tag, problem) in [
+            ("<AssumeRoleResponse xmlns\"hunter2\"/ \n>", "no `=`"),
+            ("<AssumeRoleResponse a=\"1\" a=\"2\">", "given twice"),
+            ("<AssumeRoleResponse a=hunter2>", "unquoted value"),
+        ] {
+            let body = OK.replacen(root, tag, 1);
+            assert_eq!(
+                parse_credentials("AssumeRole", &body).unwrap_err(),
+                XmlError::Syntax(format!("malformed attribute ({problem})")),
+                "{tag}"
+            );
+        }
+        let inner = OK.replace("<PackedPolicySize>6</PackedPolicySize>", "<Tag k=v/>");
+        assert!(matches!(
+            parse_credentials("AssumeRole", &inner),
+            Err(XmlError::Syntax(_))
+        ));
+    }
+
+    #[test]
+    fn empty_elements_and_cdata_inside_the_root_are_read() {
+        let body = OK
+            .replace(
+                "<PackedPolicySize>6</PackedPolicySize>",
+                "<PackedPolicySize/>",
+            )
+            .replace(
+                "9drTJvcXLB89EXAMPLELB8923FB892xMFI",
+                "<![CDATA[9drTJvc<&>892xMFI]]>",
+            );
+        let issued = parse_credentials("AssumeRole", &body).unwrap();
+        assert_eq!(
+            issued.credentials.secret_access_key.expose(),
+            "9drTJvc<&>892xMFI"
+        );
     }
 
     #[test]
