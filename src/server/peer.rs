@@ -98,7 +98,6 @@ mod diag {
 
     const SOCK_DIAG_BY_FAMILY: u16 = 20;
     const NLM_F_REQUEST: u16 = 1;
-    const NLMSG_ERROR: u16 = 2;
     const IPPROTO_TCP: u8 = 6;
     const TCP_ESTABLISHED: u32 = 1;
     /// `nlmsghdr` (16) + `inet_diag_req_v2` (56).
@@ -173,7 +172,8 @@ mod diag {
     /// or one too short.
     pub(super) fn parse(answer: &[u8]) -> Option<SocketOwner> {
         let kind = u16::from_ne_bytes(answer.get(4..6)?.try_into().ok()?);
-        if kind == NLMSG_ERROR || kind != SOCK_DIAG_BY_FAMILY {
+        // An error message (type 2: no such socket) or anything but ours.
+        if kind != SOCK_DIAG_BY_FAMILY {
             return None;
         }
         let field = |at: usize| -> Option<u32> {

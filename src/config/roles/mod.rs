@@ -688,6 +688,23 @@ mod tests {
     }
 
     #[test]
+    fn profile_and_role_sources_need_a_name() {
+        for source in ["profile:", "role: ", "profile:  ", "role:"] {
+            let msgs = errors_of(&format!("{ARN}source = \"{source}\""));
+            assert!(has(&msgs, "is not a known source"), "{source}: {msgs:?}");
+        }
+        let flow = check(&format!("{ARN}source = \"profile: dev \""), &[])
+            .0
+            .unwrap()
+            .roles["r"]
+            .flow
+            .clone();
+        assert!(
+            matches!(flow, Flow::AssumeRole(a) if a.source == SourceSpec::Profile("dev".into()))
+        );
+    }
+
+    #[test]
     fn session_tokens_last_12_hours_by_default() {
         let (config, _) = check("type = \"session_token\"\nsource = \"env\"", &[]);
         assert_eq!(
