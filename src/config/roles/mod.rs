@@ -705,6 +705,35 @@ mod tests {
     }
 
     #[test]
+    fn session_policy_limits_are_inclusive_and_arns_need_both_prefix_and_length() {
+        let ok = |extra: &str| {
+            let (config, msgs) = check(&format!("{ARN}source = \"env\"\n{extra}"), &[]);
+            assert!(config.is_some(), "{extra}: {msgs:?}");
+        };
+        let padding = "x".repeat(2048 - r#"{"a":""}"#.len());
+        ok(&format!("policy = '{{\"a\":\"{padding}\"}}'"));
+        let ten = vec!["\"arn:aws:iam::aws:policy/ReadOnlyAccess\""; 10].join(", ");
+        ok(&format!("policy_arns = [{ten}]"));
+        for bad in [
+            "xyz:aws:iam::aws:policy/ReadOnlyAccess",
+            "arn:aws:iam::aws:p",
+        ] {
+            let msgs =
+                errors_of(&format!("{ARN}source = \"env\"\npolicy_arns = [\"{bad}\"]"));
+            assert!(has(&msgs, "is not a policy ARN"), "{bad}: {msgs:?}");
+        }
+    }
+
+    #[test]
+    fn container_is_a_source() {
+        let (config, msgs) = check(&format!("{ARN}source = \"container\""), &[]);
+        let flow = config.unwrap_or_else(|| panic!("{msgs:?}")).roles["r"]
+            .flow
+            .clone();
+        assert!(matches!(flow, Flow::AssumeRole(a) if a.source == SourceSpec::Container));
+    }
+
+    #[test]
     fn session_tokens_last_12_hours_by_default() {
         let (config, _) = check("type = \"session_token\"\nsource = \"env\"", &[]);
         assert_eq!(
