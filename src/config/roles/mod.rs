@@ -725,6 +725,39 @@ mod tests {
     }
 
     #[test]
+    fn session_tags_keep_to_sts_limits_inclusively() {
+        let with_tags = |tags: &str| {
+            check(
+                &format!("{ARN}source = \"env\"\n[roles.r.tags]\n{tags}"),
+                &[],
+            )
+        };
+        let fifty: String = (0..50).map(|i| format!("k{i} = \"v\"\n")).collect();
+        let long_key = "k".repeat(128);
+        let long_value = "v".repeat(256);
+        for good in [
+            fifty,
+            format!("{long_key} = \"v\"\n"),
+            format!("k = \"{long_value}\"\n"),
+            "\"Team name_.:/=+-@\" = \"a b_.:/=+-@\"\n".into(),
+            "k = \"\"\n".into(),
+        ] {
+            let (config, msgs) = with_tags(&good);
+            assert!(config.is_some(), "{good}: {msgs:?}");
+        }
+        for (bad, needle) in [
+            (format!("{long_key}k = \"v\"\n"), "must be 1 to 128"),
+            ("\"\" = \"v\"\n".into(), "must be 1 to 128"),
+            ("\"a!b\" = \"v\"\n".into(), "must be 1 to 128"),
+            (format!("k = \"{long_value}v\"\n"), "must be up to 256"),
+            ("k = \"a!b\"\n".into(), "must be up to 256"),
+        ] {
+            let (config, msgs) = with_tags(&bad);
+            assert!(config.is_none() && has(&msgs, needle), "{bad}: {msgs:?}");
+        }
+    }
+
+    #[test]
     fn container_is_a_source() {
         let (config, msgs) = check(&format!("{ARN}source = \"container\""), &[]);
         let flow = config.unwrap_or_else(|| panic!("{msgs:?}")).roles["r"]
