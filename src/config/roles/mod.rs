@@ -758,6 +758,56 @@ mod tests {
     }
 
     #[test]
+    fn transitive_tag_keys_are_at_most_50() {
+        let tags: String = (0..51).map(|i| format!("k{i} = \"v\"\n")).collect();
+        let keys = |n: usize| {
+            let list: Vec<String> = (0..n).map(|i| format!("\"k{i}\"")).collect();
+            format!(
+                "{ARN}source = \"env\"\ntransitive_tag_keys = [{}]\n[roles.r.tags]\n{tags}",
+                list.join(", ")
+            )
+        };
+        // 51 tags are refused on their own; count only the keys' message.
+        let (_, msgs) = check(&keys(50), &[]);
+        assert!(
+            !has(&msgs, "transitive_tag_keys: STS allows at most 50"),
+            "{msgs:?}"
+        );
+        let (_, msgs) = check(&keys(51), &[]);
+        assert!(
+            has(&msgs, "transitive_tag_keys: STS allows at most 50"),
+            "{msgs:?}"
+        );
+    }
+
+    #[test]
+    fn saml_needs_a_saml_provider_and_its_command_takes_a_timeout() {
+        let saml = |principal: &str, extra: &str| {
+            format!(
+                "{ARN}principal_arn = \"{principal}\"\nsaml_assertion_command = \"get-saml\"\n{extra}"
+            )
+        };
+        let provider = "arn:aws:iam::123456789012:saml-provider/corp";
+        let timeout = |extra: &str| {
+            let (config, msgs) = check(&saml(provider, extra), &[]);
+            match config.unwrap_or_else(|| panic!("{msgs:?}")).roles["r"]
+                .flow
+                .clone()
+            {
+                Flow::Saml(Saml {
+                    assertion: AssertionSource::Command { timeout, .. },
+                    ..
+                }) => timeout,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(timeout(""), Duration::from_secs(30));
+        assert_eq!(timeout("command_timeout = \"5s\""), Duration::from_secs(5));
+        let msgs = errors_of(&saml("arn:aws:iam::123456789012:role/corp", ""));
+        assert!(has(&msgs, "is not a SAML provider ARN"), "{msgs:?}");
+    }
+
+    #[test]
     fn container_is_a_source() {
         let (config, msgs) = check(&format!("{ARN}source = \"container\""), &[]);
         let flow = config.unwrap_or_else(|| panic!("{msgs:?}")).roles["r"]
