@@ -808,6 +808,13 @@ mod tests {
     }
 
     #[test]
+    fn a_role_arn_names_a_role() {
+        let msgs =
+            errors_of("role_arn = \"arn:aws:iam::123456789012:role/\"\nsource = \"env\"");
+        assert!(has(&msgs, "is not a role ARN"), "{msgs:?}");
+    }
+
+    #[test]
     fn container_is_a_source() {
         let (config, msgs) = check(&format!("{ARN}source = \"container\""), &[]);
         let flow = config.unwrap_or_else(|| panic!("{msgs:?}")).roles["r"]
