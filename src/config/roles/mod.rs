@@ -712,7 +712,7 @@ mod tests {
         };
         let padding = "x".repeat(2048 - r#"{"a":""}"#.len());
         ok(&format!("policy = '{{\"a\":\"{padding}\"}}'"));
-        let ten = vec!["\"arn:aws:iam::aws:policy/ReadOnlyAccess\""; 10].join(", ");
+        let ten = ["\"arn:aws:iam::aws:policy/ReadOnlyAccess\""; 10].join(", ");
         ok(&format!("policy_arns = [{ten}]"));
         for bad in [
             "xyz:aws:iam::aws:policy/ReadOnlyAccess",
