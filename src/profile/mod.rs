@@ -241,13 +241,10 @@ fn merge(
 /// A space after it (trimmed from the value again) makes rust-ini read it
 /// as the CLI does, so the next line stays a key of its own (a secret one,
 /// perhaps, that would otherwise become part of a printed command).
-/// Lines and columns do not move.
-fn without_continuations(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.contains("\\\n") {
-        text.replace("\\\n", "\\ \n").into()
-    } else {
-        text.into()
-    }
+/// Lines and columns do not move. The copy, which may hold the
+/// credentials file's secrets, is wiped when dropped, as the text is.
+fn without_continuations(text: &str) -> zeroize::Zeroizing<String> {
+    zeroize::Zeroizing::new(text.replace("\\\n", "\\ \n"))
 }
 
 #[cfg(test)]
