@@ -35,8 +35,9 @@ fuzz_target!(|data: &[u8]| {
     let out = fuzzing::sso_cache(cache, now);
     assert_eq!(out.debug.is_some(), out.plan.is_some());
     let show = |cache: &str| fuzzing::sso_cache(cache, now).debug.unwrap_or_default();
+    let shown = out.debug.clone().unwrap_or_default();
     for s in secret_values(cache) {
-        assert!(!common::leaks(&s, cache, show), "{:?}", out.debug);
+        assert!(!common::leaks(&s, cache, &shown, show), "{shown:?}");
     }
 
     let Some(written) = fuzzing::sso_renewed(cache, renewal, now) else {
