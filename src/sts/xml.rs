@@ -89,6 +89,7 @@ fn leaves(body: &str) -> Result<Leaves, XmlError> {
             XmlError::Syntax(format!("at byte {}", reader.error_position()))
         })? {
             Event::Start(e) => {
+                check_name(&e, reader.buffer_position())?;
                 check_attributes(&e)?;
                 let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
                 if stack.is_empty() {
@@ -100,6 +101,7 @@ fn leaves(body: &str) -> Result<Leaves, XmlError> {
                 stack.pop();
             }
             Event::Empty(e) => {
+                check_name(&e, reader.buffer_position())?;
                 check_attributes(&e)?;
                 if stack.is_empty() {
                     set_root(
@@ -155,6 +157,39 @@ fn check_attributes(tag: &BytesStart<'_>) -> Result<(), XmlError> {
         ))),
         None => Ok(()),
     }
+}
+
+/// A tag's name is an XML `Name`. quick-xml takes whatever stands before
+/// a space or `/` for the name, quotes and `<` included, so a broken tag
+/// can swallow the elements after it, secrets and all, into a "name" that
+/// an error would then quote.
+fn check_name(tag: &BytesStart<'_>, position: u64) -> Result<(), XmlError> {
+    match std::str::from_utf8(tag.name().as_ref()) {
+        Ok(name) if is_xml_name(name) => Ok(()),
+        _ => Err(XmlError::Syntax(format!(
+            "an element name that is not an XML name, before byte {position}"
+        ))),
+    }
+}
+
+/// Whether `name` matches XML 1.0's `Name` production (section 2.3).
+fn is_xml_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(is_name_start_char) && chars.all(is_name_char)
+}
+
+fn is_name_start_char(c: char) -> bool {
+    matches!(c,
+        ':' | 'A'..='Z' | '_' | 'a'..='z' | '\u{C0}'..='\u{D6}' | '\u{D8}'..='\u{F6}'
+        | '\u{F8}'..='\u{2FF}' | '\u{370}'..='\u{37D}' | '\u{37F}'..='\u{1FFF}'
+        | '\u{200C}'..='\u{200D}' | '\u{2070}'..='\u{218F}' | '\u{2C00}'..='\u{2FEF}'
+        | '\u{3001}'..='\u{D7FF}' | '\u{F900}'..='\u{FDCF}' | '\u{FDF0}'..='\u{FFFD}'
+        | '\u{10000}'..='\u{EFFFF}')
+}
+
+fn is_name_char(c: char) -> bool {
+    is_name_start_char(c)
+        || matches!(c, '-' | '.' | '0'..='9' | '\u{B7}' | '\u{300}'..='\u{36F}' | '\u{203F}'..='\u{2040}')
 }
 
 /// What is wrong with an attribute, without quoting it.
@@ -439,6 +474,50 @@ mod tests {
             parse_credentials("AssumeRole", &inner),
             Err(XmlError::Syntax(_))
         ));
+    }
+
+    #[test]
+    fn element_names_that_are_not_xml_names_are_refused_without_quoting_them() {
+        // The sts_xml fuzz target: quick-xml takes everything up to a space
+        // or `/` for a name, quotes and `<` included, so a broken root tag
+        // swallowed the next elements' text into its "name", which the
+        // unexpected-root error then quoted.
+        let body = "<AssumeRoleResponse\"x<SessionToken>AQoSECRET<SessionToken>/\"/>";
+        let err = parse_credentials("AssumeRole", body).unwrap_err();
+        assert!(matches!(err, XmlError::Syntax(_)), "{err:?}");
+        assert!(!err.to_string().contains("AQoSECRET"), "{err}");
+        let inner = OK.replace("<PackedPolicySize>", "<Packed\"Policy\"Size>");
+        assert!(matches!(
+            parse_credentials("AssumeRole", &inner),
+            Err(XmlError::Syntax(_))
+        ));
+        // A wrong but well-formed root is still named: it helps find a
+        // misrouted endpoint.
+        assert_eq!(
+            parse_credentials("AssumeRole", "<html/>").unwrap_err(),
+            XmlError::UnexpectedRoot {
+                expected: "AssumeRoleResponse".into(),
+                found: "html".into()
+            }
+        );
+    }
+
+    #[test]
+    fn xml_names_follow_the_xml_1_0_production() {
+        for name in [
+            "AssumeRoleResponse",
+            "sts:Credentials",
+            "_a.b-c9",
+            "Ünïcode",
+            "x\u{B7}",
+        ] {
+            assert!(is_xml_name(name), "{name}");
+        }
+        for name in [
+            "", "9lives", "-a", ".a", "a\"b", "a<b", "a=b", "a'b", "a>b", "a&b", "a b",
+        ] {
+            assert!(!is_xml_name(name), "{name}");
+        }
     }
 
     #[test]
