@@ -89,9 +89,7 @@ fn leaves(body: &str) -> Result<Leaves, XmlError> {
             XmlError::Syntax(format!("at byte {}", reader.error_position()))
         })? {
             Event::Start(e) => {
-                check_name(&e, reader.buffer_position())?;
-                check_attributes(&e)?;
-                let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
+                let name = checked_local_name(&e, reader.buffer_position())?;
                 if stack.is_empty() {
                     set_root(&mut root, &name)?;
                 }
@@ -101,13 +99,9 @@ fn leaves(body: &str) -> Result<Leaves, XmlError> {
                 stack.pop();
             }
             Event::Empty(e) => {
-                check_name(&e, reader.buffer_position())?;
-                check_attributes(&e)?;
+                let name = checked_local_name(&e, reader.buffer_position())?;
                 if stack.is_empty() {
-                    set_root(
-                        &mut root,
-                        &String::from_utf8_lossy(e.local_name().as_ref()),
-                    )?;
+                    set_root(&mut root, &name)?;
                 }
             }
             // Whitespace and a byte-order mark are not content.
@@ -142,6 +136,14 @@ fn leaves(body: &str) -> Result<Leaves, XmlError> {
     }
     let root = root.ok_or_else(|| XmlError::Syntax("empty document".into()))?;
     Ok(Leaves { root, leaves: out })
+}
+
+/// The local name of a start or empty tag whose name and attributes are
+/// well-formed (one check for both kinds of tag).
+fn checked_local_name(tag: &BytesStart<'_>, position: u64) -> Result<String, XmlError> {
+    check_name(tag, position)?;
+    check_attributes(tag)?;
+    Ok(String::from_utf8_lossy(tag.local_name().as_ref()).into_owned())
 }
 
 /// A tag's attributes are well-formed (`name="value"`, each once).
