@@ -104,7 +104,7 @@ impl Admin {
 impl crate::server::Handler for Admin {
     async fn handle(
         &self,
-        req: Request<hyper::body::Incoming>,
+        req: Request<()>,
         _client: &crate::server::Client,
     ) -> HttpResponse {
         self.respond(&req)

@@ -46,11 +46,7 @@ impl server::Handler for Endpoint {
         }
     }
 
-    async fn handle(
-        &self,
-        req: Request<hyper::body::Incoming>,
-        client: &Client,
-    ) -> HttpResponse {
+    async fn handle(&self, req: Request<()>, client: &Client) -> HttpResponse {
         match self {
             Endpoint::Imds(e) => e.respond(req, client).await,
             Endpoint::Container(e) => e.respond(req, client).await,

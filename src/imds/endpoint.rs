@@ -360,11 +360,7 @@ impl crate::server::Handler for Endpoint {
         r
     }
 
-    async fn handle(
-        &self,
-        req: Request<hyper::body::Incoming>,
-        client: &Client,
-    ) -> HttpResponse {
+    async fn handle(&self, req: Request<()>, client: &Client) -> HttpResponse {
         self.respond(req, client).await
     }
 }

@@ -27,7 +27,6 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use hyper::Request;
-use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioTimer;
 
@@ -153,9 +152,10 @@ pub(crate) trait Handler: Send + Sync + 'static {
         response::throttled()
     }
 
+    /// Answers a request head (the server has dealt with any body).
     fn handle(
         &self,
-        req: Request<Incoming>,
+        req: Request<()>,
         client: &Client,
     ) -> impl std::future::Future<Output = HttpResponse> + Send;
 }
@@ -331,7 +331,7 @@ async fn answer<H: Handler>(
     client: Client,
     conn: Arc<Admitted>,
     rate: Arc<RateLimiter>,
-    req: Request<Incoming>,
+    req: Request<()>,
 ) -> Result<HttpResponse, Infallible> {
     if !client.allowed(handler.allowed_uids()) {
         return Ok(response::forbidden_and_close());

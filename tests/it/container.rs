@@ -11,7 +11,7 @@ use crate::util::{Resp, TestDaemon, assert_503, eventually, request};
 
 /// An IMDS listener for `dev` and a container listener for `dev` and
 /// `ops`, tokens in `{tmp}/tokens`.
-const CONFIG: &str = r#"
+pub const CONFIG: &str = r#"
 [[imds]]
 listen = "127.0.0.1:0"
 role = "dev"
@@ -34,7 +34,7 @@ role_arn = "arn:aws:iam::123456789012:role/ops"
 source = "env"
 "#;
 
-fn container_addr(d: &TestDaemon) -> SocketAddr {
+pub fn container_addr(d: &TestDaemon) -> SocketAddr {
     d.daemon().local_addrs()[1]
 }
 
@@ -42,7 +42,7 @@ fn token_path(d: &TestDaemon, role: &str) -> PathBuf {
     d.tmp().join(format!("tokens/{role}.token"))
 }
 
-fn token(d: &TestDaemon, role: &str) -> String {
+pub fn token(d: &TestDaemon, role: &str) -> String {
     std::fs::read_to_string(token_path(d, role)).unwrap()
 }
 
@@ -55,7 +55,7 @@ async fn get(d: &TestDaemon, role: &str, authorization: Option<&str>) -> Resp {
 }
 
 /// Waits (bounded) until `role` is served with `token`.
-async fn served(d: &TestDaemon, role: &str, token: &str) -> serde_json::Value {
+pub async fn served(d: &TestDaemon, role: &str, token: &str) -> serde_json::Value {
     eventually(Duration::from_secs(5), || async {
         let r = get(d, role, Some(token)).await;
         (r.status == 200).then(|| r.json())

@@ -2,6 +2,7 @@
 //!
 //! - `fairness`: idle connections make room, per-peer shares, 429s.
 //! - `fake_sts`: the STS stand-in, checking SigV4.
+//! - `framing`: request bodies are never parsed as requests (smuggling).
 //! - `util`: `TestDaemon`, a raw HTTP client.
 //! - `imds_contract`: sdk-contract.md 1.1-1.5 over real HTTP.
 //! - `refresh`: schedule, STS faults, backoff, last-good serving, suspend.
@@ -37,6 +38,7 @@ mod deb;
 mod fairness;
 mod fake_sts;
 mod flows;
+mod framing;
 mod imds_contract;
 mod kubernetes;
 mod layout;
