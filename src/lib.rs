@@ -17,6 +17,9 @@
 //!   limits, drain, `Host` guard and peer lookup.
 //! - [`imds`]: the IMDSv2 endpoint: routing and tokens (pure), response
 //!   bodies, request handling.
+//! - [`container`]: the container-credentials endpoint: many roles on one
+//!   listener, each at `/role/NAME` behind its own derived token, and the
+//!   token files that hand those tokens to clients.
 //! - [`app`]: wires a config into running refreshers and listeners, applies
 //!   reloads without a gap, drains in order.
 //! - [`control`]: the local control socket (`imdsd status`, `imdsd mfa`).
@@ -35,7 +38,9 @@
 //!
 //! Data flows one way: a refresher calls STS, renders the answer once and
 //! publishes an immutable snapshot; request handlers load the snapshot and
-//! answer from it without ever waiting on STS. See ARCHITECTURE.md.
+//! answer from it, never calling STS (a request that finds nothing
+//! servable while a fetch is in flight waits for it, at most 400 ms). See
+//! ARCHITECTURE.md.
 //!
 //! Everything is crate-private; what the binary and the integration tests
 //! use is re-exported here.

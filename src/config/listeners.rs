@@ -265,25 +265,15 @@ fn token_files(
         ));
     }
     let owner = c.token_file_owner.as_ref().and_then(|o| {
-        parse_owner(o.get_ref())
-            .map_err(|p| {
-                diags.push(Diagnostic::error(
-                    Some(o.span()),
-                    format!("{ctx}.token_file_owner: {p}"),
-                ))
-            })
-            .ok()
+        let key = format!("{ctx}.token_file_owner");
+        reported(o, &key, parse_owner(o.get_ref()), diags)
     });
     let mode = match &c.token_file_mode {
         None => Some(DEFAULT_TOKEN_MODE),
-        Some(m) => parse_mode(m.get_ref())
-            .map_err(|p| {
-                diags.push(Diagnostic::error(
-                    Some(m.span()),
-                    format!("{ctx}.token_file_mode: {p}"),
-                ))
-            })
-            .ok(),
+        Some(m) => {
+            let key = format!("{ctx}.token_file_mode");
+            reported(m, &key, parse_mode(m.get_ref()), diags)
+        }
     };
     let owner_ok = c.token_file_owner.is_none() || owner.is_some();
     let tokens = match (dir_ok && owner_ok, mode) {
@@ -321,6 +311,20 @@ pub(crate) fn default_token_dir(env: &Environment) -> PathBuf {
 }
 
 /// `"UID"`, `"UID:GID"` or `":GID"`, numeric.
+/// `parsed`'s value, or `None` and an error naming `key` at `value`.
+fn reported<T>(
+    value: &Spanned<String>,
+    key: &str,
+    parsed: Result<T, String>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<T> {
+    parsed
+        .map_err(|p| {
+            diags.push(Diagnostic::error(Some(value.span()), format!("{key}: {p}")))
+        })
+        .ok()
+}
+
 fn parse_owner(text: &str) -> Result<(Option<u32>, Option<u32>), String> {
     let id = |s: &str| -> Result<Option<u32>, String> {
         if s.is_empty() {

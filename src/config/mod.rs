@@ -1,11 +1,21 @@
 //! The role config: its file schema, its validated form, and loading it.
 //!
-//! - [`raw`]: the TOML schema as written (serde, unknown keys refused),
+//! Reading, in order:
+//! - [`schema`]: config text → the raw schema, every problem at once
+//!   (pure); [`raw`]: that schema as written (serde, unknown keys refused),
 //!   with source spans so every problem can name a line and column.
 //! - [`validate`]: pure checks and defaults: raw config + environment →
-//!   [`Config`] or a list of [`Diagnostic`]s.
+//!   [`Config`] or a list of [`Diagnostic`]s. It hands each part to its
+//!   own module: [`listeners`] (`[[imds]]`, `[[container]]`, token files),
+//!   [`roles`] (each `[roles.NAME]` table and the values STS accepts),
+//!   [`profile_refs`] (the AWS profiles a config names), [`value`] (rules
+//!   for single values several parts share) and [`suggest`] ("did you mean
+//!   …?").
+//! - [`zero`]: the zero-config start, decided from the environment and the
+//!   AWS profiles (pure).
 //! - [`load`]: finding the file, reading it, and printing diagnostics as
 //!   `path:line:column`.
+//! - [`watch`]: which paths to watch for changes to the config file.
 
 pub(crate) mod listeners;
 pub(crate) mod load;

@@ -359,35 +359,19 @@ fn validate_limits(raw: &RawConfig, diags: &mut Vec<Diagnostic>) -> LimitsConfig
         return defaults;
     };
     let t = table.get_ref();
-    let mut number = |v: &Option<Spanned<i64>>,
-                      key: &str,
-                      min: i64,
-                      max: i64,
-                      default: u32| {
-        let Some(v) = v else { return default };
-        match u32::try_from(*v.get_ref()) {
-            Ok(n) if (min..=max).contains(v.get_ref()) => n,
-            _ => {
-                diags.push(Diagnostic::error(
-                    Some(v.span()),
-                    format!("limits.{key}: {} is out of range {min}..{max}", v.get_ref()),
-                ));
-                default
-            }
-        }
+    let mut number = |v: &Option<Spanned<i64>>, key: &str, range, default| {
+        limit_in_range(v, key, range, default, diags)
     };
     let max_connections = number(
         &t.max_connections,
         "max_connections",
-        1,
-        65_536,
+        1..=65_536,
         defaults.max_connections,
     );
     let per_user = number(
         &t.max_connections_per_user,
         "max_connections_per_user",
-        1,
-        65_536,
+        1..=65_536,
         defaults.max_connections_per_user.min(max_connections),
     );
     let limits = LimitsConfig {
@@ -396,15 +380,13 @@ fn validate_limits(raw: &RawConfig, diags: &mut Vec<Diagnostic>) -> LimitsConfig
         requests_per_second: number(
             &t.requests_per_second,
             "requests_per_second",
-            0,
-            1_000_000,
+            0..=1_000_000,
             defaults.requests_per_second,
         ),
         request_burst: number(
             &t.request_burst,
             "request_burst",
-            1,
-            1_000_000,
+            1..=1_000_000,
             defaults.request_burst,
         ),
     };
@@ -417,6 +399,33 @@ fn validate_limits(raw: &RawConfig, diags: &mut Vec<Diagnostic>) -> LimitsConfig
         ));
     }
     limits
+}
+
+/// `[limits] key`'s value when set and within `range`, else `default` (and
+/// an error naming the key and the range when it is out of it).
+fn limit_in_range(
+    v: &Option<Spanned<i64>>,
+    key: &str,
+    range: std::ops::RangeInclusive<i64>,
+    default: u32,
+    diags: &mut Vec<Diagnostic>,
+) -> u32 {
+    let Some(v) = v else { return default };
+    match u32::try_from(*v.get_ref()) {
+        Ok(n) if range.contains(v.get_ref()) => n,
+        _ => {
+            diags.push(Diagnostic::error(
+                Some(v.span()),
+                format!(
+                    "limits.{key}: {} is out of range {}..{}",
+                    v.get_ref(),
+                    range.start(),
+                    range.end()
+                ),
+            ));
+            default
+        }
+    }
 }
 
 fn watch_config(raw: &RawConfig) -> bool {

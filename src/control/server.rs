@@ -304,7 +304,12 @@ async fn answer(request: Request, state: &ControlState) -> Response {
         Request::Refresh { roles } => refresh(state, roles).await,
         Request::Status => {
             let view = state.view.load();
-            Response::Status(status::build(&view, &state.config_path, now))
+            Response::Status(status::build(
+                &view,
+                &state.config_path,
+                std::process::id(),
+                now,
+            ))
         }
         Request::Mfa { role, code } => hand_in_mfa(state, &role, code),
         Request::Endpoints => Response::Endpoints(endpoints::build(&state.view.load())),

@@ -58,11 +58,11 @@ fn stamp(t: DateTime<Utc>) -> String {
     t.format(EXPIRATION_FORMAT).to_string()
 }
 
-/// The report for `view` at `now`.
-pub(crate) fn build(view: &View, config: &str, now: DateTime<Utc>) -> Status {
+/// The report for `view` at `now`, by the daemon with process id `pid`.
+pub(crate) fn build(view: &View, config: &str, pid: u32, now: DateTime<Utc>) -> Status {
     Status {
         version: env!("CARGO_PKG_VERSION").into(),
-        pid: std::process::id(),
+        pid,
         config: config.into(),
         roles: view
             .roles

@@ -245,7 +245,6 @@ impl Fixture {
         let metrics = Metrics::default();
         let audit = Audit::start(None);
         let imds_addr: SocketAddr = IMDS_LISTEN.parse().expect("an address");
-        let container_addr: SocketAddr = CONTAINER_LISTEN.parse().expect("an address");
         let imds = imds::endpoint::Endpoint::new(imds::endpoint::EndpointSpec {
             role: slot(IMDS_ROLE),
             role_arn: "arn:aws:iam::123456789012:role/dev".into(),
@@ -262,32 +261,7 @@ impl Fixture {
             listener: imds_addr,
             audit: audit.clone(),
         });
-        let container_tokens: Vec<String> = CONTAINER_ROLES
-            .iter()
-            .map(|r| format!("{r}-container-token-{}", "Zq9".repeat(12)))
-            .collect();
-        let roles: BTreeMap<String, ServedRole> = CONTAINER_ROLES
-            .iter()
-            .zip(&container_tokens)
-            .map(|(r, t)| {
-                let role = ServedRole {
-                    slot: slot(r),
-                    token: RoleToken::new(Secret::new(t)),
-                };
-                (r.to_string(), role)
-            })
-            .collect();
-        let container =
-            container::endpoint::Endpoint::new(container::endpoint::EndpointSpec {
-                roles,
-                allow_uids: None,
-                hosts: HostAllowList::for_listener(container_addr),
-                clock,
-                wait_limit: Duration::ZERO,
-                stats: Arc::new(metrics.listener_stats(CONTAINER_LISTEN.into())),
-                listener: container_addr,
-                audit,
-            });
+        let (container, container_tokens) = container_fixture(clock, &metrics, audit);
         Fixture {
             runtime,
             imds,
@@ -302,6 +276,42 @@ impl Fixture {
             container_tokens,
         }
     }
+}
+
+/// The container endpoint serving [`CONTAINER_ROLES`], and their tokens.
+fn container_fixture(
+    clock: SharedClock,
+    metrics: &Metrics,
+    audit: Audit,
+) -> (container::endpoint::Endpoint, Vec<String>) {
+    let container_addr: SocketAddr = CONTAINER_LISTEN.parse().expect("an address");
+    let container_tokens: Vec<String> = CONTAINER_ROLES
+        .iter()
+        .map(|r| format!("{r}-container-token-{}", "Zq9".repeat(12)))
+        .collect();
+    let roles: BTreeMap<String, ServedRole> = CONTAINER_ROLES
+        .iter()
+        .zip(&container_tokens)
+        .map(|(r, t)| {
+            let role = ServedRole {
+                slot: slot(r),
+                token: RoleToken::new(Secret::new(t)),
+            };
+            (r.to_string(), role)
+        })
+        .collect();
+    let container =
+        container::endpoint::Endpoint::new(container::endpoint::EndpointSpec {
+            roles,
+            allow_uids: None,
+            hosts: HostAllowList::for_listener(container_addr),
+            clock,
+            wait_limit: Duration::ZERO,
+            stats: Arc::new(metrics.listener_stats(CONTAINER_LISTEN.into())),
+            listener: container_addr,
+            audit,
+        });
+    (container, container_tokens)
 }
 
 /// A role slot serving fake credentials good for another six hours.

@@ -6,7 +6,7 @@
 //! - [`xml`]: parsing answers and error documents.
 //! - [`error`]: what failed and whether retrying helps.
 //!
-//! Only the refresher calls this; request handlers never wait on STS.
+//! Only the refresher calls this; request handlers never call STS.
 
 pub(crate) mod error;
 pub(crate) mod query;

@@ -350,3 +350,69 @@ pub(crate) fn check_chains(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_and_provider_arns_need_their_resource_account_and_length() {
+        assert_eq!(role_arn_problem("arn:aws:iam::123456789012:role/dev"), None);
+        assert_eq!(
+            role_arn_problem("arn:aws-us-gov:iam::123456789012:role/a/b"),
+            None
+        );
+        for bad in [
+            "arn:aws:iam::123456789012:role/",
+            "arn:aws:iam::12345678901:role/dev",
+            "arn:aws:iam::12345678901x:role/dev",
+            "arn:aws:sts::123456789012:role/dev",
+            "arn:aws:iam:us-east-1:123456789012:role/dev",
+            "arn:aws:iam::123456789012:user/dev",
+            "role/dev",
+        ] {
+            let problem = role_arn_problem(bad).unwrap_or_default();
+            assert!(problem.contains("is not a role ARN"), "{bad}: {problem:?}");
+        }
+        let long = format!("arn:aws:iam::123456789012:role/{}", "r".repeat(2048));
+        assert_eq!(
+            role_arn_problem(&long).as_deref(),
+            Some("an ARN must be 20 to 2048 characters")
+        );
+        assert_eq!(
+            principal_arn_problem("arn:aws:iam::123456789012:saml-provider/okta"),
+            None
+        );
+        assert!(principal_arn_problem("arn:aws:iam::123456789012:role/okta").is_some());
+    }
+
+    #[test]
+    fn external_ids_are_2_to_1224_allowed_characters() {
+        assert_eq!(external_id_problem("ab"), None);
+        assert_eq!(external_id_problem("tenant:7/x+y=z,w.v@u-t_s"), None);
+        assert_eq!(external_id_problem(&"e".repeat(1224)), None);
+        for bad in [
+            "a".to_string(),
+            "e".repeat(1225),
+            "has space".into(),
+            "é1".into(),
+        ] {
+            assert!(external_id_problem(&bad).is_some(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_default_session_name_is_imdsd_and_the_user_cut_to_64() {
+        let named = |pairs: &[(&str, &str)]| {
+            default_session_name(&Environment::from_pairs(pairs.iter().copied()))
+        };
+        assert_eq!(named(&[("USER", "alice")]), "imdsd-alice");
+        assert_eq!(named(&[("LOGNAME", "bob")]), "imdsd-bob");
+        assert_eq!(named(&[("USER", "a b!c")]), "imdsd-abc");
+        assert_eq!(named(&[]), "imdsd");
+        assert_eq!(named(&[("USER", "!!")]), "imdsd");
+        let long = named(&[("USER", &"u".repeat(100))]);
+        assert_eq!(long.len(), 64);
+        assert!(long.starts_with("imdsd-u"));
+    }
+}

@@ -304,21 +304,7 @@ fn web_identity(
         );
     }
     let (role_arn, token_file) = if from_env {
-        let arn = raw
-            .role_arn
-            .as_ref()
-            .map(|a| a.get_ref().clone())
-            .or_else(|| env.get("AWS_ROLE_ARN").map(String::from));
-        let file = raw
-            .web_identity_token_file
-            .as_ref()
-            .map(|f| f.get_ref().clone())
-            .or_else(|| env.get("AWS_WEB_IDENTITY_TOKEN_FILE").map(String::from));
-        let span = raw.source.as_ref().map(Spanned::span);
-        if arn.is_none() || file.is_none() {
-            cx.error(span, "source", "web_identity_env needs AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE in the daemon's environment");
-        }
-        (arn, file)
+        web_identity_from_env(raw, env, cx)
     } else {
         let arn = checked(&raw.role_arn, "role_arn", role_arn_problem, cx);
         (
@@ -328,12 +314,6 @@ fn web_identity(
                 .map(|f| f.get_ref().clone()),
         )
     };
-    if let Some(problem) = role_arn.as_deref().and_then(role_arn_problem)
-        && from_env
-        && raw.role_arn.is_none()
-    {
-        cx.error(None, "source", format!("AWS_ROLE_ARN: {problem}"));
-    }
     let session_name = match (
         &raw.session_name,
         from_env.then(|| env.get("AWS_ROLE_SESSION_NAME")).flatten(),
@@ -348,6 +328,36 @@ fn web_identity(
         session_name,
         session,
     })
+}
+
+/// `source = "web_identity_env"`: the role ARN and token file, each from
+/// the role's table when set there, else from the daemon's environment
+/// (as EKS sets them for IRSA); an error when either is missing.
+fn web_identity_from_env(
+    raw: &RawRole,
+    env: &Environment,
+    cx: &mut Ctx<'_>,
+) -> (Option<String>, Option<String>) {
+    let arn = raw
+        .role_arn
+        .as_ref()
+        .map(|a| a.get_ref().clone())
+        .or_else(|| env.get("AWS_ROLE_ARN").map(String::from));
+    let file = raw
+        .web_identity_token_file
+        .as_ref()
+        .map(|f| f.get_ref().clone())
+        .or_else(|| env.get("AWS_WEB_IDENTITY_TOKEN_FILE").map(String::from));
+    let span = raw.source.as_ref().map(Spanned::span);
+    if arn.is_none() || file.is_none() {
+        cx.error(span, "source", "web_identity_env needs AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE in the daemon's environment");
+    }
+    if let Some(problem) = arn.as_deref().and_then(role_arn_problem)
+        && raw.role_arn.is_none()
+    {
+        cx.error(None, "source", format!("AWS_ROLE_ARN: {problem}"));
+    }
+    (arn, file)
 }
 
 fn saml(raw: &RawRole, table: std::ops::Range<usize>, cx: &mut Ctx<'_>) -> Option<Saml> {
