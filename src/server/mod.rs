@@ -3,9 +3,11 @@
 //! hyper 1 on a tokio listener, with the limits a long-running local
 //! service needs so that no local client can starve the others: a
 //! connection cap where idle keep-alive connections make room for new ones
-//! and each peer gets at most a share, a request rate per peer (429 past
-//! it), a header-read timeout (slowloris), a header-size limit, and a
-//! graceful drain on shutdown.
+//! and each peer gets at most a share, a request rate per peer that applies
+//! only while the listener is full and the peer holds more than its share
+//! (work-conserving: 429 only then), a header-read timeout (slowloris), a
+//! header-size limit, exact request framing, and a graceful drain on
+//! shutdown.
 //!
 //! - [`guard`]: `Host` and browser checks every endpoint applies (pure).
 //! - [`peer`]: which local user (and socket) a connection comes from.
@@ -51,7 +53,8 @@ pub struct Limits {
     /// hold.
     pub max_connections_per_peer: usize,
     /// Requests a peer may make at once before [`Self::requests_per_second`]
-    /// applies; more get 429.
+    /// applies; more get 429. Both apply only while the listener is full
+    /// and the peer holds more than its share of it.
     pub request_burst: f64,
     pub requests_per_second: f64,
     pub header_read_timeout: Duration,
@@ -336,8 +339,10 @@ async fn answer<H: Handler>(
     if !client.allowed(handler.allowed_uids()) {
         return Ok(response::forbidden_and_close());
     }
-    if !rate.allow(client.key(), Instant::now()) {
-        tracing::debug!(client = %client.addr, "request rate over the limit: 429");
+    // Work-conserving: the rate applies only while the pool is full and
+    // this peer holds more than its share of it.
+    if conn.contended() && !rate.allow(client.key(), Instant::now()) {
+        tracing::debug!(client = %client.addr, "over its share of a full listener and its request rate: 429");
         return Ok(handler.throttled());
     }
     let _in_progress = conn.request();

@@ -6,11 +6,19 @@
 //! to admit a new one, the one idle longest first. Each peer (a local user,
 //! or a source address when the owner is unknown) may hold at most its
 //! share of the cap; a peer at its share recycles its own idle connections,
-//! and is refused when it has none. The decision ([`decide`]) is a pure
-//! function of the pool's state.
+//! and is refused when it has none. At the cap, the connection closed is
+//! the longest idle one of the peer holding the most connections, so a
+//! peer keeping a few connections never pays for one that holds hundreds.
+//! The decision ([`decide`]) is a pure function of the pool's state.
+//!
+//! A request starting or ending on a connection touches only that
+//! connection's counters (atomics), never the pool's lock: the lock is
+//! taken when a connection opens or closes, and to ask whether a peer is
+//! over its fair share while the pool is full.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::time::Instant;
@@ -72,27 +80,36 @@ impl Refusal {
 
 /// Decides for a new connection from `peer`, given every open connection.
 pub(crate) fn decide(conns: &[ConnState], peer: PeerKey, limits: PoolLimits) -> Decision {
-    let longest_idle = |of_peer: Option<PeerKey>| {
-        conns
-            .iter()
-            .filter(|c| c.busy == 0 && of_peer.is_none_or(|p| c.peer == p))
-            .min_by_key(|c| (c.idle_since, c.id))
-            .map(|c| c.id)
-    };
-    let held = conns.iter().filter(|c| c.peer == peer).count();
-    if held >= limits.per_peer {
-        return match longest_idle(Some(peer)) {
-            Some(id) => Decision::Evict(id),
+    let mut held: HashMap<PeerKey, usize> = HashMap::new();
+    for c in conns {
+        *held.entry(c.peer).or_default() += 1;
+    }
+    if held.get(&peer).copied().unwrap_or(0) >= limits.per_peer {
+        let own = conns.iter().filter(|c| c.busy == 0 && c.peer == peer);
+        return match own.min_by_key(|c| (c.idle_since, c.id)) {
+            Some(c) => Decision::Evict(c.id),
             None => Decision::Refuse(Refusal::PeerShare),
         };
     }
     if conns.len() < limits.max {
         return Decision::Admit;
     }
-    match longest_idle(None) {
-        Some(id) => Decision::Evict(id),
+    // The idle connection to close: of the peer holding the most (among
+    // those with one idle), the one idle longest.
+    let victim = conns
+        .iter()
+        .filter(|c| c.busy == 0)
+        .min_by_key(|c| (std::cmp::Reverse(held[&c.peer]), c.idle_since, c.id));
+    match victim {
+        Some(c) => Decision::Evict(c.id),
         None => Decision::Refuse(Refusal::Full),
     }
+}
+
+/// Whether a peer holding `held` connections of a full pool shared by
+/// `peers` peers holds more than its fair share of `max`.
+pub(crate) fn over_fair_share(held: usize, peers: usize, max: usize) -> bool {
+    held.saturating_mul(peers) > max
 }
 
 // === impl Pool ===
@@ -101,27 +118,57 @@ pub(crate) fn decide(conns: &[ConnState], peer: PeerKey, limits: PoolLimits) -> 
 #[derive(Debug)]
 pub(crate) struct Pool {
     limits: PoolLimits,
-    state: Mutex<HashMap<u64, Entry>>,
-    next_id: std::sync::atomic::AtomicU64,
+    /// What `Activity::idle_since` counts from.
+    epoch: Instant,
+    state: Mutex<Connections>,
+    /// Open connections (read without the lock on every request).
+    open: AtomicUsize,
+    next_id: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct Connections {
+    by_id: HashMap<u64, Entry>,
+    /// Connections held per peer.
+    held: HashMap<PeerKey, usize>,
 }
 
 #[derive(Debug)]
 struct Entry {
-    state: ConnState,
+    peer: PeerKey,
+    activity: Arc<Activity>,
     evict: CancellationToken,
+}
+
+/// A connection's requests, updated by its own task without the pool's
+/// lock.
+#[derive(Debug, Default)]
+struct Activity {
+    /// Requests in progress.
+    busy: AtomicU32,
+    /// Since when nothing has been in progress, in nanoseconds after the
+    /// pool's epoch.
+    idle_since: AtomicU64,
 }
 
 impl Pool {
     pub(crate) fn new(limits: PoolLimits) -> Arc<Self> {
         Arc::new(Pool {
             limits,
-            state: Mutex::new(HashMap::new()),
-            next_id: std::sync::atomic::AtomicU64::new(0),
+            epoch: Instant::now(),
+            state: Mutex::new(Connections::default()),
+            open: AtomicUsize::new(0),
+            next_id: AtomicU64::new(0),
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Entry>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connections> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn since_epoch(&self, at: Instant) -> u64 {
+        let nanos = at.saturating_duration_since(self.epoch).as_nanos();
+        u64::try_from(nanos).unwrap_or(u64::MAX)
     }
 
     /// Admits a connection from `peer` (closing an idle one if needed), or
@@ -132,50 +179,80 @@ impl Pool {
         now: Instant,
     ) -> Result<Admitted, Refusal> {
         let mut conns = self.lock();
-        let states: Vec<ConnState> = conns.values().map(|e| e.state).collect();
+        let states: Vec<ConnState> = conns
+            .by_id
+            .iter()
+            .map(|(id, e)| self.conn_state(*id, e))
+            .collect();
         match decide(&states, peer, self.limits) {
             Decision::Refuse(why) => return Err(why),
             Decision::Evict(id) => {
-                if let Some(victim) = conns.remove(&id) {
+                if let Some(victim) = self.remove(&mut conns, id) {
                     victim.evict.cancel();
                 }
             }
             Decision::Admit => {}
         }
-        let id = self
-            .next_id
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let activity = Arc::new(Activity::default());
+        activity
+            .idle_since
+            .store(self.since_epoch(now), Ordering::Relaxed);
         let evict = CancellationToken::new();
-        let state = ConnState {
-            id,
+        let entry = Entry {
             peer,
-            busy: 0,
-            idle_since: now,
+            activity: activity.clone(),
+            evict: evict.clone(),
         };
-        conns.insert(
-            id,
-            Entry {
-                state,
-                evict: evict.clone(),
-            },
-        );
+        conns.by_id.insert(id, entry);
+        *conns.held.entry(peer).or_default() += 1;
+        self.open.store(conns.by_id.len(), Ordering::Relaxed);
         Ok(Admitted {
             pool: self.clone(),
             id,
+            peer,
             evict,
+            activity,
         })
+    }
+
+    fn conn_state(&self, id: u64, e: &Entry) -> ConnState {
+        let idle_nanos = e.activity.idle_since.load(Ordering::Acquire);
+        ConnState {
+            id,
+            peer: e.peer,
+            busy: e.activity.busy.load(Ordering::Acquire),
+            idle_since: self.epoch + std::time::Duration::from_nanos(idle_nanos),
+        }
+    }
+
+    fn remove(&self, conns: &mut Connections, id: u64) -> Option<Entry> {
+        let entry = conns.by_id.remove(&id)?;
+        if let Some(held) = conns.held.get_mut(&entry.peer) {
+            *held -= 1;
+            if *held == 0 {
+                conns.held.remove(&entry.peer);
+            }
+        }
+        self.open.store(conns.by_id.len(), Ordering::Relaxed);
+        Some(entry)
+    }
+
+    /// Whether the pool is full and `peer` holds more than its fair share
+    /// of it: the one case where a peer's request rate is limited.
+    pub(crate) fn contended_by(&self, peer: PeerKey) -> bool {
+        if self.open.load(Ordering::Relaxed) < self.limits.max {
+            return false;
+        }
+        let conns = self.lock();
+        let held = conns.held.get(&peer).copied().unwrap_or(0);
+        over_fair_share(held, conns.held.len(), self.limits.max)
     }
 
     /// Open connections.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    fn update(&self, id: u64, f: impl FnOnce(&mut ConnState)) {
-        if let Some(entry) = self.lock().get_mut(&id) {
-            f(&mut entry.state);
-        }
+        self.lock().by_id.len()
     }
 }
 
@@ -184,7 +261,9 @@ impl Pool {
 pub(crate) struct Admitted {
     pool: Arc<Pool>,
     id: u64,
+    peer: PeerKey,
     evict: CancellationToken,
+    activity: Arc<Activity>,
 }
 
 impl Admitted {
@@ -195,14 +274,20 @@ impl Admitted {
 
     /// Marks a request in progress until the returned guard is dropped.
     pub(crate) fn request(self: &Arc<Self>) -> InProgress {
-        self.pool.update(self.id, |s| s.busy += 1);
+        self.activity.busy.fetch_add(1, Ordering::AcqRel);
         InProgress(self.clone())
+    }
+
+    /// Whether this connection's peer is over its share of a full pool.
+    pub(crate) fn contended(&self) -> bool {
+        self.pool.contended_by(self.peer)
     }
 }
 
 impl Drop for Admitted {
     fn drop(&mut self) {
-        self.pool.lock().remove(&self.id);
+        let mut conns = self.pool.lock();
+        self.pool.remove(&mut conns, self.id);
     }
 }
 
@@ -212,11 +297,11 @@ pub(crate) struct InProgress(Arc<Admitted>);
 
 impl Drop for InProgress {
     fn drop(&mut self) {
-        let now = Instant::now();
-        self.0.pool.update(self.0.id, |s| {
-            s.busy = s.busy.saturating_sub(1);
-            s.idle_since = now;
-        });
+        let conn = &self.0;
+        let now = conn.pool.since_epoch(Instant::now());
+        // The time first: a pool that sees the connection idle reads it.
+        conn.activity.idle_since.store(now, Ordering::Release);
+        conn.activity.busy.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -292,6 +377,64 @@ mod tests {
         );
         // ... while another peer still gets in.
         assert_eq!(decide(&busy, B, LIMITS), Decision::Admit);
+    }
+
+    #[test]
+    fn at_the_cap_the_peer_holding_the_most_gives_up_its_longest_idle() {
+        // B's connection idles longest, but A holds more.
+        let conns = [
+            conn(1, A, 0, 10),
+            conn(2, A, 0, 20),
+            conn(3, A, 1, 0),
+            conn(4, B, 0, 90),
+        ];
+        let limits = PoolLimits {
+            max: 4,
+            per_peer: 4,
+        };
+        assert_eq!(decide(&conns, PeerKey::Uid(7), limits), Decision::Evict(2));
+        // With every one of A's connections busy, B's idle one goes.
+        let busy_a = [
+            conn(1, A, 1, 0),
+            conn(2, A, 1, 0),
+            conn(3, A, 1, 0),
+            conn(4, B, 0, 90),
+        ];
+        assert_eq!(decide(&busy_a, PeerKey::Uid(7), limits), Decision::Evict(4));
+    }
+
+    #[test]
+    fn a_peer_is_over_its_fair_share_only_past_max_over_peers() {
+        assert!(
+            !over_fair_share(4, 1, 4),
+            "alone, the whole pool is its share"
+        );
+        assert!(!over_fair_share(2, 2, 4));
+        assert!(over_fair_share(3, 2, 4));
+        assert!(!over_fair_share(1, 2, 4));
+        assert!(over_fair_share(2, 3, 4));
+        assert!(!over_fair_share(usize::MAX, 0, 4));
+    }
+
+    #[tokio::test]
+    async fn only_a_full_pool_is_contended_and_only_by_a_peer_over_its_share() {
+        let pool = Pool::new(PoolLimits {
+            max: 4,
+            per_peer: 4,
+        });
+        let now = Instant::now();
+        let a: Vec<_> = (0..3).map(|_| pool.admit(A, now).unwrap()).collect();
+        assert!(!pool.contended_by(A), "not full");
+        let b = pool.admit(B, now).unwrap();
+        assert!(
+            pool.contended_by(A),
+            "full, and A holds 3 of 4 with B there"
+        );
+        assert!(!pool.contended_by(B));
+        drop(b);
+        assert!(!pool.contended_by(A));
+        drop(a);
+        assert_eq!(pool.len(), 0);
     }
 
     #[tokio::test]

@@ -1,8 +1,11 @@
 //! Requests per peer: a token bucket each, far above what any SDK needs
-//! (an SDK makes two or three requests per credentials fetch), so that one
-//! local client hammering the endpoint cannot take the daemon's CPU from
-//! the others. Over the limit, a request gets 429 (real IMDS throttles
-//! too). The bucket arithmetic is pure.
+//! (an SDK makes two or three requests per credentials fetch). It is
+//! consulted only under contention (the listener full, the peer holding
+//! more than its share of it: `Pool::contended_by`), so a peer that takes
+//! more than its share cannot also take the daemon's CPU from the others,
+//! while on a listener with room nobody is refused (botocore does not
+//! retry a 429 from IMDS). Over the limit, a request gets 429 (real IMDS
+//! throttles too). The bucket arithmetic is pure.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
