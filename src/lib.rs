@@ -75,7 +75,7 @@ pub use app::{Daemon, Options, ReloadSummary};
 pub use cli::{Cli, CompletionShell};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::load::parse as parse_config;
-pub use creds::store::RoleSlot;
+pub use creds::slot::RoleSlot;
 pub use environment::Environment;
 pub use logging::init as init_logging;
 pub use manual::{completions, man_pages};
