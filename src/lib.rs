@@ -12,7 +12,8 @@
 //!   written out as (pure).
 //! - [`creds`]: the credential lifecycle: the refresh schedule (pure); one
 //!   fetch for every flow; the per-role snapshot readers use; the one
-//!   refresher task per role.
+//!   refresher task per role, its snapshot's only writer, which everyone
+//!   else sends requests (poke, refresh, MFA code).
 //! - [`server`]: the HTTP/1.1 server every listener runs on, with its
 //!   limits, drain, `Host` guard and peer lookup.
 //! - [`imds`]: the IMDSv2 endpoint: routing and tokens (pure), response
@@ -80,7 +81,7 @@ pub use app::{Daemon, Options, ReloadSummary};
 pub use cli::{Cli, CompletionShell};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::load::parse as parse_config;
-pub use creds::store::RoleSlot;
+pub use creds::slot::RoleSlot;
 pub use environment::Environment;
 pub use logging::init as init_logging;
 pub use manual::{completions, man_pages};

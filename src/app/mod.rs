@@ -36,7 +36,7 @@ use crate::container::token_files::TokenFileError;
 use crate::container::tokens::TokenMinter;
 use crate::creds::fetch::{FetchContext, Fetcher, RoleDirectory};
 use crate::creds::refresher::{DEFAULT_CLOCK_CHECK, Refresher};
-use crate::creds::store::RoleSlot;
+use crate::creds::slot::RoleSlot;
 use crate::environment::Environment;
 use crate::imds::endpoint;
 use crate::imds::render;
@@ -300,8 +300,10 @@ impl Daemon {
     ) -> BTreeMap<String, RoleRuntime> {
         let mut started = BTreeMap::new();
         let mut directory = (**self.shared.fetch.roles.load()).clone();
+        let mut writers = Vec::new();
         for role in roles {
-            let slot = RoleSlot::for_role(role);
+            let (slot, writer) = RoleSlot::for_role(role);
+            writers.push(writer);
             directory.insert(role.name.clone(), slot.clone());
             let stop = CancellationToken::new();
             started.insert(
@@ -315,14 +317,15 @@ impl Daemon {
             );
         }
         self.shared.fetch.roles.store(Arc::new(directory));
-        for runtime in started.values() {
+        for writer in writers {
+            let runtime = &started[writer.slot().name()];
             let fetcher = Fetcher {
                 role: runtime.config.clone(),
-                slot: runtime.slot.clone(),
+                mfa: Default::default(),
                 ctx: self.shared.fetch.clone(),
             };
             let refresher = Refresher {
-                slot: runtime.slot.clone(),
+                writer,
                 fetcher,
                 clock: self.shared.clock().clone(),
                 shutdown: runtime.stop.clone(),

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::creds::store::Outcome;
+use crate::creds::slot::Outcome;
 
 /// How long the daemon waits for a forced refresh to end. Longer than one
 /// STS call's timeout: a profile chain makes several.

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Request, Response, endpoints, refresh, status};
 use crate::clock::SharedClock;
 use crate::config::MfaIntake;
-use crate::creds::store::{Outcome, RoleSlot};
+use crate::creds::slot::{Outcome, RoleSlot};
 use crate::view::View;
 
 /// Longest request line read.

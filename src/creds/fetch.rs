@@ -11,11 +11,12 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 
 use super::command::{self, CommandError};
+use super::mfa_desk::MfaDesk;
 use super::queries;
+use super::slot::RoleSlot;
 use super::source::process::{self, ProcessError};
 use super::source::remote::{self, RemoteError};
 use super::source::{self, SourceError};
-use super::store::RoleSlot;
 use crate::clock::SharedClock;
 use crate::config::roles::default_session_name;
 use crate::config::value::granted_duration;
@@ -160,7 +161,9 @@ enum Direct<'a> {
 #[derive(Clone)]
 pub(crate) struct Fetcher {
     pub(crate) role: RoleConfig,
-    pub(crate) slot: Arc<RoleSlot>,
+    /// Where codes handed in with `imdsd mfa` reach this fetch (through
+    /// the refresher, which also tells readers the fetch waits).
+    pub(crate) mfa: Arc<MfaDesk>,
     pub(crate) ctx: Arc<FetchContext>,
 }
 
@@ -315,16 +318,7 @@ impl Fetcher {
             self.role.name
         );
         tracing::warn!(role = %self.role.name, "{waiting}");
-        self.slot.update(|s| {
-            s.in_flight = false;
-            s.waiting_for = Some(waiting);
-        });
-        let code = self.slot.take_mfa_code(MFA_CODE_FRESH).await;
-        self.slot.update(|s| {
-            s.in_flight = true;
-            s.waiting_for = None;
-        });
-        code
+        self.mfa.take(waiting, MFA_CODE_FRESH).await
     }
 
     /// Serves what a profile resolves to; long-term keys become session

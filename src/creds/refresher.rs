@@ -1,7 +1,10 @@
-//! The one task per role that calls STS.
+//! The one task per role that calls STS, and the only writer of its role's
+//! snapshot.
 //!
 //! Because only this task fetches, concurrent requests share one refresh by
-//! construction. It sleeps on tokio timers, which stop during a laptop
+//! construction. Everyone else who wants the role to act sends it a
+//! [`Request`] through the slot (a poke, a forced refresh, an MFA code) and
+//! this task applies it. It sleeps on tokio timers, which stop during a laptop
 //! suspend, so it never sleeps more than a minute ([`DEFAULT_CLOCK_CHECK`]) at a time and
 //! re-reads the wall clock on every wake; a credentials request also pokes
 //! it when the wall clock says a refresh is overdue.
@@ -15,17 +18,20 @@ use tokio_util::sync::CancellationToken;
 
 use super::fetch::{FetchError, Fetcher};
 use super::schedule::{self, SERVE_MARGIN};
-use super::store::{Failure, RoleSlot, Served};
+use super::slot::{Request, RoleSlot, SlotWriter};
+use super::store::{Failure, Served, Snapshot};
 use super::streak::{self, Line, Streak};
 use crate::clock::SharedClock;
 use crate::metrics::Metrics;
+use crate::sts::Issued;
 
 /// Longest the task sleeps before looking at the wall clock again.
 pub(crate) const DEFAULT_CLOCK_CHECK: Duration = Duration::from_secs(60);
 
 /// Keeps one role's slot fresh until cancelled.
 pub(crate) struct Refresher {
-    pub(crate) slot: Arc<RoleSlot>,
+    /// The slot's one writer: publishing is this task's alone.
+    pub(crate) writer: SlotWriter,
     pub(crate) fetcher: Fetcher,
     pub(crate) clock: SharedClock,
     pub(crate) shutdown: CancellationToken,
@@ -34,23 +40,46 @@ pub(crate) struct Refresher {
     pub(crate) metrics: Arc<Metrics>,
 }
 
+/// How one refresh ended, for the loop that runs them.
+enum Ended {
+    /// Shut down while the fetch was under way; the task ends.
+    ShutDown,
+    /// The fetch succeeded: no failures to remember.
+    Refreshed,
+    /// The fetch failed: the run of failures so far, this one included.
+    Failed(Streak),
+}
+
+/// A failed refresh as its log line tells it.
+struct FailedRefresh<'a> {
+    error: &'a FetchError,
+    /// When the next try is.
+    retry_in: TimeDelta,
+    /// Until when the last credentials are served, if there are any.
+    serving_until: Option<DateTime<Utc>>,
+}
+
 impl Refresher {
-    pub(crate) async fn run(self) {
-        let mut run: Option<Streak> = None;
+    pub(crate) async fn run(mut self) {
+        // The run of failures the last refreshes made, if the last failed.
+        let mut failures: Option<Streak> = None;
+        // Someone asked for a fetch now, whatever the schedule says.
+        let mut forced = false;
         // The source role's credentials (their fetch time) that the last
         // fetch could use, for a role chained from another.
         let mut source_seen = None;
         // The first fetch is due at once.
-        self.slot.set_next_action(self.clock.now());
+        self.writer.set_next_action(self.clock.now());
         loop {
             let now = self.clock.now();
-            let due = self.slot.next_action().unwrap_or(now);
-            if self.slot.take_forced() || now >= due {
+            let due = self.slot().next_action().unwrap_or(now);
+            if std::mem::take(&mut forced) || now >= due {
                 source_seen = self.source_stamp();
-                match self.refresh_once(run.take()).await {
-                    None => return,
-                    Some(next) => run = next,
-                }
+                failures = match self.refresh_once(failures.take(), &mut forced).await {
+                    Ended::ShutDown => return,
+                    Ended::Refreshed => None,
+                    Ended::Failed(streak) => Some(streak),
+                };
                 continue;
             }
             let sleep = (due - now)
@@ -59,21 +88,39 @@ impl Refresher {
                 .min(self.clock_check);
             // A failing role retries as soon as its source role has new
             // credentials, not when its own backoff ends.
-            let source = run.as_ref().and(self.source_slot());
+            let source = failures.as_ref().and(self.source_slot());
             tokio::select! {
                 _ = tokio::time::sleep(sleep) => {}
-                _ = self.slot.poked() => {}
+                request = self.writer.next_request() => forced |= self.apply(request),
                 _ = fresh_credentials(source.as_deref(), source_seen, &self.clock),
                     if source.is_some() =>
                 {
                     tracing::info!(
-                        role = %self.slot.name(),
+                        role = %self.slot().name(),
                         source_role = %self.fetcher.role.depends_on().unwrap_or_default(),
                         "source role has new credentials: retrying now"
                     );
-                    self.slot.set_next_action(self.clock.now());
+                    self.writer.set_next_action(self.clock.now());
                 }
                 _ = self.shutdown.cancelled() => return,
+            }
+        }
+    }
+
+    fn slot(&self) -> &Arc<RoleSlot> {
+        self.writer.slot()
+    }
+
+    /// Applies a request sent to the slot; true if it asks for a fetch now.
+    /// A poke asks for nothing more than the look at the clock that
+    /// follows every request.
+    fn apply(&self, request: Request) -> bool {
+        match request {
+            Request::Poke => false,
+            Request::Refresh => true,
+            Request::MfaCode { code, at } => {
+                self.fetcher.mfa.hand_in(code, at);
+                false
             }
         }
     }
@@ -91,37 +138,57 @@ impl Refresher {
         snap.usable(self.clock.now()).map(|s| s.last_updated)
     }
 
-    /// One fetch and publish, ending or extending a run of failures.
-    /// `None` when shut down mid-flight.
-    async fn refresh_once(&self, run: Option<Streak>) -> Option<Option<Streak>> {
-        let attempt = self.slot.begin_attempt();
-        self.slot.update(|s| s.in_flight = true);
-        self.metrics.refresh_attempted(self.slot.name());
+    /// One fetch and publish, ending or extending the run of `failures`.
+    /// A refresh asked for meanwhile sets `forced`.
+    async fn refresh_once(
+        &mut self,
+        failures: Option<Streak>,
+        forced: &mut bool,
+    ) -> Ended {
+        let attempt = self.writer.begin_attempt();
+        self.writer.update(|s| s.in_flight = true);
+        self.metrics.refresh_attempted(self.slot().name());
         let started = std::time::Instant::now();
-        let result = tokio::select! {
-            r = self.fetcher.fetch() => r,
-            _ = self.shutdown.cancelled() => return None,
+        let Some(result) = self.fetch(forced).await else {
+            return Ended::ShutDown;
         };
         let now = self.clock.now();
         self.metrics
-            .refresh_took(self.slot.name(), started.elapsed().as_secs_f64());
+            .refresh_took(self.slot().name(), started.elapsed().as_secs_f64());
         let result = result.and_then(|issued| {
             Served::render(&issued.credentials, issued.assumed_role_arn, now)
                 .ok_or(FetchError::UnservableAnswer)
         });
-        Some(match result {
+        match result {
             Ok(served) => {
-                if let Some(line) = streak::recovered(run, now) {
-                    self.log(&line, None);
+                if let Some(line) = streak::recovered(failures, now) {
+                    self.log_recovered(&line);
                 }
                 self.publish_success(served, attempt, now, started.elapsed());
-                None
+                Ended::Refreshed
             }
             Err(e) => {
-                self.metrics.refresh_failed(self.slot.name(), e.code());
-                Some(self.publish_failure(&e, attempt, now, run))
+                self.metrics.refresh_failed(self.slot().name(), e.code());
+                Ended::Failed(self.publish_failure(&e, attempt, now, failures))
             }
-        })
+        }
+    }
+
+    /// Runs one fetch. Meanwhile it applies requests (a code for the fetch
+    /// waiting for one) and tells readers whenever the fetch starts or
+    /// stops waiting for a code. `None` when shut down.
+    async fn fetch(&mut self, forced: &mut bool) -> Option<Result<Issued, FetchError>> {
+        let mut desk = self.fetcher.mfa.changes();
+        let fetch = self.fetcher.fetch();
+        tokio::pin!(fetch);
+        loop {
+            tokio::select! {
+                result = &mut fetch => return Some(result),
+                request = self.writer.next_request() => *forced |= self.apply(request),
+                () = desk.next() => show_waiting(&self.writer, self.fetcher.mfa.waiting()),
+                _ = self.shutdown.cancelled() => return None,
+            }
+        }
     }
 
     fn publish_success(
@@ -133,15 +200,15 @@ impl Refresher {
     ) {
         let next = schedule::refresh_at(now, served.expiration, jitter());
         tracing::info!(
-            role = %self.slot.name(),
+            role = %self.slot().name(),
             access_key_id = %served.access_key_id,
             expiration = %served.expiration,
             next_refresh = %next,
             took_ms = took.as_millis() as u64,
             "fetched credentials"
         );
-        self.slot.set_next_action(next);
-        self.slot.publish(super::store::Snapshot {
+        self.writer.set_next_action(next);
+        self.writer.publish(Snapshot {
             served: Some(Arc::new(served)),
             failure: None,
             in_flight: false,
@@ -157,58 +224,65 @@ impl Refresher {
         e: &FetchError,
         attempt: u64,
         now: DateTime<Utc>,
-        run: Option<Streak>,
+        failures: Option<Streak>,
     ) -> Streak {
-        let snap = self.slot.load_full();
+        let snap = self.slot().load_full();
         let serve_until = snap.served.as_ref().map(|s| s.expiration - SERVE_MARGIN);
-        let retries = run.as_ref().map_or(0, |r| r.failures);
+        let retries = failures.as_ref().map_or(0, |r| r.failures);
         let delay = schedule::backoff(now, retries, e.retry(), jitter(), serve_until);
         let usable = snap.usable(now).is_some();
-        let (run, line) = streak::failed(run, e.code(), usable, now);
-        self.log(&line, Some((e, delay, serve_until)));
-        self.slot.set_next_action(now + delay);
+        let (failures, line) = streak::failed(failures, e.code(), usable, now);
+        let failed = FailedRefresh {
+            error: e,
+            retry_in: delay,
+            serving_until: serve_until,
+        };
+        self.log_failure(&line, &failed);
+        self.writer.set_next_action(now + delay);
         let failure = Failure {
             code: e.code().to_string(),
             message: e.to_string(),
             at: now,
         };
-        self.slot.update(|s| {
+        self.writer.update(|s| {
             s.in_flight = false;
+            // A fetch that took a code has stopped waiting for one.
+            s.waiting_for = None;
             s.failure = Some(failure);
             s.attempt = attempt;
         });
-        run
+        failures
     }
 
-    /// Logs `line`; for a failure, with its error, when the next try is,
-    /// and until when the last credentials are served.
-    fn log(
-        &self,
-        line: &Line,
-        failure: Option<(&FetchError, TimeDelta, Option<DateTime<Utc>>)>,
-    ) {
-        let role = self.slot.name();
-        let Some((e, delay, serve_until)) = failure else {
-            if let Line::Recovered {
-                failures,
-                over,
-                outage,
-            } = line
-            {
-                let served = if *outage {
-                    "; serving credentials again"
-                } else {
-                    ""
-                };
-                tracing::info!(
-                    role = %role,
-                    "refresh recovered after {failures} failure(s) in {}{served}",
-                    human(*over)
-                );
-            }
-            return;
-        };
-        let retry_in = humantime::format_duration(round_to_ms(delay)).to_string();
+    /// Logs a refresh that succeeded after failures, if `line` says to.
+    fn log_recovered(&self, line: &Line) {
+        if let Line::Recovered {
+            failures,
+            over,
+            outage,
+        } = line
+        {
+            let served = if *outage {
+                "; serving credentials again"
+            } else {
+                ""
+            };
+            tracing::info!(
+                role = %self.slot().name(),
+                "refresh recovered after {failures} failure(s) in {}{served}",
+                human(*over)
+            );
+        }
+    }
+
+    /// Logs a failed refresh as `line` says, with its error, when the next
+    /// try is, and until when the last credentials are served.
+    fn log_failure(&self, line: &Line, failed: &FailedRefresh<'_>) {
+        let role = self.slot().name();
+        let e = failed.error;
+        let retry_in =
+            humantime::format_duration(round_to_ms(failed.retry_in)).to_string();
+        let serve_until = failed.serving_until;
         let code = e.code();
         match line {
             Line::Failed => tracing::warn!(
@@ -234,6 +308,18 @@ impl Refresher {
             ),
         }
     }
+}
+
+/// Tells readers what the fetch waits for (an MFA code), or that it is
+/// fetching again, if that changed.
+fn show_waiting(writer: &SlotWriter, waiting: Option<String>) {
+    if writer.slot().load().waiting_for == waiting {
+        return;
+    }
+    writer.update(|s| {
+        s.in_flight = waiting.is_none();
+        s.waiting_for = waiting;
+    });
 }
 
 /// Resolves once `source` serves credentials other than those fetched at
