@@ -31,6 +31,8 @@ pub(crate) struct Refresher {
     pub(crate) shutdown: CancellationToken,
     /// Longest sleep between looks at the wall clock.
     pub(crate) clock_check: Duration,
+    /// A fixed jitter draw (tests); `None` draws a random one each time.
+    pub(crate) jitter: Option<f64>,
     pub(crate) metrics: Arc<Metrics>,
 }
 
@@ -79,6 +81,11 @@ impl Refresher {
     }
 
     /// The slot of the role this one is chained from, as it is now.
+    /// The jitter draw for one schedule decision.
+    fn jitter(&self) -> f64 {
+        self.jitter.unwrap_or_else(random_jitter)
+    }
+
     fn source_slot(&self) -> Option<Arc<RoleSlot>> {
         let name = self.fetcher.role.depends_on()?;
         self.fetcher.ctx.roles.load().get(name).cloned()
@@ -131,7 +138,7 @@ impl Refresher {
         now: DateTime<Utc>,
         took: Duration,
     ) {
-        let next = schedule::refresh_at(now, served.expiration, jitter());
+        let next = schedule::refresh_at(now, served.expiration, self.jitter());
         tracing::info!(
             role = %self.slot.name(),
             access_key_id = %served.access_key_id,
@@ -162,7 +169,8 @@ impl Refresher {
         let snap = self.slot.load_full();
         let serve_until = snap.served.as_ref().map(|s| s.expiration - SERVE_MARGIN);
         let retries = run.as_ref().map_or(0, |r| r.failures);
-        let delay = schedule::backoff(now, retries, e.retry(), jitter(), serve_until);
+        let delay =
+            schedule::backoff(now, retries, e.retry(), self.jitter(), serve_until);
         let usable = snap.usable(now).is_some();
         let (run, line) = streak::failed(run, e.code(), usable, now);
         self.log(&line, Some((e, delay, serve_until)));
@@ -259,6 +267,6 @@ fn round_to_ms(d: TimeDelta) -> Duration {
     Duration::from_millis(d.num_milliseconds().max(0) as u64)
 }
 
-fn jitter() -> f64 {
+fn random_jitter() -> f64 {
     rand::rng().random::<f64>()
 }
