@@ -121,29 +121,22 @@ async fn a_new_sts_timeout_takes_effect_without_a_restart() {
     assert_eq!(d.credentials().await.0, 200);
 }
 
-/// An IMDS and a container listener for `dev`, with an audit log; `{audit}`
-/// names the log file, `{sts}` the STS endpoint.
-const AUDITED: &str = r#"
-[daemon]
-audit_log = "{tmp}/{audit}"
+/// The container tests' config (IMDS for `dev`; container for `dev` and
+/// `ops`, tokens in `{tmp}/tokens`) with an audit log, `{tmp}/AUDIT`.
+fn audited(audit: &str) -> String {
+    format!(
+        "[daemon]\naudit_log = \"{{tmp}}/{audit}\"\n{}",
+        crate::container::CONFIG
+    )
+}
 
-[[imds]]
-listen = "127.0.0.1:0"
-role = "dev"
-
-[[container]]
-listen = "127.0.0.1:0"
-roles = ["dev"]
-token_dir = "{tmp}/tokens"
-
-[sts]
-endpoint = "{sts}"
-timeout = "1s"
-
-[roles.dev]
-role_arn = "arn:aws:iam::123456789012:role/dev"
-source = "env"
-"#;
+/// STS calls `sts` saw for role `dev`.
+fn dev_calls(sts: &FakeSts) -> usize {
+    let seen = sts.seen();
+    seen.iter()
+        .filter(|s| s.param("RoleArn").is_some_and(|a| a.ends_with("/dev")))
+        .count()
+}
 
 /// Waits (bounded) until `path` holds `n` audit lines.
 async fn audit_lines(path: &std::path::Path, n: usize) {
@@ -161,25 +154,23 @@ async fn audit_lines(path: &std::path::Path, n: usize) {
 /// already used the new STS.
 #[tokio::test]
 async fn a_reload_failing_at_its_last_step_keeps_the_audit_log_and_sts() {
-    let mut d = TestDaemon::with_config(&AUDITED.replace("{audit}", "old.log")).await;
+    let mut d = TestDaemon::with_config(&audited("old.log")).await;
     d.ready().await;
     let (old_log, new_log) = (d.tmp().join("old.log"), d.tmp().join("new.log"));
     audit_lines(&old_log, 1).await;
     let other = FakeSts::start(d.clock.clone()).await;
-    // The token directory becomes a file: the new token cannot be written.
+    // The token directory becomes a file: the new tokens cannot be written.
     let tokens = d.tmp().join("tokens");
     std::fs::remove_dir_all(&tokens).unwrap();
     std::fs::write(&tokens, "not a directory").unwrap();
-    let new = AUDITED
-        .replace("{audit}", "new.log")
-        .replace("{sts}", &other.endpoint());
+    let new = audited("new.log").replace("{sts}", &other.endpoint());
     let err = d
         .try_reload(&new)
         .await
         .expect_err("the token file cannot be written");
     assert!(err.contains("tokens"), "{err}");
     assert_eq!(
-        other.calls(),
+        dev_calls(&other),
         1,
         "the new role's first fetch used the new STS"
     );
@@ -192,9 +183,13 @@ async fn a_reload_failing_at_its_last_step_keeps_the_audit_log_and_sts() {
         "the failed reload's audit log was opened"
     );
     // STS calls keep going to the old endpoint.
-    let calls = d.sts.calls();
+    let calls = dev_calls(&d.sts);
     d.advance(TimeDelta::minutes(30)).await;
-    assert_eq!(d.sts.calls(), calls + 1, "the refresh went to the old STS");
-    assert_eq!(other.calls(), 1, "nothing more went to the new STS");
+    assert_eq!(
+        dev_calls(&d.sts),
+        calls + 1,
+        "the refresh went to the old STS"
+    );
+    assert_eq!(dev_calls(&other), 1, "nothing more went to the new STS");
     assert_eq!(d.credentials().await.0, 200);
 }
