@@ -60,6 +60,9 @@ pub struct Options {
     pub wait_limit: Duration,
     /// Longest a refresher sleeps before re-reading the wall clock.
     pub clock_check: Duration,
+    /// A fixed jitter draw in `[0, 1)` for every refresh and backoff
+    /// (tests); `None` draws a random one each time.
+    pub jitter: Option<f64>,
     /// Sockets passed by systemd socket activation.
     pub(crate) inherited: Inherited,
 }
@@ -80,6 +83,7 @@ impl Options {
             limits,
             wait_limit: endpoint::DEFAULT_WAIT,
             clock_check: DEFAULT_CLOCK_CHECK,
+            jitter: None,
             inherited: Inherited::default(),
         }
     }
@@ -119,6 +123,7 @@ struct Shared {
     limits: Limits,
     wait_limit: Duration,
     clock_check: Duration,
+    jitter: Option<f64>,
 }
 
 impl Shared {
@@ -146,6 +151,7 @@ impl Shared {
             limits: opts.limits,
             wait_limit: opts.wait_limit,
             clock_check: opts.clock_check,
+            jitter: opts.jitter,
         }
     }
 
@@ -330,6 +336,7 @@ impl Daemon {
                 clock: self.shared.clock().clone(),
                 shutdown: runtime.stop.clone(),
                 clock_check: self.shared.clock_check,
+                jitter: self.shared.jitter,
                 metrics: self.shared.metrics.clone(),
             };
             self.refreshers.spawn(refresher.run());

@@ -1,6 +1,9 @@
 //! Applying a new config to a running daemon without a gap: see
 //! [`plan`](super::plan) for what changes, and ARCHITECTURE.md for the
-//! order. Everything that can fail happens before anything changes.
+//! order. A failed reload changes nothing: the audit log is retargeted
+//! only once every fallible step has passed, and what the new roles' first
+//! fetch needed before then (the new STS client, the new listeners'
+//! addresses) is put back with the old roles.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,19 +20,31 @@ use crate::sts::StsClient;
 /// New listeners, bound, with their index in the new config.
 type Opened = Vec<(Bound, usize)>;
 
+/// What a failed reload puts back after its new roles' first fetch.
+struct Before {
+    sts: Arc<StsClient>,
+    own_addrs: Arc<Vec<SocketAddr>>,
+}
+
 impl Daemon {
     /// Applies `new` (already validated). On an error nothing has changed.
     pub async fn reload(&mut self, new: Config) -> Result<ReloadSummary, StartError> {
         let plan = plan::plan(&self.config, &new);
-        self.shared.audit.retarget(new.audit.clone());
         // Built now, since it can fail; installed below.
         let sts = self.sts_client_for(&new)?;
         if plan.is_empty() && self.config.admin == new.admin {
             self.install_sts(sts);
+            self.shared.audit.retarget(new.audit.clone());
             self.config = new;
             return Ok(ReloadSummary::default());
         }
+        let before = Before {
+            sts: self.shared.fetch.sts.load_full(),
+            own_addrs: self.shared.fetch.own_addrs.load_full(),
+        };
         let (opened, admin) = self.bind_new_listeners(&plan, &new)?;
+        // The new roles' first fetch uses the new client: installed now,
+        // put back if the reload fails below.
         self.install_sts(sts);
         let retired = self.restart_roles(&plan, &new).await;
         // Token files are prepared once the new role runtimes exist, and
@@ -39,10 +54,12 @@ impl Daemon {
         let tokens = match listener::prepare_tokens(writes).await {
             Ok(tokens) => tokens,
             Err(e) => {
-                self.undo_restart(retired, &plan);
+                self.undo_restart(retired, &plan, before);
                 return Err(e);
             }
         };
+        // Nothing fails from here on.
+        self.shared.audit.retarget(new.audit.clone());
         let mut summary = self.switch_listeners(&plan, &new, opened);
         let stale = stale_tokens(&self.config, &new);
         let committed = listener::commit_tokens(tokens).await;
@@ -62,8 +79,16 @@ impl Daemon {
     }
 
     /// Puts back the roles [`restart_roles`](Self::restart_roles) replaced,
-    /// when the reload fails after it: the new runtimes stop.
-    fn undo_restart(&mut self, retired: Vec<RoleRuntime>, plan: &ReloadPlan) {
+    /// the STS client and the own addresses, when the reload fails after
+    /// it: the new runtimes stop.
+    fn undo_restart(
+        &mut self,
+        retired: Vec<RoleRuntime>,
+        plan: &ReloadPlan,
+        before: Before,
+    ) {
+        self.shared.fetch.sts.store(before.sts);
+        self.shared.fetch.own_addrs.store(before.own_addrs);
         let started: Vec<RoleRuntime> = plan
             .roles_started
             .iter()

@@ -37,6 +37,8 @@ pub(crate) struct Refresher {
     pub(crate) shutdown: CancellationToken,
     /// Longest sleep between looks at the wall clock.
     pub(crate) clock_check: Duration,
+    /// A fixed jitter draw (tests); `None` draws a random one each time.
+    pub(crate) jitter: Option<f64>,
     pub(crate) metrics: Arc<Metrics>,
 }
 
@@ -126,6 +128,11 @@ impl Refresher {
     }
 
     /// The slot of the role this one is chained from, as it is now.
+    /// The jitter draw for one schedule decision.
+    fn jitter(&self) -> f64 {
+        self.jitter.unwrap_or_else(random_jitter)
+    }
+
     fn source_slot(&self) -> Option<Arc<RoleSlot>> {
         let name = self.fetcher.role.depends_on()?;
         self.fetcher.ctx.roles.load().get(name).cloned()
@@ -198,7 +205,7 @@ impl Refresher {
         now: DateTime<Utc>,
         took: Duration,
     ) {
-        let next = schedule::refresh_at(now, served.expiration, jitter());
+        let next = schedule::refresh_at(now, served.expiration, self.jitter());
         tracing::info!(
             role = %self.slot().name(),
             access_key_id = %served.access_key_id,
@@ -229,7 +236,8 @@ impl Refresher {
         let snap = self.slot().load_full();
         let serve_until = snap.served.as_ref().map(|s| s.expiration - SERVE_MARGIN);
         let retries = failures.as_ref().map_or(0, |r| r.failures);
-        let delay = schedule::backoff(now, retries, e.retry(), jitter(), serve_until);
+        let delay =
+            schedule::backoff(now, retries, e.retry(), self.jitter(), serve_until);
         let usable = snap.usable(now).is_some();
         let (failures, line) = streak::failed(failures, e.code(), usable, now);
         let failed = FailedRefresh {
@@ -345,6 +353,6 @@ fn round_to_ms(d: TimeDelta) -> Duration {
     Duration::from_millis(d.num_milliseconds().max(0) as u64)
 }
 
-fn jitter() -> f64 {
+fn random_jitter() -> f64 {
     rand::rng().random::<f64>()
 }

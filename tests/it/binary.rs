@@ -287,82 +287,96 @@ async fn sigterm_lets_the_in_flight_request_finish_and_exits_0() {
 /// errors, and checks that no secret ever reaches the log.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_appears_in_any_log_line() {
-    let live = Live::start(|sts| {
-        sts.script([
-            Answer::Error { status: 403, code: "AccessDenied" },
-            Answer::Body("<AssumeRoleResponse><AssumeRoleResult><Credentials><AccessKeyId>ASIAX</AccessKeyId><SecretAccessKey>LEAKED-IN-ERROR</SecretAccessKey></Credentials></AssumeRoleResult></AssumeRoleResponse>"),
-        ]);
-        config_for(sts)
-    })
-    .await;
-    let addr = live.daemon.addr().await;
+    no_secret_in_the_log_format("human").await;
+}
+
+/// The same run with `IMDSD_LOG_FORMAT=json`: fields are serialized
+/// differently there, so a redaction in one format proves nothing for the
+/// other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_appears_in_any_json_log_line() {
+    no_secret_in_the_log_format("json").await;
+}
+
+async fn no_secret_in_the_log_format(format: &str) {
+    let sts = FakeSts::start(ManualClock::starting_now()).await;
+    sts.script([
+        Answer::Error { status: 403, code: "AccessDenied" },
+        Answer::Body("<AssumeRoleResponse><AssumeRoleResult><Credentials><AccessKeyId>ASIAX</AccessKeyId><SecretAccessKey>LEAKED-IN-ERROR</SecretAccessKey></Credentials></AssumeRoleResult></AssumeRoleResponse>"),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("imdsd.toml");
+    std::fs::write(&path, config_for(&sts)).unwrap();
+    let state = dir.path().join("state");
+    let env = [("IMDSD_LOG_FORMAT", format)];
+    let daemon = Running::start_with(&path, &state, fake_sts::SECRET_KEY, &env);
+    let addr = daemon.addr().await;
     let token = mint_token(addr).await;
-    let get = |t: String| async move {
-        request(addr, "GET", CREDS_PATH, &[("x-aws-ec2-metadata-token", &t)]).await
-    };
-    assert_eq!(
-        get(token.clone()).await.status,
-        503,
-        "first fetch was denied"
-    );
+    let r = request(addr, "GET", CREDS_PATH, &[(TOKEN, &token)]).await;
+    assert_eq!(r.status, 503, "first fetch was denied");
     // Permanent errors retry after a minute or more: restart the daemon to
     // reach the next scripted answers.
-    let (state, path) = (live.state(), live.path.clone());
-    live.daemon.signal("-TERM");
-    let (_, mut log) = live.daemon.wait().await;
-    let daemon = Running::start(&path, &state, fake_sts::SECRET_KEY);
-    let addr2 = daemon.addr().await;
-    let token2 = mint_token(addr2).await;
-    let r = request(
-        addr2,
-        "GET",
-        CREDS_PATH,
-        &[("x-aws-ec2-metadata-token", &token2)],
-    )
-    .await;
+    daemon.signal("-TERM");
+    let (_, mut log) = daemon.wait().await;
+    let daemon = Running::start_with(&path, &state, fake_sts::SECRET_KEY, &env);
+    let addr = daemon.addr().await;
+    let token2 = mint_token(addr).await;
+    let r = request(addr, "GET", CREDS_PATH, &[(TOKEN, &token2)]).await;
     assert_eq!(r.status, 503, "malformed answer: {r:?}");
     // The next answer is good: wait for the retry.
     let body = eventually(Duration::from_secs(10), || async {
-        let r = request(
-            addr2,
-            "GET",
-            CREDS_PATH,
-            &[("x-aws-ec2-metadata-token", &token2)],
-        )
-        .await;
+        let r = request(addr, "GET", CREDS_PATH, &[(TOKEN, &token2)]).await;
         (r.status == 200).then(|| r.json())
     })
     .await
     .expect("credentials after the retry");
-    let _ = request(
-        addr2,
-        "GET",
-        CREDS_PATH,
-        &[("x-aws-ec2-metadata-token", "forged")],
-    )
-    .await;
+    let _ = request(addr, "GET", CREDS_PATH, &[(TOKEN, "forged")]).await;
     daemon.signal("-TERM");
     let (status, log2) = daemon.wait().await;
     assert_eq!(status.code(), Some(0));
     log.extend(log2);
-
+    assert_trace_captured(&log, format);
     let secrets = [
-        fake_sts::SECRET_KEY.to_string(),
-        body["SecretAccessKey"].as_str().unwrap().to_string(),
-        body["Token"].as_str().unwrap().to_string(),
-        "LEAKED-IN-ERROR".to_string(),
-        token,
-        token2,
+        fake_sts::SECRET_KEY,
+        body["SecretAccessKey"].as_str().unwrap(),
+        body["Token"].as_str().unwrap(),
+        "LEAKED-IN-ERROR",
+        &token,
+        &token2,
     ];
+    assert_no_secret(&log, &secrets);
+}
+
+const TOKEN: &str = "x-aws-ec2-metadata-token";
+
+/// The log really is at trace level, in `format`: a line only trace
+/// writes ("connection ended") is there, and a fetch was logged.
+fn assert_trace_captured(log: &[String], format: &str) {
+    assert!(
+        log.iter().any(|l| l.contains("connection ended")),
+        "no trace-level line in the log: {log:#?}"
+    );
     assert!(
         log.iter().any(|l| l.contains("fetched credentials")),
-        "trace log was captured: {log:#?}"
+        "no fetch in the log: {log:#?}"
     );
-    for line in &log {
-        for secret in &secrets {
+    if format == "json" {
+        for line in log {
+            serde_json::from_str::<serde_json::Value>(line)
+                .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+        }
+    }
+}
+
+/// No line holds a secret, nor the first 16 characters of one (a secret
+/// cut short, e.g. by a `{:.16}` or a truncated debug dump, still leaks).
+fn assert_no_secret(log: &[String], secrets: &[&str]) {
+    for secret in secrets {
+        let prefix = &secret[..secret.len().min(16)];
+        for line in log {
             assert!(
-                !line.contains(secret.as_str()),
-                "secret in log line: {line}"
+                !line.contains(prefix),
+                "secret {secret:?} (or its first 16 characters) in log line: {line}"
             );
         }
     }
@@ -415,6 +429,8 @@ async fn no_secret_in_logs_with_chained_and_mfa_roles() {
     })
     .await
     .expect("the manual-MFA role fetched");
+    // One connection, for a line only the trace level writes.
+    mint_token(daemon.addr().await).await;
     daemon.signal("-TERM");
     let (status, log) = daemon.wait().await;
     assert_eq!(status.code(), Some(0));
@@ -423,14 +439,10 @@ async fn no_secret_in_logs_with_chained_and_mfa_roles() {
             .iter()
             .any(|s| s.param("Action") == Some("AssumeRole") && s.signature_ok)
     );
+    assert_trace_captured(&log, "human");
+    assert_no_secret(&log, &[fake_sts::SECRET_KEY]);
     for line in &log {
-        for secret in [
-            fake_sts::SECRET_KEY,
-            "fake-secret-",
-            "fake-session-token-",
-            "864213",
-            "975319",
-        ] {
+        for secret in ["fake-secret-", "fake-session-token-", "864213", "975319"] {
             assert!(
                 !line.contains(secret),
                 "secret {secret:?} in log line: {line}"

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::fake_sts::Answer;
-use crate::util::{Resp, TestDaemon, assert_503, eventually, request};
+use crate::util::{Resp, TestDaemon, assert_503, eventually, raw, request};
 
 /// An IMDS listener for `dev` and a container listener for `dev` and
 /// `ops`, tokens in `{tmp}/tokens`.
@@ -200,6 +200,33 @@ async fn foreign_hosts_browsers_and_proxied_requests_are_refused() {
     }
 }
 
+/// The `Host` check over real HTTP: a valid token does not open the path
+/// for a request naming another host (DNS rebinding), and two `Host`
+/// headers are a malformed request.
+#[tokio::test]
+async fn a_foreign_or_doubled_host_is_refused_even_with_the_token() {
+    let d = TestDaemon::with_config(CONFIG).await;
+    let tok = token(&d, "dev");
+    let addr = container_addr(&d);
+    let send = |host: String| {
+        let head = format!(
+            "GET /role/dev HTTP/1.1\r\n{host}Authorization: {tok}\r\nConnection: close\r\n\r\n"
+        );
+        async move { raw(addr, head.as_bytes()).await }
+    };
+    let ok = eventually(Duration::from_secs(5), || async {
+        let r = send(format!("Host: {addr}\r\n")).await;
+        (r.status == 200).then_some(r)
+    })
+    .await;
+    assert!(ok.is_some(), "the same request with the listener's Host");
+    let r = send("Host: evil.example\r\n".into()).await;
+    assert_eq!(r.status, 403, "foreign Host: {r:?}");
+    assert_eq!(r.json()["Code"], "AccessDenied", "{r:?}");
+    let r = send(format!("Host: {addr}\r\nHost: {addr}\r\n")).await;
+    assert_eq!(r.status, 400, "doubled Host: {r:?}");
+}
+
 #[tokio::test]
 async fn c38_nothing_servable_is_the_same_json_503_as_imds() {
     let d = TestDaemon::with_config(CONFIG).await;
@@ -290,35 +317,48 @@ async fn a_role_removed_from_the_listener_loses_its_path_and_file() {
 }
 
 /// Reads the token file on every request, as SDKs do, while a reload
-/// rotates it: no request fails.
+/// rotates it: no request fails, and both the old and the new token were
+/// accepted along the way.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_reading_the_file_each_time_never_fails_across_a_rotation() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     let mut d = TestDaemon::with_config(CONFIG).await;
-    served(&d, "ops", &token(&d, "ops")).await;
+    let first = token(&d, "ops");
+    served(&d, "ops", &first).await;
     let addr = container_addr(&d);
     let path = token_path(&d, "ops");
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let flag = stop.clone();
+    let rounds = std::sync::Arc::new(AtomicUsize::new(0));
+    let reloaded = std::sync::Arc::new(AtomicBool::new(false));
+    let (counter, done) = (rounds.clone(), reloaded.clone());
     let client = tokio::spawn(async move {
         let mut failures = Vec::new();
-        let mut rounds = 0;
-        while !flag.load(std::sync::atomic::Ordering::Relaxed) && rounds < 5000 {
-            rounds += 1;
+        let mut accepted = std::collections::BTreeSet::new();
+        // 20 rounds after the reload returned (at most 2000 in all).
+        let mut after = 0;
+        while after < 20 && counter.load(Ordering::Relaxed) < 2000 {
+            counter.fetch_add(1, Ordering::Relaxed);
+            after += usize::from(done.load(Ordering::Relaxed));
             let tok = std::fs::read_to_string(&path).unwrap();
             let r = request(addr, "GET", "/role/ops", &[("Authorization", &tok)]).await;
-            if r.status != 200 {
+            if r.status == 200 {
+                accepted.insert(tok);
+            } else {
                 failures.push(format!("{}: {}", r.status, r.text()));
             }
         }
-        (rounds, failures)
+        (accepted, failures)
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    eventually(Duration::from_secs(5), || async {
+        (rounds.load(Ordering::Relaxed) > 10).then_some(())
+    })
+    .await
+    .expect("the client is running");
     d.reload(&CONFIG.replace("role/ops", "role/ops2")).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let (rounds, failures) = client.await.unwrap();
-    assert!(rounds > 10, "{rounds}");
+    reloaded.store(true, Ordering::Relaxed);
+    let (accepted, failures) = client.await.unwrap();
     assert!(failures.is_empty(), "{failures:?}");
+    assert_eq!(accepted.len(), 2, "the old and the new token: {accepted:?}");
+    assert!(accepted.contains(&first), "{accepted:?}");
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {

@@ -279,7 +279,7 @@ fn systemd_analyze_verify_accepts_the_installed_units() {
 fn lintian_reports_no_error() {
     let deb = package().to_str().unwrap();
     let out = Command::new("lintian")
-        .args(["--no-tag-display-limit", deb])
+        .args(["--no-tag-display-limit", "--fail-on", "error", deb])
         .output()
         .unwrap_or_else(|e| {
             panic!("cannot run lintian ({e}): apt-get install -y lintian")
@@ -291,4 +291,6 @@ fn lintian_reports_no_error() {
     );
     let errors: Vec<&str> = report.lines().filter(|l| l.starts_with("E:")).collect();
     assert!(errors.is_empty(), "lintian errors:\n{report}");
+    // 1 is a lintian run-time error (no report at all), 2 an error tag.
+    assert_eq!(out.status.code(), Some(0), "lintian failed:\n{report}");
 }

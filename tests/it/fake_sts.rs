@@ -62,8 +62,24 @@ impl Seen {
     }
 }
 
+/// Whether `seen` should carry `param`: it does, or it is a request that
+/// needs it (an MFA serial goes with its code; a web-identity call with
+/// its token). A required parameter that is missing fails like a wrong
+/// one.
+fn expects(seen: &Seen, param: &str) -> bool {
+    seen.param(param).is_some()
+        || match param {
+            "TokenCode" => seen.param("SerialNumber").is_some(),
+            "WebIdentityToken" => {
+                seen.param("Action") == Some("AssumeRoleWithWebIdentity")
+            }
+            _ => false,
+        }
+}
+
 /// A parameter the fake insists on, and what it answers otherwise (how
-/// STS treats a wrong MFA code, or an expired web-identity token).
+/// STS treats a wrong or missing MFA code, or an expired web-identity
+/// token).
 #[derive(Debug, Clone)]
 struct Requirement {
     param: &'static str,
@@ -141,8 +157,8 @@ impl FakeSts {
         self.state.lock().unwrap().default = Some(answer);
     }
 
-    /// From now on, requests carrying `param` must carry `value`; others
-    /// get the STS error `code`.
+    /// From now on, requests carrying `param`, or needing it (see
+    /// [`expects`]), must carry `value`; others get the STS error `code`.
     pub fn require(
         &self,
         param: &'static str,
@@ -232,7 +248,9 @@ impl FakeSts {
             let unmet = st
                 .requirements
                 .iter()
-                .find(|r| seen.param(r.param).is_some_and(|v| v != r.value))
+                .find(|r| {
+                    expects(&seen, r.param) && seen.param(r.param) != Some(&r.value)
+                })
                 .cloned();
             st.seen.push(seen);
             if let Some(r) = unmet {

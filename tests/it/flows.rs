@@ -191,6 +191,11 @@ async fn session_token_with_an_mfa_command_lasts_up_to_36_hours() {
     d.ready().await;
     let seen = &d.sts.seen()[0];
     assert_eq!(seen.param("Action"), Some("GetSessionToken"));
+    assert_eq!(
+        seen.param("TokenCode"),
+        Some("246810"),
+        "the command's code"
+    );
     assert_eq!(seen.param("DurationSeconds"), Some("129600"));
     assert_eq!(
         seen.param("SerialNumber"),
@@ -211,6 +216,11 @@ async fn a_wrong_mfa_code_is_an_access_denied_503() {
     d.settle().await;
     let (status, body) = d.credentials().await;
     assert_eq!((status, body["Code"].as_str()), (503, Some("AccessDenied")));
+    let seen = d.sts.seen();
+    assert!(!seen.is_empty(), "STS was asked");
+    for s in &seen {
+        assert_eq!(s.param("TokenCode"), Some("111111"), "the command's code");
+    }
 }
 
 #[tokio::test]
@@ -521,6 +531,9 @@ async fn a_profile_chain_with_mfa_is_the_source_of_a_role() {
         seen[0].param("SerialNumber"),
         Some("arn:aws:iam::123456789012:mfa/tester")
     );
+    for s in &seen {
+        assert_eq!(s.param("TokenCode"), Some("424242"), "the command's code");
+    }
     // Signed with admin's session credentials: role chaining, capped at 1h
     // although the role asks for 4h.
     assert_eq!(seen[1].param("DurationSeconds"), Some("3600"));

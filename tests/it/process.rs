@@ -96,6 +96,8 @@ pub fn program_as_nobody(program: &str, args: &[&str]) -> Command {
 pub struct Running {
     pub child: Child,
     pub log: Arc<Mutex<Vec<String>>>,
+    /// The thread reading stderr; it ends at the pipe's end of file.
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Running {
@@ -139,12 +141,16 @@ impl Running {
         let log = Arc::new(Mutex::new(Vec::new()));
         let sink = log.clone();
         let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 sink.lock().unwrap().push(line);
             }
         });
-        Running { child, log }
+        Running {
+            child,
+            log,
+            reader: Some(reader),
+        }
     }
 
     /// The address of the `n`th "serving on" line.
@@ -213,14 +219,18 @@ impl Running {
     }
 
     pub async fn wait(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        // Every line is in once the reader has seen the pipe's end (the
+        // daemon and anything it started have exited).
+        let reader = self.reader.take();
         let (status, this) = tokio::task::spawn_blocking(move || {
             let status = self.child.wait().unwrap();
+            if let Some(reader) = reader {
+                reader.join().expect("the log reader thread panicked");
+            }
             (status, self)
         })
         .await
         .unwrap();
-        // Let the reader thread drain the pipe.
-        tokio::time::sleep(Duration::from_millis(100)).await;
         let log = this.log.lock().unwrap().clone();
         (status, log)
     }

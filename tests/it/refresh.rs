@@ -221,20 +221,26 @@ async fn transient_errors_retry_fast_and_permanent_ones_slowly() {
 
 #[tokio::test]
 async fn backoff_grows_with_repeated_transient_failures() {
-    let d = TestDaemon::start().await;
+    // A fixed jitter draw makes each delay exact, so growth is visible.
+    let d = TestDaemon::custom(CONFIG, source_env(), |o| o.jitter = Some(0.5)).await;
     d.sts.set_default(Answer::Error {
         status: 503,
         code: "ServiceUnavailable",
     });
     d.settle().await;
+    let mut waits = Vec::new();
     for _ in 0..8 {
         let wait = d.slot().next_action().unwrap() - d.clock.now();
+        waits.push(wait.num_milliseconds());
         d.advance(wait).await;
     }
     assert_eq!(d.sts.calls(), 9);
-    // After 8 failures the cap (60s) bounds the jittered delay.
-    let wait = d.slot().next_action().unwrap() - d.clock.now();
-    assert!(wait <= TimeDelta::seconds(60), "{wait}");
+    // Half of 1 s doubling per failure, until half the 60 s cap.
+    assert_eq!(
+        waits,
+        [500, 1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000],
+        "backoff delays in ms"
+    );
 }
 
 #[tokio::test]

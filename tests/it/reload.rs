@@ -1,9 +1,13 @@
 //! Reload semantics checked in process, deterministically: what is kept,
-//! what is fetched again, and the grace for a renamed role.
+//! what is fetched again, the grace for a renamed role, and a failed
+//! reload changing nothing.
+
+use std::time::Duration;
 
 use chrono::TimeDelta;
 
-use crate::util::{CONFIG, CREDS_PATH, TestDaemon};
+use crate::fake_sts::FakeSts;
+use crate::util::{CONFIG, CREDS_PATH, TestDaemon, eventually};
 
 #[tokio::test]
 async fn a_renamed_role_is_still_answered_under_its_old_name_for_a_grace_period() {
@@ -114,5 +118,78 @@ async fn a_new_sts_timeout_takes_effect_without_a_restart() {
         .await;
     assert!(summary.roles_started.is_empty(), "{summary:?}");
     d.advance(TimeDelta::minutes(2)).await;
+    assert_eq!(d.credentials().await.0, 200);
+}
+
+/// The container tests' config (IMDS for `dev`; container for `dev` and
+/// `ops`, tokens in `{tmp}/tokens`) with an audit log, `{tmp}/AUDIT`.
+fn audited(audit: &str) -> String {
+    format!(
+        "[daemon]\naudit_log = \"{{tmp}}/{audit}\"\n{}",
+        crate::container::CONFIG
+    )
+}
+
+/// STS calls `sts` saw for role `dev`.
+fn dev_calls(sts: &FakeSts) -> usize {
+    let seen = sts.seen();
+    seen.iter()
+        .filter(|s| s.param("RoleArn").is_some_and(|a| a.ends_with("/dev")))
+        .count()
+}
+
+/// Waits (bounded) until `path` holds `n` audit lines.
+async fn audit_lines(path: &std::path::Path, n: usize) {
+    eventually(Duration::from_secs(5), || async {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        (text.lines().count() == n).then_some(())
+    })
+    .await
+    .unwrap_or_else(|| panic!("not {n} audit lines in {}", path.display()));
+}
+
+/// Issue 19 §4: a reload whose last fallible step (preparing the token
+/// files) fails leaves the audit log and the STS endpoint as they were,
+/// although both changed in the new config and the new roles' first fetch
+/// already used the new STS.
+#[tokio::test]
+async fn a_reload_failing_at_its_last_step_keeps_the_audit_log_and_sts() {
+    let mut d = TestDaemon::with_config(&audited("old.log")).await;
+    d.ready().await;
+    let (old_log, new_log) = (d.tmp().join("old.log"), d.tmp().join("new.log"));
+    audit_lines(&old_log, 1).await;
+    let other = FakeSts::start(d.clock.clone()).await;
+    // The token directory becomes a file: the new tokens cannot be written.
+    let tokens = d.tmp().join("tokens");
+    std::fs::remove_dir_all(&tokens).unwrap();
+    std::fs::write(&tokens, "not a directory").unwrap();
+    let new = audited("new.log").replace("{sts}", &other.endpoint());
+    let err = d
+        .try_reload(&new)
+        .await
+        .expect_err("the token file cannot be written");
+    assert!(err.contains("tokens"), "{err}");
+    assert_eq!(
+        dev_calls(&other),
+        1,
+        "the new role's first fetch used the new STS"
+    );
+
+    // The audit log keeps going to the old file.
+    d.ready().await;
+    audit_lines(&old_log, 2).await;
+    assert!(
+        !new_log.exists(),
+        "the failed reload's audit log was opened"
+    );
+    // STS calls keep going to the old endpoint.
+    let calls = dev_calls(&d.sts);
+    d.advance(TimeDelta::minutes(30)).await;
+    assert_eq!(
+        dev_calls(&d.sts),
+        calls + 1,
+        "the refresh went to the old STS"
+    );
+    assert_eq!(dev_calls(&other), 1, "nothing more went to the new STS");
     assert_eq!(d.credentials().await.0, 200);
 }

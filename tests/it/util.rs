@@ -153,17 +153,21 @@ impl TestDaemon {
     /// Applies a new config (template with `{sts}` and `{tmp}`) in
     /// process.
     pub async fn reload(&mut self, template: &str) -> imdsd::ReloadSummary {
+        self.try_reload(template).await.expect("reload")
+    }
+
+    /// Like [`reload`](Self::reload), but a refused reload is returned.
+    pub async fn try_reload(
+        &mut self,
+        template: &str,
+    ) -> Result<imdsd::ReloadSummary, String> {
         let text = template
             .replace("{sts}", &self.sts.endpoint())
             .replace("{tmp}", self._tmp.path().to_str().unwrap());
         let (config, diags) = parse(&text, &source_env());
         let config = config.unwrap_or_else(|| panic!("test config invalid: {diags:?}"));
-        self.daemon
-            .as_mut()
-            .unwrap()
-            .reload(config)
-            .await
-            .expect("reload")
+        let daemon = self.daemon.as_mut().unwrap();
+        daemon.reload(config).await.map_err(|e| e.to_string())
     }
 
     pub fn slot(&self) -> &std::sync::Arc<imdsd::RoleSlot> {

@@ -53,6 +53,7 @@ async fn imdsd_mfa_asks_for_the_code_on_a_terminal() {
     assert!(shown.contains("MFA code for role `dev`: "), "{shown}");
     assert!(shown.contains("code handed to `dev`"), "{shown}");
     serves_credentials(addr).await;
+    assert_eq!(live.sts.seen()[0].param("TokenCode"), Some("135790"));
 }
 
 /// Containers and `su` sessions have no XDG_RUNTIME_DIR: a non-root daemon

@@ -1,7 +1,8 @@
 //! Live operation of the real binary, one file per area, sharing this
 //! harness: a config directory with the daemon running on it ([`Live`]),
 //! and an SDK-like client that loops through token PUT, role listing and
-//! credentials GET ([`ClientLoop`]).
+//! credentials GET ([`ClientLoop`]), on new connections or on one
+//! keep-alive connection.
 //!
 //! - `reload`: reloads by every way a file gets replaced, SIGHUP,
 //!   listeners opened and closed, renamed roles, invalid edits.
@@ -73,69 +74,201 @@ async fn waiting_for_a_code() -> (Live, std::net::SocketAddr) {
 }
 
 /// What the looping client saw.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Seen {
     requests: usize,
     failures: Vec<String>,
     /// When each role marker (from the session token) was first served.
     first_seen: Vec<(String, Instant)>,
 }
+impl Seen {
+    fn saw(&self, marker: &str) -> bool {
+        self.first_seen.iter().any(|(m, _)| m == marker)
+    }
+}
+/// How a client loop reaches the daemon.
+enum Transport {
+    /// A new connection per request (`Connection: close`).
+    Fresh(std::net::SocketAddr),
+    /// One persistent keep-alive connection for every request, as the SDKs
+    /// connect; it is never reopened, so a closed connection is a failure.
+    KeepAlive(KeepAlive),
+}
+/// One HTTP/1.1 keep-alive connection.
+struct KeepAlive {
+    addr: std::net::SocketAddr,
+    stream: tokio::net::TcpStream,
+    buf: Vec<u8>,
+}
+impl KeepAlive {
+    async fn connect(addr: std::net::SocketAddr) -> KeepAlive {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        KeepAlive {
+            addr,
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Sends one request and reads exactly one answer (by its
+    /// `Content-Length`), leaving the connection open.
+    async fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> std::io::Result<crate::util::Resp> {
+        use tokio::io::AsyncWriteExt;
+        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\n", self.addr);
+        if method == "PUT" {
+            head.push_str("Content-Length: 0\r\n");
+        }
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        self.stream.write_all(head.as_bytes()).await?;
+        let limit = Duration::from_secs(10);
+        tokio::time::timeout(limit, self.read_answer())
+            .await
+            .map_err(|_| std::io::Error::other("no answer within 10s"))?
+    }
+
+    async fn read_answer(&mut self) -> std::io::Result<crate::util::Resp> {
+        use tokio::io::AsyncReadExt;
+        loop {
+            if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = crate::util::parse_response(&self.buf[..end + 4]);
+                let length: usize = head
+                    .header("content-length")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                if self.buf.len() >= end + 4 + length {
+                    let whole: Vec<u8> = self.buf.drain(..end + 4 + length).collect();
+                    return Ok(crate::util::parse_response(&whole));
+                }
+            }
+            let mut chunk = [0u8; 4096];
+            let n = self.stream.read(&mut chunk).await?;
+            if n == 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the daemon closed the keep-alive connection",
+                ));
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+impl Transport {
+    async fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<crate::util::Resp, String> {
+        let answer = match self {
+            Transport::Fresh(addr) => try_request(*addr, method, path, headers).await,
+            Transport::KeepAlive(conn) => conn.send(method, path, headers).await,
+        };
+        answer.map_err(|e| format!("{method} {path}: {e}"))
+    }
+}
 /// An SDK-like client: token PUT, role listing, credentials GET, again and
-/// again, until stopped (at most 20 s or 20 000 rounds).
+/// again, until stopped (at most 20 s or 20 000 rounds). What it saw so far
+/// is shared, so a test can wait on its progress.
 struct ClientLoop {
     stop: Arc<AtomicBool>,
-    task: JoinHandle<Seen>,
+    seen: Arc<std::sync::Mutex<Seen>>,
+    task: JoinHandle<()>,
 }
 impl ClientLoop {
+    /// A loop opening a new connection per request.
     fn start(addr: std::net::SocketAddr) -> ClientLoop {
+        Self::over(async move { Transport::Fresh(addr) })
+    }
+
+    /// A loop on one persistent keep-alive connection.
+    fn keep_alive(addr: std::net::SocketAddr) -> ClientLoop {
+        Self::over(async move { Transport::KeepAlive(KeepAlive::connect(addr).await) })
+    }
+
+    fn over(
+        transport: impl std::future::Future<Output = Transport> + Send + 'static,
+    ) -> ClientLoop {
         let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
+        let seen = Arc::new(std::sync::Mutex::new(Seen::default()));
+        let (flag, shared) = (stop.clone(), seen.clone());
         let task = tokio::spawn(async move {
-            let mut seen = Seen::default();
+            let mut transport = transport.await;
             let deadline = Instant::now() + Duration::from_secs(20);
-            while !flag.load(Ordering::Relaxed)
-                && Instant::now() < deadline
-                && seen.requests < 20_000
-            {
-                seen.requests += 1;
-                if let Err(e) = one_round(addr, &mut seen).await {
-                    seen.failures.push(e);
+            loop {
+                let mut round = shared.lock().unwrap().clone();
+                if flag.load(Ordering::Relaxed)
+                    || Instant::now() >= deadline
+                    || round.requests >= 20_000
+                {
+                    return;
+                }
+                round.requests += 1;
+                let failed = one_round_via(&mut transport, &mut round).await.err();
+                let lost =
+                    failed.is_some() && matches!(transport, Transport::KeepAlive(_));
+                round.failures.extend(failed);
+                *shared.lock().unwrap() = round;
+                if lost {
+                    // Not reopened: the next request would only repeat it.
+                    return;
                 }
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
-            seen
         });
-        ClientLoop { stop, task }
+        ClientLoop { stop, seen, task }
+    }
+
+    /// Waits (bounded: 10 s) until what the loop saw satisfies `done`.
+    async fn wait_for(&self, what: &str, done: impl Fn(&Seen) -> bool) {
+        let seen = self.seen.clone();
+        eventually(Duration::from_secs(10), || {
+            let ok = done(&seen.lock().unwrap());
+            async move { ok.then_some(()) }
+        })
+        .await
+        .unwrap_or_else(|| {
+            let seen = self.seen.lock().unwrap().clone();
+            panic!("client loop: {what}: {seen:?}")
+        });
+    }
+
+    /// Waits until the loop has done `n` more rounds.
+    async fn rounds(&self, n: usize) {
+        let from = self.seen.lock().unwrap().requests;
+        self.wait_for(&format!("{n} more rounds"), |s| s.requests >= from + n)
+            .await;
     }
 
     async fn finish(self) -> Seen {
         self.stop.store(true, Ordering::Relaxed);
-        self.task.await.unwrap()
+        self.task.await.unwrap();
+        self.seen.lock().unwrap().clone()
     }
 }
 async fn one_round(addr: std::net::SocketAddr, seen: &mut Seen) -> Result<(), String> {
-    let request = |method: &'static str,
-                   path: String,
-                   headers: Vec<(&'static str, String)>| async move {
-        let headers: Vec<(&str, &str)> =
-            headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        try_request(addr, method, &path, &headers)
-            .await
-            .map_err(|e| format!("{method} {path}: {e}"))
-    };
-    let r = request("PUT", "/latest/api/token".into(), vec![(TTL, "60".into())]).await?;
+    one_round_via(&mut Transport::Fresh(addr), seen).await
+}
+async fn one_round_via(t: &mut Transport, seen: &mut Seen) -> Result<(), String> {
+    let r = t.send("PUT", "/latest/api/token", &[(TTL, "60")]).await?;
     if r.status != 200 {
         return Err(format!("token PUT: {}", r.status));
     }
     let token = r.text();
-    let listing = "/latest/meta-data/iam/security-credentials/".to_string();
-    let r = request("GET", listing, vec![(TOKEN, token.clone())]).await?;
+    let listing = "/latest/meta-data/iam/security-credentials/";
+    let r = t.send("GET", listing, &[(TOKEN, &token)]).await?;
     if r.status != 200 {
         return Err(format!("role listing: {}", r.status));
     }
-    let role = r.text();
-    let path = format!("/latest/meta-data/iam/security-credentials/{role}");
-    let r = request("GET", path, vec![(TOKEN, token)]).await?;
+    let path = format!("{listing}{}", r.text());
+    let r = t.send("GET", &path, &[(TOKEN, &token)]).await?;
     if r.status != 200 {
         return Err(format!("credentials: {} {}", r.status, r.text()));
     }
@@ -146,7 +279,7 @@ async fn one_round(addr: std::net::SocketAddr, seen: &mut Seen) -> Result<(), St
         .and_then(|t| t.split('-').next())
         .unwrap_or("")
         .to_string();
-    if !seen.first_seen.iter().any(|(m, _)| *m == marker) {
+    if !seen.saw(&marker) {
         seen.first_seen.push((marker, Instant::now()));
     }
     Ok(())

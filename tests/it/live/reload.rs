@@ -57,32 +57,34 @@ async fn reload_without_a_failed_request(how: Replace) {
     };
     let addr = live.daemon.addr().await;
     live.daemon.log_line("fetched credentials").await;
-    let client = ClientLoop::start(addr);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let clients = [ClientLoop::start(addr), ClientLoop::keep_alive(addr)];
+    for client in &clients {
+        client.rounds(5).await;
+    }
     let since = Instant::now();
     replace(&live.path, &config(&live.sts, "prod", ""), how);
+    live.daemon.log_line("config reloaded").await;
     let took = switched_within(addr, "prod", since).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let seen = client.finish().await;
+    for client in &clients {
+        client.wait_for("serves prod", |s| s.saw("prod")).await;
+        client.rounds(5).await;
+    }
     assert!(
         took <= Duration::from_secs(2),
         "{how:?}: the new role took {took:?}"
     );
-    assert!(
-        seen.failures.is_empty(),
-        "{how:?}: failed requests {:?}",
-        seen.failures
-    );
-    assert!(
-        seen.first_seen.iter().any(|(m, _)| m == "prod"),
-        "{how:?}: loop saw {:?}",
-        seen.first_seen
-    );
-    assert!(
-        seen.requests > 10,
-        "the loop ran ({} rounds)",
-        seen.requests
-    );
+    for (client, kind) in clients.into_iter().zip(["new connections", "keep-alive"]) {
+        let seen = client.finish().await;
+        assert!(
+            seen.failures.is_empty(),
+            "{how:?}, {kind}: failed requests {:?}",
+            seen.failures
+        );
+        assert!(
+            seen.saw("dev") && seen.saw("prod"),
+            "{how:?}, {kind}: {seen:?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -123,7 +125,7 @@ async fn an_invalid_edit_keeps_the_old_config_serving() {
         line.contains(&format!("{}:", live.path.display())),
         "{line}"
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    client.rounds(5).await;
     std::fs::write(&live.path, config(&live.sts, "prod", "")).unwrap();
     switched_within(addr, "prod", Instant::now()).await;
     let seen = client.finish().await;
@@ -144,23 +146,26 @@ async fn an_invalid_edit_keeps_the_old_config_serving() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_reloads_when_watching_is_off() {
-    let live =
-        Live::start(|sts| config(sts, "dev", "[daemon]\nwatch_config = false\n")).await;
+    let off = "[daemon]\nwatch_config = false\n";
+    let live = Live::start(|sts| config(sts, "dev", off)).await;
+    // A watching daemon given the same edit at the same moment: its reload
+    // bounds how long the unwatched one would have taken to notice.
+    let watching = Live::start(|sts| config(sts, "dev", "")).await;
     let addr = live.daemon.addr().await;
     live.daemon.log_line("fetched credentials").await;
-    std::fs::write(
-        &live.path,
-        config(&live.sts, "prod", "[daemon]\nwatch_config = false\n"),
-    )
-    .unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(
-        live.sts.calls(),
-        1,
+    watching.daemon.log_line("fetched credentials").await;
+    std::fs::write(&live.path, config(&live.sts, "prod", off)).unwrap();
+    std::fs::write(&watching.path, config(&watching.sts, "prod", "")).unwrap();
+    watching.daemon.log_line("config reloaded").await;
+    let reloaded = |l: &String| l.contains("config reloaded");
+    assert!(
+        !live.daemon.lines().iter().any(reloaded),
         "no reload without SIGHUP when watching is off"
     );
+    assert_eq!(live.sts.calls(), 1);
     let since = Instant::now();
     live.daemon.signal("-HUP");
+    live.daemon.log_line("config reloaded").await;
     let took = switched_within(addr, "prod", since).await;
     assert!(took <= Duration::from_secs(2), "{took:?}");
 }
@@ -235,14 +240,20 @@ async fn renaming_the_served_role_fails_no_request() {
     let live = Live::start(|sts| config(sts, "dev", "")).await;
     let addr = live.daemon.addr().await;
     live.daemon.log_line("fetched credentials").await;
-    let client = ClientLoop::start(addr);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let clients = [ClientLoop::start(addr), ClientLoop::keep_alive(addr)];
+    for client in &clients {
+        client.rounds(5).await;
+    }
     let renamed = config(&live.sts, "prod", "").replace("[roles.dev]", "[roles.prod]");
     std::fs::write(&live.path, renamed).unwrap();
+    live.daemon.log_line("config reloaded").await;
     switched_within(addr, "prod", Instant::now()).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let seen = client.finish().await;
-    assert!(seen.failures.is_empty(), "{:?}", seen.failures);
+    for client in clients {
+        client.wait_for("serves prod", |s| s.saw("prod")).await;
+        client.rounds(5).await;
+        let seen = client.finish().await;
+        assert!(seen.failures.is_empty(), "{:?}", seen.failures);
+    }
     let r = request(addr, "PUT", "/latest/api/token", &[(TTL, "60")]).await;
     let listing = request(
         addr,

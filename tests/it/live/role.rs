@@ -247,6 +247,10 @@ async fn a_closed_pipe_on_stdout_is_not_a_panic() {
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("panicked"), "{err}");
+    // Not killed by SIGPIPE (no code), not a panic (101), not a failure:
+    // the status was fetched; only its reader was gone.
+    assert_eq!(out.status.code(), Some(0), "{:?}: {err}", out.status);
+    assert!(err.is_empty(), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
