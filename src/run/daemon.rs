@@ -232,6 +232,7 @@ fn watch_profiles(roles: RoleDirectory, env: &Environment) -> Option<FileWatch> 
             tracing::warn!("{e}; roles reading AWS profiles retry on their own schedule")
         })
         .ok()?;
+    tracing::debug!("watching the AWS profile files for changes");
     tokio::spawn(async move {
         while changes.recv().await.is_some() {
             for slot in roles.load().values() {

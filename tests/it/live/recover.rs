@@ -203,6 +203,8 @@ async fn a_failing_profile_role_retries_when_the_profile_files_change() {
     );
     let addr = daemon.addr().await;
     daemon.log_line("SsoLoginRequired").await;
+    // The watch starts once the roles have; a change before it is not seen.
+    daemon.log_line("watching the AWS profile files").await;
 
     let cache = home.join(".aws/sso/cache");
     std::fs::create_dir_all(&cache).unwrap();
