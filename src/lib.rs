@@ -19,8 +19,10 @@
 //! - [`imds`]: the IMDSv2 endpoint: routing and tokens (pure), response
 //!   bodies, request handling.
 //! - [`container`]: the container-credentials endpoint: many roles on one
-//!   listener, each at `/role/NAME` behind its own derived token, and the
-//!   token files that hand those tokens to clients.
+//!   listener, each at `/role/NAME` behind its own derived token (routing,
+//!   tokens, token files, request handling).
+//! - [`endpoint`]: the scaffold both run in: the one credentials sequence
+//!   (servable check, audit, 200/503, counters) and the server's handler.
 //! - [`app`]: wires a config into running refreshers and listeners, applies
 //!   reloads without a gap, drains in order.
 //! - [`control`]: the local control socket (`imdsd status`, `imdsd mfa`).
@@ -57,6 +59,7 @@ mod container;
 mod control;
 mod credentials;
 mod creds;
+mod endpoint;
 mod environment;
 #[cfg(fuzzing)]
 #[doc(hidden)]

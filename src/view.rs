@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::config::TokenFiles;
-use crate::creds::store::RoleSlot;
+use crate::creds::slot::RoleSlot;
 use crate::metrics::RequestStats;
 
 /// What the rest of the daemon (status, health, metrics) may look at.

@@ -15,41 +15,45 @@ use tokio_util::sync::CancellationToken;
 use super::bind::Bound;
 use super::{Daemon, StartError};
 use crate::config::{Config, ContainerConfig, ListenerConfig, Protocol, TokenFiles};
-use crate::container::endpoint::{self as container, ServedRole};
+use crate::container::endpoint::{Container, ServedRole};
 use crate::container::token_files::{self, PreparedToken};
 use crate::container::tokens::{ROTATION_GRACE, RoleToken};
-use crate::imds::endpoint::{self as imds, RENAME_GRACE};
+use crate::endpoint::{self, EndpointSpec};
+use crate::imds::endpoint::{Imds, ImdsSpec, RENAME_GRACE};
 use crate::metrics::RequestStats;
 use crate::secret::Secret;
 use crate::server::guard::HostAllowList;
 use crate::server::{self, Client, HttpResponse};
 
-/// What a listener answers with.
+/// What a listener answers with: the scaffold around the protocol its
+/// config names. An enum because a reload may give a kept address the
+/// other protocol; every call goes to the variant's own
+/// [`server::Handler`].
 #[derive(Debug)]
 pub(crate) enum Endpoint {
-    Imds(Box<imds::Endpoint>),
-    Container(container::Endpoint),
+    Imds(Box<endpoint::Endpoint<Imds>>),
+    Container(endpoint::Endpoint<Container>),
 }
 
 impl server::Handler for Endpoint {
     fn allowed_uids(&self) -> Option<&[u32]> {
         match self {
-            Endpoint::Imds(e) => server::Handler::allowed_uids(e.as_ref()),
-            Endpoint::Container(e) => server::Handler::allowed_uids(e),
+            Endpoint::Imds(e) => e.allowed_uids(),
+            Endpoint::Container(e) => e.allowed_uids(),
         }
     }
 
     fn throttled(&self) -> HttpResponse {
         match self {
-            Endpoint::Imds(e) => server::Handler::throttled(e.as_ref()),
-            Endpoint::Container(e) => server::Handler::throttled(e),
+            Endpoint::Imds(e) => e.throttled(),
+            Endpoint::Container(e) => e.throttled(),
         }
     }
 
     async fn handle(&self, req: Request<()>, client: &Client) -> HttpResponse {
         match self {
-            Endpoint::Imds(e) => e.respond(req, client).await,
-            Endpoint::Container(e) => e.respond(req, client).await,
+            Endpoint::Imds(e) => e.handle(req, client).await,
+            Endpoint::Container(e) => e.handle(req, client).await,
         }
     }
 }
@@ -77,80 +81,77 @@ impl Daemon {
         stats: Arc<RequestStats>,
         previous: Option<&Endpoint>,
     ) -> Endpoint {
+        let spec = EndpointSpec {
+            allow_uids: cfg.allow_uids.clone(),
+            clock: self.shared.clock().clone(),
+            wait_limit: self.shared.wait_limit,
+            stats,
+            listener: addr,
+            audit: self.shared.audit.clone(),
+        };
         match &cfg.protocol {
             Protocol::Imds { role, allow_v1 } => {
-                let mut endpoint = self.imds_endpoint(cfg, role, *allow_v1, addr, stats);
-                if let Some(Endpoint::Imds(old)) = previous
-                    && old.role().name() != role
-                {
-                    let until = self.shared.clock().now() + RENAME_GRACE;
-                    endpoint.keep_previous(old.role().clone(), until);
-                }
-                Endpoint::Imds(Box::new(endpoint))
+                let old = match previous {
+                    Some(Endpoint::Imds(old)) => Some(old.protocol()),
+                    _ => None,
+                };
+                let imds = self.imds(role, *allow_v1, addr, old);
+                Endpoint::Imds(Box::new(endpoint::Endpoint::new(spec, imds)))
             }
             Protocol::Container(c) => {
                 let old = match previous {
-                    Some(Endpoint::Container(old)) => Some(old),
+                    Some(Endpoint::Container(old)) => Some(old.protocol()),
                     _ => None,
                 };
-                Endpoint::Container(self.container_endpoint(cfg, c, addr, stats, old))
+                let container = self.container(c, addr, old);
+                Endpoint::Container(endpoint::Endpoint::new(spec, container))
             }
         }
     }
 
-    fn imds_endpoint(
+    /// An IMDS listener serving `role`; when it replaces one that served
+    /// another role, that role stays answerable under its name for
+    /// [`RENAME_GRACE`].
+    fn imds(
         &self,
-        cfg: &ListenerConfig,
         role: &str,
         allow_v1: bool,
         addr: SocketAddr,
-        stats: Arc<RequestStats>,
-    ) -> imds::Endpoint {
+        previous: Option<&Imds>,
+    ) -> Imds {
+        let now = self.shared.clock().now();
+        let previous = previous
+            .filter(|old| old.role().name() != role)
+            .map(|old| (old.role().clone(), now + RENAME_GRACE));
         let role = &self.roles[role];
-        imds::Endpoint::new(imds::EndpointSpec {
+        Imds::new(ImdsSpec {
             role: role.slot.clone(),
             role_arn: role.config.role_arn().unwrap_or_default().to_string(),
             allow_v1,
-            allow_uids: cfg.allow_uids.clone(),
             hosts: HostAllowList::for_listener(addr),
             key: self.shared.key.clone(),
-            clock: self.shared.clock().clone(),
+            started: now,
             // The STS client is replaced before listeners are rebuilt, so
             // during a reload this is already the new region.
             region: self.shared.fetch.sts.load().config().region.clone(),
             instance_id: self.shared.instance_id.clone(),
-            wait_limit: self.shared.wait_limit,
-            stats,
-            previous: None,
-            listener: addr,
-            audit: self.shared.audit.clone(),
+            previous,
         })
     }
 
-    fn container_endpoint(
+    fn container(
         &self,
-        cfg: &ListenerConfig,
         c: &ContainerConfig,
         addr: SocketAddr,
-        stats: Arc<RequestStats>,
-        previous: Option<&container::Endpoint>,
-    ) -> container::Endpoint {
+        previous: Option<&Container>,
+    ) -> Container {
         let until = self.shared.clock().now() + ROTATION_GRACE;
         let roles = c
             .roles
             .iter()
             .map(|name| (name.clone(), self.served_role(name, previous, until)))
             .collect();
-        container::Endpoint::new(container::EndpointSpec {
-            roles,
-            allow_uids: cfg.allow_uids.clone(),
-            hosts: HostAllowList::for_listener(addr),
-            clock: self.shared.clock().clone(),
-            wait_limit: self.shared.wait_limit,
-            stats,
-            listener: addr,
-            audit: self.shared.audit.clone(),
-        })
+        Container::new(roles, HostAllowList::for_listener(addr))
     }
 
     /// A role on a container listener, with its token; a token that
@@ -158,7 +159,7 @@ impl Daemon {
     fn served_role(
         &self,
         name: &str,
-        previous: Option<&container::Endpoint>,
+        previous: Option<&Container>,
         until: DateTime<Utc>,
     ) -> ServedRole {
         let runtime = &self.roles[name];

@@ -1,5 +1,6 @@
-//! One container listener's request handling: guard, route, token check,
-//! answer.
+//! One container listener's protocol: guard, route, token check, and every
+//! answer but the credentials sequence, which `crate::endpoint` runs for
+//! both protocols.
 //!
 //! The body is rendered when credentials are published, so the hot path is
 //! a few header lookups, a constant-time compare, an atomic load and a
@@ -9,21 +10,19 @@
 //! servable.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use http::header::{AUTHORIZATION, HeaderName};
-use http::{HeaderMap, Request, StatusCode};
+use http::request::Parts;
+use http::{HeaderMap, StatusCode};
 
 use super::route::{Route, route};
 use super::tokens::RoleToken;
-use crate::audit::{Audit, Vend};
-use crate::clock::SharedClock;
-use crate::creds::store::RoleSlot;
+use crate::creds::slot::RoleSlot;
+use crate::creds::store::{Served, Snapshot};
+use crate::endpoint::{Answer, Protocol};
 use crate::metrics::{RequestKind, RequestStats};
-use crate::server::Client;
 use crate::server::guard::{self, HostAllowList, Refusal};
 use crate::server::response::{self, HttpResponse};
 
@@ -36,45 +35,17 @@ pub(crate) struct ServedRole {
     pub(crate) token: RoleToken,
 }
 
-/// What one container listener serves and how.
+/// What one container listener serves and how (the protocol inside
+/// [`crate::endpoint::Endpoint`]).
 #[derive(Debug)]
-pub(crate) struct Endpoint {
+pub(crate) struct Container {
     roles: BTreeMap<String, ServedRole>,
-    allow_uids: Option<Vec<u32>>,
     hosts: HostAllowList,
-    clock: SharedClock,
-    wait_limit: Duration,
-    stats: Arc<RequestStats>,
-    listener: SocketAddr,
-    audit: Audit,
 }
 
-/// Everything needed to build an [`Endpoint`].
-pub(crate) struct EndpointSpec {
-    pub(crate) roles: BTreeMap<String, ServedRole>,
-    pub(crate) allow_uids: Option<Vec<u32>>,
-    pub(crate) hosts: HostAllowList,
-    pub(crate) clock: SharedClock,
-    pub(crate) wait_limit: Duration,
-    /// The listener's counters; kept across reloads.
-    pub(crate) stats: Arc<RequestStats>,
-    /// The listener's address, for the audit trail.
-    pub(crate) listener: SocketAddr,
-    pub(crate) audit: Audit,
-}
-
-impl Endpoint {
-    pub(crate) fn new(spec: EndpointSpec) -> Self {
-        Endpoint {
-            roles: spec.roles,
-            allow_uids: spec.allow_uids,
-            hosts: spec.hosts,
-            clock: spec.clock,
-            wait_limit: spec.wait_limit,
-            stats: spec.stats,
-            listener: spec.listener,
-            audit: spec.audit,
-        }
+impl Container {
+    pub(crate) fn new(roles: BTreeMap<String, ServedRole>, hosts: HostAllowList) -> Self {
+        Container { roles, hosts }
     }
 
     /// The roles served, with their tokens (a reload builds on them).
@@ -82,107 +53,82 @@ impl Endpoint {
         &self.roles
     }
 
-    /// Answers one request.
-    pub(crate) async fn respond<B>(
-        &self,
-        req: Request<B>,
-        client: &Client,
-    ) -> HttpResponse {
-        let (kind, response) = self.answer(req, client).await;
-        self.stats.record(kind, response.status());
-        response
-    }
-
-    async fn answer<B>(
-        &self,
-        req: Request<B>,
-        client: &Client,
-    ) -> (RequestKind, HttpResponse) {
-        let (parts, _body) = req.into_parts();
-        if let Some(refused) = refusal(&self.hosts, &parts.uri, &parts.headers) {
-            return (RequestKind::Refused, refused);
-        }
-        match route(&parts.method, parts.uri.path()) {
-            Route::Credentials(name) => (
-                RequestKind::Credentials,
-                self.credentials(name, &parts.headers, client).await,
-            ),
-            Route::MethodNotAllowed => (
-                RequestKind::MethodNotAllowed,
-                response::json_error(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    "MethodNotAllowed",
-                    "only GET is served",
-                ),
-            ),
-            Route::NotFound => (
-                RequestKind::NotFound,
-                response::json_error(
-                    StatusCode::NOT_FOUND,
-                    "NotFound",
-                    "credentials are served at /role/NAME",
-                ),
-            ),
-        }
-    }
-
-    /// `/role/NAME`: the token check, then the role's current answer.
-    async fn credentials(
-        &self,
-        name: &str,
+    /// `/role/NAME`: the token check; the scaffold serves what passes it.
+    fn role_credentials<'a>(
+        &'a self,
+        name: &'a str,
         headers: &HeaderMap,
-        client: &Client,
-    ) -> HttpResponse {
+        now: DateTime<Utc>,
+    ) -> Answer<'a> {
         let Some(role) = self.roles.get(name) else {
             let message = format!("no role `{name}` is served on this listener");
-            return response::json_error(StatusCode::NOT_FOUND, "NotFound", &message);
+            return Answer::Done(response::json_error(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                &message,
+            ));
         };
-        let now = self.clock.now();
-        if let Some(denied) = check_authorization(role, name, headers, now) {
-            return denied;
-        }
-        match role.slot.servable(&self.clock, now, self.wait_limit).await {
-            Ok(served) => {
-                self.audit.vend(|| Vend {
-                    at: now,
-                    listener: self.listener,
-                    protocol: "container",
-                    role: name.into(),
-                    access_key_id: served.access_key_id.clone(),
-                    client: *client,
-                });
-                response::json(StatusCode::OK, served.container_body.clone())
-            }
-            Err(snap) => {
-                let (code, message) = snap.unavailable(name);
-                response::json_error(StatusCode::SERVICE_UNAVAILABLE, &code, &message)
-            }
+        match check_authorization(role, name, headers, now) {
+            Some(denied) => Answer::Done(denied),
+            None => Answer::Credentials {
+                role: name,
+                slot: &role.slot,
+            },
         }
     }
 }
 
-impl crate::server::Handler for Endpoint {
-    fn allowed_uids(&self) -> Option<&[u32]> {
-        self.allow_uids.as_deref()
+impl Protocol for Container {
+    const NAME: &'static str = "container";
+
+    fn route<'a>(
+        &'a self,
+        head: &'a Parts,
+        now: DateTime<Utc>,
+        _stats: &RequestStats,
+    ) -> (RequestKind, Answer<'a>) {
+        if let Some(refused) = refusal(&self.hosts, &head.uri, &head.headers) {
+            return (RequestKind::Refused, Answer::Done(refused));
+        }
+        match route(&head.method, head.uri.path()) {
+            Route::Credentials(name) => (
+                RequestKind::Credentials,
+                self.role_credentials(name, &head.headers, now),
+            ),
+            Route::MethodNotAllowed => (
+                RequestKind::MethodNotAllowed,
+                Answer::Done(response::json_error(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "MethodNotAllowed",
+                    "only GET is served",
+                )),
+            ),
+            Route::NotFound => (
+                RequestKind::NotFound,
+                Answer::Done(response::json_error(
+                    StatusCode::NOT_FOUND,
+                    "NotFound",
+                    "credentials are served at /role/NAME",
+                )),
+            ),
+        }
+    }
+
+    fn credentials(&self, served: &Served) -> HttpResponse {
+        response::json(StatusCode::OK, served.container_body.clone())
+    }
+
+    fn unavailable(&self, role: &str, snap: &Snapshot) -> HttpResponse {
+        let (code, message) = snap.unavailable(role);
+        response::json_error(StatusCode::SERVICE_UNAVAILABLE, &code, &message)
     }
 
     fn throttled(&self) -> HttpResponse {
-        self.stats
-            .record(RequestKind::Throttled, StatusCode::TOO_MANY_REQUESTS);
-        let mut r = response::json_error(
+        response::json_error(
             StatusCode::TOO_MANY_REQUESTS,
             "Throttling",
             "too many requests from this client; retry in a second",
-        );
-        r.headers_mut().insert(
-            http::header::RETRY_AFTER,
-            http::HeaderValue::from_static("1"),
-        );
-        r
-    }
-
-    async fn handle(&self, req: Request<()>, client: &Client) -> HttpResponse {
-        self.respond(req, client).await
+        )
     }
 }
 
@@ -250,14 +196,7 @@ fn check_authorization(
 mod tests {
     use super::*;
     use crate::secret::Secret;
-
-    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(*k, v.parse().unwrap());
-        }
-        h
-    }
+    use crate::server::guard::headers;
 
     #[test]
     fn proxied_foreign_and_browser_requests_are_refused() {

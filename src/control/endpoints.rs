@@ -73,7 +73,7 @@ fn base_url(addr: SocketAddr) -> String {
 mod tests {
     use super::*;
     use crate::config::TokenFiles;
-    use crate::creds::store::RoleSlot;
+    use crate::creds::slot::RoleSlot;
     use crate::metrics::Metrics;
     use crate::view::ListenerView;
     use std::path::PathBuf;

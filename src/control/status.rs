@@ -12,6 +12,7 @@ use crate::credentials::documents::EXPIRATION_FORMAT;
 use crate::creds::store::Snapshot;
 use crate::view::View;
 
+/// The whole report, as `imdsd status` prints it and `--json` sends it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub(crate) struct Status {
     pub(crate) version: String,
@@ -21,6 +22,7 @@ pub(crate) struct Status {
     pub(crate) listeners: Vec<ListenerStatus>,
 }
 
+/// One role: what it serves and what it is doing.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub(crate) struct RoleStatus {
     pub(crate) name: String,
@@ -34,6 +36,7 @@ pub(crate) struct RoleStatus {
     pub(crate) last_error: Option<ErrorStatus>,
 }
 
+/// A role's last failure: the STS (or source) code, its message, when.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub(crate) struct ErrorStatus {
     pub(crate) code: String,
@@ -41,6 +44,7 @@ pub(crate) struct ErrorStatus {
     pub(crate) at: String,
 }
 
+/// One listener and the requests it answered, by status.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub(crate) struct ListenerStatus {
     pub(crate) address: String,
@@ -153,62 +157,122 @@ pub(crate) fn render_text(status: &Status) -> String {
         "imdsd {} (pid {}), config {}",
         status.version, status.pid, status.config
     );
-    let _ = writeln!(out);
-    let _ = writeln!(
-        out,
-        "{:<16} {:<11} {:<22} {:<10} {:<13} LAST ERROR",
-        "ROLE", "STATE", "ACCESS KEY", "EXPIRES IN", "NEXT REFRESH"
+    out.push('\n');
+    table(&mut out, &ROLE_COLUMNS, status.roles.iter().map(role_row));
+    out.push('\n');
+    table(
+        &mut out,
+        &LISTENER_COLUMNS,
+        status.listeners.iter().map(listener_row),
     );
-    for r in &status.roles {
-        let opt = |v: Option<i64>| v.map(human_secs).unwrap_or_else(|| "-".into());
-        let error = match (&r.waiting_for, &r.last_error) {
-            (Some(w), _) => w.clone(),
-            (None, Some(e)) => format!("{}: {}", e.code, e.message),
-            (None, None) => "-".into(),
-        };
-        let _ = writeln!(
-            out,
-            "{:<16} {:<11} {:<22} {:<10} {:<13} {}",
-            r.name,
-            r.state,
-            r.access_key_id.as_deref().unwrap_or("-"),
-            opt(r.expires_in_secs),
-            opt(r.next_refresh_in_secs),
-            error
-        );
-    }
-    let _ = writeln!(out);
-    let _ = writeln!(
-        out,
-        "{:<24} {:<9} {:<16} {:<4} {:>9}  BY STATUS",
-        "LISTENER", "PROTOCOL", "ROLES", "V1", "REQUESTS"
-    );
-    for l in &status.listeners {
-        let by: Vec<String> = l
-            .by_status
-            .iter()
-            .map(|(s, n)| format!("{s}: {n}"))
-            .collect();
-        let _ = writeln!(
-            out,
-            "{:<24} {:<9} {:<16} {:<4} {:>9}  {}",
-            l.address,
-            l.protocol,
-            l.roles.join(","),
-            match (l.protocol.as_str(), l.v1) {
-                ("imds", true) => "on",
-                ("imds", false) => "off",
-                _ => "-",
-            },
-            l.requests,
-            if by.is_empty() {
-                "-".into()
-            } else {
-                by.join(", ")
-            }
-        );
-    }
     out
+}
+
+/// One column of a table: its heading, the space before it, and its width
+/// (the last column is not padded).
+struct Column {
+    heading: &'static str,
+    gap: &'static str,
+    width: usize,
+    right: bool,
+}
+
+const fn column(heading: &'static str, width: usize) -> Column {
+    Column {
+        heading,
+        gap: " ",
+        width,
+        right: false,
+    }
+}
+
+const ROLE_COLUMNS: [Column; 6] = [
+    column("ROLE", 16),
+    column("STATE", 11),
+    column("ACCESS KEY", 22),
+    column("EXPIRES IN", 10),
+    column("NEXT REFRESH", 13),
+    column("LAST ERROR", 0),
+];
+
+/// Counts are right-aligned, and set off from the breakdown after them.
+const LISTENER_COLUMNS: [Column; 6] = [
+    column("LISTENER", 24),
+    column("PROTOCOL", 9),
+    column("ROLES", 16),
+    column("V1", 4),
+    Column {
+        right: true,
+        ..column("REQUESTS", 9)
+    },
+    Column {
+        gap: "  ",
+        ..column("BY STATUS", 0)
+    },
+];
+
+/// The headings, then a line per row, every cell in its column.
+fn table<const N: usize>(
+    out: &mut String,
+    columns: &[Column; N],
+    rows: impl Iterator<Item = [String; N]>,
+) {
+    let headings = columns.each_ref().map(|c| c.heading.to_string());
+    for row in std::iter::once(headings).chain(rows) {
+        for (i, (c, cell)) in columns.iter().zip(&row).enumerate() {
+            if i > 0 {
+                out.push_str(c.gap);
+            }
+            let _ = if c.right {
+                write!(out, "{cell:>width$}", width = c.width)
+            } else {
+                write!(out, "{cell:<width$}", width = c.width)
+            };
+        }
+        out.push('\n');
+    }
+}
+
+fn role_row(r: &RoleStatus) -> [String; 6] {
+    let opt = |v: Option<i64>| v.map(human_secs).unwrap_or_else(|| "-".into());
+    let error = match (&r.waiting_for, &r.last_error) {
+        (Some(w), _) => w.clone(),
+        (None, Some(e)) => format!("{}: {}", e.code, e.message),
+        (None, None) => "-".into(),
+    };
+    [
+        r.name.clone(),
+        r.state.clone(),
+        r.access_key_id.clone().unwrap_or_else(|| "-".into()),
+        opt(r.expires_in_secs),
+        opt(r.next_refresh_in_secs),
+        error,
+    ]
+}
+
+fn listener_row(l: &ListenerStatus) -> [String; 6] {
+    let v1 = match (l.protocol.as_str(), l.v1) {
+        ("imds", true) => "on",
+        ("imds", false) => "off",
+        _ => "-",
+    };
+    let by: Vec<String> = l
+        .by_status
+        .iter()
+        .map(|(s, n)| format!("{s}: {n}"))
+        .collect();
+    [
+        l.address.clone(),
+        l.protocol.clone(),
+        l.roles.join(","),
+        v1.into(),
+        l.requests.to_string(),
+        if by.is_empty() {
+            "-".into()
+        } else {
+            by.join(", ")
+        },
+    ]
 }
 
 #[cfg(test)]
@@ -284,9 +348,8 @@ mod tests {
         assert_eq!(human_secs(0), "0s");
     }
 
-    #[test]
-    fn the_table_has_a_row_per_role_and_listener() {
-        let status = Status {
+    fn report() -> Status {
+        Status {
             version: "1.2.3".into(),
             pid: 42,
             config: "/etc/imdsd/imdsd.toml".into(),
@@ -314,7 +377,12 @@ mod tests {
                 v1_requests: 0,
                 v2_requests: 7,
             }],
-        };
+        }
+    }
+
+    #[test]
+    fn the_table_has_a_row_per_role_and_listener() {
+        let status = report();
         let text = render_text(&status);
         let rows: Vec<Vec<&str>> = text
             .lines()
@@ -361,5 +429,44 @@ mod tests {
         assert!(
             rows[2].starts_with(&["ROLE", "STATE"]) && rows[5].starts_with(&["LISTENER"])
         );
+    }
+
+    /// Every cell in its column, padded as the headings are: a role
+    /// waiting for a code, a listener with no requests yet.
+    #[test]
+    fn the_table_keeps_its_columns_aligned() {
+        let mut status = report();
+        status.roles.push(RoleStatus {
+            name: "ops".into(),
+            state: "waiting".into(),
+            access_key_id: None,
+            expiration: None,
+            expires_in_secs: None,
+            next_refresh_in_secs: Some(45),
+            waiting_for: Some("an MFA code (imdsd mfa ops CODE)".into()),
+            last_error: None,
+        });
+        status.listeners.push(ListenerStatus {
+            address: "127.0.0.1:16926".into(),
+            protocol: "container".into(),
+            roles: vec!["dev".into(), "ops".into()],
+            v1: false,
+            requests: 0,
+            by_status: BTreeMap::new(),
+            v1_requests: 0,
+            v2_requests: 0,
+        });
+        let expected = "\
+imdsd 1.2.3 (pid 42), config /etc/imdsd/imdsd.toml
+
+ROLE             STATE       ACCESS KEY             EXPIRES IN NEXT REFRESH  LAST ERROR
+dev              failing     ASIAEXAMPLE            1h02m      -             AccessDenied: not allowed
+ops              waiting     -                      -          45s           an MFA code (imdsd mfa ops CODE)
+
+LISTENER                 PROTOCOL  ROLES            V1    REQUESTS  BY STATUS
+127.0.0.1:16925          imds      dev              off          7  200: 5, 401: 2
+127.0.0.1:16926          container dev,ops          -            0  -
+";
+        assert_eq!(render_text(&status), expected);
     }
 }

@@ -150,29 +150,22 @@ async fn finish(
 mod tests {
     use super::*;
 
+    /// `command_line` run as role `r`'s `mfa_command`, with time to spare.
+    async fn mfa_command(command_line: &str) -> Result<Secret, CommandError> {
+        run("mfa_command", "r", command_line, Duration::from_secs(5)).await
+    }
+
     #[tokio::test]
     async fn returns_trimmed_stdout() {
-        let out = run(
-            "mfa_command",
-            "r",
-            "printf ' 123456\\n'",
-            Duration::from_secs(5),
-        )
-        .await
-        .unwrap();
+        let out = mfa_command("printf ' 123456\\n'").await.unwrap();
         assert_eq!(out.expose(), "123456");
     }
 
     #[tokio::test]
     async fn failures_are_named_without_their_output() {
-        let err = run(
-            "mfa_command",
-            "r",
-            "sh -c 'echo 654321; exit 3'",
-            Duration::from_secs(5),
-        )
-        .await
-        .unwrap_err();
+        let err = mfa_command("sh -c 'echo 654321; exit 3'")
+            .await
+            .unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("exit status: 3"), "{msg}");
         assert!(!msg.contains("654321"), "stdout is a secret: {msg}");

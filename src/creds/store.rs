@@ -1,12 +1,12 @@
 //! What a role looks like to its readers: the immutable [`Snapshot`] a
-//! [`RoleSlot`] holds, the credentials as served (rendered once) and why
+//! [`RoleSlot`](super::slot::RoleSlot) holds, the credentials as served (rendered once) and why
 //! there are none.
 //!
 //! Readers load a snapshot through `ArcSwap`: no lock, no allocation, no
 //! waiting on STS. The slot itself, its one writer (the refresher) and the
 //! requests others send it live in [`super::slot`]. The only reader that
 //! ever waits is a credentials request that finds nothing usable while a
-//! refresh is in flight, and it waits a bounded time (see `imds::endpoint`).
+//! refresh is in flight, and it waits a bounded time (see `endpoint.rs`).
 
 use std::sync::Arc;
 
@@ -16,7 +16,6 @@ use chrono::{DateTime, Utc};
 use super::schedule::servable;
 use super::slot::Outcome;
 // The endpoints and the crate's API name the slot here, beside what it holds.
-pub(crate) use super::slot::RoleSlot;
 use crate::credentials::Credentials;
 use crate::credentials::documents;
 

@@ -26,10 +26,14 @@ use http_body_util::BodyExt;
 
 use crate::audit::Audit;
 use crate::clock::{ManualClock, SharedClock};
-use crate::container::{self, endpoint::ServedRole, tokens::RoleToken};
+use crate::container::endpoint::{Container, ServedRole};
+use crate::container::tokens::RoleToken;
 use crate::credentials::Credentials;
-use crate::creds::store::{RoleSlot, Served, Snapshot};
-use crate::imds::{self, token::TokenKey};
+use crate::creds::slot::RoleSlot;
+use crate::creds::store::{Served, Snapshot};
+use crate::endpoint::{Endpoint, EndpointSpec};
+use crate::imds::endpoint::{Imds, ImdsSpec};
+use crate::imds::token::TokenKey;
 use crate::metrics::Metrics;
 use crate::secret::Secret;
 use crate::server::guard::HostAllowList;
@@ -223,8 +227,8 @@ fn replace_marks(input: &[u8]) -> Vec<u8> {
 
 struct Fixture {
     runtime: tokio::runtime::Runtime,
-    imds: imds::endpoint::Endpoint,
-    container: container::endpoint::Endpoint,
+    imds: Endpoint<Imds>,
+    container: Endpoint<Container>,
     client: Client,
     valid: String,
     expired: String,
@@ -245,23 +249,36 @@ impl Fixture {
         let metrics = Metrics::default();
         let audit = Audit::start(None);
         let imds_addr: SocketAddr = IMDS_LISTEN.parse().expect("an address");
-        let imds = imds::endpoint::Endpoint::new(imds::endpoint::EndpointSpec {
+        let container_addr: SocketAddr = CONTAINER_LISTEN.parse().expect("an address");
+        let spec = |listener: SocketAddr| EndpointSpec {
+            allow_uids: None,
+            clock: clock.clone(),
+            wait_limit: Duration::ZERO,
+            stats: Arc::new(metrics.listener_stats(listener.to_string())),
+            listener,
+            audit: audit.clone(),
+        };
+        let imds = Imds::new(ImdsSpec {
             role: slot(IMDS_ROLE),
             role_arn: "arn:aws:iam::123456789012:role/dev".into(),
             allow_v1: false,
-            allow_uids: None,
             hosts: HostAllowList::for_listener(imds_addr),
             key: key.clone(),
-            clock: clock.clone(),
+            started: now(),
             region: "eu-west-1".into(),
             instance_id: "i-0123456789abcdef0".into(),
-            wait_limit: Duration::ZERO,
-            stats: Arc::new(metrics.listener_stats(IMDS_LISTEN.into())),
             previous: None,
-            listener: imds_addr,
-            audit: audit.clone(),
         });
-        let (container, container_tokens) = container_fixture(clock, &metrics, audit);
+        let imds = Endpoint::new(spec(imds_addr), imds);
+        let container_tokens: Vec<String> = CONTAINER_ROLES
+            .iter()
+            .map(|r| format!("{r}-container-token-{}", "Zq9".repeat(12)))
+            .collect();
+        let container = Container::new(
+            container_roles(&container_tokens),
+            HostAllowList::for_listener(container_addr),
+        );
+        let container = Endpoint::new(spec(container_addr), container);
         Fixture {
             runtime,
             imds,
@@ -278,20 +295,11 @@ impl Fixture {
     }
 }
 
-/// The container endpoint serving [`CONTAINER_ROLES`], and their tokens.
-fn container_fixture(
-    clock: SharedClock,
-    metrics: &Metrics,
-    audit: Audit,
-) -> (container::endpoint::Endpoint, Vec<String>) {
-    let container_addr: SocketAddr = CONTAINER_LISTEN.parse().expect("an address");
-    let container_tokens: Vec<String> = CONTAINER_ROLES
+/// The container listener's roles, each with its token.
+fn container_roles(tokens: &[String]) -> BTreeMap<String, ServedRole> {
+    CONTAINER_ROLES
         .iter()
-        .map(|r| format!("{r}-container-token-{}", "Zq9".repeat(12)))
-        .collect();
-    let roles: BTreeMap<String, ServedRole> = CONTAINER_ROLES
-        .iter()
-        .zip(&container_tokens)
+        .zip(tokens)
         .map(|(r, t)| {
             let role = ServedRole {
                 slot: slot(r),
@@ -299,19 +307,7 @@ fn container_fixture(
             };
             (r.to_string(), role)
         })
-        .collect();
-    let container =
-        container::endpoint::Endpoint::new(container::endpoint::EndpointSpec {
-            roles,
-            allow_uids: None,
-            hosts: HostAllowList::for_listener(container_addr),
-            clock,
-            wait_limit: Duration::ZERO,
-            stats: Arc::new(metrics.listener_stats(CONTAINER_LISTEN.into())),
-            listener: container_addr,
-            audit,
-        });
-    (container, container_tokens)
+        .collect()
 }
 
 /// A role slot serving fake credentials good for another six hours.

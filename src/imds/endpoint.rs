@@ -1,28 +1,28 @@
-//! One IMDS listener's request handling: guard, route, token check, answer.
+//! One IMDS listener's protocol: guard, route, token check, and every
+//! answer but the credentials sequence, which `crate::endpoint` runs for
+//! both protocols.
 //!
 //! Everything a GET returns is either rendered when the listener starts
 //! (role name, region, identity document) or when credentials are
 //! published (the credentials document), so the hot path is a few header
 //! lookups, an HMAC, an atomic load and a refcount bump.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use http::header::{ACCEPT_RANGES, ALLOW, HeaderName, HeaderValue, SERVER};
-use http::{HeaderMap, Request, StatusCode};
+use http::request::Parts;
+use http::{HeaderMap, StatusCode};
 
 use super::render::{self, InstanceFacts};
 use super::route::{Route, route};
 use super::token::{self, TokenCheck, TokenKey};
-use crate::audit::{Audit, Vend};
-use crate::clock::SharedClock;
-use crate::creds::store::{RoleSlot, Served, Snapshot};
+use crate::creds::slot::RoleSlot;
+use crate::creds::store::{Served, Snapshot};
+use crate::endpoint::{Answer, Protocol};
 use crate::metrics::{RequestKind, RequestStats};
-use crate::server::Client;
 use crate::server::guard::{self, HostAllowList, Refusal};
 use crate::server::response::{self, HttpResponse};
 
@@ -31,11 +31,6 @@ pub(crate) const TOKEN_HEADER: HeaderName =
 pub(crate) const TTL_HEADER: HeaderName =
     HeaderName::from_static("x-aws-ec2-metadata-token-ttl-seconds");
 const FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-
-/// How long a credentials request may wait for an in-flight refresh: well
-/// under the 1 s that botocore, JS, Java and Rust allow for the whole call,
-/// and under Go's 500 ms response-header timeout.
-pub(crate) const DEFAULT_WAIT: Duration = Duration::from_millis(400);
 
 /// A listener's fixed answers, rendered once.
 #[derive(Debug)]
@@ -49,55 +44,44 @@ struct Rendered {
     instance_profile_id: String,
 }
 
-/// What one listener serves and how.
+/// What one IMDS listener serves and how (the protocol inside
+/// [`crate::endpoint::Endpoint`]).
 #[derive(Debug)]
-pub(crate) struct Endpoint {
+pub(crate) struct Imds {
     role: Arc<RoleSlot>,
     allow_v1: bool,
-    allow_uids: Option<Vec<u32>>,
     hosts: HostAllowList,
     key: Arc<TokenKey>,
-    clock: SharedClock,
     rendered: Rendered,
     started: DateTime<Utc>,
-    wait_limit: Duration,
     logged_v1: AtomicBool,
-    stats: Arc<RequestStats>,
     previous: Option<(Arc<RoleSlot>, DateTime<Utc>)>,
-    listener: SocketAddr,
-    audit: Audit,
 }
 
-/// Everything needed to build an [`Endpoint`].
-pub(crate) struct EndpointSpec {
+/// Everything needed to build an [`Imds`].
+pub(crate) struct ImdsSpec {
     pub(crate) role: Arc<RoleSlot>,
     pub(crate) role_arn: String,
     pub(crate) allow_v1: bool,
-    pub(crate) allow_uids: Option<Vec<u32>>,
     pub(crate) hosts: HostAllowList,
     pub(crate) key: Arc<TokenKey>,
-    pub(crate) clock: SharedClock,
+    /// When the listener started: the identity document's `pendingTime`.
+    pub(crate) started: DateTime<Utc>,
     pub(crate) region: String,
     pub(crate) instance_id: String,
-    pub(crate) wait_limit: Duration,
-    /// The listener's counters; kept across reloads.
-    pub(crate) stats: Arc<RequestStats>,
     /// The role this listener served before a reload renamed it, still
     /// answered under its old name until the given time, so a client that
     /// read the old name a moment ago does not fail.
     pub(crate) previous: Option<(Arc<RoleSlot>, DateTime<Utc>)>,
-    /// The listener's address, for the audit trail.
-    pub(crate) listener: SocketAddr,
-    pub(crate) audit: Audit,
 }
 
 /// How long a listener keeps answering for the role it served before a
 /// reload switched it to another one.
 pub(crate) const RENAME_GRACE: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
 
-impl Endpoint {
-    pub(crate) fn new(spec: EndpointSpec) -> Self {
-        let started = spec.clock.now();
+impl Imds {
+    pub(crate) fn new(spec: ImdsSpec) -> Self {
+        let started = spec.started;
         let account_id = spec
             .role_arn
             .split(':')
@@ -122,21 +106,15 @@ impl Endpoint {
             instance_id: Bytes::from(spec.instance_id),
             identity_document: Bytes::from(render::identity_document(&facts)),
         };
-        Endpoint {
+        Imds {
             role: spec.role,
             allow_v1: spec.allow_v1,
-            allow_uids: spec.allow_uids,
             hosts: spec.hosts,
             key: spec.key,
-            clock: spec.clock,
             rendered,
             started,
-            wait_limit: spec.wait_limit,
             logged_v1: AtomicBool::new(false),
-            stats: spec.stats,
             previous: spec.previous,
-            listener: spec.listener,
-            audit: spec.audit,
         }
     }
 
@@ -144,57 +122,15 @@ impl Endpoint {
         &self.role
     }
 
-    /// Keeps answering for `role` under its own name until `until`.
-    pub(crate) fn keep_previous(&mut self, role: Arc<RoleSlot>, until: DateTime<Utc>) {
-        self.previous = Some((role, until));
-    }
-
-    /// Answers one request.
-    pub(crate) async fn respond<B>(
-        &self,
-        req: Request<B>,
-        client: &Client,
-    ) -> HttpResponse {
-        let (kind, response) = self.answer(req, client).await;
-        self.stats.record(kind, response.status());
-        response
-    }
-
-    async fn answer<B>(
-        &self,
-        req: Request<B>,
-        client: &Client,
-    ) -> (RequestKind, HttpResponse) {
-        let (parts, _body) = req.into_parts();
-        let single = [TOKEN_HEADER, TTL_HEADER];
-        if let Some(refusal) =
-            guard::check(&self.hosts, &parts.uri, &parts.headers, &single)
-        {
-            return (RequestKind::Refused, refused(refusal));
-        }
-        let route = route(&parts.method, parts.uri.path());
-        let kind = request_kind(&route);
-        // One clock read serves the token check and the answer.
-        let now = self.clock.now();
-        if route.needs_token()
-            && let Some(denied) = self.check_token(&parts.headers, parts.uri.path(), now)
-        {
-            return (kind, denied);
-        }
-        (
-            kind,
-            self.answer_route(route, &parts.headers, now, client).await,
-        )
-    }
-
-    async fn answer_route(
-        &self,
-        route: Route<'_>,
+    /// Everything but the token check: the answer to an allowed `route`.
+    fn answer_route<'a>(
+        &'a self,
+        route: Route<'a>,
         headers: &HeaderMap,
         now: DateTime<Utc>,
-        client: &Client,
-    ) -> HttpResponse {
-        match route {
+    ) -> Answer<'a> {
+        let response = match route {
+            Route::Credentials(name) => return self.security_credentials(name, now),
             Route::Token => self.token(headers, now),
             Route::TokenOptions => {
                 with_allow(text(StatusCode::OK, Bytes::new()), "OPTIONS, PUT")
@@ -209,7 +145,6 @@ impl Endpoint {
                 text(StatusCode::OK, Bytes::from_static(body.as_bytes()))
             }
             Route::RoleName => text(StatusCode::OK, self.rendered.role_name.clone()),
-            Route::Credentials(name) => self.credentials(name, now, client).await,
             Route::IamInfo => self.iam_info(),
             Route::InstanceId => text(StatusCode::OK, self.rendered.instance_id.clone()),
             Route::AvailabilityZone => {
@@ -220,7 +155,8 @@ impl Endpoint {
                 text(StatusCode::OK, self.rendered.identity_document.clone())
             }
             Route::NotFound => error_page(StatusCode::NOT_FOUND),
-        }
+        };
+        Answer::Done(response)
     }
 
     /// `PUT /latest/api/token`.
@@ -248,11 +184,12 @@ impl Endpoint {
         headers: &HeaderMap,
         path: &str,
         now: DateTime<Utc>,
+        stats: &RequestStats,
     ) -> Option<HttpResponse> {
         match headers.get(TOKEN_HEADER) {
             Some(token) => match self.key.verify(token.as_bytes(), now) {
                 TokenCheck::Valid { .. } => {
-                    self.stats.record_version(true);
+                    stats.record_version(true);
                     None
                 }
                 TokenCheck::Expired | TokenCheck::Invalid => {
@@ -260,7 +197,7 @@ impl Endpoint {
                 }
             },
             None if self.allow_v1 => {
-                self.stats.record_version(false);
+                stats.record_version(false);
                 self.note_v1(path);
                 None
             }
@@ -276,58 +213,29 @@ impl Endpoint {
         }
     }
 
-    /// `iam/security-credentials/<role>`: the current snapshot, or a short
-    /// wait for an in-flight refresh, or 503 saying what failed.
-    async fn credentials(
-        &self,
-        name: &str,
+    /// `iam/security-credentials/<role>`: this listener's role (the
+    /// scaffold serves it), or the role a reload renamed during its grace
+    /// time, or 404.
+    fn security_credentials<'a>(
+        &'a self,
+        name: &'a str,
         now: DateTime<Utc>,
-        client: &Client,
-    ) -> HttpResponse {
-        if name != self.role.name() {
-            return self.previous_role(name, now, client);
+    ) -> Answer<'a> {
+        if name == self.role.name() {
+            return Answer::Credentials {
+                role: name,
+                slot: &self.role,
+            };
         }
-        match self.role.servable(&self.clock, now, self.wait_limit).await {
-            Ok(served) => self.vend(name, &served, now, client),
-            Err(snap) => unavailable(self.role.name(), &snap),
-        }
-    }
-
-    /// The role served before a reload renamed it, during the grace time.
-    fn previous_role(
-        &self,
-        name: &str,
-        now: DateTime<Utc>,
-        client: &Client,
-    ) -> HttpResponse {
         let served = self
             .previous
             .as_ref()
             .filter(|(slot, until)| slot.name() == name && now < *until)
             .and_then(|(slot, _)| slot.load().usable(now).cloned());
         match served {
-            Some(served) => self.vend(name, &served, now, client),
-            None => error_page(StatusCode::NOT_FOUND),
+            Some(served) => Answer::Retired { role: name, served },
+            None => Answer::Done(error_page(StatusCode::NOT_FOUND)),
         }
-    }
-
-    /// The 200 with `role`'s credentials, recorded in the audit trail.
-    fn vend(
-        &self,
-        role: &str,
-        served: &Served,
-        now: DateTime<Utc>,
-        client: &Client,
-    ) -> HttpResponse {
-        self.audit.vend(|| Vend {
-            at: now,
-            listener: self.listener,
-            protocol: "imds",
-            role: role.into(),
-            access_key_id: served.access_key_id.clone(),
-            client: *client,
-        });
-        text(StatusCode::OK, served.imds_body.clone())
     }
 
     fn iam_info(&self) -> HttpResponse {
@@ -346,22 +254,42 @@ impl Endpoint {
     }
 }
 
-impl crate::server::Handler for Endpoint {
-    fn allowed_uids(&self) -> Option<&[u32]> {
-        self.allow_uids.as_deref()
+impl Protocol for Imds {
+    const NAME: &'static str = "imds";
+
+    fn route<'a>(
+        &'a self,
+        head: &'a Parts,
+        now: DateTime<Utc>,
+        stats: &RequestStats,
+    ) -> (RequestKind, Answer<'a>) {
+        let single = [TOKEN_HEADER, TTL_HEADER];
+        if let Some(refusal) =
+            guard::check(&self.hosts, &head.uri, &head.headers, &single)
+        {
+            return (RequestKind::Refused, Answer::Done(refused(refusal)));
+        }
+        let route = route(&head.method, head.uri.path());
+        let kind = request_kind(&route);
+        if route.needs_token()
+            && let Some(denied) =
+                self.check_token(&head.headers, head.uri.path(), now, stats)
+        {
+            return (kind, Answer::Done(denied));
+        }
+        (kind, self.answer_route(route, &head.headers, now))
+    }
+
+    fn credentials(&self, served: &Served) -> HttpResponse {
+        text(StatusCode::OK, served.imds_body.clone())
+    }
+
+    fn unavailable(&self, role: &str, snap: &Snapshot) -> HttpResponse {
+        unavailable(role, snap)
     }
 
     fn throttled(&self) -> HttpResponse {
-        self.stats
-            .record(RequestKind::Throttled, StatusCode::TOO_MANY_REQUESTS);
-        let mut r = error_page(StatusCode::TOO_MANY_REQUESTS);
-        r.headers_mut()
-            .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
-        r
-    }
-
-    async fn handle(&self, req: Request<()>, client: &Client) -> HttpResponse {
-        self.respond(req, client).await
+        error_page(StatusCode::TOO_MANY_REQUESTS)
     }
 }
 

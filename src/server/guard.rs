@@ -100,17 +100,20 @@ pub(crate) fn check(
     browser.then_some(Refusal::Browser)
 }
 
+/// Test support for every endpoint's guard tests: a header map from
+/// `(name, value)` pairs, a repeated name appended, not replaced.
+#[cfg(test)]
+pub(crate) fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for (k, v) in pairs {
+        h.append(*k, v.parse().unwrap());
+    }
+    h
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(*k, v.parse().unwrap());
-        }
-        h
-    }
 
     /// An origin-form target, as almost every request has.
     fn check(allow: &HostAllowList, headers: &HeaderMap) -> Option<Refusal> {
