@@ -123,20 +123,16 @@ mod tests {
         c.unwrap_or_else(|| panic!("{d:?}"))
     }
 
-    const BASE: &str = r#"
+    const BASE: &str = concat!(
+        r#"
 [[imds]]
 listen = "127.0.0.1:9001"
 role = "a"
 [[imds]]
 listen = "127.0.0.1:9002"
-role = "b"
-[roles.a]
-role_arn = "arn:aws:iam::123456789012:role/a"
-source = "env"
-[roles.b]
-role_arn = "arn:aws:iam::123456789012:role/b"
-source = "env"
-"#;
+role = "b""#,
+        crate::config::two_roles_toml!()
+    );
 
     #[test]
     fn identical_configs_change_nothing() {

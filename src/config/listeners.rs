@@ -566,14 +566,7 @@ mod tests {
         );
     }
 
-    const TWO_ROLES: &str = r#"
-[roles.a]
-role_arn = "arn:aws:iam::123456789012:role/a"
-source = "env"
-[roles.b]
-role_arn = "arn:aws:iam::123456789012:role/b"
-source = "env"
-"#;
+    const TWO_ROLES: &str = crate::config::two_roles_toml!();
 
     fn parse(text: &str) -> (Option<crate::config::Config>, Vec<Diagnostic>) {
         crate::config::load::parse(text, &Environment::default())

@@ -17,6 +17,24 @@
 //!   `path:line:column`.
 //! - [`watch`]: which paths to watch for changes to the config file.
 
+/// Two plain roles, `a` and `b`: the role tables several modules' test
+/// configs share.
+#[cfg(test)]
+macro_rules! two_roles_toml {
+    () => {
+        r#"
+[roles.a]
+role_arn = "arn:aws:iam::123456789012:role/a"
+source = "env"
+[roles.b]
+role_arn = "arn:aws:iam::123456789012:role/b"
+source = "env"
+"#
+    };
+}
+#[cfg(test)]
+pub(crate) use two_roles_toml;
+
 pub(crate) mod listeners;
 pub(crate) mod load;
 pub(crate) mod profile_refs;
