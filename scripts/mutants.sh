@@ -43,7 +43,7 @@ report() {
     python3 - "$1/mutants.out/outcomes.json" <<'PYEOF'
 import collections, json, sys
 
-STRICT = {"src/imds/token.rs", "src/server/guard.rs", "src/creds/schedule.rs"}
+STRICT = {"src/imds/token.rs", "src/server/guard.rs", "src/refresh/schedule.rs"}
 outcomes = json.load(open(sys.argv[1]))["outcomes"]
 counts = collections.defaultdict(collections.Counter)
 for o in outcomes:

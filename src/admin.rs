@@ -85,7 +85,8 @@ impl Admin {
         let view = self.view.load();
         let snaps: Vec<_> = view
             .roles
-            .iter()
+            .load()
+            .values()
             .map(|s| (s.clone(), s.load_full()))
             .collect();
         let expiries = snaps.iter().map(|(slot, snap)| {

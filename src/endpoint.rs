@@ -22,9 +22,9 @@ use http::{Request, StatusCode};
 
 use crate::audit::{Audit, Vend};
 use crate::clock::SharedClock;
-use crate::creds::slot::RoleSlot;
-use crate::creds::store::{Served, Snapshot};
 use crate::metrics::{RequestKind, RequestStats};
+use crate::refresh::slot::RoleSlot;
+use crate::refresh::store::{Served, Snapshot};
 use crate::server::{Client, Handler, HttpResponse};
 
 /// How long a credentials request may wait for an in-flight refresh: well

@@ -10,7 +10,7 @@
 //! - [`sts`]: the STS client: awsQuery requests, SigV4, XML answers.
 //! - [`credentials`]: one set of AWS credentials and the documents it is
 //!   written out as (pure).
-//! - [`creds`]: the credential lifecycle: the refresh schedule (pure); one
+//! - [`refresh`]: the credential lifecycle: the refresh schedule (pure); one
 //!   fetch for every flow; the per-role snapshot readers use; the one
 //!   refresher task per role, its snapshot's only writer, which everyone
 //!   else sends requests (poke, refresh, MFA code).
@@ -58,7 +58,6 @@ mod config;
 mod container;
 mod control;
 mod credentials;
-mod creds;
 mod endpoint;
 mod environment;
 #[cfg(fuzzing)]
@@ -70,6 +69,7 @@ mod manual;
 mod metrics;
 mod profile;
 mod read;
+mod refresh;
 mod run;
 mod secret;
 mod server;
@@ -84,10 +84,10 @@ pub use app::{Daemon, Options, ReloadSummary};
 pub use cli::{Cli, CompletionShell};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::load::parse as parse_config;
-pub use creds::slot::RoleSlot;
 pub use environment::Environment;
 pub use logging::init as init_logging;
 pub use manual::{completions, man_pages};
+pub use refresh::slot::RoleSlot;
 pub use run::main;
 pub use secret::Secret;
 pub use state::current_uid;

@@ -1,6 +1,7 @@
 //! What the rest of the daemon (status, health, metrics) may look at: the
-//! roles and listeners being served, republished by every reload. Plain
-//! data; readers load it through an `ArcSwap`.
+//! listeners being served, republished by every reload, and a handle on
+//! the running roles (the daemon's one list, `RoleDirectory`). Readers load
+//! it through an `ArcSwap`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,13 +9,14 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::config::TokenFiles;
-use crate::creds::slot::RoleSlot;
 use crate::metrics::RequestStats;
+use crate::refresh::directory::RoleDirectory;
 
 /// What the rest of the daemon (status, health, metrics) may look at.
 #[derive(Debug, Default)]
 pub(crate) struct View {
-    pub(crate) roles: Vec<Arc<RoleSlot>>,
+    /// The running roles: the daemon's one list, shared, not a copy.
+    pub(crate) roles: RoleDirectory,
     pub(crate) listeners: Vec<ListenerView>,
     /// The region SDKs are told (`[sts] region`).
     pub(crate) region: String,
@@ -24,11 +26,12 @@ impl View {
     /// Whether every role a listener serves has usable credentials at
     /// `now` (what `/readyz` and `imdsd health --ready` report), and each
     /// role with its own state.
-    pub(crate) fn readiness(&self, now: DateTime<Utc>) -> (bool, Vec<(&str, bool)>) {
+    pub(crate) fn readiness(&self, now: DateTime<Utc>) -> (bool, Vec<(String, bool)>) {
         let mut ready = true;
         let roles = self
             .roles
-            .iter()
+            .load()
+            .values()
             .map(|slot| {
                 let usable = slot.load().usable(now).is_some();
                 let served = self
@@ -36,7 +39,7 @@ impl View {
                     .iter()
                     .any(|l| l.roles.iter().any(|r| r == slot.name()));
                 ready &= usable || !served;
-                (slot.name(), usable)
+                (slot.name().to_string(), usable)
             })
             .collect();
         (ready, roles)

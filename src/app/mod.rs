@@ -34,14 +34,15 @@ use crate::clock::SharedClock;
 use crate::config::{Config, Protocol, RoleConfig};
 use crate::container::token_files::TokenFileError;
 use crate::container::tokens::TokenMinter;
-use crate::creds::fetch::{FetchContext, Fetcher, RoleDirectory};
-use crate::creds::refresher::{DEFAULT_CLOCK_CHECK, Refresher};
-use crate::creds::slot::RoleSlot;
 use crate::endpoint;
 use crate::environment::Environment;
 use crate::imds::render;
 use crate::imds::token::TokenKey;
 use crate::metrics::Metrics;
+use crate::refresh::directory::RoleDirectory;
+use crate::refresh::fetch::{FetchContext, Fetcher};
+use crate::refresh::refresher::{DEFAULT_CLOCK_CHECK, Refresher};
+use crate::refresh::slot::RoleSlot;
 use crate::secret::Secret;
 use crate::server::guard::HostAllowList;
 use crate::server::{self, Limits};
@@ -138,7 +139,7 @@ impl Shared {
                 sts: ArcSwap::from_pointee(sts),
                 env: opts.env,
                 clock: opts.clock,
-                roles: Arc::new(ArcSwap::from_pointee(BTreeMap::new())),
+                roles: RoleDirectory::default(),
                 http: local_http(),
                 web,
                 own_addrs: Arc::new(ArcSwap::from_pointee(Vec::new())),
@@ -305,12 +306,10 @@ impl Daemon {
         roles: impl Iterator<Item = &'a RoleConfig>,
     ) -> BTreeMap<String, RoleRuntime> {
         let mut started = BTreeMap::new();
-        let mut directory = (**self.shared.fetch.roles.load()).clone();
         let mut writers = Vec::new();
         for role in roles {
             let (slot, writer) = RoleSlot::for_role(role);
             writers.push(writer);
-            directory.insert(role.name.clone(), slot.clone());
             let stop = CancellationToken::new();
             started.insert(
                 role.name.clone(),
@@ -322,7 +321,8 @@ impl Daemon {
                 },
             );
         }
-        self.shared.fetch.roles.store(Arc::new(directory));
+        let slots = started.values().map(|r: &RoleRuntime| r.slot.clone());
+        self.shared.fetch.roles.insert(slots);
         for writer in writers {
             let runtime = &started[writer.slot().name()];
             let fetcher = Fetcher {
@@ -376,7 +376,7 @@ impl Daemon {
         self.shared.fetch.own_addrs.store(Arc::new(own));
         let view = View {
             region: self.config.sts.region.clone(),
-            roles: self.roles.values().map(|r| r.slot.clone()).collect(),
+            roles: self.shared.fetch.roles.clone(),
             listeners: self
                 .listeners
                 .iter()

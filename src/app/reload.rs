@@ -95,12 +95,11 @@ impl Daemon {
             .filter_map(|name| self.roles.remove(name))
             .collect();
         self.stop_roles(started);
-        let mut directory = (**self.shared.fetch.roles.load()).clone();
+        let slots: Vec<_> = retired.iter().map(|r| r.slot.clone()).collect();
+        self.shared.fetch.roles.insert(slots);
         for runtime in retired {
-            directory.insert(runtime.config.name.clone(), runtime.slot.clone());
             self.roles.insert(runtime.config.name.clone(), runtime);
         }
-        self.shared.fetch.roles.store(Arc::new(directory));
     }
 
     /// A client for changed `[sts]` settings (even just the timeout).
@@ -232,17 +231,7 @@ impl Daemon {
     /// Drops a retired role from the directory, unless a new runtime of the
     /// same name has replaced it there.
     fn forget_role(&self, runtime: &RoleRuntime) {
-        let roles = &self.shared.fetch.roles;
-        let current = roles.load();
-        let name = runtime.config.name.as_str();
-        if current
-            .get(name)
-            .is_some_and(|s| Arc::ptr_eq(s, &runtime.slot))
-        {
-            let mut next = (**current).clone();
-            next.remove(name);
-            roles.store(Arc::new(next));
-        }
+        self.shared.fetch.roles.forget(&runtime.slot);
     }
 
     fn reload_admin(

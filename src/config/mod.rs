@@ -15,7 +15,8 @@
 //!   AWS profiles (pure).
 //! - [`load`]: finding the file, reading it, and printing diagnostics as
 //!   `path:line:column`.
-//! - [`watch`]: which paths to watch for changes to the config file.
+//! - [`watch_targets`]: which paths to watch for changes to the config
+//!   file (the watching itself is the top-level `watch` module's).
 
 /// Two plain roles, `a` and `b`: the role tables several modules' test
 /// configs share.
@@ -44,7 +45,7 @@ pub(crate) mod schema;
 pub(crate) mod suggest;
 pub(crate) mod validate;
 pub(crate) mod value;
-pub(crate) mod watch;
+pub(crate) mod watch_targets;
 pub(crate) mod zero;
 
 use std::collections::BTreeMap;

@@ -15,7 +15,7 @@ use std::time::Duration;
 pub(crate) const CHAINED_MAX: Duration = Duration::from_secs(3600);
 
 /// Sessions at least this long are refreshed with 35 to 40 minutes left
-/// (`creds::schedule`); shorter ones at half-life, so SDKs see them near
+/// (`refresh::schedule`); shorter ones at half-life, so SDKs see them near
 /// expiry and `check` warns. Five minutes under an hour, because a 1h
 /// session arrives with a little less than an hour left: STS stamps
 /// `Expiration` before its answer travels (network latency, clock skew).

@@ -19,10 +19,10 @@ use http::{HeaderMap, StatusCode};
 
 use super::route::{Route, route};
 use super::tokens::RoleToken;
-use crate::creds::slot::RoleSlot;
-use crate::creds::store::{Served, Snapshot};
 use crate::endpoint::{Answer, Protocol};
 use crate::metrics::{RequestKind, RequestStats};
+use crate::refresh::slot::RoleSlot;
+use crate::refresh::store::{Served, Snapshot};
 use crate::server::guard::{self, HostAllowList, Refusal};
 use crate::server::response::{self, HttpResponse};
 

@@ -35,8 +35,9 @@ pub(crate) struct ContainerEndpoint {
 pub(crate) fn build(view: &View) -> Endpoints {
     let mut roles: BTreeMap<String, RoleEndpoints> = view
         .roles
-        .iter()
-        .map(|slot| (slot.name().to_string(), RoleEndpoints::default()))
+        .load()
+        .keys()
+        .map(|name| (name.clone(), RoleEndpoints::default()))
         .collect();
     for l in &view.listeners {
         for role in &l.roles {
@@ -73,8 +74,9 @@ fn base_url(addr: SocketAddr) -> String {
 mod tests {
     use super::*;
     use crate::config::TokenFiles;
-    use crate::creds::slot::RoleSlot;
     use crate::metrics::Metrics;
+    use crate::refresh::directory::RoleDirectory;
+    use crate::refresh::slot::RoleSlot;
     use crate::view::ListenerView;
     use std::path::PathBuf;
     use std::sync::Arc;
@@ -101,12 +103,10 @@ mod tests {
 
     #[test]
     fn every_role_lists_its_container_urls_token_files_and_imds_urls() {
+        let roles = RoleDirectory::default();
+        roles.insert(["dev", "ops", "idle"].map(RoleSlot::new));
         let view = View {
-            roles: vec![
-                RoleSlot::new("dev"),
-                RoleSlot::new("ops"),
-                RoleSlot::new("idle"),
-            ],
+            roles,
             listeners: vec![
                 listener("127.0.0.1:16925", &["dev"], None),
                 listener("127.0.0.1:16927", &["dev", "ops"], Some("/run/t")),

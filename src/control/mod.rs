@@ -5,7 +5,7 @@
 //! - [`endpoints`]: where each role is served, for `imdsd exec` and
 //!   friends (pure).
 //! - [`refresh`]: what `imdsd refresh` came to, in words (pure).
-//! - [`server`]: the socket server in the daemon (peer UID checked per
+//! - [`socket`]: the socket server in the daemon (peer UID checked per
 //!   request).
 //! - [`client`]: the client commands' side.
 //!
@@ -17,7 +17,7 @@
 pub(crate) mod client;
 pub(crate) mod endpoints;
 pub(crate) mod refresh;
-pub(crate) mod server;
+pub(crate) mod socket;
 pub(crate) mod status;
 
 use std::path::{Path, PathBuf};

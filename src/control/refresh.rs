@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::creds::slot::Outcome;
+use crate::refresh::slot::Outcome;
 
 /// How long the daemon waits for a forced refresh to end. Longer than one
 /// STS call's timeout: a profile chain makes several.
@@ -55,7 +55,7 @@ pub(crate) fn report(role: &str, outcome: Outcome, now: DateTime<Utc>) -> Report
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::creds::store::Failure;
+    use crate::refresh::store::Failure;
 
     #[test]
     fn each_outcome_reads_as_what_happened() {

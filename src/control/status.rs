@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::credentials::documents::EXPIRATION_FORMAT;
-use crate::creds::store::Snapshot;
+use crate::refresh::store::Snapshot;
 use crate::view::View;
 
 /// The whole report, as `imdsd status` prints it and `--json` sends it.
@@ -70,7 +70,8 @@ pub(crate) fn build(view: &View, config: &str, pid: u32, now: DateTime<Utc>) -> 
         config: config.into(),
         roles: view
             .roles
-            .iter()
+            .load()
+            .values()
             .map(|slot| role_status(slot.name(), &slot.load(), slot.next_action(), now))
             .collect(),
         listeners: view
@@ -278,7 +279,7 @@ fn listener_row(l: &ListenerStatus) -> [String; 6] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::creds::store::{Failure, Served};
+    use crate::refresh::store::{Failure, Served};
     use std::sync::Arc;
 
     fn now() -> DateTime<Utc> {

@@ -157,7 +157,7 @@ pub fn sts_error(body: &str) -> Option<(String, String, Option<String>)> {
 
 /// A credential process's output, parsed at `now`.
 pub fn credential_process(text: &str, now: DateTime<Utc>) -> Result<Parsed, Failure> {
-    crate::creds::source::process::parse(text, now)
+    crate::refresh::source::process::parse(text, now)
         .map(|c| parsed(&c, None, format!("{c:?}")))
         .map_err(|e| failure(&e))
 }
@@ -172,7 +172,7 @@ pub fn documents(p: &Parsed, now: DateTime<Utc>) -> Option<[String; 3]> {
         session_token: p.session_token.clone().map(crate::secret::Secret::new),
         expiration: p.expiration,
     };
-    let served = crate::creds::store::Served::render(&creds, None, now)?;
+    let served = crate::refresh::store::Served::render(&creds, None, now)?;
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     let process = documents::process_document(&creds, served.expiration);
     Some([

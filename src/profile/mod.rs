@@ -7,7 +7,7 @@
 //!   [`sso_token`]: the cached `aws sso login` token and when to renew it
 //!   (pure); [`sso_renewal`]: reading, renewing and writing it back.
 //!
-//! Carrying a plan out (STS calls, MFA codes) is `creds::fetch`'s job.
+//! Carrying a plan out (STS calls, MFA codes) is `refresh::fetch`'s job.
 
 pub(crate) mod resolve;
 pub(crate) mod sso;

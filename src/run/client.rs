@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use super::{RunError, print};
 use crate::control::{self, client::ClientError, status};
-use crate::creds::queries::valid_mfa_code;
 use crate::environment::Environment;
+use crate::refresh::queries::valid_mfa_code;
 use crate::secret::Secret;
 
 /// `--socket`, else the first candidate that exists.

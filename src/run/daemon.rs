@@ -12,10 +12,10 @@ use super::RunError;
 use crate::app::{Daemon, Options, StartError};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{self, ConfigError, LoadedConfig};
-use crate::control::{self, server::ControlState};
-use crate::creds::fetch::RoleDirectory;
+use crate::control::{self, socket::ControlState};
 use crate::environment::Environment;
 use crate::logging::List;
+use crate::refresh::directory::RoleDirectory;
 use crate::state::{self, StateError};
 use crate::watch::{self, FileWatch};
 use crate::{shutdown, systemd};
@@ -158,7 +158,7 @@ async fn run_daemon(
     let mut daemon = Daemon::start(opts).await?;
     let _config_watch = match (loaded.config.watch_config, &origin) {
         (true, ConfigOrigin::File(path)) => {
-            watch::watch(config::watch::targets(path), reload_tx)
+            watch::watch(config::watch_targets::targets(path), reload_tx)
                 .inspect_err(|e| tracing::warn!("{e}; changes will need SIGHUP"))
                 .ok()
         }
@@ -205,13 +205,12 @@ async fn start_control(
     let path = control::daemon_socket(configured, env, uid, state_dir);
     let state = ControlState {
         view: daemon.view(),
-        roles: daemon.roles(),
         clock: clock.clone(),
         config_path: loaded.path.display().to_string(),
         uid,
     };
     // Serving credentials matters more than `imdsd status`.
-    if let Err(e) = control::server::start(path, state, stop).await {
+    if let Err(e) = control::socket::start(path, state, stop).await {
         tracing::warn!(
             "{e}; `imdsd status`, `mfa` and `refresh` will not reach this daemon"
         );

@@ -11,8 +11,8 @@ use super::role_env::{self, Current, RoleEnv};
 use super::{RunError, print};
 use crate::cli::EnvFormat;
 use crate::control;
-use crate::creds::source::remote;
 use crate::environment::Environment;
+use crate::refresh::source::remote;
 
 /// The environment for `role`, after checking that this user can read its
 /// token file.

@@ -12,8 +12,10 @@
 //! - [`fetch`]: one fetch, for every STS flow; [`queries`]: the STS
 //!   requests (pure); [`command`]: helper commands (MFA, SAML, process).
 //! - [`source`]: where the keys that sign the STS call come from.
+//! - [`directory`]: the one list of running roles, by name.
 
 pub(crate) mod command;
+pub(crate) mod directory;
 pub(crate) mod fetch;
 pub(crate) mod mfa_desk;
 pub(crate) mod queries;

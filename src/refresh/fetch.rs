@@ -2,7 +2,6 @@
 //! call (or the token/assertion for unsigned flows), get an MFA code when
 //! one is needed, call STS. Only the role's refresher calls this.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -11,9 +10,9 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 
 use super::command::{self, CommandError};
+use super::directory::RoleDirectory;
 use super::mfa_desk::MfaDesk;
 use super::queries;
-use super::slot::RoleSlot;
 use super::source::process::{self, ProcessError};
 use super::source::remote::{self, RemoteError};
 use super::source::{self, SourceError};
@@ -34,15 +33,13 @@ const MFA_CODE_FRESH: Duration = Duration::from_secs(120);
 /// How long an `mfa_command` may take (a YubiKey may wait for a touch).
 const MFA_COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Roles by name, as they are now (updated on reload), for chaining.
-pub(crate) type RoleDirectory = Arc<ArcSwap<BTreeMap<String, Arc<RoleSlot>>>>;
-
 /// What every fetcher shares.
 pub(crate) struct FetchContext {
     /// Replaced when `[sts]` changes; every fetch uses the current one.
     pub(crate) sts: ArcSwap<StsClient>,
     pub(crate) env: Environment,
     pub(crate) clock: SharedClock,
+    /// The running roles, for chaining.
     pub(crate) roles: RoleDirectory,
     /// Plain HTTP, no proxy, for the metadata and container endpoints.
     pub(crate) http: reqwest::Client,
@@ -269,8 +266,7 @@ impl Fetcher {
     /// Another role's current credentials; waits briefly if that role is
     /// fetching right now.
     async fn chained(&self, name: &str) -> Result<Credentials, FetchError> {
-        let roles = self.ctx.roles.load();
-        let Some(slot) = roles.get(name) else {
+        let Some(slot) = self.ctx.roles.get(name) else {
             return Err(FetchError::SourceRole {
                 role: name.into(),
                 reason: "no such role".into(),

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Request, Response, endpoints, refresh, status};
 use crate::clock::SharedClock;
 use crate::config::MfaIntake;
-use crate::creds::slot::{Outcome, RoleSlot};
+use crate::refresh::slot::{Outcome, RoleSlot};
 use crate::view::View;
 
 /// Longest request line read.
@@ -61,8 +61,9 @@ fn unsafe_dir(owner: u32, mode: u32, uid: u32) -> Option<String> {
 
 /// What the control server answers from.
 pub(crate) struct ControlState {
+    /// What is served; its role list is the daemon's one list of running
+    /// roles.
     pub(crate) view: Arc<ArcSwap<View>>,
-    pub(crate) roles: crate::creds::fetch::RoleDirectory,
     pub(crate) clock: SharedClock,
     pub(crate) config_path: String,
     pub(crate) uid: u32,
@@ -178,14 +179,14 @@ fn hand_in_mfa(
     role: &str,
     code: crate::secret::Secret,
 ) -> Response {
-    if !crate::creds::queries::valid_mfa_code(code.expose()) {
+    if !crate::refresh::queries::valid_mfa_code(code.expose()) {
         return Response::Error {
             message: "an MFA code is six digits".into(),
         };
     }
-    // The role directory, not the view: during a reload it already holds
-    // the new runtime of a changed role, which is the one that will ask.
-    let roles = state.roles.load();
+    // The running roles: during a reload they already hold the new runtime
+    // of a changed role, which is the one that will ask.
+    let roles = state.view.load().roles.load();
     let slot = match find_roles(&roles, std::slice::from_ref(&role.to_string())) {
         Ok(mut found) => found.remove(0),
         Err(message) => return Response::Error { message },
@@ -251,7 +252,7 @@ fn find_roles(
 /// Forces a fetch for `names` (every role when empty), all at once, and
 /// waits for the outcomes.
 async fn refresh(state: &ControlState, names: Vec<String>) -> Response {
-    let roles = state.roles.load_full();
+    let roles = state.view.load().roles.load();
     let slots = if names.is_empty() {
         roles.values().cloned().collect()
     } else {
@@ -334,7 +335,7 @@ fn health(
     let waiting: Vec<&str> = roles
         .iter()
         .filter(|(_, usable)| !usable)
-        .map(|(n, _)| *n)
+        .map(|(n, _)| n.as_str())
         .collect();
     if all {
         Response::Done {

@@ -135,7 +135,7 @@ impl Refresher {
 
     fn source_slot(&self) -> Option<Arc<RoleSlot>> {
         let name = self.fetcher.role.depends_on()?;
-        self.fetcher.ctx.roles.load().get(name).cloned()
+        self.fetcher.ctx.roles.get(name)
     }
 
     /// When the source role's usable credentials were fetched, if any.

@@ -1,6 +1,6 @@
 //! `credential_process`: the AWS protocol for helper commands that print
 //! credentials as JSON (`Version: 1`). Parsing is pure; running uses
-//! `creds::command`.
+//! `refresh::command`.
 
 use std::time::Duration;
 
@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use crate::credentials::Credentials;
-use crate::creds::command::{self, CommandError};
+use crate::refresh::command::{self, CommandError};
 use crate::secret::Secret;
 
 /// How long a credential process may take.
