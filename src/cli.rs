@@ -127,6 +127,23 @@ pub(crate) enum Command {
         #[arg(long)]
         socket: Option<PathBuf>,
     },
+    /// Open the AWS console signed in as a role, with its current session
+    /// credentials (through the AWS federation endpoint; the URL holds a
+    /// one-time sign-in token, never the credentials).
+    Login {
+        /// The role (its `[roles.NAME]`).
+        role: String,
+        /// Where the console opens (default: the console home of the
+        /// daemon's region).
+        #[arg(long, value_name = "URL")]
+        destination: Option<String>,
+        /// Print the sign-in URL instead of opening it with xdg-open.
+        #[arg(long)]
+        print: bool,
+        /// The daemon's control socket (same default as `status`).
+        #[arg(long)]
+        socket: Option<PathBuf>,
+    },
     /// Exit 0 if the daemon answers (with --ready: and every served role
     /// has usable credentials); for probes.
     Health {

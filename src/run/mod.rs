@@ -9,11 +9,15 @@
 //! - [`role`]: `exec`, `env`, `credential-process`: one role, from the
 //!   endpoint the daemon serves it on; [`role_env`] decides the variables
 //!   (pure).
+//! - [`login`]: `login`: the AWS console signed in as a role; [`console`]
+//!   decides the endpoints and the sign-in URL (pure).
 //! - [`setup`]: `setup --user`, carrying out what [`setup_plan`] decides
 //!   (pure).
 
 mod client;
+mod console;
 mod daemon;
+mod login;
 mod role;
 mod role_env;
 mod setup;
@@ -112,6 +116,20 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::CredentialProcess { role, socket } => {
             role::credential_process(socket, &role, &env)
         }
+        Command::Login {
+            role,
+            destination,
+            print,
+            socket,
+        } => login::login(
+            login::LoginRequest {
+                socket,
+                role,
+                destination,
+                print,
+            },
+            &env,
+        ),
         Command::Setup { user: _, dry_run } => {
             setup::setup_user(dry_run, &env).map_err(RunError::from)
         }

@@ -104,17 +104,7 @@ pub(super) fn credential_process(
     role: &str,
     env: &Environment,
 ) -> Result<(), RunError> {
-    let role_env = role_env(socket, role, env)?;
-    // The endpoint is read the way an SDK would, from these variables.
-    let endpoint_env =
-        Environment::from_pairs(role_env.set.iter().map(|(k, v)| (*k, v.as_str())));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| RunError::Role(format!("cannot start the async runtime: {e}")))?;
-    let fetched = runtime.block_on(fetch(&endpoint_env));
-    let credentials =
-        fetched.map_err(|e| RunError::Role(format!("role `{role}`: {e}")))?;
+    let (credentials, _region) = role_credentials(socket, role, env)?;
     let Some(expiration) = credentials.expiration else {
         return Err(RunError::Role(format!(
             "role `{role}`: the answer has no Expiration"
@@ -127,6 +117,34 @@ pub(super) fn credential_process(
     drop(zeroize::Zeroizing::new(text));
     print(&line);
     Ok(())
+}
+
+/// The role's current credentials, read from its endpoint the way an SDK
+/// would, and the region the daemon tells SDKs.
+pub(super) fn role_credentials(
+    socket: Option<PathBuf>,
+    role: &str,
+    env: &Environment,
+) -> Result<(crate::credentials::Credentials, String), RunError> {
+    let role_env = role_env(socket, role, env)?;
+    let endpoint_env =
+        Environment::from_pairs(role_env.set.iter().map(|(k, v)| (*k, v.as_str())));
+    let region = endpoint_env
+        .get("AWS_REGION")
+        .unwrap_or_default()
+        .to_string();
+    let fetched = current_thread_runtime()?.block_on(fetch(&endpoint_env));
+    let credentials =
+        fetched.map_err(|e| RunError::Role(format!("role `{role}`: {e}")))?;
+    Ok((credentials, region))
+}
+
+/// A runtime for a client command's few requests.
+pub(super) fn current_thread_runtime() -> Result<tokio::runtime::Runtime, RunError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| RunError::Role(format!("cannot start the async runtime: {e}")))
 }
 
 async fn fetch(

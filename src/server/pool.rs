@@ -217,11 +217,14 @@ impl Pool {
     }
 
     fn conn_state(&self, id: u64, e: &Entry) -> ConnState {
+        // `busy` first: a request that just ended stored its time before
+        // lowering `busy`, so seeing 0 means the time read next is its.
+        let busy = e.activity.busy.load(Ordering::Acquire);
         let idle_nanos = e.activity.idle_since.load(Ordering::Acquire);
         ConnState {
             id,
             peer: e.peer,
-            busy: e.activity.busy.load(Ordering::Acquire),
+            busy,
             idle_since: self.epoch + std::time::Duration::from_nanos(idle_nanos),
         }
     }

@@ -244,6 +244,7 @@ async fn one_users_burst_of_20000_pairs_on_64_connections_gets_no_429() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_users_sdk_flow_succeeds_while_its_other_process_trickles_on_1100_connections()
  {
+    let _turn = LOAD.lock().await;
     let d = daemon(|_| {}).await;
     d.ready().await;
     let addr = d.addr;

@@ -9,6 +9,7 @@
 //! - `systemd`: notifications and socket activation.
 //! - `status`: `imdsd status`, metrics, `/readyz`.
 //! - `role`: `imdsd env`, `exec`, `credential-process` and `health`.
+//! - `login`: `imdsd login` against a local federation stand-in.
 //! - `schedule`: the refresh schedule applied to late-arriving answers.
 //! - `signals`: the second signal, SIGTERM during a hung first fetch.
 //! - `audit`: the audit trail.
@@ -20,6 +21,7 @@
 
 mod audit;
 mod control;
+mod login;
 mod logs;
 mod recover;
 mod reload;

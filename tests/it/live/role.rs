@@ -38,7 +38,7 @@ credential_process = "sh -c 'echo no credentials here >&2; exit 3'"
     )
 }
 
-async fn started() -> Live {
+pub(super) async fn started() -> Live {
     let live = Live::start(roles_config).await;
     eventually(Duration::from_secs(10), || async {
         let n = live
@@ -56,7 +56,7 @@ async fn started() -> Live {
 
 /// Runs `imdsd COMMAND --socket SOCK ARGS...` with a clean environment
 /// plus `env`.
-fn imdsd(live: &Live, args: &[&str], env: &[(&str, &str)]) -> Output {
+pub(super) fn imdsd(live: &Live, args: &[&str], env: &[(&str, &str)]) -> Output {
     let (command, rest) = args.split_first().unwrap();
     let mut cmd = Command::new(BIN);
     cmd.arg(command)
@@ -70,11 +70,11 @@ fn imdsd(live: &Live, args: &[&str], env: &[(&str, &str)]) -> Output {
     cmd.output().unwrap()
 }
 
-fn stdout(out: &Output) -> String {
+pub(super) fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn stderr(out: &Output) -> String {
+pub(super) fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
