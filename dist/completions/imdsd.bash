@@ -37,6 +37,9 @@ _imdsd() {
             imdsd,help)
                 cmd="imdsd__subcmd__help"
                 ;;
+            imdsd,login)
+                cmd="imdsd__subcmd__login"
+                ;;
             imdsd,mfa)
                 cmd="imdsd__subcmd__mfa"
                 ;;
@@ -73,6 +76,9 @@ _imdsd() {
             imdsd__subcmd__help,help)
                 cmd="imdsd__subcmd__help__subcmd__help"
                 ;;
+            imdsd__subcmd__help,login)
+                cmd="imdsd__subcmd__help__subcmd__login"
+                ;;
             imdsd__subcmd__help,mfa)
                 cmd="imdsd__subcmd__help__subcmd__mfa"
                 ;;
@@ -95,7 +101,7 @@ _imdsd() {
 
     case "${cmd}" in
         imdsd)
-            opts="-h -V --help --version run check mfa refresh status exec env credential-process health setup completions help"
+            opts="-h -V --help --version run check mfa refresh status exec env credential-process login health setup completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -221,7 +227,7 @@ _imdsd() {
             return 0
             ;;
         imdsd__subcmd__help)
-            opts="run check mfa refresh status exec env credential-process health setup completions help"
+            opts="run check mfa refresh status exec env credential-process login health setup completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -332,6 +338,20 @@ _imdsd() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        imdsd__subcmd__help__subcmd__login)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         imdsd__subcmd__help__subcmd__mfa)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -395,6 +415,28 @@ _imdsd() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        imdsd__subcmd__login)
+            opts="-h --destination --print --socket --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --destination)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
