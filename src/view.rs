@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use crate::config::TokenFiles;
 use crate::metrics::RequestStats;
 use crate::refresh::directory::RoleDirectory;
+use crate::refresh::slot::RoleSlot;
 
 /// What the rest of the daemon (status, health, metrics) may look at.
 #[derive(Debug, Default)]
@@ -26,21 +27,22 @@ impl View {
     /// Whether every role a listener serves has usable credentials at
     /// `now` (what `/readyz` and `imdsd health --ready` report), and each
     /// role with its own state.
+    ///
+    /// Readiness is judged by the slots the listeners serve: during a
+    /// reload the role list already holds a changed role's new runtime,
+    /// still fetching, while the listeners serve the old one.
     pub(crate) fn readiness(&self, now: DateTime<Utc>) -> (bool, Vec<(String, bool)>) {
-        let mut ready = true;
+        let usable = |slot: &RoleSlot| slot.load().usable(now).is_some();
+        let ready = self
+            .listeners
+            .iter()
+            .flat_map(|l| &l.roles)
+            .all(|slot| usable(slot));
         let roles = self
             .roles
             .load()
             .values()
-            .map(|slot| {
-                let usable = slot.load().usable(now).is_some();
-                let served = self
-                    .listeners
-                    .iter()
-                    .any(|l| l.roles.iter().any(|r| r == slot.name()));
-                ready &= usable || !served;
-                (slot.name().to_string(), usable)
-            })
+            .map(|slot| (slot.name().to_string(), usable(slot)))
             .collect();
         (ready, roles)
     }
@@ -51,9 +53,75 @@ pub(crate) struct ListenerView {
     pub(crate) addr: SocketAddr,
     /// `imds` or `container`.
     pub(crate) protocol: &'static str,
-    pub(crate) roles: Vec<String>,
+    /// The roles it serves, as it serves them.
+    pub(crate) roles: Vec<Arc<RoleSlot>>,
     pub(crate) allow_v1: bool,
     /// A container listener's token files.
     pub(crate) token_files: Option<TokenFiles>,
     pub(crate) stats: Arc<RequestStats>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::credentials::Credentials;
+    use crate::metrics::Metrics;
+    use crate::refresh::store::{Served, Snapshot};
+    use crate::secret::Secret;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(secs, 0).unwrap()
+    }
+
+    /// A slot holding credentials usable at `at(0)`.
+    fn usable(name: &str) -> Arc<RoleSlot> {
+        let slot = RoleSlot::new(name);
+        let creds = Credentials {
+            access_key_id: "ASIAEXAMPLE".into(),
+            secret_access_key: Secret::new("k"),
+            session_token: Some(Secret::new("t")),
+            expiration: Some(at(6 * 3600)),
+        };
+        slot.publish(Snapshot {
+            served: Served::render(&creds, None, at(0)).map(Arc::new),
+            ..Default::default()
+        });
+        slot
+    }
+
+    fn view(directory: &[Arc<RoleSlot>], served: &[Arc<RoleSlot>]) -> View {
+        let roles = RoleDirectory::default();
+        roles.insert(directory.iter().cloned());
+        View {
+            roles,
+            listeners: vec![ListenerView {
+                addr: "127.0.0.1:16925".parse().unwrap(),
+                protocol: "imds",
+                roles: served.to_vec(),
+                allow_v1: false,
+                token_files: None,
+                stats: Arc::new(Metrics::default().listener_stats("l".into())),
+            }],
+            region: "us-east-1".into(),
+        }
+    }
+
+    #[test]
+    fn readiness_is_judged_by_the_slots_the_listeners_serve() {
+        let (served, idle) = (usable("dev"), RoleSlot::new("idle"));
+        let (ready, roles) =
+            view(&[served.clone(), idle], &[served.clone()]).readiness(at(0));
+        assert!(
+            ready,
+            "a role no listener serves does not hold readiness back"
+        );
+        assert_eq!(roles, [("dev".into(), true), ("idle".into(), false)]);
+        // A reload started `dev`'s new runtime, still fetching; the listener
+        // serves the old one until it switches.
+        let restarting = RoleSlot::new("dev");
+        let (ready, _) = view(&[restarting.clone()], &[served]).readiness(at(0));
+        assert!(ready);
+        let (ready, _) = view(&[restarting.clone()], &[restarting]).readiness(at(0));
+        assert!(!ready);
+    }
 }

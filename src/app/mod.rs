@@ -383,7 +383,12 @@ impl Daemon {
                 .map(|l| ListenerView {
                     addr: l.addr,
                     protocol: l.config.protocol.name(),
-                    roles: l.config.roles().to_vec(),
+                    roles: l
+                        .config
+                        .roles()
+                        .iter()
+                        .filter_map(|name| self.roles.get(name).map(|r| r.slot.clone()))
+                        .collect(),
                     allow_v1: matches!(
                         l.config.protocol,
                         Protocol::Imds { allow_v1: true, .. }

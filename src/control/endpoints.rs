@@ -40,8 +40,8 @@ pub(crate) fn build(view: &View) -> Endpoints {
         .map(|name| (name.clone(), RoleEndpoints::default()))
         .collect();
     for l in &view.listeners {
-        for role in &l.roles {
-            let entry = roles.entry(role.clone()).or_default();
+        for role in l.roles.iter().map(|slot| slot.name()) {
+            let entry = roles.entry(role.to_string()).or_default();
             match &l.token_files {
                 Some(files) => entry.container.push(ContainerEndpoint {
                     url: format!("{}/role/{role}", base_url(l.addr)),
@@ -89,7 +89,7 @@ mod tests {
             } else {
                 "imds"
             },
-            roles: roles.iter().map(|r| r.to_string()).collect(),
+            roles: roles.iter().map(|r| RoleSlot::new(*r)).collect(),
             allow_v1: false,
             token_files: tokens.map(|dir| TokenFiles {
                 dir: PathBuf::from(dir),

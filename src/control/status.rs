@@ -88,7 +88,7 @@ pub(crate) fn build(view: &View, config: &str, pid: u32, now: DateTime<Utc>) -> 
                 ListenerStatus {
                     address: l.addr.to_string(),
                     protocol: l.protocol.into(),
-                    roles: l.roles.clone(),
+                    roles: l.roles.iter().map(|s| s.name().to_string()).collect(),
                     v1: l.allow_v1,
                     requests: by_status.values().sum(),
                     by_status,
