@@ -89,15 +89,15 @@ mod tests {
         slot
     }
 
-    fn view(directory: &[Arc<RoleSlot>], served: &[Arc<RoleSlot>]) -> View {
+    fn view(directory: Vec<Arc<RoleSlot>>, served: Vec<Arc<RoleSlot>>) -> View {
         let roles = RoleDirectory::default();
-        roles.insert(directory.iter().cloned());
+        roles.insert(directory);
         View {
             roles,
             listeners: vec![ListenerView {
                 addr: "127.0.0.1:16925".parse().unwrap(),
                 protocol: "imds",
-                roles: served.to_vec(),
+                roles: served,
                 allow_v1: false,
                 token_files: None,
                 stats: Arc::new(Metrics::default().listener_stats("l".into())),
@@ -110,7 +110,7 @@ mod tests {
     fn readiness_is_judged_by_the_slots_the_listeners_serve() {
         let (served, idle) = (usable("dev"), RoleSlot::new("idle"));
         let (ready, roles) =
-            view(&[served.clone(), idle], &[served.clone()]).readiness(at(0));
+            view(vec![served.clone(), idle], vec![served.clone()]).readiness(at(0));
         assert!(
             ready,
             "a role no listener serves does not hold readiness back"
@@ -119,9 +119,10 @@ mod tests {
         // A reload started `dev`'s new runtime, still fetching; the listener
         // serves the old one until it switches.
         let restarting = RoleSlot::new("dev");
-        let (ready, _) = view(&[restarting.clone()], &[served]).readiness(at(0));
+        let (ready, _) = view(vec![restarting.clone()], vec![served]).readiness(at(0));
         assert!(ready);
-        let (ready, _) = view(&[restarting.clone()], &[restarting]).readiness(at(0));
+        let (ready, _) =
+            view(vec![restarting.clone()], vec![restarting]).readiness(at(0));
         assert!(!ready);
     }
 }

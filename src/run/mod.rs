@@ -8,7 +8,8 @@
 //!   daemon.
 //! - [`role`]: `exec`, `env`, `credential-process`: one role, from the
 //!   endpoint the daemon serves it on; [`role_env`] decides the variables
-//!   (pure).
+//!   (pure); [`mfa_prompt`] asks for a waiting role's MFA code on the
+//!   terminal first.
 //! - [`login`]: `login`: the AWS console signed in as a role; [`console`]
 //!   decides the endpoints and the sign-in URL (pure).
 //! - [`setup`]: `setup --user`, carrying out what [`setup_plan`] decides
@@ -18,6 +19,7 @@ mod client;
 mod console;
 mod daemon;
 mod login;
+mod mfa_prompt;
 mod role;
 mod role_env;
 mod setup;

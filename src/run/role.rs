@@ -22,6 +22,7 @@ fn role_env(
     env: &Environment,
 ) -> Result<RoleEnv, RunError> {
     let path = control_socket(socket, env)?;
+    super::mfa_prompt::ensure_not_waiting(&path, role)?;
     let endpoints = control::client::endpoints(&path)?;
     let current = Current {
         no_proxy: env.first_of(&["NO_PROXY", "no_proxy"]).map(String::from),

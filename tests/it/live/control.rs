@@ -161,3 +161,56 @@ async fn address_in_use_names_the_imdsd_that_holds_it() {
         "{stderr}"
     );
 }
+
+/// `imdsd credential-process` for a role waiting for an MFA code asks for
+/// it on the terminal (`/dev/tty`: the AWS CLI runs the helper with its
+/// stdin and stdout as pipes), hands it in, then prints the credentials.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_per_role_command_asks_for_a_waiting_roles_code_on_the_terminal() {
+    let (live, _addr) = waiting_for_a_code().await;
+    let command = format!(
+        "{BIN} credential-process dev --socket {} </dev/null",
+        live.socket().display()
+    );
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"135790\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{shown}");
+    assert!(
+        shown.contains("MFA code for arn:aws:iam::123456789012:mfa/tester: "),
+        "{shown}"
+    );
+    assert!(shown.contains("\"AccessKeyId\""), "{shown}");
+    assert_eq!(live.sts.seen()[0].param("TokenCode"), Some("135790"));
+}
+
+/// Without a terminal the command says how to hand the code in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_terminal_a_waiting_role_says_to_use_imdsd_mfa() {
+    let (live, _addr) = waiting_for_a_code().await;
+    // setsid: no controlling terminal, whatever runs the tests.
+    let out = std::process::Command::new("setsid")
+        .args([BIN, "credential-process", "dev", "--socket"])
+        .arg(live.socket())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("waiting for an MFA code"), "{err}");
+    assert!(err.contains("`imdsd mfa dev`"), "{err}");
+    assert!(
+        live.sts
+            .seen()
+            .iter()
+            .all(|r| r.param("TokenCode").is_none())
+    );
+}
