@@ -370,6 +370,8 @@ pub(crate) enum SourceSpec {
     Imds,
     /// The container credentials endpoint (running on ECS/EKS).
     Container,
+    /// A systemd credential: `$CREDENTIALS_DIRECTORY/NAME`.
+    Credential(String),
 }
 
 /// How bad a [`Diagnostic`] is.

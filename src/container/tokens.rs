@@ -220,6 +220,7 @@ impl Encoder {
             SourceSpec::Process(command) => self.tag(4).str(command),
             SourceSpec::Imds => self.tag(5),
             SourceSpec::Container => self.tag(6),
+            SourceSpec::Credential(name) => self.tag(7).str(name),
         }
     }
 

@@ -245,6 +245,10 @@ impl Fetcher {
             SourceSpec::Process(command) => self.direct(Direct::Process(command)).await,
             SourceSpec::Imds => self.direct(Direct::Imds).await,
             SourceSpec::Container => self.direct(Direct::Container).await,
+            SourceSpec::Credential(name) => {
+                let read = source::credential::read(&self.ctx.env, name).await;
+                Ok(read.map_err(SourceError::from)?)
+            }
         }
     }
 

@@ -682,3 +682,50 @@ async fn an_sso_token_about_to_expire_is_renewed_with_its_refresh_token() {
         "aws sso login --profile sso",
     );
 }
+
+// === systemd credentials ===
+
+/// `source = "credential:NAME"`: the keys come from
+/// `$CREDENTIALS_DIRECTORY/NAME` (as systemd's `LoadCredentialEncrypted=`
+/// provides them), are read again on every refresh, and a missing file is
+/// a 503 naming the file and the directory.
+#[tokio::test]
+async fn systemd_credential_source_signs_with_the_keys_in_the_credentials_directory() {
+    let creds = tempfile::tempdir().unwrap();
+    let dir = creds.path().to_str().unwrap();
+    let config = format!(
+        "{HEAD}[roles.dev]\nrole_arn = \"arn:aws:iam::123456789012:role/dev\"\nsource = \"credential:aws\"\n"
+    );
+    let env =
+        Environment::from_pairs([("CREDENTIALS_DIRECTORY", dir), ("USER", "tester")]);
+    // No file yet: the role says which one it needs.
+    let d = TestDaemon::custom(&config, env, |_| {}).await;
+    let (status, body) = d.credentials().await;
+    assert_503(status, &body, None, &format!("{dir}/aws"));
+    assert_503(status, &body, None, "$CREDENTIALS_DIRECTORY");
+    assert_eq!(d.sts.calls(), 0, "nothing was sent without keys");
+    write(
+        creds.path(),
+        "aws",
+        &format!(
+            "[imdsd]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            fake_sts::ACCESS_KEY_ID,
+            fake_sts::SECRET_KEY
+        ),
+    );
+    // The next retry (past its backoff) reads the file again.
+    d.advance(TimeDelta::minutes(5)).await;
+    let served = eventually(Duration::from_secs(5), || async {
+        let (status, body) = d.credentials().await;
+        (status == 200).then_some(body)
+    })
+    .await
+    .expect("served once the credential exists");
+    assert!(served["AccessKeyId"].as_str().unwrap().starts_with("ASIA"));
+    let call = d.sts.seen().pop().unwrap();
+    assert!(
+        call.signed && call.signature_ok,
+        "signed with the file's keys"
+    );
+    assert_eq!(call.param("Action"), Some("AssumeRole"));
+}

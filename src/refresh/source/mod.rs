@@ -2,12 +2,14 @@
 //!
 //! - here: the daemon's own environment;
 //! - [`process`]: `credential_process` helpers;
-//! - [`remote`]: the EC2 metadata service and the container endpoint.
+//! - [`remote`]: the EC2 metadata service and the container endpoint;
+//! - [`credential`]: a systemd credential (`$CREDENTIALS_DIRECTORY/NAME`).
 //!
 //! AWS profiles (`source = "profile:NAME"`) are resolved by `profile`.
 //! Every source is read again on every refresh, so rotated keys take effect
 //! without a restart; secret values are never part of an error message.
 
+pub(crate) mod credential;
 pub(crate) mod process;
 pub(crate) mod remote;
 
@@ -20,6 +22,8 @@ use crate::secret::Secret;
 pub(crate) enum SourceError {
     #[error("source \"env\": {0} is not set in the daemon's environment")]
     MissingEnv(&'static str),
+    #[error(transparent)]
+    Credential(#[from] credential::CredentialError),
 }
 
 impl SourceError {
