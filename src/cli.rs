@@ -166,6 +166,22 @@ pub(crate) enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Move AWS profiles' long-term keys out of plaintext: into encrypted
+    /// systemd credentials (`systemd-creds encrypt`, TPM2 or host key) for
+    /// the system service, printing the drop-in and config lines to add.
+    Import {
+        /// Where the keys go: `systemd-creds` (the only store so far).
+        #[arg(long, value_enum, required = true)]
+        to: ImportTarget,
+        /// The profiles (default: every profile holding long-term keys).
+        profiles: Vec<String>,
+        /// Where the encrypted files go (default: /etc/imdsd).
+        #[arg(long, value_name = "DIR")]
+        output_dir: Option<PathBuf>,
+        /// Print what would be done, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Print a shell completion script, e.g.
     /// `imdsd completions bash > ~/.local/share/bash-completion/completions/imdsd`.
     Completions {
@@ -192,4 +208,11 @@ pub(crate) enum EnvFormat {
     Fish,
     /// `{"NAME": "value", "UNSET": null}`.
     Json,
+}
+
+/// Where `imdsd import` stores long-term keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ImportTarget {
+    /// An encrypted systemd credential (`LoadCredentialEncrypted=`).
+    SystemdCreds,
 }

@@ -37,6 +37,9 @@ _imdsd() {
             imdsd,help)
                 cmd="imdsd__subcmd__help"
                 ;;
+            imdsd,import)
+                cmd="imdsd__subcmd__import"
+                ;;
             imdsd,login)
                 cmd="imdsd__subcmd__login"
                 ;;
@@ -76,6 +79,9 @@ _imdsd() {
             imdsd__subcmd__help,help)
                 cmd="imdsd__subcmd__help__subcmd__help"
                 ;;
+            imdsd__subcmd__help,import)
+                cmd="imdsd__subcmd__help__subcmd__import"
+                ;;
             imdsd__subcmd__help,login)
                 cmd="imdsd__subcmd__help__subcmd__login"
                 ;;
@@ -101,7 +107,7 @@ _imdsd() {
 
     case "${cmd}" in
         imdsd)
-            opts="-h -V --help --version run check mfa refresh status exec env credential-process login health setup completions help"
+            opts="-h -V --help --version run check mfa refresh status exec env credential-process login health setup import completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -227,7 +233,7 @@ _imdsd() {
             return 0
             ;;
         imdsd__subcmd__help)
-            opts="run check mfa refresh status exec env credential-process login health setup completions help"
+            opts="run check mfa refresh status exec env credential-process login health setup import completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -338,6 +344,20 @@ _imdsd() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        imdsd__subcmd__help__subcmd__import)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         imdsd__subcmd__help__subcmd__login)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -415,6 +435,28 @@ _imdsd() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        imdsd__subcmd__import)
+            opts="-h --to --output-dir --dry-run --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --to)
+                    COMPREPLY=($(compgen -W "systemd-creds" -- "${cur}"))
+                    return 0
+                    ;;
+                --output-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

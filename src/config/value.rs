@@ -69,8 +69,29 @@ pub(crate) fn name_problem(
     })
 }
 
+/// Why `name` cannot name a systemd credential (a file in
+/// `$CREDENTIALS_DIRECTORY`): `source = "credential:NAME"`, `imdsd import`.
+pub(crate) fn credential_name_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() || name == "." || name == ".." {
+        Some("a credential name must not be empty, `.` or `..`")
+    } else if name.contains('/') {
+        Some("a credential name has no `/`")
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn credential_names_are_file_names() {
+        assert_eq!(credential_name_problem("aws"), None);
+        assert_eq!(credential_name_problem("imdsd.keys"), None);
+        for bad in ["", ".", "..", "a/b", "../x"] {
+            assert!(credential_name_problem(bad).is_some(), "{bad}");
+        }
+    }
+
     use super::*;
 
     const HOUR: Duration = Duration::from_secs(3600);

@@ -62,6 +62,34 @@ impl Profiles {
             .get(name)
             .is_some_and(|p| CREDENTIAL_KEYS.iter().any(|k| p.contains_key(*k)))
     }
+
+    /// The long-term keys profile `name` itself holds (`aws_access_key_id`
+    /// and `aws_secret_access_key`, and a session token if any).
+    pub(crate) fn static_keys(
+        &self,
+        name: &str,
+    ) -> Option<crate::credentials::Credentials> {
+        let section = self.profiles.get(name)?;
+        let value = |key: &str| section.get(key).filter(|v| !v.is_empty());
+        Some(crate::credentials::Credentials {
+            access_key_id: value("aws_access_key_id")?.clone(),
+            secret_access_key: Secret::new(value("aws_secret_access_key")?),
+            session_token: value("aws_session_token").map(Secret::new),
+            expiration: None,
+        })
+    }
+
+    /// Every profile that holds long-term keys of its own, sorted.
+    pub(crate) fn with_static_keys(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self
+            .profiles
+            .keys()
+            .map(String::as_str)
+            .filter(|n| self.static_keys(n).is_some())
+            .collect();
+        names.sort_unstable();
+        names
+    }
 }
 
 /// How to get credentials for a profile.

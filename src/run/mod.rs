@@ -10,6 +10,8 @@
 //!   endpoint the daemon serves it on; [`role_env`] decides the variables
 //!   (pure); [`mfa_prompt`] asks for a waiting role's MFA code on the
 //!   terminal first.
+//! - [`import`]: `import --to systemd-creds`: keys into encrypted systemd
+//!   credentials, planned first (pure).
 //! - [`login`]: `login`: the AWS console signed in as a role; [`console`]
 //!   decides the endpoints and the sign-in URL (pure).
 //! - [`setup`]: `setup --user`, carrying out what [`setup_plan`] decides
@@ -18,6 +20,7 @@
 mod client;
 mod console;
 mod daemon;
+mod import;
 mod login;
 mod mfa_prompt;
 mod role;
@@ -129,6 +132,19 @@ pub fn main(cli: Cli) -> ExitCode {
                 role,
                 destination,
                 print,
+            },
+            &env,
+        ),
+        Command::Import {
+            to: crate::cli::ImportTarget::SystemdCreds,
+            profiles,
+            output_dir,
+            dry_run,
+        } => import::import(
+            import::ImportRequest {
+                profiles,
+                output_dir,
+                dry_run,
             },
             &env,
         ),

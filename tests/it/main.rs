@@ -5,6 +5,7 @@
 //! - `framing`: request bodies are never parsed as requests (smuggling).
 //! - `util`: `TestDaemon`, a raw HTTP client.
 //! - `imds_contract`: sdk-contract.md 1.1-1.5 over real HTTP.
+//! - `import`: `imdsd import --to systemd-creds` with the real systemd-creds.
 //! - `refresh`: schedule, STS faults, backoff, last-good serving, suspend.
 //! - `container`: the container-credentials endpoint (sdk-contract.md 1.6).
 //! - `flows`: every STS flow and credential source (issue 3).
@@ -40,6 +41,7 @@ mod fake_sts;
 mod flows;
 mod framing;
 mod imds_contract;
+mod import;
 mod kubernetes;
 mod layout;
 mod live;

@@ -65,7 +65,7 @@ pub(super) fn parse_source(
         }
         Some(("credential", name)) => {
             let name = name.trim();
-            if let Some(problem) = credential_name_problem(name) {
+            if let Some(problem) = value::credential_name_problem(name) {
                 cx.error(Some(s.span()), "source", format!("`{text}`: {problem}"));
                 return None;
             }
@@ -296,18 +296,6 @@ pub(super) fn iam_arn_problem(arn: &str, resource: &str, what: &str) -> Option<S
         .then(|| "an ARN must be 20 to 2048 characters".into())
 }
 
-/// Why `name` cannot name a systemd credential (a file in
-/// `$CREDENTIALS_DIRECTORY`).
-fn credential_name_problem(name: &str) -> Option<&'static str> {
-    if name.is_empty() || name == "." || name == ".." {
-        Some("a credential name must not be empty, `.` or `..`")
-    } else if name.contains('/') {
-        Some("a credential name has no `/`")
-    } else {
-        None
-    }
-}
-
 pub(super) fn external_id_problem(id: &str) -> Option<String> {
     name_problem(id, 2, 1224, ":/")
         .map(|_| "must be 2 to 1224 characters of letters, digits and _+=,.@:/-".into())
@@ -404,15 +392,6 @@ mod tests {
             None
         );
         assert!(principal_arn_problem("arn:aws:iam::123456789012:role/okta").is_some());
-    }
-
-    #[test]
-    fn credential_names_are_file_names() {
-        assert_eq!(credential_name_problem("aws"), None);
-        assert_eq!(credential_name_problem("imdsd.keys"), None);
-        for bad in ["", ".", "..", "a/b", "../x"] {
-            assert!(credential_name_problem(bad).is_some(), "{bad}");
-        }
     }
 
     #[test]
