@@ -100,8 +100,18 @@ impl RunError {
 
 /// Runs one command; the process's exit code.
 pub fn main(cli: Cli) -> ExitCode {
-    let env = Environment::capture();
-    let result = match cli.command {
+    match dispatch(cli.command, Environment::capture()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            report(&e);
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// Runs one subcommand.
+fn dispatch(command: Command, env: Environment) -> Result<(), RunError> {
+    match command {
         Command::Check { config } => check(config.as_deref(), &env),
         Command::Run { config } => daemon::run(config.as_deref(), env),
         Command::Status { json, socket } => client::status(socket, json, &env),
@@ -154,13 +164,6 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::Completions { shell } => {
             print(&String::from_utf8_lossy(&crate::manual::completions(shell)));
             Ok(())
-        }
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            report(&e);
-            ExitCode::from(e.exit_code())
         }
     }
 }
