@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio_util::sync::CancellationToken;
@@ -67,6 +67,8 @@ pub(crate) struct ControlState {
     pub(crate) clock: SharedClock,
     pub(crate) config_path: String,
     pub(crate) uid: u32,
+    /// The last failed reload, cleared by the next good one.
+    pub(crate) reload_error: Arc<ArcSwapOption<status::ReloadError>>,
 }
 
 /// Binds the socket; serves until `stop`, then removes it.
@@ -305,12 +307,10 @@ async fn answer(request: Request, state: &ControlState) -> Response {
         Request::Refresh { roles } => refresh(state, roles).await,
         Request::Status => {
             let view = state.view.load();
-            Response::Status(status::build(
-                &view,
-                &state.config_path,
-                std::process::id(),
-                now,
-            ))
+            let mut report =
+                status::build(&view, &state.config_path, std::process::id(), now);
+            report.reload_error = state.reload_error.load_full().map(|e| (*e).clone());
+            Response::Status(report)
         }
         Request::Mfa { role, code } => hand_in_mfa(state, &role, code),
         Request::Endpoints => Response::Endpoints(endpoints::build(&state.view.load())),

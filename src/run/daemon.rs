@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwapOption;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -12,6 +13,7 @@ use super::RunError;
 use crate::app::{Daemon, Options, StartError};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{self, ConfigError, LoadedConfig};
+use crate::control::status::ReloadError;
 use crate::control::{self, socket::ControlState};
 use crate::environment::Environment;
 use crate::logging::List;
@@ -84,7 +86,7 @@ fn zero_config(env: &Environment) -> Result<LoadedConfig, String> {
 /// `imdsd run`: serves until a stop signal.
 pub(super) fn run(path: Option<&Path>, env: Environment) -> Result<(), RunError> {
     let (loaded, origin) = load_for_run(path, &env)?;
-    for w in &loaded.warnings {
+    for w in loaded.warnings.iter().chain(&super::shadow_warnings(&env)) {
         tracing::warn!("{w}");
     }
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
@@ -165,7 +167,8 @@ async fn run_daemon(
         _ => None,
     };
     let _profiles_watch = watch_profiles(daemon.roles(), &env);
-    start_control(&daemon, &loaded, &env, &state_dir, &clock, stop.clone()).await;
+    let reload_error =
+        start_control(&daemon, &loaded, &env, &state_dir, &clock, stop.clone()).await;
     // A stop signal during the first fetches is honoured at once.
     tokio::select! {
         settled = daemon.settled(FIRST_FETCH_LIMIT) => {
@@ -181,7 +184,8 @@ async fn run_daemon(
         tokio::select! {
             _ = stop.cancelled() => break,
             Some(()) = reloads.recv() => {
-                reload(&mut daemon, &origin, &env).await;
+                let outcome = reload(&mut daemon, &origin, &env).await;
+                note_reload(&reload_error, outcome, clock.now());
                 systemd::ready(&ready_status(&daemon));
             }
         }
@@ -192,6 +196,8 @@ async fn run_daemon(
     Ok(())
 }
 
+/// Starts the control socket; the place the main loop keeps the last
+/// reload error for it.
 async fn start_control(
     daemon: &Daemon,
     loaded: &LoadedConfig,
@@ -199,7 +205,8 @@ async fn start_control(
     state_dir: &Path,
     clock: &SharedClock,
     stop: CancellationToken,
-) {
+) -> Arc<ArcSwapOption<ReloadError>> {
+    let reload_error = Arc::new(ArcSwapOption::empty());
     let uid = state::current_uid();
     let configured = loaded.config.control_socket.as_deref();
     let path = control::daemon_socket(configured, env, uid, state_dir);
@@ -208,6 +215,7 @@ async fn start_control(
         clock: clock.clone(),
         config_path: loaded.path.display().to_string(),
         uid,
+        reload_error: reload_error.clone(),
     };
     // Serving credentials matters more than `imdsd status`.
     if let Err(e) = control::socket::start(path, state, stop).await {
@@ -215,6 +223,7 @@ async fn start_control(
             "{e}; `imdsd status`, `mfa` and `refresh` will not reach this daemon"
         );
     }
+    reload_error
 }
 
 /// Watches the AWS profile files; when they change, the roles that read
@@ -248,8 +257,37 @@ fn watch_profiles(roles: RoleDirectory, env: &Environment) -> Option<FileWatch> 
     Some(watch)
 }
 
-/// Re-reads the config and applies it; on any error the old one stays.
-async fn reload(daemon: &mut Daemon, origin: &ConfigOrigin, env: &Environment) {
+/// Keeps the last reload's error for `imdsd status` (since the first
+/// failure in a row), and says so when a good reload ends it.
+fn note_reload(
+    slot: &ArcSwapOption<ReloadError>,
+    outcome: Result<(), String>,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    match outcome {
+        Ok(()) => {
+            if let Some(gone) = slot.swap(None) {
+                tracing::info!(
+                    "the config reloads again: the reload error since {} is gone",
+                    gone.since
+                );
+            }
+        }
+        Err(message) => {
+            let earlier = slot.load_full();
+            let error = ReloadError::after(earlier.as_deref(), message, now);
+            slot.store(Some(Arc::new(error)));
+        }
+    }
+}
+
+/// Re-reads the config and applies it; on any error the old one stays,
+/// and the error is returned.
+async fn reload(
+    daemon: &mut Daemon,
+    origin: &ConfigOrigin,
+    env: &Environment,
+) -> Result<(), String> {
     systemd::reloading();
     let loaded = match origin {
         ConfigOrigin::File(path) => {
@@ -261,28 +299,32 @@ async fn reload(daemon: &mut Daemon, origin: &ConfigOrigin, env: &Environment) {
         Ok(loaded) => loaded,
         Err(e) => {
             tracing::error!("not reloading, still serving the previous config:\n{e}");
-            return;
+            return Err(e);
         }
     };
     if loaded.config == *daemon.config() {
         daemon.reopen_audit();
         tracing::debug!("config unchanged");
-        return;
+        return Ok(());
     }
     for w in &loaded.warnings {
         tracing::warn!("{w}");
     }
     match daemon.reload(loaded.config).await {
-        Ok(summary) => tracing::info!(
-            roles_started = %List(&summary.roles_started),
-            roles_stopped = %List(&summary.roles_stopped),
-            listeners_opened = %List(&summary.listeners_opened),
-            listeners_closed = %List(&summary.listeners_closed),
-            listeners_switched = %List(&summary.listeners_switched),
-            "config reloaded"
-        ),
+        Ok(summary) => {
+            tracing::info!(
+                roles_started = %List(&summary.roles_started),
+                roles_stopped = %List(&summary.roles_stopped),
+                listeners_opened = %List(&summary.listeners_opened),
+                listeners_closed = %List(&summary.listeners_closed),
+                listeners_switched = %List(&summary.listeners_switched),
+                "config reloaded"
+            );
+            Ok(())
+        }
         Err(e) => {
-            tracing::error!("reload failed, still serving the previous config: {e}")
+            tracing::error!("reload failed, still serving the previous config: {e}");
+            Err(e.to_string())
         }
     }
 }

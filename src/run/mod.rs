@@ -155,6 +155,13 @@ fn check(path: Option<&Path>, env: &Environment) -> Result<(), RunError> {
     Ok(())
 }
 
+/// What would make SDKs in this environment use other credentials than
+/// imdsd's, or never reach it: one line each.
+fn shadow_warnings(env: &Environment) -> Vec<String> {
+    let files = crate::profile::default_profiles(env);
+    crate::profile::shadow::warnings(env, &files)
+}
+
 fn load(path: Option<&Path>, env: &Environment) -> Result<LoadedConfig, ConfigError> {
     let path = config::load::resolve_path(path, env)?;
     config::load::load(&path, env)

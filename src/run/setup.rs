@@ -56,6 +56,9 @@ pub(crate) fn setup_user(dry_run: bool, env: &Environment) -> Result<(), SetupEr
         "Add this line to your shell profile (~/.bashrc, ~/.zshrc, ...):\n  {}\n",
         plan.profile_line
     ));
+    for w in super::shadow_warnings(env) {
+        out.push_str(&format!("Warning: {w}\n"));
+    }
     print(&out);
     Ok(())
 }

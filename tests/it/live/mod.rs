@@ -17,9 +17,12 @@
 //! - `recover`: `imdsd refresh`, retries when a code or the profile files
 //!   arrive, failures logged once.
 //! - `zero_config`: running with no config file.
+//! - `first_hour`: what a new user meets (issue 20): warnings about what
+//!   shadows imdsd, a failed reload in `status`, no daemon, a second one.
 
 mod audit;
 mod control;
+mod first_hour;
 mod logs;
 mod recover;
 mod reload;

@@ -1,0 +1,166 @@
+//! What a new user meets in the first hour (issue 20): what would shadow
+//! imdsd said at start, in `imdsd status` and by `env`; a failed reload in
+//! `imdsd status`; `status` with no daemon; a clean stop; a second daemon.
+
+use super::*;
+use std::process::{Command, Output};
+
+/// Static keys as a new user has them in `[default]`.
+const OLD_KEY_ID: &str = "AKIAOLDSTATICKEY1234";
+const OLD_SECRET: &str = "oldStaticSecretKeyThatMustNeverPrint0000";
+/// A proxy whose URL carries a password.
+const PROXY: &str = "http://user:proxypw@proxy.invalid:3128";
+
+/// A home directory whose `~/.aws/credentials` has keys in `[default]`.
+fn home_with_default_keys(dir: &Path) -> PathBuf {
+    let aws = dir.join(".aws");
+    std::fs::create_dir_all(&aws).unwrap();
+    let file = aws.join("credentials");
+    std::fs::write(
+        &file,
+        format!("[default]\naws_access_key_id = {OLD_KEY_ID}\naws_secret_access_key = {OLD_SECRET}\n"),
+    )
+    .unwrap();
+    file
+}
+
+/// `imdsd ARGS...` with a clean environment plus `env`.
+fn imdsd(args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+fn text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+        + &String::from_utf8_lossy(&out.stderr)
+}
+
+fn assert_no_secret(what: &str) {
+    for secret in [OLD_KEY_ID, OLD_SECRET, "proxypw"] {
+        assert!(!what.contains(secret), "{secret} printed in {what}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_shadows_imdsd_is_said_at_start_in_status_and_by_env() {
+    let sts = FakeSts::start(ManualClock::starting_now()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = home_with_default_keys(dir.path());
+    let path = crate::process::plain_file(dir.path(), &config(&sts, "dev", ""));
+    let home = dir.path().to_str().unwrap();
+    let socket = dir.path().join("state/control.sock");
+    let env = [("HOME", home), ("HTTP_PROXY", PROXY)];
+    let daemon =
+        Running::start_with(&path, &dir.path().join("state"), fake_sts::SECRET_KEY, &env);
+    let keys = daemon
+        .log_line("the default profile has `aws_access_key_id`")
+        .await;
+    assert!(
+        keys.contains("WARN") && keys.contains(&format!("{}:", file.display())),
+        "{keys}"
+    );
+    assert!(
+        keys.contains("rename its section header there to `[static]`"),
+        "{keys}"
+    );
+    let proxy = daemon.log_line("HTTP_PROXY is set").await;
+    assert!(proxy.contains("run `export NO_PROXY=127.0.0.1`"), "{proxy}");
+    daemon.log_line("fetched credentials").await;
+    let sock = socket.to_str().unwrap();
+
+    let client = [
+        ("HOME", home),
+        ("HTTP_PROXY", PROXY),
+        ("NO_PROXY", "localhost"),
+    ];
+    let out = imdsd(&["status", "--socket", sock], &client);
+    let shown = text(&out);
+    assert!(out.status.success(), "{shown}");
+    let block = shown.split("WARNINGS\n").nth(1).expect("a WARNINGS block");
+    let lines: Vec<&str> = block.lines().take_while(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), 2, "{shown}");
+    assert!(lines[0].starts_with(&format!("  {}: the default profile", file.display())));
+    assert!(
+        lines[1].ends_with("run `export NO_PROXY=localhost,127.0.0.1`"),
+        "{shown}"
+    );
+    let out = imdsd(&["status", "--json", "--socket", sock], &client);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["warnings"].as_array().unwrap().len(), 2, "{json}");
+
+    let out = imdsd(&["env", "dev", "--socket", sock], &[("HOME", home)]);
+    let printed = text(&out);
+    assert!(
+        printed.contains("export AWS_SHARED_CREDENTIALS_FILE='/dev/null'"),
+        "{printed}"
+    );
+    assert!(printed.contains(&format!("imdsd: {}: the default profile", file.display())));
+    for what in [shown, printed, daemon.lines().join("\n")] {
+        assert_no_secret(&what);
+    }
+
+    // Fixed as the warnings say: nothing left to say.
+    std::fs::write(
+        &file,
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .replace("[default]", "[static]"),
+    )
+    .unwrap();
+    let fixed = [
+        ("HOME", home),
+        ("HTTP_PROXY", PROXY),
+        ("NO_PROXY", "localhost,127.0.0.1"),
+    ];
+    let out = imdsd(&["status", "--json", "--socket", sock], &fixed);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["warnings"], serde_json::json!([]));
+    assert!(!text(&imdsd(&["status", "--socket", sock], &fixed)).contains("WARNINGS"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_reload_shows_in_status_until_a_good_one() {
+    let live = Live::start(|sts| config(sts, "dev", "")).await;
+    live.daemon.log_line("fetched credentials").await;
+    let sock = live.socket();
+    let sock = sock.to_str().unwrap();
+    let bad = config(&live.sts, "dev", "")
+        .replace("source = \"env\"", "source = \"env\"\nduration = \"99h\"");
+    std::fs::write(&live.path, bad).unwrap();
+    live.daemon.log_line("roles.dev.duration").await;
+    let out = imdsd(&["status", "--socket", sock], &[]);
+    let shown = text(&out);
+    assert!(out.status.success(), "{shown}");
+    let failed = shown
+        .lines()
+        .position(|l| l.starts_with("RELOAD FAILED since "))
+        .unwrap_or_else(|| panic!("no reload line in {shown}"));
+    let lines: Vec<&str> = shown.lines().collect();
+    assert!(
+        lines[failed].ends_with(", serving the previous config:"),
+        "{shown}"
+    );
+    assert!(lines[failed + 1].contains("roles.dev.duration"), "{shown}");
+    let out = imdsd(&["status", "--json", "--socket", sock], &[]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let message = json["reload_error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("{}:", live.path.display())),
+        "{json}"
+    );
+    let since = json["reload_error"]["since"].as_str().unwrap();
+    assert!(lines[failed].contains(since), "{shown}");
+
+    std::fs::write(&live.path, config(&live.sts, "prod", "")).unwrap();
+    let gone = live.daemon.log_line("the reload error since").await;
+    assert!(gone.contains(since) && gone.contains("is gone"), "{gone}");
+    let out = imdsd(&["status", "--json", "--socket", sock], &[]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(json["reload_error"].is_null(), "{json}");
+    assert!(!text(&imdsd(&["status", "--socket", sock], &[])).contains("RELOAD FAILED"));
+}
