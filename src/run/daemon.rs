@@ -13,8 +13,9 @@ use super::RunError;
 use crate::app::{Daemon, Options, StartError};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{self, ConfigError, LoadedConfig};
+use crate::control;
+use crate::control::socket::{Bound, ControlError, ControlState};
 use crate::control::status::ReloadError;
-use crate::control::{self, socket::ControlState};
 use crate::environment::Environment;
 use crate::logging::List;
 use crate::refresh::directory::RoleDirectory;
@@ -37,6 +38,9 @@ pub(crate) enum DaemonError {
     State(#[from] StateError),
     #[error(transparent)]
     Start(#[from] StartError),
+    /// Another daemon answers on the control socket.
+    #[error("control socket {} is taken by another imdsd", .0.display())]
+    ControlInUse(PathBuf),
 }
 
 /// Where the running config comes from.
@@ -95,7 +99,11 @@ pub(super) fn run(path: Option<&Path>, env: Environment) -> Result<(), RunError>
         .enable_all()
         .build()
         .map_err(DaemonError::Runtime)?;
+    let listens: Vec<_> = loaded.config.listeners.iter().map(|l| l.listen).collect();
     let result = runtime.block_on(run_daemon(loaded, origin, env.clone()));
+    // Nothing left is worth waiting for (a blocking peer lookup, say):
+    // "stopped" is the last word, and the process exits with it.
+    runtime.shutdown_timeout(Duration::from_millis(100));
     match result {
         Err(DaemonError::Start(StartError::Bind { addr, source }))
             if source.kind() == std::io::ErrorKind::AddrInUse =>
@@ -103,7 +111,39 @@ pub(super) fn run(path: Option<&Path>, env: Environment) -> Result<(), RunError>
             let holder = holder_of(addr, &env);
             Err(RunError::AddrInUse { addr, holder })
         }
+        Err(DaemonError::ControlInUse(path)) => Err(control_in_use(path, &listens, &env)),
         other => Ok(other?),
+    }
+}
+
+/// How a second daemon gets a control socket of its own; or, when the
+/// other daemon also serves one of its addresses, that it should be
+/// stopped first (a second socket would not help).
+fn control_in_use(
+    path: PathBuf,
+    listens: &[std::net::SocketAddr],
+    env: &Environment,
+) -> RunError {
+    let status = control::client::status(&path).ok();
+    let served = status.iter().flat_map(|s| &s.listeners);
+    if let Some(addr) = listens
+        .iter()
+        .find(|a| served.clone().any(|l| l.address == a.to_string()))
+    {
+        let holder = holder_of(*addr, env);
+        return RunError::AddrInUse {
+            addr: *addr,
+            holder,
+        };
+    }
+    let holder = status
+        .map(|s| format!(" (pid {}, config {})", s.pid, s.config))
+        .unwrap_or_default();
+    let suggest = path.with_file_name("second.sock");
+    RunError::ControlInUse {
+        path,
+        holder,
+        suggest,
     }
 }
 
@@ -157,7 +197,7 @@ async fn run_daemon(
         state_dir.clone(),
     );
     opts.inherited = systemd::inherited_sockets();
-    let mut daemon = Daemon::start(opts).await?;
+    let (mut daemon, socket) = start(opts, &loaded, &env, &state_dir).await?;
     let _config_watch = match (loaded.config.watch_config, &origin) {
         (true, ConfigOrigin::File(path)) => {
             watch::watch(config::watch_targets::targets(path), reload_tx)
@@ -167,8 +207,7 @@ async fn run_daemon(
         _ => None,
     };
     let _profiles_watch = watch_profiles(daemon.roles(), &env);
-    let reload_error =
-        start_control(&daemon, &loaded, &env, &state_dir, &clock, stop.clone()).await;
+    let control = start_control(&daemon, socket, &loaded, &clock, stop.clone());
     // A stop signal during the first fetches is honoured at once.
     tokio::select! {
         settled = daemon.settled(FIRST_FETCH_LIMIT) => {
@@ -185,45 +224,99 @@ async fn run_daemon(
             _ = stop.cancelled() => break,
             Some(()) = reloads.recv() => {
                 let outcome = reload(&mut daemon, &origin, &env).await;
-                note_reload(&reload_error, outcome, clock.now());
+                note_reload(&control.reload_error, outcome, clock.now());
                 systemd::ready(&ready_status(&daemon));
             }
         }
     }
     systemd::stopping();
     daemon.stop().await;
+    control.closed().await;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Starts the control socket; the place the main loop keeps the last
-/// reload error for it.
-async fn start_control(
-    daemon: &Daemon,
+/// Binds the control socket, then starts the daemon; a daemon that did not
+/// start leaves no socket file.
+async fn start(
+    opts: Options,
     loaded: &LoadedConfig,
     env: &Environment,
     state_dir: &Path,
-    clock: &SharedClock,
-    stop: CancellationToken,
-) -> Arc<ArcSwapOption<ReloadError>> {
-    let reload_error = Arc::new(ArcSwapOption::empty());
+) -> Result<(Daemon, Option<Bound>), DaemonError> {
+    let socket = bind_control(loaded, env, state_dir).await?;
+    match Daemon::start(opts).await {
+        Ok(daemon) => Ok((daemon, socket)),
+        Err(e) => {
+            if let Some(socket) = socket {
+                socket.discard();
+            }
+            Err(e.into())
+        }
+    }
+}
+
+/// The control socket as the main loop sees it.
+struct Control {
+    /// Where the main loop keeps the last reload error for `imdsd status`.
+    reload_error: Arc<ArcSwapOption<ReloadError>>,
+    /// The socket's task (none if the socket could not be set up): it
+    /// ends after the stop, once the socket file is removed.
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Binds the control socket before anything else starts. Taken by
+/// another daemon: this one stops before it says anything that would
+/// send `imdsd refresh` or `mfa` to the other. Any other problem: serving
+/// credentials matters more than `imdsd status`.
+async fn bind_control(
+    loaded: &LoadedConfig,
+    env: &Environment,
+    state_dir: &Path,
+) -> Result<Option<Bound>, DaemonError> {
     let uid = state::current_uid();
     let configured = loaded.config.control_socket.as_deref();
     let path = control::daemon_socket(configured, env, uid, state_dir);
-    let state = ControlState {
-        view: daemon.view(),
-        clock: clock.clone(),
-        config_path: loaded.path.display().to_string(),
-        uid,
-        reload_error: reload_error.clone(),
-    };
-    // Serving credentials matters more than `imdsd status`.
-    if let Err(e) = control::socket::start(path, state, stop).await {
-        tracing::warn!(
-            "{e}; `imdsd status`, `mfa` and `refresh` will not reach this daemon"
-        );
+    match Bound::at(path, uid).await {
+        Ok(bound) => Ok(Some(bound)),
+        Err(ControlError::InUse { path }) => Err(DaemonError::ControlInUse(path)),
+        Err(e) => {
+            tracing::warn!(
+                "{e}; `imdsd status`, `mfa` and `refresh` will not reach this daemon"
+            );
+            Ok(None)
+        }
     }
-    reload_error
+}
+
+impl Control {
+    /// Waits for the socket's task, which removes the file as it ends.
+    async fn closed(self) {
+        if let Some(task) = self.task {
+            let _ = task.await;
+        }
+    }
+}
+
+fn start_control(
+    daemon: &Daemon,
+    socket: Option<Bound>,
+    loaded: &LoadedConfig,
+    clock: &SharedClock,
+    stop: CancellationToken,
+) -> Control {
+    let reload_error = Arc::new(ArcSwapOption::empty());
+    let task = socket.map(|socket| {
+        let state = ControlState {
+            view: daemon.view(),
+            clock: clock.clone(),
+            config_path: loaded.path.display().to_string(),
+            uid: state::current_uid(),
+            reload_error: reload_error.clone(),
+        };
+        socket.serve(state, stop)
+    });
+    Control { reload_error, task }
 }
 
 /// Watches the AWS profile files; when they change, the roles that read

@@ -54,6 +54,17 @@ pub(crate) enum RunError {
         addr: std::net::SocketAddr,
         holder: String,
     },
+    #[error(
+        "control socket {} is taken by another imdsd{holder}: give this one its own, \
+         with `IMDSD_CONTROL_SOCKET={} imdsd run` or `control_socket = \"{}\"` under \
+         [daemon] in its config",
+        path.display(), suggest.display(), suggest.display()
+    )]
+    ControlInUse {
+        path: std::path::PathBuf,
+        holder: String,
+        suggest: std::path::PathBuf,
+    },
     /// A per-role command could not get the role, or a role did not
     /// refresh.
     #[error("{0}")]
@@ -76,6 +87,7 @@ impl RunError {
             RunError::Control(_)
             | RunError::Daemon(_)
             | RunError::AddrInUse { .. }
+            | RunError::ControlInUse { .. }
             | RunError::Role(_)
             | RunError::Setup(_) => 1,
             // As shells do: 127 not found, 126 found but not runnable.

@@ -164,3 +164,103 @@ async fn a_failed_reload_shows_in_status_until_a_good_one() {
     assert!(json["reload_error"].is_null(), "{json}");
     assert!(!text(&imdsd(&["status", "--socket", sock], &[])).contains("RELOAD FAILED"));
 }
+
+#[test]
+fn status_with_no_daemon_says_how_to_start_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().to_str().unwrap();
+    let out = imdsd(&["status"], &[("HOME", home), ("XDG_RUNTIME_DIR", home)]);
+    assert_eq!(out.status.code(), Some(1));
+    let said = text(&out);
+    assert!(
+        said.starts_with(&format!(
+            "imdsd: no imdsd is running (no control socket at {home}/imdsd/control.sock, "
+        )),
+        "{said}"
+    );
+    assert!(
+        said.contains("start it with `imdsd run` or `systemctl --user start imdsd`"),
+        "{said}"
+    );
+    // A socket left by a daemon that died says the same, naming it.
+    let left = dir.path().join("left.sock");
+    drop(std::os::unix::net::UnixListener::bind(&left).unwrap());
+    let out = imdsd(&["status", "--socket", left.to_str().unwrap()], &[]);
+    let said = text(&out);
+    assert!(
+        said.contains(&format!(
+            "no imdsd is running ({} is left over",
+            left.display()
+        )),
+        "{said}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_stop_removes_the_socket_and_ends_with_stopped() {
+    let live = Live::start(|sts| config(sts, "dev", "")).await;
+    live.daemon.log_line("control socket ready").await;
+    let socket = live.socket();
+    assert!(socket.exists());
+    live.daemon.signal("-TERM");
+    let Live { daemon, dir, .. } = live;
+    let (status, log) = daemon.wait().await;
+    assert!(status.success(), "{log:#?}");
+    let last = log
+        .iter()
+        .rfind(|l| !l.contains(" TRACE ") && !l.contains(" DEBUG "));
+    assert!(last.unwrap().contains(" INFO stopped"), "{log:#?}");
+    assert!(
+        !socket.exists(),
+        "the socket file is left in {}",
+        dir.path().display()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_daemon_whose_socket_is_taken_says_how_to_get_its_own() {
+    let first = Live::start(|sts| config(sts, "dev", "")).await;
+    first.daemon.log_line("control socket ready").await;
+    let taken = first.socket();
+    let taken_str = taken.to_str().unwrap();
+    let state = first.dir.path().join("second-state");
+    let second = Running::start_with(
+        &first.path,
+        &state,
+        fake_sts::SECRET_KEY,
+        &[("IMDSD_CONTROL_SOCKET", taken_str)],
+    );
+    let (status, log) = second.wait().await;
+    assert_eq!(status.code(), Some(1), "{log:#?}");
+    let said = log.join("\n");
+    let own = taken.with_file_name("second.sock");
+    assert!(
+        said.contains(&format!(
+            "imdsd: control socket {taken_str} is taken by another imdsd (pid {}, config {}): \
+             give this one its own, with `IMDSD_CONTROL_SOCKET={} imdsd run` or \
+             `control_socket = \"{}\"` under [daemon]",
+            first.daemon.child.id(),
+            first.path.display(),
+            own.display(),
+            own.display()
+        )),
+        "{said}"
+    );
+    // It said nothing that would send `imdsd refresh` or `mfa` to the
+    // first daemon, and left that one's socket alone.
+    assert!(
+        !said.contains("serving on") && !said.contains("`imdsd "),
+        "{said}"
+    );
+    let out = imdsd(&["status", "--socket", taken_str], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    // Given its own, as it says, it runs.
+    let own_str = own.to_str().unwrap();
+    let third = Running::start_with(
+        &first.path,
+        &state,
+        fake_sts::SECRET_KEY,
+        &[("IMDSD_CONTROL_SOCKET", own_str)],
+    );
+    third.log_line("control socket ready").await;
+}
