@@ -159,11 +159,34 @@ pub(crate) fn print(text: &str) {
 }
 
 fn check(path: Option<&Path>, env: &Environment) -> Result<(), RunError> {
-    let loaded = load(path, env)?;
+    let loaded = match load(path, env) {
+        Err(ConfigError::NotFound { tried }) => return check_zero(tried, env),
+        other => other?,
+    };
     for w in &loaded.warnings {
         eprintln!("{w}");
     }
     print(&format!("{}: ok\n", loaded.path.display()));
+    Ok(())
+}
+
+/// `imdsd check` with no config file: what `imdsd run` would serve (the
+/// zero-config start), or why it would serve nothing (exit 64, as `run`).
+fn check_zero(tried: Vec<std::path::PathBuf>, env: &Environment) -> Result<(), RunError> {
+    let tried_list: Vec<String> = tried.iter().map(|p| p.display().to_string()).collect();
+    let not_found = ConfigError::NotFound { tried };
+    let zero = crate::profile::load(env)
+        .map_err(|e| e.to_string())
+        .and_then(|profiles| config::zero::zero_config(env, &profiles));
+    let zero = zero.map_err(|reason| RunError::NoConfig { not_found, reason })?;
+    let listen = zero.config.listeners[0].listen;
+    let role = &zero.config.listeners[0].roles()[0];
+    print(&format!(
+        "no config file (tried {}): `imdsd run` would serve {} as role `{role}` on \
+         http://{listen}\n",
+        tried_list.join(", "),
+        zero.serves
+    ));
     Ok(())
 }
 

@@ -264,3 +264,34 @@ async fn a_second_daemon_whose_socket_is_taken_says_how_to_get_its_own() {
     );
     third.log_line("control socket ready").await;
 }
+
+#[test]
+fn check_with_no_config_file_says_what_run_would_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().to_str().unwrap();
+    let keys = [
+        ("HOME", home),
+        ("AWS_ACCESS_KEY_ID", OLD_KEY_ID),
+        ("AWS_SECRET_ACCESS_KEY", OLD_SECRET),
+    ];
+    let out = imdsd(&["check"], &keys);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert_eq!(
+        said,
+        format!(
+            "no config file (tried {home}/.config/imdsd/imdsd.toml, /etc/imdsd/imdsd.toml): \
+             `imdsd run` would serve session credentials (GetSessionToken) for the keys in \
+             AWS_ACCESS_KEY_ID as role `env` on http://127.0.0.1:16925\n"
+        )
+    );
+    assert_no_secret(&said);
+    // Nothing to serve either: `run` would not start, and `check` says why.
+    let out = imdsd(&["check"], &[("HOME", home)]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(
+        text(&out).contains("no zero-config start either"),
+        "{}",
+        text(&out)
+    );
+}
