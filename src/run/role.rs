@@ -54,7 +54,8 @@ fn profile_shadows(env: &Environment) -> Vec<String> {
 }
 
 /// `imdsd exec ROLE -- CMD ARGS...`: replaces this process with the command
-/// (so its exit code and signals are the command's own).
+/// (so its exit code and signals are the command's own); with no command,
+/// `$SHELL` (as `aws-vault exec` does).
 pub(super) fn exec(
     socket: Option<PathBuf>,
     role: &str,
@@ -65,9 +66,15 @@ pub(super) fn exec(
     if let Some(note) = &role_env.note {
         eprintln!("imdsd: {note}");
     }
-    let (program, args) = command
-        .split_first()
-        .ok_or_else(|| RunError::Usage("no command given".into()))?;
+    let shell = [OsString::from(env.get("SHELL").unwrap_or("/bin/sh"))];
+    let (program, args) = match command.split_first() {
+        Some(split) => split,
+        None => {
+            let shown = shell[0].to_string_lossy();
+            eprintln!("imdsd: starting {shown} with role `{role}`; `exit` to leave it");
+            (&shell[0], &[][..])
+        }
+    };
     let mut cmd = std::process::Command::new(program);
     cmd.args(args);
     for name in &role_env.unset {

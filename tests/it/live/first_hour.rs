@@ -295,3 +295,29 @@ fn check_with_no_config_file_says_what_run_would_serve() {
         text(&out)
     );
 }
+
+/// The aws-vault habit: `imdsd exec dev` alone opens `$SHELL` as the role.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_without_a_command_starts_the_shell_with_the_role() {
+    use std::os::unix::fs::PermissionsExt;
+    let live = Live::start(|sts| config(sts, "dev", "")).await;
+    let addr = live.daemon.addr().await;
+    live.daemon.log_line("control socket ready").await;
+    let shell = live.dir.path().join("fake-shell");
+    std::fs::write(
+        &shell,
+        "#!/bin/sh\necho \"endpoint=$AWS_EC2_METADATA_SERVICE_ENDPOINT args=$#\"\nexit 3\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&shell, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let sock = live.socket();
+    let out = imdsd(
+        &["exec", "dev", "--socket", sock.to_str().unwrap()],
+        &[("SHELL", shell.to_str().unwrap())],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout, format!("endpoint=http://{addr} args=0\n"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("starting"), "{stderr}");
+}
