@@ -73,7 +73,15 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
     let home = Home::new();
     let out = stdout(&home.setup(&["--dry-run"]));
     assert!(out.contains("nothing changed"), "{out}");
-    assert!(out.contains(".config/imdsd/imdsd.toml"), "{out}");
+    assert!(
+        out.contains(".config/imdsd/imdsd.toml, serving the AWS profile `admin`"),
+        "{out}"
+    );
+    // ... and what the config would say.
+    assert!(
+        out.contains("    | [roles.admin]\n    | profile = \"admin\"\n"),
+        "{out}"
+    );
     assert!(
         out.contains("systemctl --user enable --now imdsd.service"),
         "{out}"
