@@ -171,15 +171,12 @@ fn role_status(
     }
 }
 
-/// `3h12m`, `45s`, `-2m` (already past).
+/// `3h12m`, `45s`, `-2m` (already past): as every message prints a
+/// duration (`clock::human`).
 pub(crate) fn human_secs(secs: i64) -> String {
     let sign = if secs < 0 { "-" } else { "" };
-    let s = secs.unsigned_abs();
-    match s {
-        0..60 => format!("{sign}{s}s"),
-        60..3600 => format!("{sign}{}m{:02}s", s / 60, s % 60),
-        _ => format!("{sign}{}h{:02}m", s / 3600, (s % 3600) / 60),
-    }
+    let d = std::time::Duration::from_secs(secs.unsigned_abs());
+    format!("{sign}{}", crate::clock::human(d))
 }
 
 /// The human-readable table.
@@ -419,9 +416,10 @@ ROLE ";
     #[test]
     fn human_durations() {
         assert_eq!(human_secs(59), "59s");
-        assert_eq!(human_secs(61), "1m01s");
+        assert_eq!(human_secs(61), "1m1s");
         assert_eq!(human_secs(3 * 3600 + 12 * 60), "3h12m");
-        assert_eq!(human_secs(-120), "-2m00s");
+        assert_eq!(human_secs(59 * 60 + 46), "59m46s");
+        assert_eq!(human_secs(-120), "-2m");
         assert_eq!(human_secs(0), "0s");
     }
 
@@ -484,7 +482,7 @@ ROLE ";
                 "dev",
                 "failing",
                 "ASIAEXAMPLE",
-                "1h02m",
+                "1h2m",
                 "-",
                 "AccessDenied:",
                 "not",
@@ -539,7 +537,7 @@ ROLE ";
 imdsd 1.2.3 (pid 42), config /etc/imdsd/imdsd.toml
 
 ROLE             STATE       ACCESS KEY             EXPIRES IN NEXT REFRESH  LAST ERROR
-dev              failing     ASIAEXAMPLE            1h02m      -             AccessDenied: not allowed
+dev              failing     ASIAEXAMPLE            1h2m       -             AccessDenied: not allowed
 ops              waiting     -                      -          45s           an MFA code (imdsd mfa ops CODE)
 
 LISTENER                 PROTOCOL  ROLES            V1    REQUESTS  BY STATUS
