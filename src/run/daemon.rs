@@ -100,6 +100,7 @@ pub(super) fn run(path: Option<&Path>, env: Environment) -> Result<(), RunError>
         .build()
         .map_err(DaemonError::Runtime)?;
     let listens: Vec<_> = loaded.config.listeners.iter().map(|l| l.listen).collect();
+    let configured = loaded.config.control_socket.is_some();
     let result = runtime.block_on(run_daemon(loaded, origin, env.clone()));
     // Nothing left is worth waiting for (a blocking peer lookup, say):
     // "stopped" is the last word, and the process exits with it.
@@ -111,7 +112,9 @@ pub(super) fn run(path: Option<&Path>, env: Environment) -> Result<(), RunError>
             let holder = holder_of(addr, &env);
             Err(RunError::AddrInUse { addr, holder })
         }
-        Err(DaemonError::ControlInUse(path)) => Err(control_in_use(path, &listens, &env)),
+        Err(DaemonError::ControlInUse(path)) => {
+            Err(control_in_use(path, &listens, configured, &env))
+        }
         other => Ok(other?),
     }
 }
@@ -122,6 +125,7 @@ pub(super) fn run(path: Option<&Path>, env: Environment) -> Result<(), RunError>
 fn control_in_use(
     path: PathBuf,
     listens: &[std::net::SocketAddr],
+    configured: bool,
     env: &Environment,
 ) -> RunError {
     let status = control::client::status(&path).ok();
@@ -139,12 +143,17 @@ fn control_in_use(
     let holder = status
         .map(|s| format!(" (pid {}, config {})", s.pid, s.config))
         .unwrap_or_default();
-    let suggest = path.with_file_name("second.sock");
-    RunError::ControlInUse {
-        path,
-        holder,
-        suggest,
-    }
+    let own = path.with_file_name("second.sock").display().to_string();
+    // The config's `control_socket` wins over the variable.
+    let how = if configured {
+        format!("with `control_socket = \"{own}\"` under [daemon] in its config")
+    } else {
+        format!(
+            "with `IMDSD_CONTROL_SOCKET={own} imdsd run` or `control_socket = \"{own}\"` \
+             under [daemon] in its config"
+        )
+    };
+    RunError::ControlInUse { path, holder, how }
 }
 
 /// Who holds `addr`, as far as we can tell: another imdsd whose control

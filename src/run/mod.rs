@@ -55,15 +55,14 @@ pub(crate) enum RunError {
         holder: String,
     },
     #[error(
-        "control socket {} is taken by another imdsd{holder}: give this one its own, \
-         with `IMDSD_CONTROL_SOCKET={} imdsd run` or `control_socket = \"{}\"` under \
-         [daemon] in its config",
-        path.display(), suggest.display(), suggest.display()
+        "control socket {} is taken by another imdsd{holder}: give this one its own, {how}",
+        path.display()
     )]
     ControlInUse {
         path: std::path::PathBuf,
         holder: String,
-        suggest: std::path::PathBuf,
+        /// Where this daemon's socket may be set.
+        how: String,
     },
     /// A per-role command could not get the role, or a role did not
     /// refresh.

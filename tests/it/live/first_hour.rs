@@ -263,6 +263,23 @@ async fn a_second_daemon_whose_socket_is_taken_says_how_to_get_its_own() {
         &[("IMDSD_CONTROL_SOCKET", own_str)],
     );
     third.log_line("control socket ready").await;
+    // A config that names the socket wins over the variable: only the
+    // config is suggested then.
+    let named = first.dir.path().join("named.toml");
+    let extra = format!("[daemon]\ncontrol_socket = \"{taken_str}\"\n");
+    std::fs::write(&named, config(&first.sts, "dev", &extra)).unwrap();
+    let fourth = Running::start_with(&named, &state, fake_sts::SECRET_KEY, &[]);
+    let (status, log) = fourth.wait().await;
+    assert_eq!(status.code(), Some(1), "{log:#?}");
+    let said = log.join("\n");
+    assert!(
+        said.contains(&format!(
+            "give this one its own, with `control_socket = \"{}\"` under [daemon] in its config",
+            own.display()
+        )),
+        "{said}"
+    );
+    assert!(!said.contains("IMDSD_CONTROL_SOCKET="), "{said}");
 }
 
 #[test]
