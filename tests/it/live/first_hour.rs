@@ -1,6 +1,7 @@
 //! What a new user meets in the first hour (issue 20): what would shadow
 //! imdsd said at start, in `imdsd status` and by `env`; a failed reload in
-//! `imdsd status`; `status` with no daemon; a clean stop; a second daemon.
+//! `imdsd status`; `status` with no daemon; a clean stop; a second daemon;
+//! `check` with no config file; `exec` with no command.
 
 use super::*;
 use std::process::{Command, Output};
