@@ -54,6 +54,7 @@ pub(crate) enum Command {
         config: Option<PathBuf>,
     },
     /// Validate a config file: exit 0, or print every problem and exit 64.
+    /// With no config file anywhere, say what `imdsd run` would serve.
     Check {
         /// Config file (same default as `run`).
         #[arg(long, short)]
@@ -94,12 +95,12 @@ pub(crate) enum Command {
     },
     /// Run a command with a role's credentials: it finds them through the
     /// container endpoint and the role's token file (or the IMDS endpoint),
-    /// never in its environment.
+    /// never in its environment. Without a command, start $SHELL so.
     Exec {
         /// The role (its `[roles.NAME]`).
         role: String,
-        /// The command and its arguments.
-        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        /// The command and its arguments (default: $SHELL, else /bin/sh).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<OsString>,
         /// The daemon's control socket (same default as `status`).
         #[arg(long)]

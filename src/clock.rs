@@ -4,12 +4,29 @@
 //! instants: STS speaks in UTC timestamps, and a laptop that sleeps must see
 //! time pass. Everything that needs the time takes a [`Clock`], so tests can
 //! move time by hand ([`ManualClock`]) while production reads the system
-//! clock. This is the one module allowed to call `Utc::now`.
+//! clock. This is the one module allowed to call `Utc::now`. [`human`]
+//! prints a duration the one way every message does (`59m46s`).
 
 use std::sync::Arc;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
+
+/// A duration as every message prints it: `59m46s`, `1h2m`, `45s`, `0s`;
+/// under a second, in milliseconds (`393ms`); else to the second.
+pub(crate) fn human(d: std::time::Duration) -> String {
+    if d.as_secs() == 0 && d.subsec_millis() > 0 {
+        return format!("{}ms", d.subsec_millis());
+    }
+    let s = d.as_secs();
+    let parts = [(s / 3600, "h"), (s % 3600 / 60, "m"), (s % 60, "s")];
+    let text: String = parts
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, unit)| format!("{n}{unit}"))
+        .collect();
+    if text.is_empty() { "0s".into() } else { text }
+}
 
 /// A source of wall-clock time.
 pub trait Clock: Send + Sync + std::fmt::Debug + 'static {
@@ -63,5 +80,22 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
         *self.now.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_print_one_way() {
+        let at = |secs| human(std::time::Duration::from_secs(secs));
+        assert_eq!(at(59 * 60 + 46), "59m46s");
+        assert_eq!(at(3600 + 120), "1h2m");
+        assert_eq!(at(36 * 3600 + 1), "36h1s");
+        assert_eq!(at(45), "45s");
+        assert_eq!(at(0), "0s");
+        assert_eq!(human(std::time::Duration::from_millis(393)), "393ms");
+        assert_eq!(human(std::time::Duration::from_millis(1393)), "1s");
     }
 }

@@ -41,6 +41,14 @@ impl Environment {
             .filter(|v| !v.is_empty())
     }
 
+    /// This environment without the variables `names` (what a child sees
+    /// after `env_remove`).
+    pub(crate) fn without(&self, names: &[&str]) -> Self {
+        let mut vars = self.vars.clone();
+        vars.retain(|k, _| !names.contains(&k.as_str()));
+        Environment { vars }
+    }
+
     /// The first of `names` that is set.
     pub(crate) fn first_of(&self, names: &[&str]) -> Option<&str> {
         names.iter().find_map(|name| self.get(name))
@@ -67,6 +75,7 @@ mod tests {
         let env = Environment::from_pairs([("A", ""), ("B", "b")]);
         assert_eq!(env.get("A"), None);
         assert_eq!(env.first_of(&["A", "B"]), Some("b"));
+        assert_eq!(env.without(&["B"]).get("B"), None);
     }
 
     #[test]

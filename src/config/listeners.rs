@@ -49,6 +49,7 @@ pub(crate) fn validate_listeners(
     env: &Environment,
     diags: &mut Vec<Diagnostic>,
 ) -> (Vec<ListenerConfig>, Vec<WritableDir>) {
+    let errors_before = errors(diags);
     let mut listeners = imds_listeners(raw, diags);
     let mut dirs = Vec::new();
     for (i, c) in raw.container.iter().enumerate() {
@@ -59,6 +60,11 @@ pub(crate) fn validate_listeners(
         }
     }
     check_distinct_addresses(raw, &listeners, diags);
+    // A listener in error serves nothing: saying so of each role would
+    // only contradict the error that says what to write.
+    if errors(diags) > errors_before {
+        return (listeners, dirs);
+    }
     for name in roles.keys() {
         if !listeners.iter().any(|l| l.serves(name)) {
             diags.push(Diagnostic::warning(
@@ -70,6 +76,13 @@ pub(crate) fn validate_listeners(
         }
     }
     (listeners, dirs)
+}
+
+fn errors(diags: &[Diagnostic]) -> usize {
+    diags
+        .iter()
+        .filter(|d| d.severity == super::Severity::Error)
+        .count()
 }
 
 // === imds ===
@@ -117,6 +130,19 @@ fn listener_role(
             raw.roles.keys().next().map(|k| k.get_ref().clone())
         }
         None if raw.roles.is_empty() => None,
+        // No listener table: the default IMDS listener serves one role.
+        None if table_span.is_none() => {
+            diags.push(Diagnostic::error(
+                None,
+                format!(
+                    "several roles are defined ({}) and no listener: add a [[container]] \
+                     table (it serves every role, each at /role/NAME), or an [[imds]] \
+                     table with role = \"NAME\" for each role",
+                    role_names(raw)
+                ),
+            ));
+            None
+        }
         None => {
             diags.push(Diagnostic::error(
                 table_span,
@@ -644,6 +670,30 @@ mod tests {
             .find(|d| d.message.contains("several roles are defined"))
             .unwrap_or_else(|| panic!("{diags:?}"));
         assert_eq!(d.span, None);
+    }
+
+    /// Issue 20: the error, and two "not served" warnings contradicting
+    /// it about a listener nobody wrote, were three lines.
+    #[test]
+    fn two_roles_and_no_listener_is_one_error_saying_what_to_add() {
+        assert_eq!(
+            problems(TWO_ROLES),
+            [(
+                crate::config::Severity::Error,
+                "several roles are defined (a, b) and no listener: add a [[container]] table \
+                 (it serves every role, each at /role/NAME), or an [[imds]] table with \
+                 role = \"NAME\" for each role"
+                    .to_string()
+            )]
+        );
+        // A listener in error is not also said to serve no role.
+        let text =
+            format!("{TWO_ROLES}[[imds]]\nrole = \"a\"\nlisten = \"localhost:80\"\n");
+        let found = problems(&text);
+        assert!(
+            found.iter().all(|(_, m)| !m.contains("not served")),
+            "{found:?}"
+        );
     }
 
     #[test]

@@ -220,11 +220,25 @@ pub(crate) fn regional_endpoint(region: &str) -> String {
     format!("https://sts.{region}.{suffix}")
 }
 
+/// The scheme an endpoint without one most likely meant: `http://` for a
+/// loopback host (a local STS stand-in), else `https://`.
+fn scheme_for(endpoint: &str) -> &'static str {
+    let loopback = reqwest::Url::parse(&format!("http://{endpoint}"))
+        .is_ok_and(|u| u.host().is_some_and(crate::addr::is_loopback_host));
+    if loopback { "http://" } else { "https://" }
+}
+
 /// https anywhere; plain http only to a loopback host, since the request
 /// carries a signature over long-term keys.
 fn endpoint_problem(endpoint: &str) -> Option<String> {
     let url = match reqwest::Url::parse(endpoint) {
         Ok(url) => url,
+        Err(url::ParseError::RelativeUrlWithoutBase) => {
+            return Some(format!(
+                "`{endpoint}` is not a URL: it has no scheme; write `{}{endpoint}`",
+                scheme_for(endpoint)
+            ));
+        }
         Err(e) => return Some(format!("`{endpoint}` is not a URL: {e}")),
     };
     match url.scheme() {
@@ -537,6 +551,22 @@ mod tests {
     }
 
     #[test]
+    fn an_endpoint_without_a_scheme_is_told_which_to_write() {
+        assert_eq!(
+            endpoint_problem("127.0.0.1:4566").as_deref(),
+            Some(
+                "`127.0.0.1:4566` is not a URL: it has no scheme; write `http://127.0.0.1:4566`"
+            )
+        );
+        assert_eq!(
+            endpoint_problem("sts.example.com").as_deref(),
+            Some(
+                "`sts.example.com` is not a URL: it has no scheme; write `https://sts.example.com`"
+            )
+        );
+    }
+
+    #[test]
     fn every_problem_is_reported_with_a_span() {
         let text = r#"
             [[imds]]
@@ -690,7 +720,7 @@ mod tests {
         );
         let v = check(&text, &[]);
         assert!(
-            errors(&v)[0].contains("say which one"),
+            errors(&v)[0].contains("and no listener: add a [[container]] table"),
             "{:?}",
             v.diagnostics
         );

@@ -13,9 +13,15 @@ use crate::secret::Secret;
 /// Why the daemon could not be asked.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ClientError {
-    #[error("no control socket found (tried {}); is imdsd running? Pass --socket to name it",
+    #[error("no imdsd is running (no control socket at {}): start it with `imdsd run` or \
+        `systemctl --user start imdsd` (or name its socket with --socket)",
         tried.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
     NotFound { tried: Vec<PathBuf> },
+    /// Nothing listens on the socket (a daemon that died), or it is gone.
+    #[error("no imdsd is running ({} {}): start it with `imdsd run` or \
+        `systemctl --user start imdsd`", path.display(),
+        if *.gone { "does not exist" } else { "is left over: nothing answers there" })]
+    NotRunning { path: PathBuf, gone: bool },
     #[error("cannot talk to imdsd at {}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -48,7 +54,16 @@ pub(crate) fn ask(path: &Path, request: &Request) -> Result<Response, ClientErro
     if request.privileged() {
         check_owner(path)?;
     }
-    let mut stream = UnixStream::connect(path).map_err(io)?;
+    let mut stream = UnixStream::connect(path).map_err(|source| {
+        use std::io::ErrorKind::{ConnectionRefused, NotFound};
+        match source.kind() {
+            NotFound | ConnectionRefused => ClientError::NotRunning {
+                path: path.to_path_buf(),
+                gone: source.kind() == NotFound,
+            },
+            _ => io(source),
+        }
+    })?;
     stream
         .set_read_timeout(Some(request.answer_within()))
         .map_err(io)?;
@@ -64,9 +79,15 @@ pub(crate) fn ask(path: &Path, request: &Request) -> Result<Response, ClientErro
 }
 
 fn check_owner(path: &Path) -> Result<(), ClientError> {
-    let meta = std::fs::metadata(path).map_err(|source| ClientError::Io {
-        path: path.to_path_buf(),
-        source,
+    let meta = std::fs::metadata(path).map_err(|source| match source.kind() {
+        std::io::ErrorKind::NotFound => ClientError::NotRunning {
+            path: path.to_path_buf(),
+            gone: true,
+        },
+        _ => ClientError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
     })?;
     let owner = std::os::unix::fs::MetadataExt::uid(&meta);
     let me = crate::state::current_uid();

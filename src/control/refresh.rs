@@ -24,7 +24,7 @@ pub(crate) fn report(role: &str, outcome: Outcome, now: DateTime<Utc>) -> Report
     let (ok, message) = match outcome {
         Outcome::Refreshed { expiration } => {
             let left = (expiration - now).num_seconds().max(0) as u64;
-            let left = humantime::format_duration(std::time::Duration::from_secs(left));
+            let left = crate::clock::human(std::time::Duration::from_secs(left));
             (
                 true,
                 format!(

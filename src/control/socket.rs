@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio_util::sync::CancellationToken;
@@ -67,36 +67,58 @@ pub(crate) struct ControlState {
     pub(crate) clock: SharedClock,
     pub(crate) config_path: String,
     pub(crate) uid: u32,
+    /// The last failed reload, cleared by the next good one.
+    pub(crate) reload_error: Arc<ArcSwapOption<status::ReloadError>>,
 }
 
-/// Binds the socket; serves until `stop`, then removes it.
-pub(crate) async fn start(
+/// The socket, bound before the daemon starts anything else: a second
+/// daemon learns at once that the socket is taken.
+pub(crate) struct Bound {
+    listener: UnixListener,
     path: PathBuf,
-    state: ControlState,
-    stop: CancellationToken,
-) -> Result<(), ControlError> {
-    let listener = bind(&path, state.uid).await?;
-    tracing::info!(socket = %path.display(), "control socket ready (imdsd status)");
-    let state = Arc::new(state);
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => {
-                        let state = state.clone();
-                        tokio::spawn(async move { handle(stream, &state).await });
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "control socket accept failed");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                },
-                _ = stop.cancelled() => break,
+}
+
+impl Bound {
+    /// Binds the socket at `path` for a daemon running as `uid`.
+    pub(crate) async fn at(path: PathBuf, uid: u32) -> Result<Bound, ControlError> {
+        let listener = bind(&path, uid).await?;
+        Ok(Bound { listener, path })
+    }
+
+    /// Serves until `stop`, then removes the socket file. The task ends
+    /// once the file is gone, so a daemon that awaits it leaves none.
+    pub(crate) fn serve(
+        self,
+        state: ControlState,
+        stop: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        let Bound { listener, path } = self;
+        tracing::info!(socket = %path.display(), "control socket ready (imdsd status)");
+        let state = Arc::new(state);
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => match accepted {
+                        Ok((stream, _)) => {
+                            let state = state.clone();
+                            tokio::spawn(async move { handle(stream, &state).await });
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "control socket accept failed");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    },
+                    _ = stop.cancelled() => break,
+                }
             }
-        }
-        let _ = std::fs::remove_file(&path);
-    });
-    Ok(())
+            let _ = std::fs::remove_file(&path);
+        })
+    }
+
+    /// Removes the socket file of a daemon that did not start.
+    pub(crate) fn discard(self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 async fn bind(path: &Path, uid: u32) -> Result<UnixListener, ControlError> {
@@ -305,12 +327,10 @@ async fn answer(request: Request, state: &ControlState) -> Response {
         Request::Refresh { roles } => refresh(state, roles).await,
         Request::Status => {
             let view = state.view.load();
-            Response::Status(status::build(
-                &view,
-                &state.config_path,
-                std::process::id(),
-                now,
-            ))
+            let mut report =
+                status::build(&view, &state.config_path, std::process::id(), now);
+            report.reload_error = state.reload_error.load_full().map(|e| (*e).clone());
+            Response::Status(report)
         }
         Request::Mfa { role, code } => hand_in_mfa(state, &role, code),
         Request::Endpoints => Response::Endpoints(endpoints::build(&state.view.load())),

@@ -20,6 +20,36 @@ pub(crate) struct Status {
     pub(crate) config: String,
     pub(crate) roles: Vec<RoleStatus>,
     pub(crate) listeners: Vec<ListenerStatus>,
+    /// The last reload that failed, while the previous config is served.
+    #[serde(default)]
+    pub(crate) reload_error: Option<ReloadError>,
+    /// What would make SDKs use other credentials than the daemon's
+    /// (`profile::shadow`), one line each; added by the client, which
+    /// sees the environment its SDKs run in.
+    #[serde(default)]
+    pub(crate) warnings: Vec<String>,
+}
+
+/// A reload that failed: why, and since when (the first failure after the
+/// last good config) the previous config is served.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub(crate) struct ReloadError {
+    pub(crate) message: String,
+    pub(crate) since: String,
+}
+
+impl ReloadError {
+    /// The error of a reload at `now`, after `earlier` (still failing).
+    pub(crate) fn after(
+        earlier: Option<&ReloadError>,
+        message: String,
+        now: DateTime<Utc>,
+    ) -> ReloadError {
+        ReloadError {
+            message,
+            since: earlier.map_or_else(|| stamp(now), |e| e.since.clone()),
+        }
+    }
 }
 
 /// One role: what it serves and what it is doing.
@@ -65,6 +95,8 @@ fn stamp(t: DateTime<Utc>) -> String {
 /// The report for `view` at `now`, by the daemon with process id `pid`.
 pub(crate) fn build(view: &View, config: &str, pid: u32, now: DateTime<Utc>) -> Status {
     Status {
+        reload_error: None,
+        warnings: Vec::new(),
         version: env!("CARGO_PKG_VERSION").into(),
         pid,
         config: config.into(),
@@ -139,15 +171,12 @@ fn role_status(
     }
 }
 
-/// `3h12m`, `45s`, `-2m` (already past).
+/// `3h12m`, `45s`, `-2m` (already past): as every message prints a
+/// duration (`clock::human`).
 pub(crate) fn human_secs(secs: i64) -> String {
     let sign = if secs < 0 { "-" } else { "" };
-    let s = secs.unsigned_abs();
-    match s {
-        0..60 => format!("{sign}{s}s"),
-        60..3600 => format!("{sign}{}m{:02}s", s / 60, s % 60),
-        _ => format!("{sign}{}h{:02}m", s / 3600, (s % 3600) / 60),
-    }
+    let d = std::time::Duration::from_secs(secs.unsigned_abs());
+    format!("{sign}{}", crate::clock::human(d))
 }
 
 /// The human-readable table.
@@ -158,6 +187,22 @@ pub(crate) fn render_text(status: &Status) -> String {
         "imdsd {} (pid {}), config {}",
         status.version, status.pid, status.config
     );
+    if let Some(e) = &status.reload_error {
+        let _ = writeln!(
+            out,
+            "\nRELOAD FAILED since {}, serving the previous config:",
+            e.since
+        );
+        for line in e.message.lines() {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
+    if !status.warnings.is_empty() {
+        out.push_str("\nWARNINGS\n");
+        for w in &status.warnings {
+            let _ = writeln!(out, "  {w}");
+        }
+    }
     out.push('\n');
     table(&mut out, &ROLE_COLUMNS, status.roles.iter().map(role_row));
     out.push('\n');
@@ -341,11 +386,40 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_reload_and_warnings_show_above_the_tables() {
+        let mut status = report();
+        let first =
+            ReloadError::after(None, "x.toml:3:1: error: bad\nmore".into(), now());
+        let later = now() + chrono::TimeDelta::minutes(5);
+        status.reload_error =
+            Some(ReloadError::after(Some(&first), "still bad".into(), later));
+        status.warnings = vec!["HTTP_PROXY is set".into()];
+        let text = render_text(&status);
+        let expected = "\
+imdsd 1.2.3 (pid 42), config /etc/imdsd/imdsd.toml
+
+RELOAD FAILED since 2027-01-15T08:00:00Z, serving the previous config:
+  still bad
+
+WARNINGS
+  HTTP_PROXY is set
+
+ROLE ";
+        assert!(text.starts_with(expected), "{text}");
+        assert_eq!(first.since, "2027-01-15T08:00:00Z");
+        let json = serde_json::to_value(&status).unwrap();
+        assert_eq!(json["reload_error"]["message"], "still bad");
+        assert_eq!(json["reload_error"]["since"], "2027-01-15T08:00:00Z");
+        assert_eq!(json["warnings"][0], "HTTP_PROXY is set");
+    }
+
+    #[test]
     fn human_durations() {
         assert_eq!(human_secs(59), "59s");
-        assert_eq!(human_secs(61), "1m01s");
+        assert_eq!(human_secs(61), "1m1s");
         assert_eq!(human_secs(3 * 3600 + 12 * 60), "3h12m");
-        assert_eq!(human_secs(-120), "-2m00s");
+        assert_eq!(human_secs(59 * 60 + 46), "59m46s");
+        assert_eq!(human_secs(-120), "-2m");
         assert_eq!(human_secs(0), "0s");
     }
 
@@ -378,6 +452,8 @@ mod tests {
                 v1_requests: 0,
                 v2_requests: 7,
             }],
+            reload_error: None,
+            warnings: vec![],
         }
     }
 
@@ -406,7 +482,7 @@ mod tests {
                 "dev",
                 "failing",
                 "ASIAEXAMPLE",
-                "1h02m",
+                "1h2m",
                 "-",
                 "AccessDenied:",
                 "not",
@@ -461,7 +537,7 @@ mod tests {
 imdsd 1.2.3 (pid 42), config /etc/imdsd/imdsd.toml
 
 ROLE             STATE       ACCESS KEY             EXPIRES IN NEXT REFRESH  LAST ERROR
-dev              failing     ASIAEXAMPLE            1h02m      -             AccessDenied: not allowed
+dev              failing     ASIAEXAMPLE            1h2m       -             AccessDenied: not allowed
 ops              waiting     -                      -          45s           an MFA code (imdsd mfa ops CODE)
 
 LISTENER                 PROTOCOL  ROLES            V1    REQUESTS  BY STATUS

@@ -6,10 +6,14 @@
 //! - [`sso`]: IAM Identity Center: the portal's GetRoleCredentials;
 //!   [`sso_token`]: the cached `aws sso login` token and when to renew it
 //!   (pure); [`sso_renewal`]: reading, renewing and writing it back.
+//! - [`shadow`]: what in the environment and the default profile would
+//!   take SDKs elsewhere than imdsd (pure); [`default_profiles`] reads its
+//!   input.
 //!
 //! Carrying a plan out (STS calls, MFA codes) is `refresh::fetch`'s job.
 
 pub(crate) mod resolve;
+pub(crate) mod shadow;
 pub(crate) mod sso;
 pub(crate) mod sso_renewal;
 pub(crate) mod sso_token;
@@ -173,6 +177,34 @@ pub(crate) fn load(env: &Environment) -> Result<Profiles, ProfileError> {
         })?;
     }
     Ok(profiles)
+}
+
+/// Each profile file with the key names (never the values) of its default
+/// profile, for [`shadow::shadowing`]. A file that is missing or does not
+/// parse has nothing to say.
+pub(crate) fn default_profiles(env: &Environment) -> Vec<shadow::DefaultProfile> {
+    let files = [(config_file(env), false), (credentials_file(env), true)];
+    files
+        .into_iter()
+        .filter_map(|(path, credentials_file)| {
+            let path = path.filter(|p| p != Path::new("/dev/null"))?;
+            let text = zeroize::Zeroizing::new(
+                crate::read::file(&path, crate::read::LARGE).ok()?,
+            );
+            let mut profiles = Profiles::default();
+            merge(&mut profiles, &text, credentials_file).ok()?;
+            let keys = profiles
+                .profiles
+                .get("default")
+                .map(|section| section.keys().cloned().collect())
+                .unwrap_or_default();
+            Some(shadow::DefaultProfile {
+                path,
+                credentials_file,
+                keys,
+            })
+        })
+        .collect()
 }
 
 /// Parses file texts.

@@ -44,8 +44,9 @@ impl Drop for Profiles {
     }
 }
 
-/// Keys that make a profile a source of credentials.
-const CREDENTIAL_KEYS: [&str; 7] = [
+/// Keys that make a profile a source of credentials (SDKs use such a
+/// default profile before IMDS: `profile::shadow`).
+pub(crate) const CREDENTIAL_KEYS: [&str; 7] = [
     "aws_access_key_id",
     "role_arn",
     "credential_process",
@@ -56,13 +57,6 @@ const CREDENTIAL_KEYS: [&str; 7] = [
 ];
 
 impl Profiles {
-    /// Whether profile `name` exists and holds credentials of some kind.
-    pub(crate) fn has_credentials(&self, name: &str) -> bool {
-        self.profiles
-            .get(name)
-            .is_some_and(|p| CREDENTIAL_KEYS.iter().any(|k| p.contains_key(*k)))
-    }
-
     /// The long-term keys profile `name` itself holds (`aws_access_key_id`
     /// and `aws_secret_access_key`, and a session token if any).
     pub(crate) fn static_keys(
@@ -345,18 +339,6 @@ fn hop(name: &str, p: &Section, role_arn: &str) -> Result<Hop, ProfileError> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn profiles_with_keys_roles_sso_or_helpers_hold_credentials() {
-        let p = crate::profile::parse_files(
-            Some("[default]\nregion = us-east-1\n[profile sso]\nsso_session = s\n"),
-            Some("[keys]\naws_access_key_id = A\naws_secret_access_key = s\n"),
-        )
-        .unwrap();
-        assert!(!p.has_credentials("default"));
-        assert!(p.has_credentials("sso"));
-        assert!(p.has_credentials("keys"));
-        assert!(!p.has_credentials("missing"));
-    }
     use crate::profile::parse_files;
 
     const CONFIG: &str = r#"

@@ -30,7 +30,7 @@ pub(crate) enum CommandError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{what} `{program}` did not finish within {}", humantime::format_duration(*timeout))]
+    #[error("{what} `{program}` did not finish within {}", crate::clock::human(*timeout))]
     Timeout {
         what: &'static str,
         program: String,

@@ -288,8 +288,7 @@ impl Refresher {
     fn log_failure(&self, line: &Line, failed: &FailedRefresh<'_>) {
         let role = self.slot().name();
         let e = failed.error;
-        let retry_in =
-            humantime::format_duration(round_to_ms(failed.retry_in)).to_string();
+        let retry_in = crate::clock::human(round_to_ms(failed.retry_in));
         let serve_until = failed.serving_until;
         let code = e.code();
         match line {
@@ -346,7 +345,7 @@ async fn fresh_credentials(
 /// A duration as people read it, to the second.
 fn human(d: TimeDelta) -> String {
     let secs = d.num_seconds().max(0) as u64;
-    humantime::format_duration(Duration::from_secs(secs)).to_string()
+    crate::clock::human(Duration::from_secs(secs))
 }
 
 fn round_to_ms(d: TimeDelta) -> Duration {

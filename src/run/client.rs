@@ -63,13 +63,10 @@ pub(super) fn status(
     env: &Environment,
 ) -> Result<(), RunError> {
     let path = control_socket(socket, env)?;
-    let status = control::client::status(&path)?;
+    let mut status = control::client::status(&path)?;
+    status.warnings = super::shadow_warnings(env);
     if json {
-        print(
-            &(serde_json::to_string_pretty(&status).unwrap_or_default()
-                + "
-"),
-        );
+        print(&(serde_json::to_string_pretty(&status).unwrap_or_default() + "\n"));
     } else {
         print(&status::render_text(&status));
     }

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwapOption;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -12,7 +13,9 @@ use super::RunError;
 use crate::app::{Daemon, Options, StartError};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{self, ConfigError, LoadedConfig};
-use crate::control::{self, socket::ControlState};
+use crate::control;
+use crate::control::socket::{Bound, ControlError, ControlState};
+use crate::control::status::ReloadError;
 use crate::environment::Environment;
 use crate::logging::List;
 use crate::refresh::directory::RoleDirectory;
@@ -35,6 +38,9 @@ pub(crate) enum DaemonError {
     State(#[from] StateError),
     #[error(transparent)]
     Start(#[from] StartError),
+    /// Another daemon answers on the control socket.
+    #[error("control socket {} is taken by another imdsd", .0.display())]
+    ControlInUse(PathBuf),
 }
 
 /// Where the running config comes from.
@@ -84,7 +90,7 @@ fn zero_config(env: &Environment) -> Result<LoadedConfig, String> {
 /// `imdsd run`: serves until a stop signal.
 pub(super) fn run(path: Option<&Path>, env: Environment) -> Result<(), RunError> {
     let (loaded, origin) = load_for_run(path, &env)?;
-    for w in &loaded.warnings {
+    for w in loaded.warnings.iter().chain(&super::shadow_warnings(&env)) {
         tracing::warn!("{w}");
     }
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
@@ -93,7 +99,12 @@ pub(super) fn run(path: Option<&Path>, env: Environment) -> Result<(), RunError>
         .enable_all()
         .build()
         .map_err(DaemonError::Runtime)?;
+    let listens: Vec<_> = loaded.config.listeners.iter().map(|l| l.listen).collect();
+    let configured = loaded.config.control_socket.is_some();
     let result = runtime.block_on(run_daemon(loaded, origin, env.clone()));
+    // Nothing left is worth waiting for (a blocking peer lookup, say):
+    // "stopped" is the last word, and the process exits with it.
+    runtime.shutdown_timeout(Duration::from_millis(100));
     match result {
         Err(DaemonError::Start(StartError::Bind { addr, source }))
             if source.kind() == std::io::ErrorKind::AddrInUse =>
@@ -101,8 +112,48 @@ pub(super) fn run(path: Option<&Path>, env: Environment) -> Result<(), RunError>
             let holder = holder_of(addr, &env);
             Err(RunError::AddrInUse { addr, holder })
         }
+        Err(DaemonError::ControlInUse(path)) => {
+            Err(control_in_use(path, &listens, configured, &env))
+        }
         other => Ok(other?),
     }
+}
+
+/// How a second daemon gets a control socket of its own; or, when the
+/// other daemon also serves one of its addresses, that it should be
+/// stopped first (a second socket would not help).
+fn control_in_use(
+    path: PathBuf,
+    listens: &[std::net::SocketAddr],
+    configured: bool,
+    env: &Environment,
+) -> RunError {
+    let status = control::client::status(&path).ok();
+    let served = status.iter().flat_map(|s| &s.listeners);
+    if let Some(addr) = listens
+        .iter()
+        .find(|a| served.clone().any(|l| l.address == a.to_string()))
+    {
+        let holder = holder_of(*addr, env);
+        return RunError::AddrInUse {
+            addr: *addr,
+            holder,
+        };
+    }
+    let holder = status
+        .map(|s| format!(" (pid {}, config {})", s.pid, s.config))
+        .unwrap_or_default();
+    let own = path.with_file_name("second.sock").display().to_string();
+    // The config's `control_socket` wins over the variable.
+    let how = if configured {
+        format!("with `control_socket = \"{own}\"` under [daemon] in its config")
+    } else {
+        format!(
+            "with `IMDSD_CONTROL_SOCKET={own} imdsd run` or `control_socket = \"{own}\"` \
+             under [daemon] in its config"
+        )
+    };
+    RunError::ControlInUse { path, holder, how }
 }
 
 /// Who holds `addr`, as far as we can tell: another imdsd whose control
@@ -155,7 +206,7 @@ async fn run_daemon(
         state_dir.clone(),
     );
     opts.inherited = systemd::inherited_sockets();
-    let mut daemon = Daemon::start(opts).await?;
+    let (mut daemon, socket) = start(opts, &loaded, &env, &state_dir).await?;
     let _config_watch = match (loaded.config.watch_config, &origin) {
         (true, ConfigOrigin::File(path)) => {
             watch::watch(config::watch_targets::targets(path), reload_tx)
@@ -165,7 +216,7 @@ async fn run_daemon(
         _ => None,
     };
     let _profiles_watch = watch_profiles(daemon.roles(), &env);
-    start_control(&daemon, &loaded, &env, &state_dir, &clock, stop.clone()).await;
+    let control = start_control(&daemon, socket, &loaded, &clock, stop.clone());
     // A stop signal during the first fetches is honoured at once.
     tokio::select! {
         settled = daemon.settled(FIRST_FETCH_LIMIT) => {
@@ -181,40 +232,100 @@ async fn run_daemon(
         tokio::select! {
             _ = stop.cancelled() => break,
             Some(()) = reloads.recv() => {
-                reload(&mut daemon, &origin, &env).await;
+                let outcome = reload(&mut daemon, &origin, &env).await;
+                note_reload(&control.reload_error, outcome, clock.now());
                 systemd::ready(&ready_status(&daemon));
             }
         }
     }
     systemd::stopping();
     daemon.stop().await;
+    control.closed().await;
     tracing::info!("stopped");
     Ok(())
 }
 
-async fn start_control(
-    daemon: &Daemon,
+/// Binds the control socket, then starts the daemon; a daemon that did not
+/// start leaves no socket file.
+async fn start(
+    opts: Options,
     loaded: &LoadedConfig,
     env: &Environment,
     state_dir: &Path,
-    clock: &SharedClock,
-    stop: CancellationToken,
-) {
+) -> Result<(Daemon, Option<Bound>), DaemonError> {
+    let socket = bind_control(loaded, env, state_dir).await?;
+    match Daemon::start(opts).await {
+        Ok(daemon) => Ok((daemon, socket)),
+        Err(e) => {
+            if let Some(socket) = socket {
+                socket.discard();
+            }
+            Err(e.into())
+        }
+    }
+}
+
+/// The control socket as the main loop sees it.
+struct Control {
+    /// Where the main loop keeps the last reload error for `imdsd status`.
+    reload_error: Arc<ArcSwapOption<ReloadError>>,
+    /// The socket's task (none if the socket could not be set up): it
+    /// ends after the stop, once the socket file is removed.
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Binds the control socket before anything else starts. Taken by
+/// another daemon: this one stops before it says anything that would
+/// send `imdsd refresh` or `mfa` to the other. Any other problem: serving
+/// credentials matters more than `imdsd status`.
+async fn bind_control(
+    loaded: &LoadedConfig,
+    env: &Environment,
+    state_dir: &Path,
+) -> Result<Option<Bound>, DaemonError> {
     let uid = state::current_uid();
     let configured = loaded.config.control_socket.as_deref();
     let path = control::daemon_socket(configured, env, uid, state_dir);
-    let state = ControlState {
-        view: daemon.view(),
-        clock: clock.clone(),
-        config_path: loaded.path.display().to_string(),
-        uid,
-    };
-    // Serving credentials matters more than `imdsd status`.
-    if let Err(e) = control::socket::start(path, state, stop).await {
-        tracing::warn!(
-            "{e}; `imdsd status`, `mfa` and `refresh` will not reach this daemon"
-        );
+    match Bound::at(path, uid).await {
+        Ok(bound) => Ok(Some(bound)),
+        Err(ControlError::InUse { path }) => Err(DaemonError::ControlInUse(path)),
+        Err(e) => {
+            tracing::warn!(
+                "{e}; `imdsd status`, `mfa` and `refresh` will not reach this daemon"
+            );
+            Ok(None)
+        }
     }
+}
+
+impl Control {
+    /// Waits for the socket's task, which removes the file as it ends.
+    async fn closed(self) {
+        if let Some(task) = self.task {
+            let _ = task.await;
+        }
+    }
+}
+
+fn start_control(
+    daemon: &Daemon,
+    socket: Option<Bound>,
+    loaded: &LoadedConfig,
+    clock: &SharedClock,
+    stop: CancellationToken,
+) -> Control {
+    let reload_error = Arc::new(ArcSwapOption::empty());
+    let task = socket.map(|socket| {
+        let state = ControlState {
+            view: daemon.view(),
+            clock: clock.clone(),
+            config_path: loaded.path.display().to_string(),
+            uid: state::current_uid(),
+            reload_error: reload_error.clone(),
+        };
+        socket.serve(state, stop)
+    });
+    Control { reload_error, task }
 }
 
 /// Watches the AWS profile files; when they change, the roles that read
@@ -248,8 +359,37 @@ fn watch_profiles(roles: RoleDirectory, env: &Environment) -> Option<FileWatch> 
     Some(watch)
 }
 
-/// Re-reads the config and applies it; on any error the old one stays.
-async fn reload(daemon: &mut Daemon, origin: &ConfigOrigin, env: &Environment) {
+/// Keeps the last reload's error for `imdsd status` (since the first
+/// failure in a row), and says so when a good reload ends it.
+fn note_reload(
+    slot: &ArcSwapOption<ReloadError>,
+    outcome: Result<(), String>,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    match outcome {
+        Ok(()) => {
+            if let Some(gone) = slot.swap(None) {
+                tracing::info!(
+                    "the config reloads again: the reload error since {} is gone",
+                    gone.since
+                );
+            }
+        }
+        Err(message) => {
+            let earlier = slot.load_full();
+            let error = ReloadError::after(earlier.as_deref(), message, now);
+            slot.store(Some(Arc::new(error)));
+        }
+    }
+}
+
+/// Re-reads the config and applies it; on any error the old one stays,
+/// and the error is returned.
+async fn reload(
+    daemon: &mut Daemon,
+    origin: &ConfigOrigin,
+    env: &Environment,
+) -> Result<(), String> {
     systemd::reloading();
     let loaded = match origin {
         ConfigOrigin::File(path) => {
@@ -261,28 +401,32 @@ async fn reload(daemon: &mut Daemon, origin: &ConfigOrigin, env: &Environment) {
         Ok(loaded) => loaded,
         Err(e) => {
             tracing::error!("not reloading, still serving the previous config:\n{e}");
-            return;
+            return Err(e);
         }
     };
     if loaded.config == *daemon.config() {
         daemon.reopen_audit();
         tracing::debug!("config unchanged");
-        return;
+        return Ok(());
     }
     for w in &loaded.warnings {
         tracing::warn!("{w}");
     }
     match daemon.reload(loaded.config).await {
-        Ok(summary) => tracing::info!(
-            roles_started = %List(&summary.roles_started),
-            roles_stopped = %List(&summary.roles_stopped),
-            listeners_opened = %List(&summary.listeners_opened),
-            listeners_closed = %List(&summary.listeners_closed),
-            listeners_switched = %List(&summary.listeners_switched),
-            "config reloaded"
-        ),
+        Ok(summary) => {
+            tracing::info!(
+                roles_started = %List(&summary.roles_started),
+                roles_stopped = %List(&summary.roles_stopped),
+                listeners_opened = %List(&summary.listeners_opened),
+                listeners_closed = %List(&summary.listeners_closed),
+                listeners_switched = %List(&summary.listeners_switched),
+                "config reloaded"
+            );
+            Ok(())
+        }
         Err(e) => {
-            tracing::error!("reload failed, still serving the previous config: {e}")
+            tracing::error!("reload failed, still serving the previous config: {e}");
+            Err(e.to_string())
         }
     }
 }

@@ -63,6 +63,16 @@ pub(crate) enum RunError {
         addr: std::net::SocketAddr,
         holder: String,
     },
+    #[error(
+        "control socket {} is taken by another imdsd{holder}: give this one its own, {how}",
+        path.display()
+    )]
+    ControlInUse {
+        path: std::path::PathBuf,
+        holder: String,
+        /// Where this daemon's socket may be set.
+        how: String,
+    },
     /// A per-role command could not get the role, or a role did not
     /// refresh.
     #[error("{0}")]
@@ -85,6 +95,7 @@ impl RunError {
             RunError::Control(_)
             | RunError::Daemon(_)
             | RunError::AddrInUse { .. }
+            | RunError::ControlInUse { .. }
             | RunError::Role(_)
             | RunError::Setup(_) => 1,
             // As shells do: 127 not found, 126 found but not runnable.
@@ -186,12 +197,42 @@ pub(crate) fn print(text: &str) {
 }
 
 fn check(path: Option<&Path>, env: &Environment) -> Result<(), RunError> {
-    let loaded = load(path, env)?;
+    let loaded = match load(path, env) {
+        Err(ConfigError::NotFound { tried }) => return check_zero(tried, env),
+        other => other?,
+    };
     for w in &loaded.warnings {
         eprintln!("{w}");
     }
     print(&format!("{}: ok\n", loaded.path.display()));
     Ok(())
+}
+
+/// `imdsd check` with no config file: what `imdsd run` would serve (the
+/// zero-config start), or why it would serve nothing (exit 64, as `run`).
+fn check_zero(tried: Vec<std::path::PathBuf>, env: &Environment) -> Result<(), RunError> {
+    let tried_list: Vec<String> = tried.iter().map(|p| p.display().to_string()).collect();
+    let not_found = ConfigError::NotFound { tried };
+    let zero = crate::profile::load(env)
+        .map_err(|e| e.to_string())
+        .and_then(|profiles| config::zero::zero_config(env, &profiles));
+    let zero = zero.map_err(|reason| RunError::NoConfig { not_found, reason })?;
+    let listen = zero.config.listeners[0].listen;
+    let role = &zero.config.listeners[0].roles()[0];
+    print(&format!(
+        "no config file (tried {}): `imdsd run` would serve {} as role `{role}` on \
+         http://{listen}\n",
+        tried_list.join(", "),
+        zero.serves
+    ));
+    Ok(())
+}
+
+/// What would make SDKs in this environment use other credentials than
+/// imdsd's, or never reach it: one line each.
+fn shadow_warnings(env: &Environment) -> Vec<String> {
+    let files = crate::profile::default_profiles(env);
+    crate::profile::shadow::warnings(env, &files)
 }
 
 fn load(path: Option<&Path>, env: &Environment) -> Result<LoadedConfig, ConfigError> {

@@ -12,6 +12,7 @@ use super::{RunError, print};
 use crate::cli::EnvFormat;
 use crate::control;
 use crate::environment::Environment;
+use crate::profile::shadow::Shadow;
 use crate::refresh::source::remote;
 
 /// The environment for `role`, after checking that this user can read its
@@ -26,7 +27,7 @@ fn role_env(
     let endpoints = control::client::endpoints(&path)?;
     let current = Current {
         no_proxy: env.first_of(&["NO_PROXY", "no_proxy"]).map(String::from),
-        default_profile_has_credentials: default_profile_has_credentials(env),
+        profile_shadows: profile_shadows(env),
     };
     let role_env = role_env::for_role(&endpoints, role, &current)
         .map_err(|e| RunError::Role(e.to_string()))?;
@@ -41,14 +42,21 @@ fn role_env(
     Ok(role_env)
 }
 
-/// Whether the profile SDKs would fall back to (`default`, since `exec`
-/// removes `AWS_PROFILE`) holds credentials they would use first.
-fn default_profile_has_credentials(env: &Environment) -> bool {
-    crate::profile::load(env).is_ok_and(|p| p.has_credentials("default"))
+/// What in the profile files SDKs would use first: the `default` profile's
+/// credentials, since the command runs without `AWS_PROFILE`.
+fn profile_shadows(env: &Environment) -> Vec<String> {
+    let env = env.without(&role_env::CONFLICTING);
+    let files = crate::profile::default_profiles(&env);
+    crate::profile::shadow::shadowing(&env, &files)
+        .into_iter()
+        .filter(|s| matches!(s, Shadow::DefaultCredentials { .. }))
+        .map(|s| s.to_string())
+        .collect()
 }
 
 /// `imdsd exec ROLE -- CMD ARGS...`: replaces this process with the command
-/// (so its exit code and signals are the command's own).
+/// (so its exit code and signals are the command's own); with no command,
+/// `$SHELL` (as `aws-vault exec` does).
 pub(super) fn exec(
     socket: Option<PathBuf>,
     role: &str,
@@ -59,9 +67,15 @@ pub(super) fn exec(
     if let Some(note) = &role_env.note {
         eprintln!("imdsd: {note}");
     }
-    let (program, args) = command
-        .split_first()
-        .ok_or_else(|| RunError::Usage("no command given".into()))?;
+    let shell = [OsString::from(env.get("SHELL").unwrap_or("/bin/sh"))];
+    let (program, args) = match command.split_first() {
+        Some(split) => split,
+        None => {
+            let shown = shell[0].to_string_lossy();
+            eprintln!("imdsd: starting {shown} with role `{role}`; `exit` to leave it");
+            (&shell[0], &[][..])
+        }
+    };
     let mut cmd = std::process::Command::new(program);
     cmd.args(args);
     for name in &role_env.unset {

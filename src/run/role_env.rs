@@ -13,7 +13,7 @@ use crate::control::endpoints::Endpoints;
 
 /// What an SDK reads before the container and IMDS providers, or that
 /// points them elsewhere: removed.
-const CONFLICTING: [&str; 13] = [
+pub(crate) const CONFLICTING: [&str; 13] = [
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
@@ -61,9 +61,9 @@ pub(crate) enum RoleEnvError {
 pub(crate) struct Current {
     /// `NO_PROXY` (or `no_proxy`) as it is.
     pub(crate) no_proxy: Option<String>,
-    /// The default profile of the AWS config files holds credentials, which
-    /// SDKs would use before the daemon's.
-    pub(crate) default_profile_has_credentials: bool,
+    /// What in the AWS profile files SDKs would use before the daemon's
+    /// credentials (`profile::shadow`'s warnings): hidden when any.
+    pub(crate) profile_shadows: Vec<String>,
 }
 
 /// The environment for `role`.
@@ -101,15 +101,15 @@ pub(crate) fn for_role(
     let no_proxy = with_host(current.no_proxy.as_deref(), host_of(&url));
     env.set.push(("NO_PROXY", no_proxy.clone()));
     env.set.push(("no_proxy", no_proxy));
-    if current.default_profile_has_credentials {
+    if !current.profile_shadows.is_empty() {
         env.set.push(("AWS_CONFIG_FILE", "/dev/null".into()));
         env.set
             .push(("AWS_SHARED_CREDENTIALS_FILE", "/dev/null".into()));
-        env.note = Some(
-            "the default AWS profile holds credentials that SDKs would use before the daemon's; \
-             hiding the AWS config files (AWS_CONFIG_FILE=/dev/null)"
-                .into(),
-        );
+        env.note = Some(format!(
+            "{}\nimdsd: for this command, hiding the AWS profile files \
+             (AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null)",
+            current.profile_shadows.join("\n")
+        ));
     }
     Ok(env)
 }
@@ -267,7 +267,9 @@ mod tests {
     #[test]
     fn profile_credentials_that_would_win_are_hidden() {
         let current = Current {
-            default_profile_has_credentials: true,
+            profile_shadows: vec![
+                "/h/.aws/credentials: the default profile has ...".into(),
+            ],
             ..Current::default()
         };
         let env = for_role(&endpoints(), "dev", &current).unwrap();
@@ -276,7 +278,12 @@ mod tests {
             Some("/dev/null")
         );
         assert_eq!(value(&env, "AWS_CONFIG_FILE"), Some("/dev/null"));
-        assert!(env.note.is_some());
+        let note = env.note.unwrap();
+        assert!(
+            note.starts_with("/h/.aws/credentials: the default"),
+            "{note}"
+        );
+        assert!(note.contains("hiding the AWS profile files"), "{note}");
     }
 
     #[test]

@@ -51,11 +51,22 @@ pub(crate) fn setup_user(dry_run: bool, env: &Environment) -> Result<(), SetupEr
             apply(step)?;
         }
         out.push_str(&format!("  {step}\n"));
+        // What it would write, for the one file the user may want to
+        // check first (the unit is the shipped one).
+        if let (true, Step::WriteConfig { contents, .. }) = (dry_run, step) {
+            for line in contents.lines() {
+                out.push_str(format!("    | {line}").trim_end());
+                out.push('\n');
+            }
+        }
     }
     out.push_str(&format!(
         "Add this line to your shell profile (~/.bashrc, ~/.zshrc, ...):\n  {}\n",
         plan.profile_line
     ));
+    for w in super::shadow_warnings(env) {
+        out.push_str(&format!("Warning: {w}\n"));
+    }
     print(&out);
     Ok(())
 }
@@ -78,7 +89,7 @@ fn gather(env: &Environment) -> Result<Facts, SetupError> {
 fn apply(step: &Step) -> Result<(), SetupError> {
     match step {
         Step::KeepConfig { .. } | Step::KeepUnit { .. } => Ok(()),
-        Step::WriteConfig { path, contents } => write(path, contents, 0o600, 0o700),
+        Step::WriteConfig { path, contents, .. } => write(path, contents, 0o600, 0o700),
         Step::WriteUnit { path, contents } => write(path, contents, 0o644, 0o755),
         Step::Systemctl(args) => systemctl(args),
     }

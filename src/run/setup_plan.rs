@@ -38,6 +38,8 @@ pub(crate) struct Facts {
 pub(crate) enum Step {
     WriteConfig {
         path: PathBuf,
+        /// The AWS profile it serves.
+        profile: String,
         contents: String,
     },
     KeepConfig {
@@ -71,6 +73,7 @@ pub(crate) fn plan(facts: &Facts) -> Plan {
     } else {
         Step::WriteConfig {
             path: config,
+            profile: facts.profile.clone(),
             contents: config_for_profile(&facts.profile),
         }
     }];
@@ -114,7 +117,11 @@ pub(crate) fn user_unit(exe: &Path) -> String {
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Step::WriteConfig { path, .. } => write!(f, "write {}", path.display()),
+            Step::WriteConfig { path, profile, .. } => write!(
+                f,
+                "write {}, serving the AWS profile `{profile}`",
+                path.display()
+            ),
             Step::KeepConfig { path } => write!(f, "keep {} (exists)", path.display()),
             Step::WriteUnit { path, .. } => write!(f, "install {}", path.display()),
             Step::KeepUnit { path } => write!(f, "keep {} (up to date)", path.display()),
@@ -147,7 +154,7 @@ mod tests {
         assert_eq!(
             shown(&plan),
             [
-                "write /home/a/.config/imdsd/imdsd.toml",
+                "write /home/a/.config/imdsd/imdsd.toml, serving the AWS profile `work`",
                 "install /home/a/.config/systemd/user/imdsd.service",
                 "systemctl --user daemon-reload",
                 "systemctl --user enable --now imdsd.service",

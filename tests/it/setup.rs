@@ -36,6 +36,10 @@ impl Home {
     }
 
     fn setup(&self, args: &[&str]) -> Output {
+        self.setup_with(args, &[])
+    }
+
+    fn setup_with(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         let path = format!(
             "{}:{}",
             self.path("bin").display(),
@@ -48,6 +52,7 @@ impl Home {
             .env("HOME", self.dir.path())
             .env("PATH", path)
             .env("AWS_PROFILE", "admin")
+            .envs(env.iter().copied())
             .output()
             .unwrap();
         assert!(out.status.success(), "{out:?}");
@@ -68,13 +73,49 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
     let home = Home::new();
     let out = stdout(&home.setup(&["--dry-run"]));
     assert!(out.contains("nothing changed"), "{out}");
-    assert!(out.contains(".config/imdsd/imdsd.toml"), "{out}");
+    assert!(
+        out.contains(".config/imdsd/imdsd.toml, serving the AWS profile `admin`"),
+        "{out}"
+    );
+    // ... and what the config would say.
+    assert!(
+        out.contains("    | [roles.admin]\n    | profile = \"admin\"\n"),
+        "{out}"
+    );
     assert!(
         out.contains("systemctl --user enable --now imdsd.service"),
         "{out}"
     );
     assert!(!home.path(".config").exists());
     assert_eq!(home.systemctl_calls(), "");
+}
+
+/// Keys in `[default]` would win over what setup installs: setup says
+/// so, naming the file and not the key.
+#[test]
+fn setup_warns_about_default_keys_that_would_win() {
+    let home = Home::new();
+    std::fs::create_dir(home.path(".aws")).unwrap();
+    std::fs::write(
+        home.path(".aws/credentials"),
+        "[default]\naws_access_key_id = AKIASETUPKEY00000000\naws_secret_access_key = x\n",
+    )
+    .unwrap();
+    let out = stdout(&home.setup_with(&["--dry-run"], &[("AWS_PROFILE", "")]));
+    let file = home.path(".aws/credentials");
+    assert!(
+        out.contains(&format!(
+            "Warning: {}: the default profile has `aws_access_key_id`",
+            file.display()
+        )),
+        "{out}"
+    );
+    assert!(!out.contains("AKIASETUPKEY"), "{out}");
+    let out = stdout(&home.setup(&["--dry-run"]));
+    assert!(
+        !out.contains("Warning"),
+        "AWS_PROFILE selects another profile: {out}"
+    );
 }
 
 #[test]

@@ -145,10 +145,14 @@ async fn address_in_use_names_the_imdsd_that_holds_it() {
         config(&live.sts, "dev", "").replace("127.0.0.1:0", &taken.to_string()),
     )
     .unwrap();
+    // (With a control socket of its own: a taken one is said first.)
     let out = std::process::Command::new(BIN)
         .args(["run", "--config"])
         .arg(&second)
-        .env("IMDSD_CONTROL_SOCKET", live.socket())
+        .env(
+            "IMDSD_CONTROL_SOCKET",
+            live.dir.path().join("second/control.sock"),
+        )
         .env("XDG_STATE_HOME", live.dir.path().join("second"))
         .output()
         .unwrap();

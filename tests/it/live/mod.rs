@@ -18,9 +18,13 @@
 //! - `recover`: `imdsd refresh`, retries when a code or the profile files
 //!   arrive, failures logged once.
 //! - `zero_config`: running with no config file.
+//! - `first_hour`: what a new user meets (issue 20): warnings about what
+//!   shadows imdsd, a failed reload in `status`, no daemon, a clean stop, a
+//!   second daemon, `check` without a config, `exec` without a command.
 
 mod audit;
 mod control;
+mod first_hour;
 mod login;
 mod logs;
 mod recover;

@@ -298,7 +298,10 @@ async fn clear_errors_for_no_daemon_no_role_and_an_unreadable_token() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("cannot talk to imdsd at /nonexistent/imdsd.sock"),
+        stderr(&out).contains(
+            "no imdsd is running (/nonexistent/imdsd.sock does not exist): start it with \
+             `imdsd run` or `systemctl --user start imdsd`"
+        ),
         "{}",
         stderr(&out)
     );
