@@ -217,11 +217,12 @@ impl Pool {
                 match key {
                     _ if !shares_matter => {
                         let key = key.unwrap_or(PeerKey::Pending(id));
-                        return Ok(self.insert(&mut conns, id, key, identify, now));
+                        let new = Newcomer { id, identify, now };
+                        return Ok(self.insert(&mut conns, key, new));
                     }
                     Some(key) if pending.is_empty() => {
-                        return self
-                            .decide_and_insert(&mut conns, id, key, identify, now);
+                        let new = Newcomer { id, identify, now };
+                        return self.decide_and_insert(&mut conns, key, new);
                     }
                     _ => pending,
                 }
@@ -237,16 +238,15 @@ impl Pool {
         }
         let key = key.unwrap_or_else(|| identify());
         let mut conns = self.lock();
-        self.decide_and_insert(&mut conns, id, key, identify, now)
+        self.decide_and_insert(&mut conns, key, Newcomer { id, identify, now })
     }
 
+    /// Admits `new` from `peer` by [`decide`]'s rule.
     fn decide_and_insert(
         self: &Arc<Self>,
         conns: &mut Connections,
-        id: u64,
         peer: PeerKey,
-        identify: Identify,
-        now: Instant,
+        new: Newcomer,
     ) -> Result<Admitted, Refusal> {
         let states: Vec<ConnState> = conns
             .by_id
@@ -262,17 +262,17 @@ impl Pool {
             }
             Decision::Admit => {}
         }
-        Ok(self.insert(conns, id, peer, identify, now))
+        Ok(self.insert(conns, peer, new))
     }
 
+    /// Adds `new`, accounted to `peer`.
     fn insert(
         self: &Arc<Self>,
         conns: &mut Connections,
-        id: u64,
         peer: PeerKey,
-        identify: Identify,
-        now: Instant,
+        new: Newcomer,
     ) -> Admitted {
+        let Newcomer { id, identify, now } = new;
         let activity = Arc::new(Activity::default());
         activity
             .idle_since
@@ -353,6 +353,13 @@ impl Pool {
     pub(crate) fn len(&self) -> usize {
         self.lock().by_id.len()
     }
+}
+
+/// A connection being admitted.
+struct Newcomer {
+    id: u64,
+    identify: Identify,
+    now: Instant,
 }
 
 /// The connections still pending identification, with how to identify
