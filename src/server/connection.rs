@@ -235,7 +235,10 @@ async fn linger(mut io: Prefixed) {
     if io.stream.shutdown().await.is_err() {
         return;
     }
-    let mut sink = [0u8; 8192];
+    // On the heap: an array here would be part of every connection task's
+    // state (8 KiB each, lingering or not: a future is as large as its
+    // largest state), which was most of an idle connection's memory.
+    let mut sink = vec![0u8; 8192];
     let _ = tokio::time::timeout(LINGER, async {
         while matches!(io.stream.read(&mut sink).await, Ok(n) if n > 0) {}
     })
@@ -547,6 +550,34 @@ mod tests {
             client.read_to_end(&mut rest).await.unwrap();
             assert!(rest.is_empty(), "{rest:?}");
         }
+    }
+
+    /// Every open connection's task holds this future, idle or not, and a
+    /// future is as large as its largest state: a buffer held across an
+    /// await (the linger's 8 KiB once was) costs every idle connection.
+    #[tokio::test]
+    async fn a_connections_state_stays_small() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let _client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let signals = Signals {
+            evicted: CancellationToken::new(),
+            stop: CancellationToken::new(),
+            idle_timeout: Duration::from_secs(1),
+            crowded: Box::new(|| true),
+        };
+        let answer: Answer = Arc::new(|_req| {
+            Box::pin(async {
+                let empty = Bytes::new();
+                Ok(crate::server::response::text(http::StatusCode::OK, empty))
+            })
+        });
+        let http = http1::Builder::new();
+        let task = run(server, &http, signals, answer);
+        let size = std::mem::size_of_val(&task);
+        assert!(size <= 2048, "{size} bytes per connection task");
     }
 
     #[tokio::test]
