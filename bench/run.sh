@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Throughput/latency benchmark: imdsd's credentials endpoints vs. nginx
-# serving the very same bodies as static files, both on 127.0.0.1; then
-# imdsd with many roles on one container listener (startup, memory, reload).
+# serving the very same bodies as static files and vs. nginx answering them
+# from memory (`return 200`, no file I/O), all on 127.0.0.1; then imdsd
+# with many roles on one container listener (startup, memory, reload).
 #
 #   1. IMDS: GET /latest/meta-data/iam/security-credentials/dev, keep-alive.
 #   2. Container credentials: GET /role/dev with the role's Authorization
@@ -14,6 +15,12 @@
 #      (file watcher, and SIGHUP), idle and while wrk keeps requesting an
 #      unchanged role (its responses are counted by status).
 #
+# The report opens with the speed goals (issue 22), each from this one run:
+# keep-alive imdsd/nginx static >= 1.2 and imdsd/nginx from memory >= 0.9
+# (IMDS), a new connection per request imdsd/nginx static >= 1.05
+# (container), and imdsd's RSS with 1000 idle keep-alive connections (each
+# sent one request; bench/fairness.py hold) <= 16 MiB.
+#
 # imdsd limits each local user to 1000 requests at once and 200 a second
 # per listener (429 past that). Every wrk run's non-2xx responses are
 # reported, and req/s of 2xx answers beside the raw rate; a short wrk run
@@ -25,8 +32,7 @@
 #   DURATION=5 bench/run.sh      # shorter runs
 #   SKIP_BUILD=1 bench/run.sh    # use the existing release build
 #   KEEP_TMP=1 bench/run.sh      # keep the temp dirs (configs, logs) for a look
-#   NGINX_INLINE=1 bench/run.sh  # add rows for nginx answering the same bodies
-#                                # from memory (`return 200`), with no file I/O
+#   NGINX_INLINE=0 bench/run.sh  # leave out nginx answering from memory
 #   ROLES=200 bench/run.sh       # roles in part 3
 #   RELOADS=5 bench/run.sh       # reloads per kind (watcher/SIGHUP, idle/load)
 #
@@ -57,6 +63,9 @@ BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$BENCH_DIR/.." && pwd)"
 cd "$REPO"
 
+# Room for the 1000 idle connections of the memory measure, at both ends.
+ulimit -n 16384 2>/dev/null || true
+
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
@@ -73,6 +82,7 @@ NGINX_PID=""
 BIG_PID=""
 NOTIFY_PID=""
 LOAD_PID=""
+HOLD_PID=""
 
 stop_pid() { # stop_pid PID NAME: TERM, wait up to 5 s, then KILL
     local pid="$1" name="$2" i
@@ -94,6 +104,7 @@ cleanup() {
     local rc=$?
     set +e
     stop_pid "$LOAD_PID" wrk
+    stop_pid "$HOLD_PID" holder
     stop_pid "$BIG_PID" imdsd-roles
     stop_pid "$NOTIFY_PID" notify-socket
     stop_pid "$NGINX_PID" nginx
@@ -339,7 +350,7 @@ NGINX_PORT="$(free_port)"
 mkdir -p "$TMP/nginx-tmp"
 : >"$TMP/nginx-extra.conf"
 INLINE_PORT=""
-if [[ "${NGINX_INLINE:-0}" == 1 ]]; then
+if [[ "${NGINX_INLINE:-1}" == 1 ]]; then
     INLINE_PORT="$(free_port)"
     # `return` text is a single-quoted nginx string; escape \ and '.
     python3 - "$INLINE_PORT" "$CRED_PATH" "$TMP/creds.json" text/plain \
@@ -457,6 +468,16 @@ C_HWM="$(status_kib "$IMDSD_PID" VmHWM)"
 code="$(curl -s --max-time 2 -o /dev/null -w '%{http_code}' \
     -H "$AUTH_HDR" "$CONTAINER$CONTAINER_PATH" || true)"
 [[ "$code" == 200 ]] || log "warning: imdsd's container endpoint answered $code after the runs"
+# Memory with 1000 idle keep-alive connections, each having sent one request.
+log "1000 idle keep-alive connections"
+python3 "$BENCH_DIR/fairness.py" hold "$IMDS_PORT" 1000 >"$TMP/hold.out" 2>&1 &
+HOLD_PID=$!
+sleep 3
+HOLD_RSS="$(status_kib "$IMDSD_PID" VmRSS)"
+HOLD_HWM="$(status_kib "$IMDSD_PID" VmHWM)"
+HOLD_HELD="$(awk '{ print $2 }' "$TMP/hold.out")"
+stop_pid "$HOLD_PID" holder
+HOLD_PID=""
 # The first daemon logs at warn: every line it wrote is a warning or worse.
 IMDSD_LOG_LINES="$(wc -l <"$TMP/imdsd.log")"
 
@@ -676,8 +697,29 @@ if [[ -n "$(git -C "$REPO" status --porcelain --untracked-files=no -- src Cargo.
     REV="$REV (src dirty)"
 fi
 
+goal() { # goal LABEL VALUE OP GOAL: a row of the goals table
+    printf '| %s | %s | %s %s | %s |\n' "$1" "$2" "$3" "$4" \
+        "$(awk -v v="$2" -v op="$3" -v g="$4" 'BEGIN {
+            ok = (op == ">=") ? (v + 0 >= g + 0) : (v + 0 <= g + 0); print ok ? "ok" : "**missed**" }')"
+}
+
 mkdir -p "$BENCH_DIR/out"
 {
+    echo "## Speed goals (issue 22), all from this run"
+    echo
+    echo "| measure | value | goal | |"
+    echo "| --- | ---: | ---: | --- |"
+    goal "keep-alive, imdsd / nginx static (IMDS req/s)" "$RATIO" ">=" 1.2
+    if [[ -n "$INLINE_PORT" ]]; then
+        goal "keep-alive, imdsd / nginx from memory (IMDS req/s)" \
+            "$(ratio "$I_RPS" "$(wrk_field "$TMP/wrk-nginx-inline.txt" rps)")" ">=" 0.9
+    fi
+    goal "new connection per request, imdsd / nginx static (container 2xx/s)" \
+        "$(ratio "$(wrk_field "$TMP/wrk-imdsd-container-close.txt" ok_rps)" \
+            "$(wrk_field "$TMP/wrk-nginx-container-close.txt" ok_rps)")" ">=" 1.05
+    goal "imdsd RSS with ${HOLD_HELD:-?} idle keep-alive connections (MiB; VmHWM $HOLD_HWM KiB)" \
+        "$(awk -v k="$HOLD_RSS" 'BEGIN { printf "%.1f", k / 1024 }')" "<=" 16
+    echo
     echo "## imdsd vs nginx: GET $CRED_PATH (${BODY_BYTES}-byte body)"
     echo
     echo "nginx serves a static copy of imdsd's body (alias to a file, worker_processes auto)"

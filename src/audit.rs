@@ -6,17 +6,23 @@
 //! `[daemon] audit_log = "PATH"` appends JSON lines to a file (reopened on
 //! every reload and SIGHUP, so logrotate can move it away);
 //! `audit_log = "stderr"` logs them at INFO under the `imdsd::audit`
-//! target instead (journald keeps them with the daemon's log). Vends are
-//! handed to one background thread through a bounded queue: finding the
-//! process (a `/proc` scan) and writing never delay an answer, and when
-//! the queue is full a line is dropped and counted rather than waiting.
+//! target instead (journald keeps them with the daemon's log).
+//!
+//! The client's process is found before the answer goes out, while the
+//! client socket is still open: a short-lived client such as `curl` exits
+//! as soon as it has its answer, and a lookup after that finds nobody.
+//! That lookup (a `/proc` scan, off the runtime threads, once per client
+//! socket) is the one cost auditing adds to a vend. The line is handed to
+//! one background thread through a bounded queue: writing never delays an
+//! answer, and when the queue is full a line is dropped and counted rather
+//! than waiting.
 
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -35,6 +41,9 @@ pub(crate) struct Vend {
     pub(crate) role: String,
     pub(crate) access_key_id: String,
     pub(crate) client: Client,
+    /// The process holding the client socket (filled in by
+    /// [`Audit::vend`]).
+    pub(crate) process: Option<Process>,
 }
 
 /// The line written for a vend (pure data; serialized as one JSON object).
@@ -53,7 +62,8 @@ pub(crate) struct Line {
 
 impl Line {
     /// The line for `vend`, with the owning process when found.
-    pub(crate) fn new(vend: &Vend, process: Option<&Process>) -> Self {
+    pub(crate) fn new(vend: &Vend) -> Self {
+        let process = vend.process.as_ref();
         Line {
             time: vend.at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
             listener: vend.listener.to_string(),
@@ -61,7 +71,7 @@ impl Line {
             role: vend.role.clone(),
             access_key_id: vend.access_key_id.clone(),
             peer: vend.client.addr.to_string(),
-            uid: vend.client.owner.map(|o| o.uid),
+            uid: vend.client.owner().map(|o| o.uid),
             pid: process.map(|p| p.pid),
             exe: process.and_then(|p| p.exe.clone()),
         }
@@ -88,7 +98,15 @@ pub(crate) struct Audit {
     tx: mpsc::SyncSender<Message>,
     enabled: std::sync::Arc<std::sync::atomic::AtomicBool>,
     dropped: std::sync::Arc<AtomicU64>,
+    processes: Arc<Mutex<Processes>>,
 }
+
+/// Client socket (inode and address) → its process, so a keep-alive
+/// client is looked up once.
+type Processes = HashMap<(u32, SocketAddr), Option<Process>>;
+
+/// Sockets remembered, at most (then forgotten all at once).
+const REMEMBERED: usize = 1024;
 
 /// Vends waiting for the writer, at most.
 const QUEUE: usize = 4096;
@@ -101,6 +119,7 @@ impl Audit {
             tx,
             enabled: Default::default(),
             dropped: Default::default(),
+            processes: Default::default(),
         };
         let _ = std::thread::Builder::new()
             .name("imdsd-audit".into())
@@ -116,17 +135,44 @@ impl Audit {
         let _ = self.tx.send(Message::Target(target));
     }
 
-    /// Records a vend, if auditing is on; never waits.
-    pub(crate) fn vend(&self, vend: impl FnOnce() -> Vend) {
+    /// Records a vend, if auditing is on: finds the client's process
+    /// (while the client still waits for its answer), then queues the line
+    /// without waiting.
+    pub(crate) async fn vend(&self, vend: impl FnOnce() -> Vend) {
         if !self.enabled.load(Ordering::Relaxed) {
             return;
         }
-        if self.tx.try_send(Message::Vend(Box::new(vend()))).is_err() {
+        let mut vend = vend();
+        vend.process = self.process(&vend.client).await;
+        if self.tx.try_send(Message::Vend(Box::new(vend))).is_err() {
             let n = self.dropped.fetch_add(1, Ordering::Relaxed);
             if n.is_power_of_two() {
                 tracing::warn!(dropped = n + 1, "audit queue full: audit lines dropped");
             }
         }
+    }
+
+    /// The process holding `client`'s socket, from memory or `/proc`.
+    async fn process(&self, client: &Client) -> Option<Process> {
+        let inode = client.owner().map(|o| o.inode).filter(|i| *i != 0)?;
+        let key = (inode, client.addr);
+        if let Some(known) = self.remembered().get(&key) {
+            return known.clone();
+        }
+        let found = tokio::task::spawn_blocking(move || process_of_socket(inode))
+            .await
+            .ok()
+            .flatten();
+        let mut remembered = self.remembered();
+        if remembered.len() >= REMEMBERED {
+            remembered.clear();
+        }
+        remembered.insert(key, found.clone());
+        found
+    }
+
+    fn remembered(&self) -> std::sync::MutexGuard<'_, Processes> {
+        self.processes.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -135,8 +181,6 @@ impl Audit {
 struct Writer {
     target: Option<AuditTarget>,
     file: Option<std::fs::File>,
-    /// Socket inode → process, so a keep-alive client is looked up once.
-    processes: HashMap<u32, Option<Process>>,
 }
 
 impl Writer {
@@ -158,8 +202,7 @@ impl Writer {
     }
 
     fn write(&mut self, vend: &Vend) {
-        let process = self.process(vend);
-        let line = Line::new(vend, process.as_ref());
+        let line = Line::new(vend);
         match &self.target {
             Some(AuditTarget::Log) => tracing::info!(
                 target: "imdsd::audit",
@@ -182,17 +225,6 @@ impl Writer {
             }
             None => {}
         }
-    }
-
-    fn process(&mut self, vend: &Vend) -> Option<Process> {
-        let inode = vend.client.owner.map(|o| o.inode).filter(|i| *i != 0)?;
-        if self.processes.len() > 1024 {
-            self.processes.clear();
-        }
-        self.processes
-            .entry(inode)
-            .or_insert_with(|| process_of_socket(inode))
-            .clone()
     }
 }
 
@@ -241,17 +273,15 @@ mod tests {
     use super::*;
     use crate::server::peer::SocketOwner;
 
-    fn vend(owner: Option<SocketOwner>) -> Vend {
+    fn vend(owner: Option<SocketOwner>, process: Option<Process>) -> Vend {
         Vend {
             at: DateTime::from_timestamp_millis(1_800_000_000_123).unwrap(),
             listener: "127.0.0.1:16925".parse().unwrap(),
             protocol: "imds",
             role: "dev".into(),
             access_key_id: "ASIAEXAMPLE".into(),
-            client: Client {
-                addr: "127.0.0.1:54321".parse().unwrap(),
-                owner,
-            },
+            client: Client::known("127.0.0.1:54321".parse().unwrap(), owner),
+            process,
         }
     }
 
@@ -265,12 +295,12 @@ mod tests {
             pid: 4242,
             exe: Some("/usr/bin/python3".into()),
         };
-        let line = Line::new(&vend(Some(owner)), Some(&process));
+        let line = Line::new(&vend(Some(owner), Some(process)));
         assert_eq!(
             serde_json::to_string(&line).unwrap(),
             r#"{"time":"2027-01-15T08:00:00.123Z","listener":"127.0.0.1:16925","protocol":"imds","role":"dev","access_key_id":"ASIAEXAMPLE","peer":"127.0.0.1:54321","uid":1000,"pid":4242,"exe":"/usr/bin/python3"}"#
         );
-        let unknown = Line::new(&vend(None), None);
+        let unknown = Line::new(&vend(None, None));
         assert_eq!((unknown.uid, unknown.pid, unknown.exe), (None, None, None));
     }
 

@@ -133,7 +133,9 @@ impl<P: Protocol> Endpoint<P> {
             Answer::Credentials { role, slot } => {
                 self.vend(role, slot, now, client).await
             }
-            Answer::Retired { role, served } => self.hand_out(role, &served, now, client),
+            Answer::Retired { role, served } => {
+                self.hand_out(role, &served, now, client).await
+            }
         };
         self.stats.record(kind, response.status());
         response
@@ -153,27 +155,31 @@ impl<P: Protocol> Endpoint<P> {
         // running would be started at this point, so that the wait below
         // covers its first fetch.
         match slot.servable(&self.clock, now, self.wait_limit).await {
-            Ok(served) => self.hand_out(role, &served, now, client),
+            Ok(served) => self.hand_out(role, &served, now, client).await,
             Err(snap) => self.protocol.unavailable(role, &snap),
         }
     }
 
-    /// The 200 with `role`'s credentials, recorded in the audit trail.
-    fn hand_out(
+    /// The 200 with `role`'s credentials, recorded in the audit trail
+    /// (before the answer: the client is still connected).
+    async fn hand_out(
         &self,
         role: &str,
         served: &Served,
         now: DateTime<Utc>,
         client: &Client,
     ) -> HttpResponse {
-        self.audit.vend(|| Vend {
-            at: now,
-            listener: self.listener,
-            protocol: P::NAME,
-            role: role.into(),
-            access_key_id: served.access_key_id.clone(),
-            client: *client,
-        });
+        self.audit
+            .vend(|| Vend {
+                at: now,
+                listener: self.listener,
+                protocol: P::NAME,
+                role: role.into(),
+                access_key_id: served.access_key_id.clone(),
+                client: client.clone(),
+                process: None,
+            })
+            .await;
         self.protocol.credentials(served)
     }
 }

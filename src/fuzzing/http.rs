@@ -283,10 +283,7 @@ impl Fixture {
             runtime,
             imds,
             container,
-            client: Client {
-                addr: "127.0.0.1:40000".parse().expect("an address"),
-                owner: None,
-            },
+            client: Client::known("127.0.0.1:40000".parse().expect("an address"), None),
             valid: key.mint(now(), 21_600),
             expired: key.mint(now() - TimeDelta::hours(7), 21_600),
             foreign: TokenKey::new(&[0xa5; 32]).mint(now(), 21_600),

@@ -1,12 +1,16 @@
-//! One connection's life: idle, holding nothing but the socket, until the
-//! client sends bytes; then a hyper connection serves one request and hands
-//! the socket back, still open for keep-alive.
+//! One connection's life: a hyper connection serves requests while the
+//! client is active; after a quiet pause (or at once while the listener is
+//! crowded) the socket is taken back from it and waits for the client's
+//! next bytes holding nothing but itself, still open for keep-alive.
 //!
 //! hyper keeps an 8 KiB read buffer and an 8 KiB write buffer for as long
 //! as a connection lives; a thousand idle keep-alive connections held 12
-//! MiB that way. Here an idle connection costs its socket and a small task,
-//! so the pool's cap is cheap to fill, and memory goes back once a burst is
-//! over. Pipelined bytes read past a request are carried to the next one.
+//! MiB that way. Building a hyper connection per request instead cost a
+//! keep-alive client a fifth of its throughput, so an active client keeps
+//! its hyper connection and only an idle one gives it up: memory goes back
+//! once a burst is over, and the pool's cap stays cheap to fill. Bytes read
+//! past a request (pipelined) are carried over when the socket is taken
+//! back.
 //!
 //! Framing: the socket goes back for the next request only at a request
 //! boundary. A request's body (no endpoint reads one) is read and dropped
@@ -19,7 +23,7 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -35,7 +39,8 @@ use hyper::service::Service;
 use hyper_util::rt::TokioIo;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
-use tokio_util::sync::CancellationToken;
+use tokio::time::Instant;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 use super::HttpResponse;
 
@@ -68,6 +73,10 @@ pub(super) struct Signals {
     pub(super) evicted: CancellationToken,
     pub(super) stop: CancellationToken,
     pub(super) idle_timeout: Duration,
+    /// Whether the listener holds so many connections that an answered
+    /// one gives its hyper buffers back at once instead of after
+    /// [`IDLE_RELEASE`].
+    pub(super) crowded: Box<dyn Fn() -> bool + Send + Sync>,
 }
 
 /// Answers one request head: the listener's handler behind its checks.
@@ -82,13 +91,19 @@ const BODY_WAIT: Duration = Duration::from_secs(1);
 /// still sends are read and dropped, so that closing with unread data does
 /// not reset the connection before the client has read the answer.
 const LINGER: Duration = Duration::from_secs(1);
+/// How long a hyper connection stays with a quiet client (no request in
+/// progress, nothing read since the last answer): SDKs that refresh
+/// credentials ask in bursts, and within a burst requests come
+/// milliseconds apart. Under hyper's header-read timeout, which counts from
+/// the last answer.
+const IDLE_RELEASE: Duration = Duration::from_secs(1);
 
 /// A boxed response future (hyper's `poll_without_shutdown` wants `Unpin`).
 pub(super) type ResponseFuture =
     Pin<Box<dyn Future<Output = Result<HttpResponse, Infallible>> + Send>>;
 
-/// Serves `stream` until it closes: each request on its own hyper
-/// connection, nothing held in between.
+/// Serves `stream` until it closes: a hyper connection while the client is
+/// active, the bare socket while it is quiet.
 pub(super) async fn run(
     stream: TcpStream,
     http: &http1::Builder,
@@ -96,6 +111,7 @@ pub(super) async fn run(
     answer: Answer,
 ) -> Ended {
     let mut io = Prefixed::new(stream, Bytes::new());
+    let mut idle_since = Instant::now();
     loop {
         if io.prefix.is_empty() {
             // `peek` waits for a byte (readiness alone can be spurious);
@@ -107,56 +123,70 @@ pub(super) async fn run(
                 },
                 _ = signals.evicted.cancelled() => return Ended::Evicted,
                 _ = signals.stop.cancelled() => return Ended::Stopped,
-                _ = tokio::time::sleep(signals.idle_timeout) => return Ended::Closed,
+                _ = tokio::time::sleep_until(idle_since + signals.idle_timeout) => return Ended::Closed,
             }
         }
         let exchange = Arc::new(Exchange::default());
         io.exchange = exchange.clone();
-        let service = OneRequest {
+        let service = Requests {
             answer: answer.clone(),
             exchange: exchange.clone(),
         };
         let conn = http.serve_connection(TokioIo::new(io), service);
-        match serve_one(Box::new(conn), &exchange, &signals.stop).await {
-            Ok(Served::Next(next)) => io = next,
+        match serve(Box::new(conn), &exchange, &signals).await {
+            Ok(Served::Quiet(next, since)) => (io, idle_since) = (next, since),
             Ok(Served::Close(last)) => {
                 linger(last).await;
                 return Ended::Closed;
             }
-            Ok(Served::Closed) => return Ended::Closed,
+            Ok(Served::Ended(ended)) => return ended,
             Err(e) => return Ended::Error(e),
         }
     }
 }
 
-/// What the service of one request tells the loop around it.
+/// What the service of one hyper connection tells the loop around it.
 #[derive(Default)]
 struct Exchange {
-    /// The answer is made.
-    responded: AtomicBool,
-    /// Bytes of the answer went out: hyper has written its head, so it can
-    /// be told to stop after it without turning it into `Connection:
-    /// close`.
-    answer_sent: AtomicBool,
-    /// The request's body was not read to its end: the socket is not at a
+    /// Requests handed to the service.
+    started: AtomicU64,
+    /// Answers made.
+    responded: AtomicU64,
+    /// Answers whose first bytes went out: hyper has written the head, so
+    /// it can be told to stop after it without turning it into
+    /// `Connection: close`.
+    sent: AtomicU64,
+    /// Bytes were read since the last answer went out: a request head may
+    /// be half read (hyper's header-read timeout rules it, and the socket
+    /// is not taken back from it).
+    reading: AtomicBool,
+    /// A request's body was not read to its end: the socket is not at a
     /// request boundary and must not serve another request.
     unframed: AtomicBool,
 }
 
-/// The service of one hyper connection: reads the request's body (bounded)
-/// and answers its head.
-struct OneRequest {
+impl Exchange {
+    /// Whether a request is between its head and its answer's head.
+    fn in_flight(&self) -> bool {
+        self.started.load(Ordering::Acquire) != self.sent.load(Ordering::Acquire)
+    }
+}
+
+/// The service of one hyper connection: reads each request's body
+/// (bounded) and answers its head.
+struct Requests {
     answer: Answer,
     exchange: Arc<Exchange>,
 }
 
-impl Service<Request<Incoming>> for OneRequest {
+impl Service<Request<Incoming>> for Requests {
     type Response = HttpResponse;
     type Error = Infallible;
     type Future = ResponseFuture;
 
     fn call(&self, req: Request<Incoming>) -> ResponseFuture {
         let (answer, exchange) = (self.answer.clone(), self.exchange.clone());
+        exchange.started.fetch_add(1, Ordering::AcqRel);
         Box::pin(async move {
             let (head, body) = req.into_parts();
             let framed = drain(body).await;
@@ -167,7 +197,7 @@ impl Service<Request<Incoming>> for OneRequest {
                     .headers_mut()
                     .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
             }
-            exchange.responded.store(true, Ordering::Release);
+            exchange.responded.fetch_add(1, Ordering::AcqRel);
             Ok(response)
         })
     }
@@ -205,62 +235,153 @@ async fn linger(mut io: Prefixed) {
     if io.stream.shutdown().await.is_err() {
         return;
     }
-    let mut sink = [0u8; 8192];
+    // On the heap: an array here would be part of every connection task's
+    // state (8 KiB each, lingering or not: a future is as large as its
+    // largest state), which was most of an idle connection's memory.
+    let mut sink = vec![0u8; 8192];
     let _ = tokio::time::timeout(LINGER, async {
         while matches!(io.stream.read(&mut sink).await, Ok(n) if n > 0) {}
     })
     .await;
 }
 
-type Conn = http1::Connection<TokioIo<Prefixed>, OneRequest>;
+type Conn = http1::Connection<TokioIo<Prefixed>, Requests>;
 
-/// How one request on a connection ended.
+/// How a hyper connection ended.
 enum Served {
-    /// Answered at a request boundary: the socket, for the next request.
-    Next(Prefixed),
+    /// The client went quiet (quiet since the instant given), or the
+    /// listener is crowded: the socket, at a request boundary, for the
+    /// next request.
+    Quiet(Prefixed, Instant),
     /// Answered, but the socket must not serve another request.
     Close(Prefixed),
-    /// hyper ended the connection itself.
-    Closed,
+    /// Closed: by the client, by hyper, by the pool or for stopping.
+    Ended(Ended),
 }
 
-/// Drives `conn` until its request is answered, then takes the socket back.
-async fn serve_one(
+/// What [`Watch`] tells the loop driving a hyper connection.
+enum Step {
+    Wait,
+    /// Let hyper finish what it is doing and stop.
+    Release,
+    /// Drop the connection now (nothing is in progress).
+    End(Ended),
+}
+
+/// Watches a hyper connection from outside: when to take the socket back,
+/// and eviction and stopping.
+struct Watch<'a, 's> {
+    exchange: &'a Exchange,
+    signals: &'s Signals,
+    quiet: Pin<&'a mut tokio::time::Sleep>,
+    stopped: Pin<&'a mut WaitForCancellationFuture<'s>>,
+    evicted: Pin<&'a mut WaitForCancellationFuture<'s>>,
+    /// Answers sent at the last look.
+    sent: u64,
+    /// When the last answer went out (or the connection started).
+    quiet_since: Instant,
+    /// hyper was told to stop after what it is doing.
+    releasing: bool,
+    /// Why the connection ends once hyper has finished.
+    ending: Option<Ended>,
+}
+
+impl Watch<'_, '_> {
+    fn poll(&mut self, cx: &mut Context<'_>) -> Step {
+        if self.ending.is_none() {
+            if self.stopped.as_mut().poll(cx).is_ready() {
+                self.ending = Some(Ended::Stopped);
+            } else if self.evicted.as_mut().poll(cx).is_ready() {
+                self.ending = Some(Ended::Evicted);
+            }
+            if let Some(ending) = self.ending.take_if(|_| !self.exchange.in_flight()) {
+                return Step::End(ending);
+            }
+            if self.ending.is_some() {
+                return self.release();
+            }
+        }
+        if self.releasing {
+            return Step::Wait;
+        }
+        let sent = self.exchange.sent.load(Ordering::Acquire);
+        if sent != self.sent {
+            self.sent = sent;
+            self.quiet_since = Instant::now();
+            let deadline = self.quiet_since + IDLE_RELEASE;
+            self.quiet.as_mut().reset(deadline);
+            if self.exchange.unframed.load(Ordering::Acquire) || (self.signals.crowded)()
+            {
+                return self.release();
+            }
+        }
+        while self.quiet.as_mut().poll(cx).is_ready() {
+            let reading = self.exchange.reading.load(Ordering::Acquire);
+            if !reading && !self.exchange.in_flight() {
+                return self.release();
+            }
+            // Busy: look again a pause later.
+            let deadline = Instant::now() + IDLE_RELEASE;
+            self.quiet.as_mut().reset(deadline);
+        }
+        Step::Wait
+    }
+
+    fn release(&mut self) -> Step {
+        self.releasing = true;
+        Step::Release
+    }
+}
+
+/// Drives `conn` while its client is active, then takes the socket back
+/// (or ends).
+async fn serve(
     mut conn: Box<Conn>,
     exchange: &Exchange,
-    stop: &CancellationToken,
+    signals: &Signals,
 ) -> Result<Served, hyper::Error> {
-    let mut released = false;
-    std::future::poll_fn(|cx| {
+    let quiet = std::pin::pin!(tokio::time::sleep(IDLE_RELEASE));
+    let stopped = std::pin::pin!(signals.stop.cancelled());
+    let evicted = std::pin::pin!(signals.evicted.cancelled());
+    let mut watch = Watch {
+        exchange,
+        signals,
+        quiet,
+        stopped,
+        evicted,
+        sent: 0,
+        quiet_since: Instant::now(),
+        releasing: false,
+        ending: None,
+    };
+    let dropped = std::future::poll_fn(|cx| {
         loop {
-            let polled = conn.poll_without_shutdown(cx);
-            if polled.is_ready() || released {
-                return polled;
+            if let Poll::Ready(done) = conn.poll_without_shutdown(cx) {
+                return Poll::Ready(done.map(|()| None));
             }
-            // Answered (the response is written, or being written with its
-            // keep-alive head already sent): release the socket once it is,
-            // instead of waiting in hyper for the next request. Stopping:
-            // finish this request, and close.
-            if exchange.answer_sent.load(Ordering::Acquire) || stop.is_cancelled() {
-                Pin::new(&mut *conn).graceful_shutdown();
-                released = true;
-                continue;
+            match watch.poll(cx) {
+                Step::Wait => return Poll::Pending,
+                Step::Release => Pin::new(&mut *conn).graceful_shutdown(),
+                Step::End(ended) => return Poll::Ready(Ok(Some(ended))),
             }
-            return Poll::Pending;
         }
     })
     .await?;
+    if let Some(ended) = dropped.or(watch.ending) {
+        return Ok(Served::Ended(ended));
+    }
+    let unframed = exchange.unframed.load(Ordering::Acquire);
     // Done without being released: hyper ended the connection itself (the
     // client asked to close, or closed): so do we.
-    if !released || stop.is_cancelled() {
-        return Ok(Served::Closed);
+    if !watch.releasing && !unframed {
+        return Ok(Served::Ended(Ended::Closed));
     }
     let parts = conn.into_parts();
     let io = Prefixed::new(parts.io.into_inner().stream, parts.read_buf);
-    Ok(if exchange.unframed.load(Ordering::Acquire) {
+    Ok(if unframed {
         Served::Close(io)
     } else {
-        Served::Next(io)
+        Served::Quiet(io, watch.quiet_since)
     })
 }
 
@@ -282,12 +403,15 @@ impl Prefixed {
         }
     }
 
-    /// Notes that `written` bytes went out (only the answer is written
-    /// once the exchange has one).
+    /// Notes that `written` bytes went out: the head of the last answer
+    /// made (hyper writes nothing else).
     fn wrote(&self, written: &Poll<io::Result<usize>>) {
-        let answered = self.exchange.responded.load(Ordering::Acquire);
-        if answered && matches!(written, Poll::Ready(Ok(n)) if *n > 0) {
-            self.exchange.answer_sent.store(true, Ordering::Release);
+        if matches!(written, Poll::Ready(Ok(n)) if *n > 0) {
+            let exchange = &self.exchange;
+            let responded = exchange.responded.load(Ordering::Acquire);
+            if exchange.sent.swap(responded, Ordering::AcqRel) != responded {
+                exchange.reading.store(false, Ordering::Release);
+            }
         }
     }
 }
@@ -302,9 +426,15 @@ impl tokio::io::AsyncRead for Prefixed {
             let n = self.prefix.len().min(buf.remaining());
             buf.put_slice(&self.prefix[..n]);
             self.prefix.advance(n);
+            self.exchange.reading.store(true, Ordering::Release);
             return Poll::Ready(Ok(()));
         }
-        Pin::new(&mut self.stream).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let read = Pin::new(&mut self.stream).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.exchange.reading.store(true, Ordering::Release);
+        }
+        read
     }
 }
 
@@ -352,6 +482,103 @@ impl tokio::io::AsyncWrite for Prefixed {
 mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A connection served by `run` answering "ok" to everything, and the
+    /// client end.
+    async fn served(
+        crowded: bool,
+    ) -> (TcpStream, CancellationToken, tokio::task::JoinHandle<Ended>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let evicted = CancellationToken::new();
+        let signals = Signals {
+            evicted: evicted.clone(),
+            stop: CancellationToken::new(),
+            idle_timeout: Duration::from_secs(30),
+            crowded: Box::new(move || crowded),
+        };
+        let answer: Answer = Arc::new(|_req| {
+            Box::pin(async {
+                let ok = Bytes::from_static(b"ok");
+                Ok(crate::server::response::text(http::StatusCode::OK, ok))
+            })
+        });
+        let task = tokio::spawn(async move {
+            run(server, &http1::Builder::new(), signals, answer).await
+        });
+        (client, evicted, task)
+    }
+
+    const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+
+    /// Reads until `n` answers have arrived (bounded by the test's own
+    /// patience: each read waits at most 10 s).
+    async fn answers(client: &mut TcpStream, n: usize) -> String {
+        let mut text = String::new();
+        let mut buf = [0u8; 4096];
+        for _ in 0..64 {
+            if text.matches("HTTP/1.1 200").count() >= n && text.ends_with("ok") {
+                break;
+            }
+            let read =
+                tokio::time::timeout(Duration::from_secs(10), client.read(&mut buf));
+            let got = read.await.expect("an answer").unwrap();
+            assert!(got > 0, "closed after {text:?}");
+            text.push_str(&String::from_utf8_lossy(&buf[..got]));
+        }
+        text
+    }
+
+    #[tokio::test]
+    async fn requests_are_answered_before_and_after_the_socket_is_taken_back() {
+        for crowded in [false, true] {
+            let (mut client, evicted, task) = served(crowded).await;
+            // Pipelined: both are answered, in order.
+            client.write_all(&[GET, GET].concat()).await.unwrap();
+            assert_eq!(answers(&mut client, 2).await.matches("200 OK").count(), 2);
+            // Past the quiet pause the socket is back to bare, and serves on.
+            tokio::time::sleep(IDLE_RELEASE + Duration::from_millis(300)).await;
+            client.write_all(GET).await.unwrap();
+            assert!(answers(&mut client, 1).await.starts_with("HTTP/1.1 200"));
+            // Evicted while quiet (in hyper or bare), it closes.
+            evicted.cancel();
+            assert!(matches!(task.await.unwrap(), Ended::Evicted));
+            let mut rest = Vec::new();
+            client.read_to_end(&mut rest).await.unwrap();
+            assert!(rest.is_empty(), "{rest:?}");
+        }
+    }
+
+    /// Every open connection's task holds this future, idle or not, and a
+    /// future is as large as its largest state: a buffer held across an
+    /// await (the linger's 8 KiB once was) costs every idle connection.
+    #[tokio::test]
+    async fn a_connections_state_stays_small() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let _client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let signals = Signals {
+            evicted: CancellationToken::new(),
+            stop: CancellationToken::new(),
+            idle_timeout: Duration::from_secs(1),
+            crowded: Box::new(|| true),
+        };
+        let answer: Answer = Arc::new(|_req| {
+            Box::pin(async {
+                let empty = Bytes::new();
+                Ok(crate::server::response::text(http::StatusCode::OK, empty))
+            })
+        });
+        let http = http1::Builder::new();
+        let task = run(server, &http, signals, answer);
+        let size = std::mem::size_of_val(&task);
+        assert!(size <= 2048, "{size} bytes per connection task");
+    }
 
     #[tokio::test]
     async fn prefixed_bytes_are_read_before_the_socket() {

@@ -114,18 +114,56 @@ impl Limits {
     }
 }
 
-/// Who is on the other end of a connection, found once when it opens.
-#[derive(Debug, Clone, Copy)]
+/// Who is on the other end of a connection: its address at once, its
+/// owner (a `sock_diag` round trip) only when a decision first needs it:
+/// `allow_uids`, the pool once it holds a peer's share, contention, the
+/// audit trail. Clones share the one lookup.
+#[derive(Debug, Clone)]
 pub(crate) struct Client {
     pub(crate) addr: SocketAddr,
-    /// The client socket's owner, when it is on this host.
-    pub(crate) owner: Option<SocketOwner>,
+    identity: Arc<Identity>,
+}
+
+#[derive(Debug)]
+struct Identity {
+    /// The listener's address (none: the owner is never looked up).
+    local: Option<SocketAddr>,
+    owner: std::sync::OnceLock<Option<SocketOwner>>,
 }
 
 impl Client {
+    /// A client whose owner is looked up (on `local`) when first needed.
+    fn new(addr: SocketAddr, local: Option<SocketAddr>) -> Self {
+        let identity = Identity {
+            local,
+            owner: std::sync::OnceLock::new(),
+        };
+        Client {
+            addr,
+            identity: Arc::new(identity),
+        }
+    }
+
+    /// A client whose owner is already known (tests, fuzzing).
+    #[cfg(any(test, fuzzing))]
+    pub(crate) fn known(addr: SocketAddr, owner: Option<SocketOwner>) -> Self {
+        let client = Client::new(addr, None);
+        let _ = client.identity.owner.set(owner);
+        client
+    }
+
+    /// The client socket's owner, when it is on this host: looked up on the
+    /// first call.
+    pub(crate) fn owner(&self) -> Option<SocketOwner> {
+        *self
+            .identity
+            .owner
+            .get_or_init(|| identify(self.addr, self.identity.local))
+    }
+
     /// Who the connection is accounted to.
     fn key(&self) -> PeerKey {
-        match self.owner {
+        match self.owner() {
             Some(owner) => PeerKey::Uid(owner.uid),
             None => PeerKey::Addr(self.addr.ip()),
         }
@@ -134,7 +172,7 @@ impl Client {
     /// Whether `allowed` (a listener's `allow_uids`) lets this client in.
     fn allowed(&self, allowed: Option<&[u32]>) -> bool {
         let Some(allowed) = allowed else { return true };
-        let uid = self.owner.map(|o| o.uid);
+        let uid = self.owner().map(|o| o.uid);
         let ok = uid.is_some_and(|u| allowed.contains(&u));
         if !ok {
             tracing::warn!(client = %self.addr, uid = %Opt(&uid), "refused a connection from a user not in allow_uids");
@@ -268,29 +306,30 @@ impl<H: Handler> Server<H> {
             self.limits.idle_timeout,
         );
         self.tracker.spawn(async move {
-            let client = Client {
-                addr,
-                owner: identify(addr, local).await,
-            };
+            let client = Client::new(addr, local);
             // Someone else's connection is closed without an answer.
             if !client.allowed(handler.load().allowed_uids()) {
                 return;
             }
-            let admitted = match pool.admit(client.key(), Instant::now()) {
+            let key = client.clone();
+            let identify: pool::Identify = Arc::new(move || key.key());
+            let admitted = match pool.admit(identify, Instant::now()) {
                 Ok(admitted) => Arc::new(admitted),
                 Err(why) => {
                     tracing::debug!(client = %addr, why = %why.as_str(), "no room for a connection; closed it");
                     return;
                 }
             };
+            let crowded = admitted.clone();
             let signals = connection::Signals {
                 evicted: admitted.evicted().clone(),
                 stop,
                 idle_timeout,
+                crowded: Box::new(move || crowded.crowded()),
             };
             let answer: connection::Answer = Arc::new(move |req| {
                 let (handler, rate, admitted) = (handler.load_full(), rate.clone(), admitted.clone());
-                Box::pin(answer(handler, client, admitted, rate, req))
+                Box::pin(answer(handler, client.clone(), admitted, rate, req))
             });
             match connection::run(stream, &http, signals, answer).await {
                 connection::Ended::Error(e) => {
@@ -302,15 +341,15 @@ impl<H: Handler> Server<H> {
     }
 }
 
-/// The client socket's owner: by netlink on the runtime thread (one quick
-/// kernel round trip), else from the socket table off it.
-async fn identify(addr: SocketAddr, local: Option<SocketAddr>) -> Option<SocketOwner> {
+/// The client socket's owner: by netlink (one quick kernel round trip),
+/// else from the socket table (only where netlink is unavailable, a
+/// sandbox: a file read on the runtime thread, once per connection at
+/// most).
+fn identify(addr: SocketAddr, local: Option<SocketAddr>) -> Option<SocketOwner> {
     let local = local?;
     match peer::diag_lookup(addr, local) {
         Ok(found) => found,
-        Err(_) => tokio::task::spawn_blocking(move || peer::lookup_in_table(addr, local))
-            .await
-            .ok()?,
+        Err(_) => peer::lookup_in_table(addr, local),
     }
 }
 

@@ -11,6 +11,13 @@
 //! peer keeping a few connections never pays for one that holds hundreds.
 //! The decision ([`decide`]) is a pure function of the pool's state.
 //!
+//! Connections are identified lazily: below a peer's share of open
+//! connections no peer can be at its share (nor the pool full), so a new
+//! connection is admitted without asking the kernel who holds it. The admission that
+//! reaches the share first identifies every connection still pending (in
+//! a batch, outside the lock), so from then on the per-peer counts are
+//! exact.
+//!
 //! A request starting or ending on a connection touches only that
 //! connection's counters (atomics), never the pool's lock: the lock is
 //! taken when a connection opens or closes, and to ask whether a peer is
@@ -31,7 +38,16 @@ pub(crate) enum PeerKey {
     Uid(u32),
     /// A client whose owner is not known.
     Addr(IpAddr),
+    /// A connection not identified yet (connection `id`): while fewer
+    /// connections are open than a peer's share, no decision depends on
+    /// who holds them, so none is looked up; each counts as its own peer.
+    Pending(u64),
 }
+
+/// Finds who a connection is accounted to (a `sock_diag` round trip; the
+/// answer is kept): called when a decision first needs it, outside the
+/// pool's lock.
+pub(crate) type Identify = Arc<dyn Fn() -> PeerKey + Send + Sync>;
 
 /// The pool's limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,11 +149,17 @@ struct Connections {
     held: HashMap<PeerKey, usize>,
 }
 
-#[derive(Debug)]
 struct Entry {
     peer: PeerKey,
+    identify: Identify,
     activity: Arc<Activity>,
     evict: CancellationToken,
+}
+
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Entry").field("peer", &self.peer).finish()
+    }
 }
 
 /// A connection's requests, updated by its own task without the pool's
@@ -171,14 +193,61 @@ impl Pool {
         u64::try_from(nanos).unwrap_or(u64::MAX)
     }
 
-    /// Admits a connection from `peer` (closing an idle one if needed), or
-    /// says why not.
+    /// Admits a connection (closing an idle one if needed), or says why
+    /// not. `identify` is called only once the pool holds a peer's share.
     pub(crate) fn admit(
         self: &Arc<Self>,
-        peer: PeerKey,
+        identify: Identify,
         now: Instant,
     ) -> Result<Admitted, Refusal> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut key = None;
+        // Bounded: each round identifies the connections pending at its
+        // start; more can only come from admissions racing this one.
+        for _round in 0..4 {
+            let pending = {
+                let mut conns = self.lock();
+                // With this one, the pool would hold a peer's share.
+                let shares_matter = conns.by_id.len() + 1 >= self.limits.per_peer;
+                let pending = if shares_matter {
+                    pending(&conns)
+                } else {
+                    Vec::new()
+                };
+                match key {
+                    _ if !shares_matter => {
+                        let key = key.unwrap_or(PeerKey::Pending(id));
+                        let new = Newcomer { id, identify, now };
+                        return Ok(self.insert(&mut conns, key, new));
+                    }
+                    Some(key) if pending.is_empty() => {
+                        let new = Newcomer { id, identify, now };
+                        return self.decide_and_insert(&mut conns, key, new);
+                    }
+                    _ => pending,
+                }
+            };
+            // Outside the lock: a kernel round trip each.
+            key.get_or_insert_with(|| identify());
+            let keys: Vec<(u64, PeerKey)> =
+                pending.into_iter().map(|(id, f)| (id, f())).collect();
+            let mut conns = self.lock();
+            for (id, key) in keys {
+                self.rekey(&mut conns, id, key);
+            }
+        }
+        let key = key.unwrap_or_else(|| identify());
         let mut conns = self.lock();
+        self.decide_and_insert(&mut conns, key, Newcomer { id, identify, now })
+    }
+
+    /// Admits `new` from `peer` by [`decide`]'s rule.
+    fn decide_and_insert(
+        self: &Arc<Self>,
+        conns: &mut Connections,
+        peer: PeerKey,
+        new: Newcomer,
+    ) -> Result<Admitted, Refusal> {
         let states: Vec<ConnState> = conns
             .by_id
             .iter()
@@ -186,14 +255,24 @@ impl Pool {
             .collect();
         match decide(&states, peer, self.limits) {
             Decision::Refuse(why) => return Err(why),
-            Decision::Evict(id) => {
-                if let Some(victim) = self.remove(&mut conns, id) {
+            Decision::Evict(victim) => {
+                if let Some(victim) = self.remove(conns, victim) {
                     victim.evict.cancel();
                 }
             }
             Decision::Admit => {}
         }
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        Ok(self.insert(conns, peer, new))
+    }
+
+    /// Adds `new`, accounted to `peer`.
+    fn insert(
+        self: &Arc<Self>,
+        conns: &mut Connections,
+        peer: PeerKey,
+        new: Newcomer,
+    ) -> Admitted {
+        let Newcomer { id, identify, now } = new;
         let activity = Arc::new(Activity::default());
         activity
             .idle_since
@@ -201,19 +280,29 @@ impl Pool {
         let evict = CancellationToken::new();
         let entry = Entry {
             peer,
+            identify,
             activity: activity.clone(),
             evict: evict.clone(),
         };
         conns.by_id.insert(id, entry);
         *conns.held.entry(peer).or_default() += 1;
         self.open.store(conns.by_id.len(), Ordering::Relaxed);
-        Ok(Admitted {
+        Admitted {
             pool: self.clone(),
             id,
-            peer,
             evict,
             activity,
-        })
+        }
+    }
+
+    /// Accounts connection `id`, pending until now, to `peer`.
+    fn rekey(&self, conns: &mut Connections, id: u64, peer: PeerKey) {
+        let Some(entry) = conns.by_id.get_mut(&id) else {
+            return;
+        };
+        let old = std::mem::replace(&mut entry.peer, peer);
+        conns.held.remove(&old);
+        *conns.held.entry(peer).or_default() += 1;
     }
 
     fn conn_state(&self, id: u64, e: &Entry) -> ConnState {
@@ -243,13 +332,23 @@ impl Pool {
 
     /// Whether the pool is full and `peer` holds more than its fair share
     /// of it: the one case where a peer's request rate is limited.
+    #[cfg(test)]
     pub(crate) fn contended_by(&self, peer: PeerKey) -> bool {
-        if self.open.load(Ordering::Relaxed) < self.limits.max {
-            return false;
-        }
-        let conns = self.lock();
+        self.open.load(Ordering::Relaxed) >= self.limits.max
+            && self.contended_locked(&self.lock(), peer)
+    }
+
+    fn contended_locked(&self, conns: &Connections, peer: PeerKey) -> bool {
         let held = conns.held.get(&peer).copied().unwrap_or(0);
         over_fair_share(held, conns.held.len(), self.limits.max)
+    }
+
+    /// Whether a quarter of the cap is open: from then on an answered
+    /// connection gives its HTTP buffers back at once (a thousand idle
+    /// connections would otherwise hold 16 MiB of them), and below it no
+    /// more than a quarter of the cap's worth is ever held.
+    pub(crate) fn crowded(&self) -> bool {
+        self.open.load(Ordering::Relaxed).saturating_mul(4) >= self.limits.max
     }
 
     /// Open connections.
@@ -259,12 +358,29 @@ impl Pool {
     }
 }
 
+/// A connection being admitted.
+struct Newcomer {
+    id: u64,
+    identify: Identify,
+    now: Instant,
+}
+
+/// The connections still pending identification, with how to identify
+/// each.
+fn pending(conns: &Connections) -> Vec<(u64, Identify)> {
+    conns
+        .by_id
+        .iter()
+        .filter(|(_, e)| matches!(e.peer, PeerKey::Pending(_)))
+        .map(|(id, e)| (*id, e.identify.clone()))
+        .collect()
+}
+
 /// An admitted connection; leaves the pool when dropped.
 #[derive(Debug)]
 pub(crate) struct Admitted {
     pool: Arc<Pool>,
     id: u64,
-    peer: PeerKey,
     evict: CancellationToken,
     activity: Arc<Activity>,
 }
@@ -281,9 +397,23 @@ impl Admitted {
         InProgress(self.clone())
     }
 
-    /// Whether this connection's peer is over its share of a full pool.
+    /// Whether the pool is crowded (see [`Pool::crowded`]).
+    pub(crate) fn crowded(&self) -> bool {
+        self.pool.crowded()
+    }
+
+    /// Whether this connection's peer is over its share of a full pool
+    /// (a full pool has identified every connection: see [`Pool::admit`]).
     pub(crate) fn contended(&self) -> bool {
-        self.pool.contended_by(self.peer)
+        let pool = &self.pool;
+        if pool.open.load(Ordering::Relaxed) < pool.limits.max {
+            return false;
+        }
+        let conns = pool.lock();
+        let Some(entry) = conns.by_id.get(&self.id) else {
+            return false;
+        };
+        pool.contended_locked(&conns, entry.peer)
     }
 }
 
@@ -319,6 +449,10 @@ mod tests {
         max: 4,
         per_peer: 3,
     };
+
+    fn who(peer: PeerKey) -> Identify {
+        Arc::new(move || peer)
+    }
 
     fn conn(id: u64, peer: PeerKey, busy: u32, idle_for_secs: u64) -> ConnState {
         let base = Instant::now() + Duration::from_secs(1000);
@@ -426,9 +560,9 @@ mod tests {
             per_peer: 4,
         });
         let now = Instant::now();
-        let a: Vec<_> = (0..3).map(|_| pool.admit(A, now).unwrap()).collect();
+        let a: Vec<_> = (0..3).map(|_| pool.admit(who(A), now).unwrap()).collect();
         assert!(!pool.contended_by(A), "not full");
-        let b = pool.admit(B, now).unwrap();
+        let b = pool.admit(who(B), now).unwrap();
         assert!(
             pool.contended_by(A),
             "full, and A holds 3 of 4 with B there"
@@ -447,11 +581,11 @@ mod tests {
             per_peer: 2,
         });
         let now = Instant::now();
-        let first = Arc::new(pool.admit(A, now).unwrap());
-        let second = Arc::new(pool.admit(B, now + Duration::from_secs(1)).unwrap());
+        let first = Arc::new(pool.admit(who(A), now).unwrap());
+        let second = Arc::new(pool.admit(who(B), now + Duration::from_secs(1)).unwrap());
         let busy = second.request();
         let third = pool
-            .admit(PeerKey::Uid(7), now + Duration::from_secs(2))
+            .admit(who(PeerKey::Uid(7)), now + Duration::from_secs(2))
             .unwrap();
         assert!(first.evicted().is_cancelled(), "the idle one made room");
         assert!(!second.evicted().is_cancelled());
@@ -462,6 +596,41 @@ mod tests {
         drop(second);
         drop(first);
         assert_eq!(pool.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn connections_are_identified_only_once_the_pool_holds_a_peers_share() {
+        use std::sync::atomic::AtomicUsize;
+        let pool = Pool::new(PoolLimits {
+            max: 4,
+            per_peer: 3,
+        });
+        let asked = Arc::new(AtomicUsize::new(0));
+        let counted = |peer: PeerKey| -> Identify {
+            let asked = asked.clone();
+            Arc::new(move || {
+                asked.fetch_add(1, Ordering::Relaxed);
+                peer
+            })
+        };
+        let now = Instant::now();
+        let first = pool.admit(counted(A), now).unwrap();
+        let second = pool.admit(counted(A), now).unwrap();
+        assert_eq!(asked.load(Ordering::Relaxed), 0, "no decision needed them");
+        // The third reaches A's share: it and both pending ones are looked up.
+        let third = pool.admit(counted(A), now).unwrap();
+        assert_eq!(asked.load(Ordering::Relaxed), 3);
+        assert_eq!(pool.lock().held.get(&A), Some(&3));
+        // So A's fourth recycles its own idle connection...
+        let fourth = pool.admit(counted(A), now).unwrap();
+        assert!(first.evicted().is_cancelled());
+        assert_eq!(asked.load(Ordering::Relaxed), 4, "each looked up once");
+        // ... and B still gets in.
+        let b = pool.admit(counted(B), now).unwrap();
+        assert!(!b.evicted().is_cancelled());
+        drop((first, second, third, fourth, b));
+        assert_eq!(pool.len(), 0);
+        assert!(pool.lock().held.is_empty());
     }
 
     #[test]
@@ -480,21 +649,21 @@ mod tests {
             per_peer: 2,
         });
         let t0 = Instant::now();
-        let oldest = Arc::new(pool.admit(A, t0).unwrap());
-        let newer = Arc::new(pool.admit(B, t0 + Duration::from_secs(1)).unwrap());
+        let oldest = Arc::new(pool.admit(who(A), t0).unwrap());
+        let newer = Arc::new(pool.admit(who(B), t0 + Duration::from_secs(1)).unwrap());
         // Two requests at once on the connection idle longest; one ends.
         let first_request = oldest.request();
         let second_request = oldest.request();
         drop(first_request);
         let third = Arc::new(
-            pool.admit(PeerKey::Uid(7), t0 + Duration::from_secs(2))
+            pool.admit(who(PeerKey::Uid(7)), t0 + Duration::from_secs(2))
                 .unwrap(),
         );
         assert!(!oldest.evicted().is_cancelled(), "a request is in progress");
         assert!(newer.evicted().is_cancelled(), "the idle one made room");
         let on_third = third.request();
         drop(second_request);
-        let fourth = pool.admit(PeerKey::Uid(8), t0 + Duration::from_secs(3));
+        let fourth = pool.admit(who(PeerKey::Uid(8)), t0 + Duration::from_secs(3));
         assert!(
             fourth.is_ok(),
             "the connection whose requests ended makes room"

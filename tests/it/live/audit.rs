@@ -106,3 +106,39 @@ async fn sighup_reopens_the_audit_log_after_logrotate_moved_it() {
         "the old file keeps its line"
     );
 }
+
+/// A short-lived client (curl exits as soon as it has its answer) is
+/// logged with its pid and executable: they are found while it is still
+/// connected, before the answer goes out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_lived_curl_is_logged_with_its_pid_and_exe() {
+    let Ok(curl) = std::fs::canonicalize("/usr/bin/curl") else {
+        eprintln!("skipped: no /usr/bin/curl");
+        return;
+    };
+    let live = Live::start(audit_config).await;
+    let addr = live.daemon.addr().await;
+    live.daemon.log_line("fetched credentials").await;
+    let token = request(addr, "PUT", "/latest/api/token", &[(TTL, "60")])
+        .await
+        .text();
+    let child = tokio::process::Command::new(&curl)
+        .args(["-s", "--max-time", "10", "-H"])
+        .arg(format!("{TOKEN}: {token}"))
+        .arg(format!(
+            "http://{addr}/latest/meta-data/iam/security-credentials/dev"
+        ))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    assert!(out.status.success(), "curl failed: {out:?}");
+    let served: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let lines = audit_lines(&live.dir.path().join("audit.log"), 1).await;
+    let line = &lines[0];
+    assert_eq!(line["access_key_id"], served["AccessKeyId"]);
+    assert_eq!(line["uid"], imdsd::current_uid());
+    assert_eq!(line["pid"], pid, "{line}");
+    assert_eq!(line["exe"], curl.display().to_string(), "{line}");
+}
