@@ -40,11 +40,9 @@ fn status_lines(answers: &str) -> Vec<&str> {
         .collect()
 }
 
-/// The landed bug: a token PUT declaring a body got its 200 at once, and
-/// the body, sent 300 ms later, was answered as a credentials GET.
-#[tokio::test]
-async fn a_body_sent_after_the_answer_is_never_parsed_as_a_request() {
-    let d = TestDaemon::start().await;
+/// A token PUT head declaring a body, and that body: a credentials GET
+/// with a valid token.
+async fn put_smuggling_a_get(d: &TestDaemon) -> (String, String) {
     d.ready().await;
     let token = d.token(300).await;
     let smuggled = format!(
@@ -56,6 +54,15 @@ async fn a_body_sent_after_the_answer_is_never_parsed_as_a_request() {
         d.addr,
         smuggled.len()
     );
+    (head, smuggled)
+}
+
+/// The landed bug: a token PUT declaring a body got its 200 at once, and
+/// the body, sent 300 ms later, was answered as a credentials GET.
+#[tokio::test]
+async fn a_body_sent_after_the_answer_is_never_parsed_as_a_request() {
+    let d = TestDaemon::start().await;
+    let (head, smuggled) = put_smuggling_a_get(&d).await;
     let mut s = TcpStream::connect(d.addr).await.unwrap();
     s.write_all(head.as_bytes()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -183,17 +190,7 @@ async fn container_requests_carry_no_smuggled_request_in_their_body() {
 #[tokio::test]
 async fn a_late_body_closes_the_connection_cleanly_after_one_answer() {
     let d = TestDaemon::start().await;
-    d.ready().await;
-    let token = d.token(300).await;
-    let smuggled = format!(
-        "GET {CREDS_PATH} HTTP/1.1\r\nHost: {}\r\n{TOKEN}: {token}\r\n\r\n",
-        d.addr
-    );
-    let head = format!(
-        "PUT /latest/api/token HTTP/1.1\r\nHost: {}\r\n{TTL}: 300\r\nContent-Length: {}\r\n\r\n",
-        d.addr,
-        smuggled.len()
-    );
+    let (head, smuggled) = put_smuggling_a_get(&d).await;
     let mut s = TcpStream::connect(d.addr).await.unwrap();
     s.write_all(head.as_bytes()).await.unwrap();
     // Past the server's wait for the body (1 s).

@@ -33,23 +33,30 @@ async fn imdsd_mfa_hands_a_code_to_a_waiting_role() {
     );
 }
 
+/// Runs `command` on a pseudo-terminal (`script`) typing `input`; what the
+/// terminal showed. The command must succeed.
+fn on_a_terminal(command: &str, input: &[u8]) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", command, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{shown}");
+    shown
+}
+
 /// `imdsd mfa ROLE` on a terminal asks for the code (`script` gives it a
 /// pseudo-terminal).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn imdsd_mfa_asks_for_the_code_on_a_terminal() {
     let (live, addr) = waiting_for_a_code().await;
     let command = format!("{BIN} mfa dev --socket {}", live.socket().display());
-    let mut child = std::process::Command::new("script")
-        .args(["-qec", &command, "/dev/null"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child.stdin.take().unwrap().write_all(b"135790\n").unwrap();
-    let out = child.wait_with_output().unwrap();
-    let shown = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{shown}");
+    let shown = on_a_terminal(&command, b"135790\n");
     assert!(shown.contains("MFA code for role `dev`: "), "{shown}");
     assert!(shown.contains("code handed to `dev`"), "{shown}");
     serves_credentials(addr).await;
@@ -176,17 +183,7 @@ async fn a_per_role_command_asks_for_a_waiting_roles_code_on_the_terminal() {
         "{BIN} credential-process dev --socket {} </dev/null",
         live.socket().display()
     );
-    let mut child = std::process::Command::new("script")
-        .args(["-qec", &command, "/dev/null"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child.stdin.take().unwrap().write_all(b"135790\n").unwrap();
-    let out = child.wait_with_output().unwrap();
-    let shown = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{shown}");
+    let shown = on_a_terminal(&command, b"135790\n");
     assert!(
         shown.contains("MFA code for arn:aws:iam::123456789012:mfa/tester: "),
         "{shown}"
