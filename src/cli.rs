@@ -95,7 +95,8 @@ pub(crate) enum Command {
     },
     /// Run a command with a role's credentials: it finds them through the
     /// container endpoint and the role's token file (or the IMDS endpoint),
-    /// never in its environment. Without a command, start $SHELL so.
+    /// never in its environment. Without a command, it starts $SHELL with
+    /// the role (as `aws-vault exec` does).
     Exec {
         /// The role (its `[roles.NAME]`).
         role: String,
