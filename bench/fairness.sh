@@ -3,9 +3,13 @@
 #
 #   1. a legitimate SDK flow (token PUT + credentials GET, each on a new
 #      connection) timed with no load, while another local user holds 2000
-#      idle connections, and while it churns 2000 connections; and the same
-#      with the load from the flows' own user (same uid: the per-user share
-#      does not help, eviction of idle connections must);
+#      idle connections, while it churns 2000 connections, and while it
+#      floods credentials GETs as fast as it can on 64 keep-alive
+#      connections (wrk; with the rate applied only under contention, the
+#      flood is no longer throttled: this row measures what that costs the
+#      flow); and the same with the load from the flows' own user (same
+#      uid: the per-user share does not help, eviction of idle connections
+#      must);
 #   2. imdsd's RSS idle, with 1000 open keep-alive connections, and after
 #      they close.
 #
@@ -99,6 +103,11 @@ report() {
     scenario "none"
     scenario "another user holds 2000 idle connections" as_nobody python3 "$BENCH_DIR/fairness.py" hold "$PORT" 2000
     scenario "another user churns 2000 connections" as_nobody python3 "$BENCH_DIR/fairness.py" churn "$PORT" 2000
+    local token
+    token="$(curl -s -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 21600' "http://127.0.0.1:$PORT/latest/api/token")"
+    scenario "another user floods credentials GETs (wrk, 64 keep-alive connections)" \
+        as_nobody wrk -t1 -c64 -d120s -H "x-aws-ec2-metadata-token: $token" \
+        "http://127.0.0.1:$PORT/latest/meta-data/iam/security-credentials/dev"
     scenario "the same user holds 2000 idle connections" python3 "$BENCH_DIR/fairness.py" hold "$PORT" 2000
     echo
     echo "## Memory"

@@ -65,6 +65,23 @@ pub(crate) async fn read(
     })
 }
 
+/// A line whose key is not one of the three. The key is named only when
+/// it looks like a key: a line that is really a pasted secret (a session
+/// token holds `=`) must not reach the log.
+fn unknown_key(line: usize, key: &str) -> String {
+    let key_like = key.len() <= 40
+        && key
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if key_like {
+        format!("line {line}: unknown key `{key}`")
+    } else {
+        format!(
+            "line {line}: not one of aws_access_key_id, aws_secret_access_key, aws_session_token"
+        )
+    }
+}
+
 /// The keys in a credentials-file section (pure). Problems name the line
 /// or the key, never a value.
 pub(crate) fn parse(text: &str) -> Result<Credentials, String> {
@@ -89,7 +106,7 @@ pub(crate) fn parse(text: &str) -> Result<Credentials, String> {
             "aws_access_key_id" => id = Some(value.to_string()),
             "aws_secret_access_key" => secret = Some(Secret::new(value)),
             "aws_session_token" => token = Some(Secret::new(value)),
-            other => return Err(format!("line {n}: unknown key `{other}`")),
+            other => return Err(unknown_key(n, other)),
         }
     }
     let missing = |key: &str| format!("no {key}");
@@ -143,6 +160,10 @@ mod tests {
                 "line 1: not `key = value`",
             ),
             ("region = s3cr3t\n", "line 1: unknown key `region`"),
+            (
+                "FwoGZXIvYXdzEBs3cr3t/token+part==\n",
+                "line 1: not one of aws_access_key_id, aws_secret_access_key, aws_session_token",
+            ),
         ];
         for (text, expected) in cases {
             let problem = parse(text).unwrap_err();
