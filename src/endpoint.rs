@@ -23,8 +23,9 @@ use http::{Request, StatusCode};
 use crate::audit::{Audit, Vend};
 use crate::clock::SharedClock;
 use crate::metrics::{RequestKind, RequestStats};
+use crate::refresh::activation::Activator;
 use crate::refresh::slot::RoleSlot;
-use crate::refresh::store::{Served, Snapshot};
+use crate::refresh::store::{Failure, Served, Snapshot};
 use crate::server::{Client, Handler, HttpResponse};
 
 /// How long a credentials request may wait for an in-flight refresh: well
@@ -72,6 +73,13 @@ pub(crate) enum Answer<'a> {
     /// nothing is waited for, poked or activated: that role's refresher is
     /// stopped, so only what it already holds can be served.
     Retired { role: &'a str, served: Arc<Served> },
+    /// An on-demand role that is parked, asked for with its token: the
+    /// daemon starts it and the request waits for its first credentials
+    /// (within the same bounded wait).
+    Activate {
+        role: &'a str,
+        activator: &'a Activator,
+    },
 }
 
 /// What every credentials listener has besides its protocol.
@@ -136,6 +144,9 @@ impl<P: Protocol> Endpoint<P> {
             Answer::Retired { role, served } => {
                 self.hand_out(role, &served, now, client).await
             }
+            Answer::Activate { role, activator } => {
+                self.activate(role, activator, now, client).await
+            }
         };
         self.stats.record(kind, response.status());
         response
@@ -151,11 +162,59 @@ impl<P: Protocol> Endpoint<P> {
         now: DateTime<Utc>,
         client: &Client,
     ) -> HttpResponse {
-        // On-demand activation goes here: a role configured but not yet
-        // running would be started at this point, so that the wait below
-        // covers its first fetch.
-        match slot.servable(&self.clock, now, self.wait_limit).await {
-            Ok(served) => self.hand_out(role, &served, now, client).await,
+        self.serve_within(role, slot, now, client, self.wait_limit)
+            .await
+    }
+
+    /// A parked on-demand role: the daemon starts it, and its first
+    /// credentials are served if they come within the bounded wait; else a
+    /// 503 the SDKs retry, and the role goes on starting.
+    async fn activate(
+        &self,
+        role: &str,
+        activator: &Activator,
+        now: DateTime<Utc>,
+        client: &Client,
+    ) -> HttpResponse {
+        let started = tokio::time::Instant::now();
+        let snap =
+            match tokio::time::timeout(self.wait_limit, activator.activate(role)).await {
+                Ok(Ok(slot)) => {
+                    let left = self.wait_limit.saturating_sub(started.elapsed());
+                    return self.serve_within(role, &slot, now, client, left).await;
+                }
+                Ok(Err(message)) => Snapshot {
+                    failure: Some(Failure {
+                        code: "ActivationFailed".into(),
+                        message,
+                        at: now,
+                    }),
+                    ..Snapshot::default()
+                },
+                Err(_) => Snapshot {
+                    waiting_for: Some("starting on demand; retry in a moment".into()),
+                    ..Snapshot::default()
+                },
+            };
+        self.protocol.unavailable(role, &snap)
+    }
+
+    /// The role's usable credentials after a wait of at most `limit`, else
+    /// the 503 saying why there are none. A vend is a use: it keeps an
+    /// on-demand role from parking.
+    async fn serve_within(
+        &self,
+        role: &str,
+        slot: &RoleSlot,
+        now: DateTime<Utc>,
+        client: &Client,
+        limit: Duration,
+    ) -> HttpResponse {
+        match slot.servable(&self.clock, now, limit).await {
+            Ok(served) => {
+                slot.note_use(now);
+                self.hand_out(role, &served, now, client).await
+            }
             Err(snap) => self.protocol.unavailable(role, &snap),
         }
     }

@@ -21,6 +21,8 @@ pub(crate) struct View {
     pub(crate) listeners: Vec<ListenerView>,
     /// The region SDKs are told (`[sts] region`).
     pub(crate) region: String,
+    /// The AWS profiles served on demand, running or parked.
+    pub(crate) on_demand: std::collections::BTreeSet<String>,
 }
 
 impl View {
@@ -30,13 +32,16 @@ impl View {
     ///
     /// Readiness is judged by the slots the listeners serve: during a
     /// reload the role list already holds a changed role's new runtime,
-    /// still fetching, while the listeners serve the old one.
+    /// still fetching, while the listeners serve the old one. On-demand
+    /// roles do not count: they start and stop with their users, and one
+    /// user's expired SSO login does not make the daemon unready.
     pub(crate) fn readiness(&self, now: DateTime<Utc>) -> (bool, Vec<(String, bool)>) {
         let usable = |slot: &RoleSlot| slot.load().usable(now).is_some();
         let ready = self
             .listeners
             .iter()
             .flat_map(|l| &l.roles)
+            .filter(|slot| !self.on_demand.contains(slot.name()))
             .all(|slot| usable(slot));
         let roles = self
             .roles
@@ -103,6 +108,7 @@ mod tests {
                 stats: Arc::new(Metrics::default().listener_stats("l".into())),
             }],
             region: "us-east-1".into(),
+            on_demand: Default::default(),
         }
     }
 
@@ -122,7 +128,13 @@ mod tests {
         let (ready, _) = view(vec![restarting.clone()], vec![served]).readiness(at(0));
         assert!(ready);
         let (ready, _) =
-            view(vec![restarting.clone()], vec![restarting]).readiness(at(0));
+            view(vec![restarting.clone()], vec![restarting.clone()]).readiness(at(0));
         assert!(!ready);
+        let mut on_demand = view(vec![restarting.clone()], vec![restarting]);
+        on_demand.on_demand.insert("dev".into());
+        assert!(
+            on_demand.readiness(at(0)).0,
+            "an on-demand role does not count"
+        );
     }
 }

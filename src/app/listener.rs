@@ -14,8 +14,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::bind::Bound;
 use super::{Daemon, StartError};
+use crate::config::catalogue::profile_role;
 use crate::config::{Config, ContainerConfig, ListenerConfig, Protocol, TokenFiles};
-use crate::container::endpoint::{Container, ServedRole};
+use crate::container::endpoint::{Container, Parked, ServedRole};
 use crate::container::token_files::{self, PreparedToken};
 use crate::container::tokens::{ROTATION_GRACE, RoleToken};
 use crate::endpoint::{self, EndpointSpec};
@@ -151,7 +152,19 @@ impl Daemon {
             .iter()
             .map(|name| (name.clone(), self.served_role(name, previous, until)))
             .collect();
-        Container::new(roles, HostAllowList::for_listener(addr))
+        let container = Container::new(roles, HostAllowList::for_listener(addr));
+        if c.parked.is_empty() {
+            return container;
+        }
+        let tokens = c
+            .parked
+            .iter()
+            .map(|name| (name.clone(), RoleToken::new(self.token_of(name))))
+            .collect();
+        container.with_parked(Parked {
+            tokens,
+            activator: self.shared.activator.clone(),
+        })
     }
 
     /// A role on a container listener, with its token; a token that
@@ -171,6 +184,15 @@ impl Daemon {
         ServedRole {
             slot: runtime.slot.clone(),
             token,
+        }
+    }
+
+    /// Role `name`'s container token: a running role's, or a parked
+    /// on-demand role's (derived the same way, from its definition).
+    fn token_of(&self, name: &str) -> Secret {
+        match self.roles.get(name) {
+            Some(runtime) => runtime.token.clone(),
+            None => self.shared.tokens.token_for(&profile_role(name)),
         }
     }
 
@@ -220,7 +242,7 @@ impl Daemon {
                 !unchanged || !path.exists()
             })
             .map(|(_, (files, role))| TokenWrite {
-                token: self.roles[&role].token.clone(),
+                token: self.token_of(&role),
                 files,
                 role,
             })
@@ -285,7 +307,8 @@ pub(super) fn token_writes(config: &Config) -> TokenWrites {
     let mut writes = TokenWrites::new();
     for l in &config.listeners {
         if let Protocol::Container(c) = &l.protocol {
-            for role in &c.roles {
+            // A parked role's token file stays: its next use starts it.
+            for role in c.roles.iter().chain(&c.parked) {
                 writes.insert(c.tokens.path(role), (c.tokens.clone(), role.clone()));
             }
         }

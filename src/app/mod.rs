@@ -11,6 +11,7 @@
 
 mod bind;
 mod listener;
+mod on_demand;
 mod plan;
 mod reload;
 
@@ -27,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 use bind::Bound;
 pub(crate) use bind::Inherited;
 use listener::ListenerRuntime;
+use on_demand::OnDemand;
 
 use crate::admin::Admin;
 use crate::audit::Audit;
@@ -39,9 +41,10 @@ use crate::environment::Environment;
 use crate::imds::render;
 use crate::imds::token::TokenKey;
 use crate::metrics::Metrics;
+use crate::refresh::activation::Activator;
 use crate::refresh::directory::RoleDirectory;
 use crate::refresh::fetch::{FetchContext, Fetcher};
-use crate::refresh::refresher::{DEFAULT_CLOCK_CHECK, Refresher};
+use crate::refresh::refresher::{DEFAULT_CLOCK_CHECK, Parking, Refresher};
 use crate::refresh::slot::RoleSlot;
 use crate::secret::Secret;
 use crate::server::guard::HostAllowList;
@@ -125,10 +128,17 @@ struct Shared {
     wait_limit: Duration,
     clock_check: Duration,
     jitter: Option<f64>,
+    /// Where on-demand roles are asked for (the main loop receives).
+    activator: Activator,
 }
 
 impl Shared {
-    fn new(opts: Options, key_bytes: &[u8], sts: StsClient) -> Shared {
+    fn new(
+        opts: Options,
+        key_bytes: &[u8],
+        sts: StsClient,
+        activator: Activator,
+    ) -> Shared {
         let web = reqwest::Client::builder()
             .use_rustls_tls()
             .timeout(opts.config.sts.timeout)
@@ -153,6 +163,7 @@ impl Shared {
             wait_limit: opts.wait_limit,
             clock_check: opts.clock_check,
             jitter: opts.jitter,
+            activator,
         }
     }
 
@@ -178,7 +189,11 @@ struct AdminRuntime {
 /// A running daemon.
 pub struct Daemon {
     shared: Shared,
+    /// The config being served: the file's, plus the active on-demand
+    /// roles (`config::catalogue::effective`).
     config: Config,
+    /// The file's config, the profiles servable on demand, which run.
+    on_demand: OnDemand,
     roles: BTreeMap<String, RoleRuntime>,
     listeners: Vec<ListenerRuntime>,
     admin: Option<AdminRuntime>,
@@ -203,12 +218,15 @@ impl Daemon {
     /// server per listener.
     pub async fn start(mut opts: Options) -> Result<Daemon, StartError> {
         let mut inherited = std::mem::take(&mut opts.inherited);
-        let config = opts.config.clone();
-        let bound = config
-            .listeners
-            .iter()
-            .map(|l| bind::bind(l.listen, &mut inherited))
-            .collect::<Result<Vec<_>, _>>()?;
+        let (activator, events) = Activator::channel();
+        let mut on_demand = OnDemand::new(opts.config.clone(), &opts.env, events);
+        let own = on_demand.bind_own_listener(&mut inherited);
+        let config = on_demand.effective();
+        let mut bound = Vec::new();
+        for l in &config.listeners[..config.listeners.len() - own.is_some() as usize] {
+            bound.push(bind::bind(l.listen, &mut inherited)?);
+        }
+        bound.extend(own);
         let admin = match config.admin {
             Some(addr) => Some((addr, bind::bind(addr, &mut inherited)?)),
             None => None,
@@ -216,8 +234,9 @@ impl Daemon {
         let key_bytes = state::load_or_create_key(&opts.state_dir)?;
         let sts = StsClient::new(&config.sts, &opts.env, opts.clock.clone())?;
         let mut daemon = Daemon {
-            shared: Shared::new(opts, &key_bytes, sts),
+            shared: Shared::new(opts, &key_bytes, sts, activator),
             config,
+            on_demand,
             roles: BTreeMap::new(),
             listeners: Vec::new(),
             admin: None,
@@ -256,8 +275,9 @@ impl Daemon {
         self.roles.get(name).map(|r| &r.slot)
     }
 
+    /// The config it was given (without the on-demand roles it added).
     pub fn config(&self) -> &Config {
-        &self.config
+        self.on_demand.base()
     }
 
     /// Roles by name, updated as soon as a reload starts a role.
@@ -276,10 +296,21 @@ impl Daemon {
         self.shared.audit.retarget(self.config.audit.clone());
     }
 
-    /// Waits until every role's first fetch has an outcome, for at most
-    /// `limit`. False if some role is still waiting.
-    pub(crate) async fn settled(&self, limit: Duration) -> bool {
-        settled_by(self.roles.values(), tokio::time::Instant::now() + limit).await
+    /// Resolves once every running role's first fetch has an outcome, or
+    /// after `limit`; false if some role is still waiting. Holds no borrow
+    /// of the daemon, so the main loop can serve requests meanwhile.
+    pub(crate) fn settled(
+        &self,
+        limit: Duration,
+    ) -> impl std::future::Future<Output = bool> + Send + 'static {
+        let slots: Vec<Arc<RoleSlot>> =
+            self.roles.values().map(|r| r.slot.clone()).collect();
+        settled_by(slots, tokio::time::Instant::now() + limit)
+    }
+
+    /// Where on-demand roles are asked for.
+    pub(crate) fn activator(&self) -> Activator {
+        self.shared.activator.clone()
     }
 
     /// Stops accepting, lets in-flight requests finish (within the grace
@@ -338,10 +369,19 @@ impl Daemon {
                 clock_check: self.shared.clock_check,
                 jitter: self.shared.jitter,
                 metrics: self.shared.metrics.clone(),
+                parking: self.parking(&runtime.config.name),
             };
             self.refreshers.spawn(refresher.run());
         }
         started
+    }
+
+    /// How an on-demand role parks; `None` for every other role.
+    fn parking(&self, role: &str) -> Option<Parking> {
+        self.on_demand.is_on_demand(role).then(|| Parking {
+            idle_after: self.on_demand.base().profiles.idle_after,
+            activator: self.shared.activator.clone(),
+        })
     }
 
     fn start_admin(&mut self, configured: SocketAddr, bound: Bound) -> AdminRuntime {
@@ -375,6 +415,7 @@ impl Daemon {
         own.extend(self.admin.as_ref().map(|a| a.addr));
         self.shared.fetch.own_addrs.store(Arc::new(own));
         let view = View {
+            on_demand: self.on_demand.names(),
             region: self.config.sts.region.clone(),
             roles: self.shared.fetch.roles.clone(),
             listeners: self
@@ -405,15 +446,12 @@ impl Daemon {
     }
 }
 
-/// Waits until every role's first fetch has an outcome, or `deadline`.
-async fn settled_by<'a>(
-    roles: impl Iterator<Item = &'a RoleRuntime>,
-    deadline: tokio::time::Instant,
-) -> bool {
+/// Waits until every slot's first fetch has an outcome, or `deadline`.
+async fn settled_by(slots: Vec<Arc<RoleSlot>>, deadline: tokio::time::Instant) -> bool {
     let mut all = true;
-    for runtime in roles {
+    for slot in slots {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        all &= runtime.slot.settled(left).await;
+        all &= slot.settled(left).await;
     }
     all
 }

@@ -26,9 +26,25 @@ struct Before {
     own_addrs: Arc<Vec<SocketAddr>>,
 }
 
+/// Whether applying a config waits for its new roles' first fetch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FirstFetch {
+    /// A reload: a switched listener has credentials from its first
+    /// request.
+    Wait,
+    /// An on-demand role starting: nothing served it before, and whoever
+    /// asked waits on its slot, not on the main loop.
+    DontWait,
+}
+
 impl Daemon {
-    /// Applies `new` (already validated). On an error nothing has changed.
-    pub async fn reload(&mut self, new: Config) -> Result<ReloadSummary, StartError> {
+    /// Applies `new` (already validated, on-demand roles added). On an
+    /// error nothing has changed.
+    pub(super) async fn apply(
+        &mut self,
+        new: Config,
+        first_fetch: FirstFetch,
+    ) -> Result<ReloadSummary, StartError> {
         let plan = plan::plan(&self.config, &new);
         // Built now, since it can fail; installed below.
         let sts = self.sts_client_for(&new)?;
@@ -46,7 +62,7 @@ impl Daemon {
         // The new roles' first fetch uses the new client: installed now,
         // put back if the reload fails below.
         self.install_sts(sts);
-        let retired = self.restart_roles(&plan, &new).await;
+        let retired = self.restart_roles(&plan, &new, first_fetch).await;
         // Token files are prepared once the new role runtimes exist, and
         // become visible only after the endpoints accept their tokens.
         let writes =
@@ -146,12 +162,16 @@ impl Daemon {
         &mut self,
         plan: &ReloadPlan,
         new: &Config,
+        first_fetch: FirstFetch,
     ) -> Vec<RoleRuntime> {
         let started =
             self.start_roles(plan.roles_started.iter().map(|name| &new.roles[name]));
-        let first_fetch =
-            tokio::time::Instant::now() + new.sts.timeout + Duration::from_secs(1);
-        settled_by(started.values(), first_fetch).await;
+        if first_fetch == FirstFetch::Wait {
+            let deadline =
+                tokio::time::Instant::now() + new.sts.timeout + Duration::from_secs(1);
+            let slots = started.values().map(|r| r.slot.clone()).collect();
+            settled_by(slots, deadline).await;
+        }
         let retired = plan
             .roles_stopped
             .iter()

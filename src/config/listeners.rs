@@ -21,7 +21,7 @@ use crate::environment::Environment;
 
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:16925";
 pub(crate) const DEFAULT_CONTAINER_LISTEN: &str = "127.0.0.1:16927";
-const DEFAULT_TOKEN_MODE: u32 = 0o600;
+pub(crate) const DEFAULT_TOKEN_MODE: u32 = 0o600;
 /// Modes a token file may have: never writable or readable by others.
 const TOKEN_MODES: [u32; 4] = [0o600, 0o640, 0o400, 0o440];
 /// The container endpoint addresses ECS and EKS use, which SDKs accept in
@@ -195,6 +195,7 @@ fn container_listener(
             protocol: Protocol::Container(ContainerConfig {
                 roles: roles?,
                 tokens: tokens?,
+                parked: vec![],
             }),
         },
         dir,

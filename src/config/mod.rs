@@ -11,6 +11,9 @@
 //!   [`profile_refs`] (the AWS profiles a config names), [`value`] (rules
 //!   for single values several parts share) and [`suggest`] ("did you mean
 //!   …?").
+//! - [`on_demand`]: the `[profiles]` table (pure); [`catalogue`]: which
+//!   AWS profiles are served on demand, and the config the daemon runs
+//!   with once some of them are active (pure).
 //! - [`zero`]: the zero-config start, decided from the environment and the
 //!   AWS profiles (pure).
 //! - [`load`]: finding the file, reading it, and printing diagnostics as
@@ -36,8 +39,10 @@ source = "env"
 #[cfg(test)]
 pub(crate) use two_roles_toml;
 
+pub(crate) mod catalogue;
 pub(crate) mod listeners;
 pub(crate) mod load;
+pub(crate) mod on_demand;
 pub(crate) mod profile_refs;
 pub(crate) mod raw;
 pub(crate) mod roles;
@@ -73,6 +78,48 @@ pub struct Config {
     pub(crate) limits: LimitsConfig,
     /// Where the audit trail goes (`None`: no audit trail).
     pub(crate) audit: Option<AuditTarget>,
+    /// `[profiles]`: which AWS profiles are served on demand, and where.
+    pub(crate) profiles: ProfilesConfig,
+}
+
+/// `[profiles]`: AWS profiles served by name, started on first use and
+/// parked when idle (see `catalogue` and docs/on-demand.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ProfilesConfig {
+    pub(crate) serve: ServeProfiles,
+    /// An on-demand role nobody took credentials from for this long stops.
+    pub(crate) idle_after: Duration,
+    /// The container listener that serves them: `None` is the first
+    /// `[[container]]` listener, else [`on_demand::DEFAULT_LISTEN`].
+    pub(crate) listen: Option<SocketAddr>,
+}
+
+impl Default for ProfilesConfig {
+    fn default() -> Self {
+        ProfilesConfig {
+            serve: ServeProfiles::All,
+            idle_after: on_demand::DEFAULT_IDLE_AFTER,
+            listen: None,
+        }
+    }
+}
+
+/// `[profiles] serve`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ServeProfiles {
+    All,
+    None,
+    Only(std::collections::BTreeSet<String>),
+}
+
+impl ServeProfiles {
+    pub(crate) fn includes(&self, profile: &str) -> bool {
+        match self {
+            ServeProfiles::All => true,
+            ServeProfiles::None => false,
+            ServeProfiles::Only(names) => names.contains(profile),
+        }
+    }
 }
 
 /// `[daemon] audit_log`: where a line per credentials vend goes.
@@ -159,6 +206,9 @@ impl Protocol {
 pub(crate) struct ContainerConfig {
     pub(crate) roles: Vec<String>,
     pub(crate) tokens: TokenFiles,
+    /// On-demand roles not running (`catalogue::effective`): their token
+    /// files are written, and a request with one's token starts it.
+    pub(crate) parked: Vec<String>,
 }
 
 /// Where the container tokens are written (`DIR/ROLE.token`) and who may

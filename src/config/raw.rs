@@ -26,6 +26,26 @@ pub(crate) struct RawConfig {
     pub(crate) admin: Option<Spanned<RawAdmin>>,
     pub(crate) daemon: Option<Spanned<RawDaemon>>,
     pub(crate) limits: Option<Spanned<RawLimits>>,
+    pub(crate) profiles: Option<Spanned<RawProfiles>>,
+}
+
+/// The `[profiles]` table: AWS profiles served on demand by name.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawProfiles {
+    pub(crate) serve: Option<Spanned<RawServe>>,
+    pub(crate) idle_after: Option<Spanned<String>>,
+    pub(crate) listen: Option<Spanned<String>>,
+}
+
+/// `serve = "all"`, `"none"`, or a list of profile names.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RawServe {
+    Word(String),
+    // Untagged enums buffer their input: a `Spanned` inside would lose
+    // its span, so problems point at the whole list.
+    Names(Vec<String>),
 }
 
 /// The `[limits]` table: what one client may take of a listener.

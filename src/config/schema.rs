@@ -17,7 +17,8 @@ use toml::de::{DeTable, DeValue};
 
 use super::Diagnostic;
 use super::raw::{
-    RawAdmin, RawConfig, RawContainer, RawDaemon, RawLimits, RawListener, RawRole, RawSts,
+    RawAdmin, RawConfig, RawContainer, RawDaemon, RawLimits, RawListener, RawProfiles,
+    RawRole, RawSts,
 };
 use super::suggest;
 
@@ -108,6 +109,7 @@ fn check_document(doc: &mut Spanned<DeTable<'_>>, found: &mut Found) {
             "admin" => check_table::<RawAdmin>(value, "admin", found),
             "daemon" => check_table::<RawDaemon>(value, "daemon", found),
             "limits" => check_table::<RawLimits>(value, "limits", found),
+            "profiles" => check_table::<RawProfiles>(value, "profiles", found),
             "imds" => check_array::<RawListener>(value, "imds", found),
             "container" => check_array::<RawContainer>(value, "container", found),
             "roles" => check_roles(value, found),
@@ -463,7 +465,8 @@ mod tests {
                 "roles",
                 "admin",
                 "daemon",
-                "limits"
+                "limits",
+                "profiles"
             ]
         );
     }

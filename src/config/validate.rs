@@ -56,10 +56,13 @@ pub(crate) fn validate(
     let control_socket = validate_control(raw, &mut diags);
     let limits = validate_limits(raw, &mut diags);
     let audit = validate_audit(raw, &mut writable_dirs, &mut diags);
-    if raw.roles.is_empty() {
+    let profiles = super::on_demand::validate(raw, &listeners, &mut diags);
+    // With a [profiles] table, AWS profiles are the roles.
+    if raw.roles.is_empty() && raw.profiles.is_none() {
         diags.push(Diagnostic::error(
             None,
-            "no roles defined: add a [roles.NAME] table (see examples/imdsd.toml)",
+            "no roles defined: add a [roles.NAME] table (see examples/imdsd.toml), or a \
+             [profiles] table to serve your AWS profiles by name",
         ));
     }
     let has_errors = diags.iter().any(|d| d.severity == super::Severity::Error);
@@ -73,6 +76,7 @@ pub(crate) fn validate(
             watch_config: watch_config(raw),
             limits,
             audit,
+            profiles,
         }),
         _ => None,
     };
@@ -93,7 +97,7 @@ fn validate_roles(
     let mut roles = BTreeMap::new();
     let mut spans = BTreeMap::new();
     for (name, role) in &raw.roles {
-        if let Some(problem) = role_name_problem(name.get_ref()) {
+        if let Some(problem) = super::on_demand::role_name_problem(name.get_ref()) {
             diags.push(Diagnostic::error(Some(name.span()), problem));
             continue;
         }
@@ -104,13 +108,6 @@ fn validate_roles(
     }
     roles::check_chains(&roles, &spans, diags);
     roles
-}
-
-/// A role name becomes an IMDS path segment and the instance profile name:
-/// 1 to 128 IAM name characters.
-fn role_name_problem(name: &str) -> Option<String> {
-    value::name_problem(name, 1, 128, "")
-        .map(|problem| format!("role name {problem} (it becomes part of the IMDS path)"))
 }
 
 // === sts ===

@@ -55,6 +55,7 @@ pub(crate) fn zero_config(
         watch_config: false,
         limits: Default::default(),
         audit: None,
+        profiles: Default::default(),
     };
     Ok(ZeroConfig { config, serves })
 }
@@ -72,8 +73,15 @@ fn zero_role(
         return Ok((role, serves));
     }
     let profile = crate::profile::selected(env);
-    if profiles.profiles.contains_key(&profile) {
-        profiles.plan(&profile).map_err(|e| e.to_string())?;
+    // With any profile at all, the daemon starts: the others are served on
+    // demand, and this one's 503 (and the log) say what it lacks.
+    if !profiles.profiles.is_empty() {
+        let serves = match profiles.plan(&profile) {
+            Ok(_) => format!("AWS profile `{profile}`"),
+            Err(e) => {
+                format!("AWS profile `{profile}`, which gives no credentials yet ({e})")
+            }
+        };
         let role = RoleConfig {
             name: role_name(&profile),
             duration: DEFAULT_DURATION,
@@ -82,7 +90,7 @@ fn zero_role(
                 mfa_command: None,
             },
         };
-        return Ok((role, format!("AWS profile `{profile}`")));
+        return Ok((role, serves));
     }
     Err(format!(
         "AWS_ACCESS_KEY_ID is not set, nor AWS_ROLE_ARN with AWS_WEB_IDENTITY_TOKEN_FILE, \
@@ -245,18 +253,34 @@ mod tests {
         let z = zero_config(&env, &profiles).unwrap();
         assert_eq!(z.config.listeners[0].roles(), ["env"]);
         let only_key_id = Environment::from_pairs([("AWS_ACCESS_KEY_ID", "AKIA")]);
-        let err = zero_config(&only_key_id, &profiles).unwrap_err();
-        assert!(err.contains("profile `default`"), "{err}");
+        let z = zero_config(&only_key_id, &profiles).unwrap();
+        assert!(
+            z.serves.contains("gives no credentials yet"),
+            "{}",
+            z.serves
+        );
     }
 
+    /// The daemon starts all the same (the other profiles are served on
+    /// demand); what it serves says what is wrong.
     #[test]
-    fn a_broken_profile_is_reported() {
+    fn a_broken_or_missing_default_profile_is_reported_and_served_anyway() {
         let profiles = parse_files(
             Some("[default]\nrole_arn = arn:aws:iam::123456789012:role/x\n"),
             None,
         )
         .unwrap();
-        let err = zero_config(&Environment::default(), &profiles).unwrap_err();
-        assert!(err.contains("source_profile"), "{err}");
+        let z = zero_config(&Environment::default(), &profiles).unwrap();
+        assert!(z.serves.contains("source_profile"), "{}", z.serves);
+        let others =
+            parse_files(Some("[profile work]\nregion = eu-west-1\n"), None).unwrap();
+        let z = zero_config(&Environment::default(), &others).unwrap();
+        assert_eq!(z.config.listeners[0].roles(), ["default"]);
+        assert!(
+            z.serves
+                .contains("profile `default` is not in the AWS config"),
+            "{}",
+            z.serves
+        );
     }
 }

@@ -21,6 +21,7 @@ use super::route::{Route, route};
 use super::tokens::RoleToken;
 use crate::endpoint::{Answer, Protocol};
 use crate::metrics::{RequestKind, RequestStats};
+use crate::refresh::activation::Activator;
 use crate::refresh::slot::RoleSlot;
 use crate::refresh::store::{Served, Snapshot};
 use crate::server::guard::{self, HostAllowList, Refusal};
@@ -35,17 +36,37 @@ pub(crate) struct ServedRole {
     pub(crate) token: RoleToken,
 }
 
+/// On-demand roles a listener can start: their tokens (checked like a
+/// running role's), and whom to ask.
+#[derive(Debug, Clone)]
+pub(crate) struct Parked {
+    pub(crate) tokens: BTreeMap<String, RoleToken>,
+    pub(crate) activator: Activator,
+}
+
 /// What one container listener serves and how (the protocol inside
 /// [`crate::endpoint::Endpoint`]).
 #[derive(Debug)]
 pub(crate) struct Container {
     roles: BTreeMap<String, ServedRole>,
     hosts: HostAllowList,
+    /// Boxed: most listeners have none.
+    parked: Option<Box<Parked>>,
 }
 
 impl Container {
     pub(crate) fn new(roles: BTreeMap<String, ServedRole>, hosts: HostAllowList) -> Self {
-        Container { roles, hosts }
+        Container {
+            roles,
+            hosts,
+            parked: None,
+        }
+    }
+
+    /// The same, also starting the `parked` on-demand roles on request.
+    pub(crate) fn with_parked(mut self, parked: Parked) -> Self {
+        self.parked = Some(Box::new(parked));
+        self
     }
 
     /// The roles served, with their tokens (a reload builds on them).
@@ -60,7 +81,20 @@ impl Container {
         headers: &HeaderMap,
         now: DateTime<Utc>,
     ) -> Answer<'a> {
-        let Some(role) = self.roles.get(name) else {
+        if let Some(role) = self.roles.get(name) {
+            return match check_authorization(&role.token, name, headers, now) {
+                Some(denied) => Answer::Done(denied),
+                None => Answer::Credentials {
+                    role: name,
+                    slot: &role.slot,
+                },
+            };
+        }
+        let parked = self
+            .parked
+            .as_ref()
+            .and_then(|p| Some((p.tokens.get(name)?, &p.activator)));
+        let Some((token, activator)) = parked else {
             let message = format!("no role `{name}` is served on this listener");
             return Answer::Done(response::json_error(
                 StatusCode::NOT_FOUND,
@@ -68,11 +102,11 @@ impl Container {
                 &message,
             ));
         };
-        match check_authorization(role, name, headers, now) {
+        match check_authorization(token, name, headers, now) {
             Some(denied) => Answer::Done(denied),
-            None => Answer::Credentials {
+            None => Answer::Activate {
                 role: name,
-                slot: &role.slot,
+                activator,
             },
         }
     }
@@ -172,13 +206,13 @@ fn refusal(
 
 /// `None` when `Authorization` is exactly the role's token; else the 403.
 fn check_authorization(
-    role: &ServedRole,
+    token: &RoleToken,
     name: &str,
     headers: &HeaderMap,
     now: DateTime<Utc>,
 ) -> Option<HttpResponse> {
     let message = match headers.get(AUTHORIZATION) {
-        Some(value) if role.token.accepts(value.as_bytes(), now) => return None,
+        Some(value) if token.accepts(value.as_bytes(), now) => return None,
         Some(_) => format!("the Authorization header is not role `{name}`'s token"),
         None => format!(
             "role `{name}` needs its token in the Authorization header \
@@ -224,21 +258,23 @@ mod tests {
 
     #[test]
     fn authorization_must_be_the_roles_token() {
-        let role = ServedRole {
-            slot: RoleSlot::new("dev"),
-            token: RoleToken::new(Secret::new("tok")),
-        };
+        let token = RoleToken::new(Secret::new("tok"));
         let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         assert!(
-            check_authorization(&role, "dev", &headers(&[("authorization", "tok")]), now)
-                .is_none()
+            check_authorization(
+                &token,
+                "dev",
+                &headers(&[("authorization", "tok")]),
+                now
+            )
+            .is_none()
         );
         for h in [
             headers(&[]),
             headers(&[("authorization", "nope")]),
             headers(&[("authorization", "Bearer tok")]),
         ] {
-            let r = check_authorization(&role, "dev", &h, now).expect("denied");
+            let r = check_authorization(&token, "dev", &h, now).expect("denied");
             assert_eq!(r.status(), StatusCode::FORBIDDEN);
         }
     }

@@ -130,6 +130,13 @@ pub(crate) fn refresh(path: &Path, roles: &[String]) -> Result<Vec<Report>, Clie
     }
 }
 
+/// Starts on-demand role `role` if it is not running and waits for its
+/// first fetch; the daemon's acknowledgement.
+pub(crate) fn activate(path: &Path, role: &str) -> Result<String, ClientError> {
+    let request = Request::Activate { role: role.into() };
+    done(path, ask(path, &request)?)
+}
+
 /// Where every role is served.
 pub(crate) fn endpoints(path: &Path) -> Result<Endpoints, ClientError> {
     match ask(path, &Request::Endpoints)? {

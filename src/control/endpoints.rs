@@ -113,6 +113,7 @@ mod tests {
                 listener("169.254.170.23:80", &["ops"], Some("/run/u")),
             ],
             region: "eu-west-1".into(),
+            on_demand: Default::default(),
         };
         let e = build(&view);
         assert_eq!(e.region, "eu-west-1");

@@ -51,6 +51,11 @@ pub(crate) enum Request {
     Refresh {
         roles: Vec<String>,
     },
+    /// Starts an on-demand role (an AWS profile served by name) if it is
+    /// not running, and waits for its first fetch's outcome.
+    Activate {
+        role: String,
+    },
 }
 
 impl Request {
@@ -58,14 +63,19 @@ impl Request {
     pub(crate) fn privileged(&self) -> bool {
         matches!(
             self,
-            Request::Status | Request::Mfa { .. } | Request::Refresh { .. }
+            Request::Status
+                | Request::Mfa { .. }
+                | Request::Refresh { .. }
+                | Request::Activate { .. }
         )
     }
 
     /// How long a client waits for the answer.
     pub(crate) fn answer_within(&self) -> std::time::Duration {
         match self {
-            Request::Refresh { .. } => refresh::WAIT + std::time::Duration::from_secs(10),
+            Request::Refresh { .. } | Request::Activate { .. } => {
+                refresh::WAIT + std::time::Duration::from_secs(10)
+            }
             _ => std::time::Duration::from_secs(10),
         }
     }

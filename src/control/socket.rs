@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Request, Response, endpoints, refresh, status};
 use crate::clock::SharedClock;
 use crate::config::MfaIntake;
+use crate::refresh::activation::Activator;
 use crate::refresh::slot::{Outcome, RoleSlot};
 use crate::view::View;
 
@@ -69,6 +70,8 @@ pub(crate) struct ControlState {
     pub(crate) uid: u32,
     /// The last failed reload, cleared by the next good one.
     pub(crate) reload_error: Arc<ArcSwapOption<status::ReloadError>>,
+    /// Where on-demand roles are asked for.
+    pub(crate) activator: Activator,
 }
 
 /// The socket, bound before the daemon starts anything else: a second
@@ -274,6 +277,14 @@ fn find_roles(
 /// Forces a fetch for `names` (every role when empty), all at once, and
 /// waits for the outcomes.
 async fn refresh(state: &ControlState, names: Vec<String>) -> Response {
+    // A parked on-demand role is started: its first fetch is the refresh.
+    for name in &names {
+        if state.view.load().roles.get(name).is_none()
+            && let Err(message) = state.activator.activate(name).await
+        {
+            return Response::Error { message };
+        }
+    }
     let roles = state.view.load().roles.load();
     let slots = if names.is_empty() {
         roles.values().cloned().collect()
@@ -335,6 +346,35 @@ async fn answer(request: Request, state: &ControlState) -> Response {
         Request::Mfa { role, code } => hand_in_mfa(state, &role, code),
         Request::Endpoints => Response::Endpoints(endpoints::build(&state.view.load())),
         Request::Health { ready } => health(state, ready, now),
+        Request::Activate { role } => activate(state, &role).await,
+    }
+}
+
+/// Starts `role` on demand (nothing to do when it runs) and waits for its
+/// first fetch: done when it serves credentials or waits for an MFA code
+/// (the client prompts for it), an error naming why otherwise.
+async fn activate(state: &ControlState, role: &str) -> Response {
+    let slot = match state.activator.activate(role).await {
+        Ok(slot) => slot,
+        Err(message) => return Response::Error { message },
+    };
+    if !slot.settled(refresh::WAIT).await {
+        return Response::Error {
+            message: format!(
+                "role `{role}` has no credentials after {}: `imdsd status` shows how its \
+                 first fetch is going",
+                crate::clock::human(refresh::WAIT)
+            ),
+        };
+    }
+    let snap = slot.load();
+    match (&snap.failure, snap.usable(state.clock.now())) {
+        (Some(failure), None) if snap.waiting_for.is_none() => Response::Error {
+            message: format!("role `{role}`: {}: {}", failure.code, failure.message),
+        },
+        _ => Response::Done {
+            message: format!("role `{role}` is running"),
+        },
     }
 }
 

@@ -56,7 +56,12 @@ impl ReloadError {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub(crate) struct RoleStatus {
     pub(crate) name: String,
-    /// `ready`, `refreshing`, `failing`, `expired`, `waiting` or `pending`.
+    /// An AWS profile served on demand (started on first use, parked
+    /// when idle), not a role of the config file.
+    #[serde(default)]
+    pub(crate) on_demand: bool,
+    /// `ready`, `refreshing`, `failing`, `expired`, `waiting`, `pending`,
+    /// or `parked` (an on-demand role not running).
     pub(crate) state: String,
     pub(crate) access_key_id: Option<String>,
     pub(crate) expiration: Option<String>,
@@ -100,12 +105,7 @@ pub(crate) fn build(view: &View, config: &str, pid: u32, now: DateTime<Utc>) -> 
         version: env!("CARGO_PKG_VERSION").into(),
         pid,
         config: config.into(),
-        roles: view
-            .roles
-            .load()
-            .values()
-            .map(|slot| role_status(slot.name(), &slot.load(), slot.next_action(), now))
-            .collect(),
+        roles: roles(view, now),
         listeners: view
             .listeners
             .iter()
@@ -132,6 +132,34 @@ pub(crate) fn build(view: &View, config: &str, pid: u32, now: DateTime<Utc>) -> 
     }
 }
 
+/// Every running role, and every parked on-demand one, by name.
+fn roles(view: &View, now: DateTime<Utc>) -> Vec<RoleStatus> {
+    let running = view.roles.load();
+    let mut roles: Vec<RoleStatus> = running
+        .values()
+        .map(|slot| {
+            let mut status =
+                role_status(slot.name(), &slot.load(), slot.next_action(), now);
+            status.on_demand = view.on_demand.contains(slot.name());
+            status
+        })
+        .collect();
+    let parked = view.on_demand.iter().filter(|n| !running.contains_key(*n));
+    roles.extend(parked.map(|name| RoleStatus {
+        name: name.clone(),
+        on_demand: true,
+        state: "parked".into(),
+        access_key_id: None,
+        expiration: None,
+        expires_in_secs: None,
+        next_refresh_in_secs: None,
+        waiting_for: None,
+        last_error: None,
+    }));
+    roles.sort_by(|a, b| a.name.cmp(&b.name));
+    roles
+}
+
 fn role_status(
     name: &str,
     snap: &Snapshot,
@@ -155,6 +183,7 @@ fn role_status(
     let served = snap.served.as_ref();
     RoleStatus {
         name: name.into(),
+        on_demand: false,
         state: state.into(),
         access_key_id: served.map(|s| s.access_key_id.clone()),
         expiration: served.map(|s| stamp(s.expiration)),
@@ -205,6 +234,11 @@ pub(crate) fn render_text(status: &Status) -> String {
     }
     out.push('\n');
     table(&mut out, &ROLE_COLUMNS, status.roles.iter().map(role_row));
+    if status.roles.iter().any(|r| r.on_demand) {
+        out.push_str(
+            "* an AWS profile served on demand: started on first use, parked when idle\n",
+        );
+    }
     out.push('\n');
     table(
         &mut out,
@@ -286,8 +320,13 @@ fn role_row(r: &RoleStatus) -> [String; 6] {
         (None, Some(e)) => format!("{}: {}", e.code, e.message),
         (None, None) => "-".into(),
     };
+    let name = if r.on_demand {
+        format!("{}*", r.name)
+    } else {
+        r.name.clone()
+    };
     [
-        r.name.clone(),
+        name,
         r.state.clone(),
         r.access_key_id.clone().unwrap_or_else(|| "-".into()),
         opt(r.expires_in_secs),
@@ -430,6 +469,7 @@ ROLE ";
             config: "/etc/imdsd/imdsd.toml".into(),
             roles: vec![RoleStatus {
                 name: "dev".into(),
+                on_demand: false,
                 state: "failing".into(),
                 access_key_id: Some("ASIAEXAMPLE".into()),
                 expiration: None,
@@ -515,6 +555,7 @@ ROLE ";
         let mut status = report();
         status.roles.push(RoleStatus {
             name: "ops".into(),
+            on_demand: false,
             state: "waiting".into(),
             access_key_id: None,
             expiration: None,
@@ -545,5 +586,38 @@ LISTENER                 PROTOCOL  ROLES            V1    REQUESTS  BY STATUS
 127.0.0.1:16926          container dev,ops          -            0  -
 ";
         assert_eq!(render_text(&status), expected);
+    }
+
+    #[test]
+    fn on_demand_roles_show_running_or_parked() {
+        let directory = crate::refresh::directory::RoleDirectory::default();
+        directory.insert(["dev", "p01"].map(crate::refresh::slot::RoleSlot::new));
+        let view = View {
+            roles: directory,
+            listeners: vec![],
+            region: "us-east-1".into(),
+            on_demand: ["p01", "p02"].map(String::from).into(),
+        };
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let status = build(&view, "c", 1, now);
+        let states: Vec<(&str, bool, &str)> = status
+            .roles
+            .iter()
+            .map(|r| (r.name.as_str(), r.on_demand, r.state.as_str()))
+            .collect();
+        assert_eq!(
+            states,
+            [
+                ("dev", false, "pending"),
+                ("p01", true, "pending"),
+                ("p02", true, "parked")
+            ]
+        );
+        let json = serde_json::to_value(&status).unwrap();
+        assert_eq!(json["roles"][2]["on_demand"], true);
+        assert_eq!(json["roles"][2]["state"], "parked");
+        let text = render_text(&status);
+        assert!(text.contains("p02*"), "{text}");
+        assert!(text.contains("served on demand"), "{text}");
     }
 }

@@ -13,7 +13,10 @@
 //!   requests (pure); [`command`]: helper commands (MFA, SAML, process).
 //! - [`source`]: where the keys that sign the STS call come from.
 //! - [`directory`]: the one list of running roles, by name.
+//! - [`activation`]: asking the daemon's main loop to start an on-demand
+//!   role, telling it one parked, or that the profile files changed.
 
+pub(crate) mod activation;
 pub(crate) mod command;
 pub(crate) mod directory;
 pub(crate) mod fetch;

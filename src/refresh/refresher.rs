@@ -16,6 +16,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use rand::Rng;
 use tokio_util::sync::CancellationToken;
 
+use super::activation::Activator;
 use super::fetch::{FetchError, Fetcher};
 use super::schedule::{self, SERVE_MARGIN};
 use super::slot::{Request, RoleSlot, SlotWriter};
@@ -40,6 +41,16 @@ pub(crate) struct Refresher {
     /// A fixed jitter draw (tests); `None` draws a random one each time.
     pub(crate) jitter: Option<f64>,
     pub(crate) metrics: Arc<Metrics>,
+    /// An on-demand role's: when it parks, and whom to tell.
+    pub(crate) parking: Option<Parking>,
+}
+
+/// How an on-demand role stops by itself: once nobody took its
+/// credentials for `idle_after`, it makes no more calls (no STS, SSO,
+/// helper or MFA request), drops its credentials and tells the daemon.
+pub(crate) struct Parking {
+    pub(crate) idle_after: Duration,
+    pub(crate) activator: Activator,
 }
 
 /// How one refresh ended, for the loop that runs them.
@@ -74,6 +85,9 @@ impl Refresher {
         self.writer.set_next_action(self.clock.now());
         loop {
             let now = self.clock.now();
+            if self.idle(now) {
+                return self.park();
+            }
             let due = self.slot().next_action().unwrap_or(now);
             if std::mem::take(&mut forced) || now >= due {
                 source_seen = self.source_stamp();
@@ -111,6 +125,28 @@ impl Refresher {
 
     fn slot(&self) -> &Arc<RoleSlot> {
         self.writer.slot()
+    }
+
+    /// Whether this is an on-demand role nobody used for its idle time.
+    fn idle(&self, now: DateTime<Utc>) -> bool {
+        self.parking
+            .as_ref()
+            .is_some_and(|p| schedule::idle(self.slot().last_used(), now, p.idle_after))
+    }
+
+    /// Drops the credentials and tells the daemon, which forgets the role;
+    /// the task ends.
+    fn park(&self) {
+        let Some(parking) = &self.parking else {
+            return;
+        };
+        tracing::info!(
+            role = %self.slot().name(),
+            "parked: no client took its credentials for {}; the next use starts it again",
+            crate::clock::human(parking.idle_after)
+        );
+        self.writer.publish(Snapshot::default());
+        parking.activator.parked(self.slot().clone());
     }
 
     /// Applies a request sent to the slot; true if it asks for a fetch now.
@@ -193,6 +229,13 @@ impl Refresher {
                 result = &mut fetch => return Some(result),
                 request = self.writer.next_request() => *forced |= self.apply(request),
                 () = desk.next() => show_waiting(&self.writer, self.fetcher.mfa.waiting()),
+                // A fetch waiting for a code nobody gives stops asking too.
+                _ = tokio::time::sleep(self.clock_check), if self.parking.is_some() => {
+                    if self.idle(self.clock.now()) {
+                        self.park();
+                        return None;
+                    }
+                }
                 _ = self.shutdown.cancelled() => return None,
             }
         }

@@ -99,6 +99,20 @@ fn scale(d: TimeDelta, factor: f64) -> TimeDelta {
     TimeDelta::milliseconds((d.num_milliseconds() as f64 * factor) as i64)
 }
 
+/// Whether an on-demand role last used at `last_used` has been idle for
+/// `idle_after` at `now`, and parks. A role never used is not idle: it is
+/// marked used when it is activated.
+pub(crate) fn idle(
+    last_used: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    idle_after: std::time::Duration,
+) -> bool {
+    let Ok(idle_after) = TimeDelta::from_std(idle_after) else {
+        return false;
+    };
+    last_used.is_some_and(|used| now - used >= idle_after)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,5 +281,18 @@ mod tests {
         for until in [t0(), t0() - mins(3)] {
             assert_eq!(backoff(t0(), 5, Retry::Permanent, 1.0, Some(until)), plain);
         }
+    }
+
+    #[test]
+    fn a_role_parks_once_unused_for_idle_after() {
+        let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let hour = std::time::Duration::from_secs(3600);
+        assert!(!idle(None, t0, hour), "never used: not idle");
+        assert!(!idle(Some(t0), t0 + TimeDelta::minutes(59), hour));
+        assert!(idle(Some(t0), t0 + TimeDelta::hours(1), hour));
+        assert!(
+            !idle(Some(t0), t0 - TimeDelta::hours(2), hour),
+            "a clock set back"
+        );
     }
 }

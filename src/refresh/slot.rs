@@ -38,6 +38,10 @@ pub struct RoleSlot {
     next_action: AtomicI64,
     /// Fetches started so far.
     attempts: AtomicU64,
+    /// When a client last took its credentials, or it was activated (unix
+    /// milliseconds; `i64::MIN`: never). An on-demand role parks after
+    /// `[profiles] idle_after` without one.
+    last_used: AtomicI64,
     /// Where the role's MFA codes come from.
     mfa_intake: MfaIntake,
     /// Whether it reads AWS profiles (and so retries when they change).
@@ -120,6 +124,7 @@ impl RoleSlot {
             poke_queued: AtomicBool::new(false),
             next_action: AtomicI64::new(i64::MIN),
             attempts: AtomicU64::new(0),
+            last_used: AtomicI64::new(i64::MIN),
             mfa_intake,
             uses_profiles,
         });
@@ -171,6 +176,25 @@ impl RoleSlot {
     /// suspend, or it has not started).
     pub fn overdue(&self, now: DateTime<Utc>) -> bool {
         now.timestamp_millis() >= self.next_action.load(Ordering::Relaxed)
+    }
+
+    /// Records that credentials were taken (or the role activated) at
+    /// `now`. Stores at most once a second: every credentials request
+    /// calls this, and a shared cache line written on each would cost
+    /// them all.
+    pub(crate) fn note_use(&self, now: DateTime<Utc>) {
+        let ms = now.timestamp_millis();
+        if ms.saturating_sub(self.last_used.load(Ordering::Relaxed)) >= 1000 {
+            self.last_used.fetch_max(ms, Ordering::Relaxed);
+        }
+    }
+
+    /// When credentials were last taken (or the role activated), if ever.
+    pub(crate) fn last_used(&self) -> Option<DateTime<Utc>> {
+        match self.last_used.load(Ordering::Relaxed) {
+            i64::MIN => None,
+            ms => DateTime::from_timestamp_millis(ms),
+        }
     }
 
     /// Sends the refresher `request`. A stopped refresher has dropped its

@@ -18,7 +18,6 @@ use crate::control::socket::{Bound, ControlError, ControlState};
 use crate::control::status::ReloadError;
 use crate::environment::Environment;
 use crate::logging::List;
-use crate::refresh::directory::RoleDirectory;
 use crate::state::{self, StateError};
 use crate::watch::{self, FileWatch};
 use crate::{shutdown, systemd};
@@ -215,18 +214,9 @@ async fn run_daemon(
         }
         _ => None,
     };
-    let _profiles_watch = watch_profiles(daemon.roles(), &env);
+    let _profiles_watch = watch_profiles(&daemon, &env);
     let control = start_control(&daemon, socket, &loaded, &clock, stop.clone());
-    // A stop signal during the first fetches is honoured at once.
-    tokio::select! {
-        settled = daemon.settled(FIRST_FETCH_LIMIT) => {
-            if !settled {
-                tracing::warn!("some roles are still fetching their first credentials");
-            }
-            systemd::ready(&ready_status(&daemon));
-        }
-        _ = stop.cancelled() => {}
-    }
+    first_fetches(&mut daemon, &stop).await;
     systemd::spawn_watchdog(stop.clone());
     loop {
         tokio::select! {
@@ -236,6 +226,7 @@ async fn run_daemon(
                 note_reload(&control.reload_error, outcome, clock.now());
                 systemd::ready(&ready_status(&daemon));
             }
+            Some(event) = daemon.next_event() => daemon.handle(event).await,
         }
     }
     systemd::stopping();
@@ -243,6 +234,27 @@ async fn run_daemon(
     control.closed().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Waits for the first fetches, then tells systemd the daemon is ready. A
+/// stop signal meanwhile is honoured at once, and an `imdsd exec` of an
+/// on-demand role is served.
+async fn first_fetches(daemon: &mut Daemon, stop: &CancellationToken) {
+    let settled = daemon.settled(FIRST_FETCH_LIMIT);
+    tokio::pin!(settled);
+    loop {
+        tokio::select! {
+            all = &mut settled => {
+                if !all {
+                    tracing::warn!("some roles are still fetching their first credentials");
+                }
+                systemd::ready(&ready_status(daemon));
+                return;
+            }
+            Some(event) = daemon.next_event() => daemon.handle(event).await,
+            _ = stop.cancelled() => return,
+        }
+    }
 }
 
 /// Binds the control socket, then starts the daemon; a daemon that did not
@@ -322,6 +334,7 @@ fn start_control(
             config_path: loaded.path.display().to_string(),
             uid: state::current_uid(),
             reload_error: reload_error.clone(),
+            activator: daemon.activator(),
         };
         socket.serve(state, stop)
     });
@@ -330,8 +343,11 @@ fn start_control(
 
 /// Watches the AWS profile files; when they change, the roles that read
 /// them and are failing retry at once (`aws sso login` fixes an expired
-/// SSO session in seconds, not after a backoff).
-fn watch_profiles(roles: RoleDirectory, env: &Environment) -> Option<FileWatch> {
+/// SSO session in seconds, not after a backoff), and the profiles served
+/// on demand are read again (a new profile is servable at once).
+fn watch_profiles(daemon: &Daemon, env: &Environment) -> Option<FileWatch> {
+    let roles = daemon.roles();
+    let activator = daemon.activator();
     let targets = crate::profile::watch_targets(env);
     if targets.is_empty() {
         return None;
@@ -345,6 +361,7 @@ fn watch_profiles(roles: RoleDirectory, env: &Environment) -> Option<FileWatch> 
     tracing::debug!("watching the AWS profile files for changes");
     tokio::spawn(async move {
         while changes.recv().await.is_some() {
+            activator.profiles_changed();
             for slot in roles.load().values() {
                 if slot.uses_profiles() && slot.load().failure.is_some() {
                     tracing::info!(

@@ -23,8 +23,17 @@ fn role_env(
     env: &Environment,
 ) -> Result<RoleEnv, RunError> {
     let path = control_socket(socket, env)?;
+    let mut endpoints = control::client::endpoints(&path)?;
+    if !endpoints.roles.contains_key(role) {
+        // An AWS profile served on demand, parked or never used: started
+        // now, and its first fetch waited for.
+        control::client::activate(&path, role).map_err(|e| match e {
+            control::client::ClientError::Refused(message) => RunError::Role(message),
+            other => other.into(),
+        })?;
+        endpoints = control::client::endpoints(&path)?;
+    }
     super::mfa_prompt::ensure_not_waiting(&path, role)?;
-    let endpoints = control::client::endpoints(&path)?;
     let current = Current {
         no_proxy: env.first_of(&["NO_PROXY", "no_proxy"]).map(String::from),
         profile_shadows: profile_shadows(env),

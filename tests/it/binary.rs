@@ -169,6 +169,8 @@ async fn the_selected_profiles_region_signs_and_is_reported() {
     .unwrap();
     let text = config_for(&sts).replace("region = \"us-east-1\"\n", "");
     assert!(!text.contains("region"));
+    // Not on demand: the default on-demand address is a fixed port.
+    let text = format!("{text}\n[profiles]\nserve = \"none\"\n");
     let config = crate::process::plain_file(dir.path(), &text);
     let daemon = Running::start_with(
         &config,

@@ -12,7 +12,10 @@ use imdsd::Environment;
 use crate::fake_sts::{self, Answer, FakeSts};
 use crate::util::{TestDaemon, assert_503, eventually, source_env_with};
 
-const HEAD: &str = "[[imds]]\nlisten = \"127.0.0.1:0\"\nrole = \"dev\"\n[sts]\nendpoint = \"{sts}\"\ntimeout = \"1s\"\n";
+/// Every flow's config head. Profiles are not served on demand here
+/// (tests/it/on_demand.rs does that): the default on-demand address is a
+/// fixed port.
+const HEAD: &str = "[[imds]]\nlisten = \"127.0.0.1:0\"\nrole = \"dev\"\n[sts]\nendpoint = \"{sts}\"\ntimeout = \"1s\"\n[profiles]\nserve = \"none\"\n";
 
 fn write(dir: &Path, name: &str, text: &str) -> String {
     let path = dir.join(name);

@@ -10,6 +10,8 @@
 //! - `container`: the container-credentials endpoint (sdk-contract.md 1.6).
 //! - `flows`: every STS flow and credential source (issue 3).
 //! - `reload`: reload semantics in process (kept roles, renames).
+//! - `on_demand`: AWS profiles served on demand, in process: nothing before
+//!   use, started by a request, parked when idle (hand-moved clock).
 //! - `binary`: the real binary: check, run, signals, secrets in logs.
 //! - `live`: the real binary live: reloads, SIGHUP, systemd notify and
 //!   sockets, status, metrics, signals (one file per area).
@@ -47,6 +49,7 @@ mod layout;
 mod live;
 mod manual;
 mod netns;
+mod on_demand;
 mod peers;
 mod pod;
 mod process;

@@ -113,6 +113,13 @@ impl TestDaemon {
         self.daemon.as_ref().unwrap()
     }
 
+    /// Runs `work` while the daemon handles its on-demand requests (as the
+    /// main loop of `imdsd run` does).
+    pub async fn serving<T>(&mut self, work: impl std::future::Future<Output = T>) -> T {
+        let daemon = self.daemon.as_mut().unwrap();
+        daemon.serve_on_demand_while(work).await
+    }
+
     pub async fn stop(
         mut self,
     ) -> (Arc<ManualClock>, FakeSts, PathBuf, tempfile::TempDir) {
@@ -223,6 +230,20 @@ impl Drop for TestDaemon {
         // Dropping the runtime aborts the tasks; nothing to flush.
         self.daemon.take();
     }
+}
+
+/// Writes `HOME/.aws/config` (`config`) and `HOME/.aws/credentials`
+/// with a `base` profile holding the keys the fake STS knows.
+pub fn write_aws_files(home: &std::path::Path, config: &str) {
+    let aws = home.join(".aws");
+    std::fs::create_dir_all(&aws).unwrap();
+    std::fs::write(aws.join("config"), config).unwrap();
+    let keys = format!(
+        "[base]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+        fake_sts::ACCESS_KEY_ID,
+        fake_sts::SECRET_KEY
+    );
+    std::fs::write(aws.join("credentials"), keys).unwrap();
 }
 
 /// The daemon's own environment: source keys that the fake STS knows.

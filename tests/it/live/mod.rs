@@ -18,6 +18,7 @@
 //! - `recover`: `imdsd refresh`, retries when a code or the profile files
 //!   arrive, failures logged once.
 //! - `zero_config`: running with no config file.
+//! - `on_demand`: AWS profiles served by name, started on first use.
 //! - `first_hour`: what a new user meets (issue 20): warnings about what
 //!   shadows imdsd, a failed reload in `status`, no daemon, a clean stop, a
 //!   second daemon, `check` without a config, `exec` without a command.
@@ -27,6 +28,7 @@ mod control;
 mod first_hour;
 mod login;
 mod logs;
+mod on_demand;
 mod recover;
 mod reload;
 mod role;
@@ -47,9 +49,13 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 const TTL: &str = "X-aws-ec2-metadata-token-ttl-seconds";
 const TOKEN: &str = "x-aws-ec2-metadata-token";
+/// A config with `dev` on IMDS. AWS profiles are not served on demand
+/// (live/on_demand.rs does that): the default address is a fixed port.
 fn config(sts: &FakeSts, role: &str, extra: &str) -> String {
     format!(
         r#"{extra}
+[profiles]
+serve = "none"
 [[imds]]
 listen = "127.0.0.1:0"
 [sts]

@@ -61,7 +61,7 @@ async fn imdsd_refresh_retries_now_and_reports_each_outcome() {
     let out = imdsd(&live, &["refresh", "dev", "nope"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out.stderr).contains("no role named `nope` (roles: dev)"),
+        text(&out.stderr).contains("no role or AWS profile named `nope` (roles: dev;"),
         "{}",
         text(&out.stderr)
     );
@@ -188,7 +188,7 @@ async fn a_failing_profile_role_retries_when_the_profile_files_change() {
     .unwrap();
     let config = format!(
         "[[imds]]\nlisten = \"127.0.0.1:0\"\n[sts]\nendpoint = \"{}\"\ntimeout = \"2s\"\n\
-         [roles.dev]\nprofile = \"sso\"\n",
+         [profiles]\nserve = \"none\"\n[roles.dev]\nprofile = \"sso\"\n",
         sts.endpoint()
     );
     let path = crate::process::plain_file(dir.path(), &config);

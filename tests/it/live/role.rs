@@ -281,7 +281,7 @@ async fn clear_errors_for_no_daemon_no_role_and_an_unreadable_token() {
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out)
-            .contains("the daemon has no role named `nope` (roles: dev, down, ops)"),
+            .contains("no role or AWS profile named `nope` (roles: dev, down, ops;"),
         "{}",
         stderr(&out)
     );

@@ -1,0 +1,251 @@
+//! Which AWS profiles are served on demand, by name, and the config the
+//! daemon runs with while some of them are active (pure).
+//!
+//! The catalogue is every profile in the AWS files that `[profiles] serve`
+//! takes, minus those a `[roles.NAME]` of the same name declares (the
+//! declared role wins) and those whose name cannot be a role's (refused,
+//! with the reason, so `imdsd exec` can say why). Nothing in it runs until
+//! it is activated; [`effective`] adds the active ones to the file's
+//! config, as if the file had declared them on the on-demand listener.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+
+use super::listeners::{DEFAULT_TOKEN_MODE, default_token_dir};
+use super::on_demand::{DEFAULT_LISTEN, role_name_problem};
+use super::roles::DEFAULT_DURATION;
+use super::{
+    Config, ContainerConfig, Flow, ListenerConfig, Protocol, RoleConfig, TokenFiles,
+};
+use crate::environment::Environment;
+
+/// The profiles that can be served on demand, and where.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Catalogue {
+    /// Each servable profile as the role that serves it.
+    pub(crate) roles: BTreeMap<String, RoleConfig>,
+    /// Profiles that exist but cannot be served by name, and why.
+    pub(crate) refused: BTreeMap<String, String>,
+    /// The listener that serves them; `None` when nothing is servable.
+    pub(crate) listener: Option<OnDemandListener>,
+}
+
+/// Where on-demand roles are served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum OnDemandListener {
+    /// A `[[container]]` listener of the file, by index.
+    Shared(usize),
+    /// One of their own (its `roles` empty until one is active).
+    Own(ListenerConfig),
+}
+
+/// The catalogue of `base` for the profiles named `profiles`.
+pub(crate) fn catalogue<'a>(
+    base: &Config,
+    profiles: impl IntoIterator<Item = &'a str>,
+    env: &Environment,
+) -> Catalogue {
+    let mut cat = Catalogue::default();
+    let wanted = profiles
+        .into_iter()
+        .filter(|p| !base.roles.contains_key(*p) && base.profiles.serve.includes(p));
+    for name in wanted {
+        match role_name_problem(name) {
+            Some(problem) => {
+                let reason = format!("its name cannot be a role's: {problem}");
+                cat.refused.insert(name.to_string(), reason);
+            }
+            None => {
+                cat.roles.insert(name.to_string(), profile_role(name));
+            }
+        }
+    }
+    if !cat.roles.is_empty() {
+        cat.listener = Some(on_demand_listener(base, env));
+    }
+    cat
+}
+
+/// The role that serves profile `name` as the AWS CLI resolves it.
+pub(crate) fn profile_role(name: &str) -> RoleConfig {
+    RoleConfig {
+        name: name.to_string(),
+        duration: DEFAULT_DURATION,
+        flow: Flow::Profile {
+            name: name.to_string(),
+            mfa_command: None,
+        },
+    }
+}
+
+/// `[profiles] listen` when it names a `[[container]]` listener, else the
+/// first `[[container]]` listener when it is not set, else a listener of
+/// their own at `listen` or [`DEFAULT_LISTEN`].
+fn on_demand_listener(base: &Config, env: &Environment) -> OnDemandListener {
+    let is_container = |l: &ListenerConfig| matches!(l.protocol, Protocol::Container(_));
+    let shared = match base.profiles.listen {
+        Some(addr) if addr.port() != 0 => base
+            .listeners
+            .iter()
+            .position(|l| is_container(l) && l.listen == addr),
+        Some(_) => None,
+        None => base.listeners.iter().position(is_container),
+    };
+    if let Some(i) = shared {
+        return OnDemandListener::Shared(i);
+    }
+    let default: SocketAddr = DEFAULT_LISTEN.parse().expect("the default address parses");
+    OnDemandListener::Own(ListenerConfig {
+        listen: base.profiles.listen.unwrap_or(default),
+        allow_uids: None,
+        protocol: Protocol::Container(ContainerConfig {
+            roles: vec![],
+            parked: vec![],
+            tokens: TokenFiles {
+                dir: default_token_dir(env),
+                owner: None,
+                group: None,
+                mode: DEFAULT_TOKEN_MODE,
+            },
+        }),
+    })
+}
+
+/// `base` with the `active` on-demand roles added, served on the
+/// on-demand listener (which is there, empty, while none is active).
+pub(crate) fn effective(
+    base: &Config,
+    cat: &Catalogue,
+    active: &BTreeSet<String>,
+) -> Config {
+    let mut config = base.clone();
+    let Some(listener) = &cat.listener else {
+        return config;
+    };
+    let (active, parked): (Vec<String>, Vec<String>) = cat
+        .roles
+        .keys()
+        .cloned()
+        .partition(|name| active.contains(name));
+    for name in &active {
+        config.roles.insert(name.clone(), cat.roles[name].clone());
+    }
+    let target = match listener {
+        OnDemandListener::Shared(i) => &mut config.listeners[*i],
+        OnDemandListener::Own(l) => {
+            config.listeners.push(l.clone());
+            config.listeners.last_mut().expect("just pushed")
+        }
+    };
+    if let Protocol::Container(c) = &mut target.protocol {
+        c.roles.extend(active);
+        c.parked = parked;
+    }
+    config
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ServeProfiles;
+    use crate::config::load::parse;
+
+    fn config(text: &str) -> Config {
+        let (c, d) = parse(text, &Environment::default());
+        c.unwrap_or_else(|| panic!("{d:?}"))
+    }
+
+    const DECLARED: &str = "[roles.dev]\nprofile = \"dev\"\n";
+
+    fn env() -> Environment {
+        Environment::from_pairs([("XDG_RUNTIME_DIR", "/run/user/1000")])
+    }
+
+    #[test]
+    fn every_profile_but_declared_and_unnameable_ones() {
+        let base = config(DECLARED);
+        let cat = catalogue(&base, ["dev", "ops", "p07", "my profile"], &env());
+        assert_eq!(cat.roles.keys().collect::<Vec<_>>(), ["ops", "p07"]);
+        assert_eq!(cat.roles["ops"], profile_role("ops"));
+        assert!(cat.refused["my profile"].contains("IMDS path"), "{cat:?}");
+        assert!(!cat.refused.contains_key("dev"), "a declared role wins");
+    }
+
+    #[test]
+    fn serve_limits_the_catalogue_and_none_leaves_no_listener() {
+        let mut base = config(DECLARED);
+        base.profiles.serve = ServeProfiles::Only(["ops".to_string()].into());
+        let cat = catalogue(&base, ["ops", "p07"], &env());
+        assert_eq!(cat.roles.keys().collect::<Vec<_>>(), ["ops"]);
+        base.profiles.serve = ServeProfiles::None;
+        let cat = catalogue(&base, ["ops", "p07"], &env());
+        assert!(cat.roles.is_empty());
+        assert_eq!(cat.listener, None, "nothing servable binds nothing");
+        assert_eq!(effective(&base, &cat, &BTreeSet::new()), base);
+    }
+
+    #[test]
+    fn own_listener_by_default_in_the_runtime_token_dir() {
+        let base = config(DECLARED);
+        let cat = catalogue(&base, ["ops"], &env());
+        let Some(OnDemandListener::Own(l)) = &cat.listener else {
+            panic!("{cat:?}")
+        };
+        assert_eq!(l.listen, "127.0.0.1:16926".parse().unwrap());
+        let Protocol::Container(c) = &l.protocol else {
+            panic!("{l:?}")
+        };
+        assert_eq!(
+            c.tokens.dir,
+            std::path::Path::new("/run/user/1000/imdsd/tokens")
+        );
+        assert_eq!(c.tokens.mode, 0o600);
+    }
+
+    #[test]
+    fn the_first_container_listener_serves_them_unless_listen_says_otherwise() {
+        let text = format!(
+            "[[container]]\nlisten = \"127.0.0.1:9001\"\n[[container]]\nlisten = \"127.0.0.1:9002\"\n{DECLARED}"
+        );
+        let mut base = config(&text);
+        let cat = catalogue(&base, ["ops"], &env());
+        assert_eq!(cat.listener, Some(OnDemandListener::Shared(0)));
+        base.profiles.listen = Some("127.0.0.1:9002".parse().unwrap());
+        let cat = catalogue(&base, ["ops"], &env());
+        assert_eq!(cat.listener, Some(OnDemandListener::Shared(1)));
+        base.profiles.listen = Some("127.0.0.1:9003".parse().unwrap());
+        let cat = catalogue(&base, ["ops"], &env());
+        assert!(
+            matches!(&cat.listener, Some(OnDemandListener::Own(l)) if l.listen.port() == 9003)
+        );
+    }
+
+    #[test]
+    fn effective_adds_only_active_roles_to_the_on_demand_listener() {
+        let text = format!("[[container]]\nlisten = \"127.0.0.1:9001\"\n{DECLARED}");
+        let base = config(&text);
+        let cat = catalogue(&base, ["ops", "p07"], &env());
+        let none = effective(&base, &cat, &BTreeSet::new());
+        assert_eq!(none.roles, base.roles);
+        assert_eq!(none.listeners[0].roles(), ["dev"]);
+        let active = BTreeSet::from(["p07".to_string(), "gone".to_string()]);
+        let eff = effective(&base, &cat, &active);
+        assert_eq!(eff.roles.keys().collect::<Vec<_>>(), ["dev", "p07"]);
+        assert_eq!(eff.listeners[0].roles(), ["dev", "p07"]);
+        let Protocol::Container(c) = &eff.listeners[0].protocol else {
+            panic!()
+        };
+        assert_eq!(c.parked, ["ops"], "parked roles keep their token files");
+    }
+
+    #[test]
+    fn an_own_listener_is_there_while_none_is_active() {
+        let base = config(DECLARED);
+        let cat = catalogue(&base, ["ops"], &env());
+        let none = effective(&base, &cat, &BTreeSet::new());
+        assert_eq!(none.listeners.len(), base.listeners.len() + 1);
+        assert!(none.listeners.last().unwrap().roles().is_empty());
+        let eff = effective(&base, &cat, &BTreeSet::from(["ops".to_string()]));
+        assert_eq!(eff.listeners.last().unwrap().roles(), ["ops"]);
+    }
+}
