@@ -170,14 +170,15 @@ fn validate_text(
     env: &Environment,
     profiles: ProfileFacts<'_>,
 ) -> Validation {
-    let schema = schema::read(text);
-    let Some(raw) = &schema.raw else {
+    let mut schema = schema::read(text);
+    let Some(raw) = &mut schema.raw else {
         return Validation {
             config: None,
             diagnostics: schema.problems,
             writable_dirs: vec![],
         };
     };
+    super::profile_refs::declare_listener_profiles(raw, profiles);
     let mut validation = validate(raw, env, profiles);
     if !schema.problems.is_empty() {
         // What can still be checked is; the file stays invalid.
@@ -307,5 +308,29 @@ mod tests {
         );
         assert!(err.contains("/etc/imdsd/imdsd.toml"), "{err}");
         assert!(err.contains("examples/imdsd.toml"), "{err}");
+    }
+
+    #[test]
+    fn a_listener_may_name_an_aws_profile_and_it_is_always_active() {
+        let profiles = crate::profile::parse_files(
+            Some(
+                "[profile base]\n[profile dev]\nrole_arn = arn:aws:iam::123456789012:role/d\nsource_profile = base\n\
+                 [profile ops]\nrole_arn = arn:aws:iam::123456789012:role/o\nsource_profile = base\n",
+            ),
+            Some("[base]\naws_access_key_id = A\naws_secret_access_key = s\n"),
+        )
+        .unwrap();
+        let text = "[[imds]]\nrole = \"dev\"\n[[container]]\nlisten = \"127.0.0.1:9\"\nroles = [\"ops\"]\n[profiles]\n";
+        let env = Environment::default();
+        let v = validate_text(text, &env, ProfileFacts::Read(&profiles));
+        let c = v.config.unwrap_or_else(|| panic!("{:?}", v.diagnostics));
+        assert!(
+            matches!(&c.roles["dev"].flow, crate::config::Flow::Profile { name, .. } if name == "dev")
+        );
+        assert!(c.roles.contains_key("ops"), "declared: never parked");
+        // Text alone cannot tell a profile from a typo.
+        let (c, d) = parse(text, &env);
+        assert!(c.is_none());
+        assert!(d[0].message.contains("no role named `dev`"), "{d:?}");
     }
 }

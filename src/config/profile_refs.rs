@@ -4,6 +4,8 @@
 
 use std::ops::Range;
 
+use toml::Spanned;
+
 use super::Diagnostic;
 use super::raw::{RawConfig, RawRole};
 use super::suggest;
@@ -58,6 +60,36 @@ pub(crate) fn check(
             let message = format!("roles.{}.{key}: {problem}", role.get_ref());
             diags.push(Diagnostic::error(Some(span), message));
         }
+    }
+}
+
+/// A listener's `role` (or `roles` entry) may name an AWS profile that no
+/// `[roles.NAME]` declares: such a profile is declared here as the role
+/// `[roles.NAME] profile = "NAME"` would be, so it is always active and
+/// everything after treats it like any role. Only with the profiles read
+/// (`imdsd check`, `run`); text alone cannot tell a profile from a typo.
+pub(crate) fn declare_listener_profiles(raw: &mut RawConfig, facts: ProfileFacts<'_>) {
+    let ProfileFacts::Read(profiles) = facts else {
+        return;
+    };
+    let imds = raw.imds.iter().filter_map(|l| l.get_ref().role.clone());
+    let container = raw
+        .container
+        .iter()
+        .filter_map(|c| c.get_ref().roles.as_ref())
+        .flat_map(|list| list.get_ref().iter().cloned());
+    let named: Vec<Spanned<String>> = imds.chain(container).collect();
+    for name in named {
+        let declared = raw.roles.keys().any(|k| k.get_ref() == name.get_ref());
+        if declared || !profiles.profiles.contains_key(name.get_ref()) {
+            continue;
+        }
+        let role = RawRole {
+            profile: Some(name.clone()),
+            ..RawRole::default()
+        };
+        let span = name.span();
+        raw.roles.insert(name, Spanned::new(span, role));
     }
 }
 
