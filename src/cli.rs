@@ -75,7 +75,8 @@ pub(crate) enum Command {
     /// outcome and print it; exit 1 if any did not refresh. For after
     /// `aws sso login`, a fixed trust policy or a rotated key.
     Refresh {
-        /// The roles (their `[roles.NAME]`).
+        /// The roles (their `[roles.NAME]`) or AWS profiles (a parked
+        /// one is started: its first fetch is the refresh).
         roles: Vec<String>,
         /// The daemon's control socket (same default as `status`).
         #[arg(long)]
@@ -98,7 +99,7 @@ pub(crate) enum Command {
     /// never in its environment. Without a command, it starts $SHELL with
     /// the role (as `aws-vault exec` does).
     Exec {
-        /// The role (its `[roles.NAME]`).
+        /// A role (`[roles.NAME]`) or any AWS profile, started on first use.
         role: String,
         /// The command and its arguments (default: $SHELL, else /bin/sh).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -110,7 +111,7 @@ pub(crate) enum Command {
     /// Print the environment variables `exec` sets for a role (no secrets),
     /// for `eval "$(imdsd env dev)"`.
     Env {
-        /// The role (its `[roles.NAME]`).
+        /// A role (`[roles.NAME]`) or any AWS profile, started on first use.
         role: String,
         /// Shell syntax, or one JSON object (unset variables are null).
         #[arg(long, value_enum, default_value_t = EnvFormat::Sh)]
@@ -123,7 +124,7 @@ pub(crate) enum Command {
     /// format, for `credential_process = imdsd credential-process ROLE` in
     /// `~/.aws/config`.
     CredentialProcess {
-        /// The role (its `[roles.NAME]`).
+        /// A role (`[roles.NAME]`) or any AWS profile, started on first use.
         role: String,
         /// The daemon's control socket (same default as `status`).
         #[arg(long)]
@@ -133,7 +134,7 @@ pub(crate) enum Command {
     /// credentials (through the AWS federation endpoint; the URL holds a
     /// one-time sign-in token, never the credentials).
     Login {
-        /// The role (its `[roles.NAME]`).
+        /// A role (`[roles.NAME]`) or any AWS profile, started on first use.
         role: String,
         /// Where the console opens (default: the console home of the
         /// daemon's region).

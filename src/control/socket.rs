@@ -278,11 +278,13 @@ fn find_roles(
 /// waits for the outcomes.
 async fn refresh(state: &ControlState, names: Vec<String>) -> Response {
     // A parked on-demand role is started: its first fetch is the refresh.
+    let mut started = Vec::new();
     for name in &names {
-        if state.view.load().roles.get(name).is_none()
-            && let Err(message) = state.activator.activate(name).await
-        {
-            return Response::Error { message };
+        if state.view.load().roles.get(name).is_none() {
+            match state.activator.activate(name).await {
+                Ok(slot) => started.push(slot),
+                Err(message) => return Response::Error { message },
+            }
         }
     }
     let roles = state.view.load().roles.load();
@@ -301,7 +303,15 @@ async fn refresh(state: &ControlState, names: Vec<String>) -> Response {
     let mut waits = tokio::task::JoinSet::new();
     for (i, slot) in slots.iter().enumerate() {
         let slot = slot.clone();
-        waits.spawn(async move { (i, slot.refresh_now(refresh::WAIT).await) });
+        let just_started = started.iter().any(|s| Arc::ptr_eq(s, &slot));
+        waits.spawn(async move {
+            let outcome = if just_started {
+                slot.first_outcome(refresh::WAIT).await
+            } else {
+                slot.refresh_now(refresh::WAIT).await
+            };
+            (i, outcome)
+        });
     }
     let mut outcomes = vec![None; slots.len()];
     while let Some(Ok((i, outcome))) = waits.join_next().await {

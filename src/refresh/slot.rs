@@ -252,6 +252,16 @@ impl RoleSlot {
     pub(crate) async fn refresh_now(&self, limit: Duration) -> Outcome {
         let after = self.attempts.load(Ordering::Relaxed);
         self.force_refresh();
+        self.outcome_after(after, limit).await
+    }
+
+    /// Waits up to `limit` for the outcome of the role's first fetch (a
+    /// role just started: its first fetch is already a fresh one).
+    pub(crate) async fn first_outcome(&self, limit: Duration) -> Outcome {
+        self.outcome_after(0, limit).await
+    }
+
+    async fn outcome_after(&self, after: u64, limit: Duration) -> Outcome {
         let mut outcome = None;
         self.wait_until(Some(limit), |snap| {
             outcome = snap.outcome_after(after);

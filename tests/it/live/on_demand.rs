@@ -141,7 +141,16 @@ async fn a_profile_is_served_by_name_from_its_first_use_and_nothing_before() {
     );
     let out = p.imdsd(&["refresh", "p10"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(p.roles_asked(), ["dev", "p07", "p08", "p09", "p10", "p10"]);
+    assert!(
+        stdout(&out).starts_with("p10  refreshed; expires"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        p.roles_asked(),
+        ["dev", "p07", "p08", "p09", "p10"],
+        "a parked role's first fetch is the refresh"
+    );
     let parked = p.status()["roles"]
         .as_array()
         .unwrap()

@@ -108,3 +108,89 @@ async fn with_no_config_file_the_default_profile_is_served() {
         daemon.lines()
     );
 }
+
+/// No default profile: the zero-config start serves the others on demand
+/// on 127.0.0.1:16926 (its own address, in this pod), and its IMDS
+/// listener answers 503 saying what the default profile lacks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_default_profile_the_others_are_served_on_demand() {
+    let pod = Pod::create();
+    let _sts = Sts::start(&pod);
+    let home = tempfile::tempdir().unwrap();
+    crate::util::write_aws_files(
+        home.path(),
+        "[profile base]\nregion = us-east-1\n[profile work]\nrole_arn = arn:aws:iam::123456789012:role/work\nsource_profile = base\n",
+    );
+    let home_str = home.path().to_str().unwrap();
+    let run = home.path().join("run");
+    let empty = home.path().join("no-config-here");
+    let sts = format!("http://127.0.0.1:{STS_PORT}");
+    let env = [
+        ("HOME", home_str),
+        ("XDG_RUNTIME_DIR", run.to_str().unwrap()),
+        ("XDG_CONFIG_HOME", empty.to_str().unwrap()),
+        ("AWS_ENDPOINT_URL_STS", &sts),
+        ("AWS_ACCESS_KEY_ID", ""),
+        ("AWS_SECRET_ACCESS_KEY", ""),
+    ];
+    let state = home.path().join("state");
+    let daemon = Running::spawn(pod.exec(BIN, &["run"]), &state, "", &env);
+    let first = daemon.log_line("no config file").await;
+    assert!(
+        first.contains("which gives no credentials yet")
+            && first.contains("profile `default` is not in the AWS config"),
+        "{first}"
+    );
+    daemon.log_line("http://127.0.0.1:16926").await;
+    let base = "http://127.0.0.1:16925/latest";
+    let token = curl(
+        &pod,
+        &[
+            "-s",
+            "-X",
+            "PUT",
+            "-H",
+            &format!("{TTL}: 60"),
+            &format!("{base}/api/token"),
+        ],
+    );
+    let answer = curl(
+        &pod,
+        &[
+            "-s",
+            "-H",
+            &format!("{TOKEN}: {token}"),
+            &format!("{base}/meta-data/iam/security-credentials/default"),
+        ],
+    );
+    assert!(answer.contains("profile `default` is not in"), "{answer}");
+
+    // moto may take a few seconds to start: the first fetch retries.
+    let socket = state.join("control.sock");
+    let script = "curl -s -H \"Authorization: $(cat $AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE)\" \
+                  $AWS_CONTAINER_CREDENTIALS_FULL_URI; echo; echo $AWS_CONTAINER_CREDENTIALS_FULL_URI";
+    let out = eventually(Duration::from_secs(40), || async {
+        let out = pod
+            .exec(
+                BIN,
+                &[
+                    "exec",
+                    "--socket",
+                    socket.to_str().unwrap(),
+                    "work",
+                    "--",
+                    "sh",
+                    "-c",
+                    script,
+                ],
+            )
+            .env("HOME", home_str)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.contains("\"AccessKeyId\"").then_some(text)
+    })
+    .await
+    .unwrap_or_else(|| panic!("{:#?}", daemon.lines()));
+    assert!(out.contains("http://127.0.0.1:16926/role/work"), "{out}");
+}
