@@ -12,6 +12,15 @@ fn curl(pod: &Pod, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// An IMDSv2 session token from the pod's IMDS listener at `base`.
+fn imds_token(pod: &Pod, base: &str) -> String {
+    let ttl = format!("{TTL}: 60");
+    curl(
+        pod,
+        &["-s", "-X", "PUT", "-H", &ttl, &format!("{base}/api/token")],
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_no_config_file_the_default_profile_is_served() {
     let pod = Pod::create();
@@ -61,17 +70,7 @@ async fn with_no_config_file_the_default_profile_is_served() {
     .await
     .unwrap_or_else(|| panic!("{:#?}", daemon.lines()));
     let base = "http://127.0.0.1:16925/latest";
-    let token = curl(
-        &pod,
-        &[
-            "-s",
-            "-X",
-            "PUT",
-            "-H",
-            &format!("{TTL}: 60"),
-            &format!("{base}/api/token"),
-        ],
-    );
+    let token = imds_token(&pod, base);
     let header = format!("{TOKEN}: {token}");
     let role = curl(
         &pod,
@@ -143,17 +142,7 @@ async fn with_no_default_profile_the_others_are_served_on_demand() {
     );
     daemon.log_line("http://127.0.0.1:16926").await;
     let base = "http://127.0.0.1:16925/latest";
-    let token = curl(
-        &pod,
-        &[
-            "-s",
-            "-X",
-            "PUT",
-            "-H",
-            &format!("{TTL}: 60"),
-            &format!("{base}/api/token"),
-        ],
-    );
+    let token = imds_token(&pod, base);
     let answer = curl(
         &pod,
         &[
