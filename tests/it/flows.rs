@@ -10,7 +10,7 @@ use chrono::TimeDelta;
 use imdsd::Environment;
 
 use crate::fake_sts::{self, Answer, FakeSts};
-use crate::util::{TestDaemon, assert_503, eventually, source_env_with};
+use crate::util::{TestDaemon, assert_503, eventually, request, source_env_with};
 
 /// Every flow's config head. Profiles are not served on demand here
 /// (tests/it/on_demand.rs does that): the default on-demand address is a
@@ -495,7 +495,73 @@ fn profile_env(dir: &Path, sts: &str) -> Environment {
         ("AWS_SHARED_CREDENTIALS_FILE", creds),
         ("AWS_ENDPOINT_URL_SSO", sts.to_string()),
         ("AWS_ENDPOINT_URL_SSO_OIDC", sts.to_string()),
+        ("XDG_RUNTIME_DIR", dir.join("run").to_str().unwrap().to_string()),
     ])
+}
+
+/// `aws sso login`'s cached token for session `corp`, valid 8 more hours.
+fn cache_sso_login(dir: &Path, token: &str) -> std::path::PathBuf {
+    // sha1("corp"): where `aws sso login` caches the session's token.
+    let cache = dir.join(".aws/sso/cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    let cached = cache.join("ee0bfd2552fbd840c02cc48b6e823320543c450f.json");
+    let later =
+        (imdsd::Clock::now(&imdsd::SystemClock) + TimeDelta::hours(8)).to_rfc3339();
+    let json = format!(
+        r#"{{"accessToken":"{token}","expiresAt":"{later}","region":"us-east-1"}}"#
+    );
+    std::fs::write(&cached, json).unwrap();
+    cached
+}
+
+/// Profiles served by name, on demand (no `[roles.NAME]`), reached as SDKs
+/// reach them, with their tokens: an SSO profile (the fake portal), and a
+/// role chain whose profile asks for an MFA code, which waits for one and
+/// goes on once it is handed in (as `imdsd mfa` or the terminal prompt
+/// hands it).
+#[tokio::test]
+async fn sso_and_mfa_profiles_are_served_on_demand_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = HEAD.replace("serve = \"none\"", "listen = \"127.0.0.1:0\"");
+    let template = format!("{head}[roles.dev]\nprofile = \"base\"\n");
+    let sso = FakeSts::start(imdsd::ManualClock::starting_now()).await;
+    sso.accept_sso_token("cached-sso-token");
+    cache_sso_login(dir.path(), "cached-sso-token");
+    let env = profile_env(dir.path(), &sso.endpoint());
+    let mut d = TestDaemon::custom(&template, env, |_| {}).await;
+    d.sts.require("TokenCode", "424242", 403, "AccessDenied");
+    d.ready().await;
+    let on_demand = d.daemon().local_addrs()[1];
+    let get = |role: &'static str| {
+        let token_file = dir.path().join(format!("run/imdsd/tokens/{role}.token"));
+        let token = std::fs::read_to_string(token_file).unwrap();
+        async move {
+            let path = format!("/role/{role}");
+            request(on_demand, "GET", &path, &[("Authorization", &token)]).await
+        }
+    };
+    let sso_answer = d
+        .serving(eventually(Duration::from_secs(5), || async {
+            let r = get("sso").await;
+            (r.status == 200).then_some(r)
+        }))
+        .await
+        .expect("the SSO profile is served");
+    assert!(sso_answer.text().contains("-role-Developer-"), "{sso_answer:?}");
+
+    let waiting = d.serving(get("admin")).await;
+    assert_eq!(waiting.status, 503);
+    assert!(waiting.text().contains("MFA code"), "{}", waiting.text());
+    let admin = d.daemon().role("admin").expect("started").clone();
+    admin.submit_mfa_code(imdsd::Secret::new("424242"));
+    let served = d
+        .serving(eventually(Duration::from_secs(5), || async {
+            let r = get("admin").await;
+            (r.status == 200).then_some(r)
+        }))
+        .await
+        .expect("served once the code is in");
+    assert!(served.text().contains("-role-admin"), "{}", served.text());
 }
 
 #[tokio::test]
@@ -564,13 +630,7 @@ async fn an_sso_profile_uses_the_cached_login_and_says_when_to_log_in_again() {
     // A fake portal of its own, so the daemon's environment can name it.
     let sts = FakeSts::start(imdsd::ManualClock::starting_now()).await;
     sts.accept_sso_token("cached-sso-token");
-    // sha1("corp"): where `aws sso login` caches the session's token.
-    let cache = dir.path().join(".aws/sso/cache");
-    std::fs::create_dir_all(&cache).unwrap();
-    let cached = cache.join("ee0bfd2552fbd840c02cc48b6e823320543c450f.json");
-    let later =
-        (imdsd::Clock::now(&imdsd::SystemClock) + TimeDelta::hours(8)).to_rfc3339();
-    std::fs::write(&cached, format!(r#"{{"accessToken":"cached-sso-token","expiresAt":"{later}","region":"us-east-1"}}"#)).unwrap();
+    let cached = cache_sso_login(dir.path(), "cached-sso-token");
     let env = profile_env(dir.path(), &sts.endpoint());
     let d = TestDaemon::custom(&template, env, |_| {}).await;
     let body = d.ready().await;
