@@ -27,6 +27,9 @@ pub(super) struct OnDemand {
     base: Config,
     catalogue: Catalogue,
     active: BTreeSet<String>,
+    /// Why profiles are not served on demand although some exist (the
+    /// default address was taken at start).
+    disabled: Option<String>,
     env: Environment,
     events: mpsc::UnboundedReceiver<Event>,
 }
@@ -42,6 +45,7 @@ impl OnDemand {
             base,
             catalogue,
             active: BTreeSet::new(),
+            disabled: None,
             env: env.clone(),
             events,
         }
@@ -71,16 +75,28 @@ impl OnDemand {
         match bind::bind(l.listen, inherited) {
             Ok(bound) => Some(bound),
             Err(e) if self.base.profiles.listen.is_none() => {
-                tracing::warn!(
+                let reason = format!(
                     "AWS profiles are not served on demand: {e}; set `listen` under \
                      [profiles] to serve them elsewhere, or `serve = \"none\"`"
                 );
+                tracing::warn!("{reason}");
+                self.disabled = Some(reason);
                 self.catalogue = Catalogue::default();
                 None
             }
             // Reported by the bind of every listener that follows.
             Err(_) => None,
         }
+    }
+
+    /// The catalogue for `base` as the profile files are now; none while
+    /// the default address was taken at start (a `listen` of its own in a
+    /// reloaded config tries again).
+    fn catalogue_for(&self, base: &Config) -> Catalogue {
+        if self.disabled.is_some() && base.profiles.listen.is_none() {
+            return Catalogue::default();
+        }
+        read_catalogue(base, &self.env)
     }
 
     /// Whether `role` is an on-demand role (running or not).
@@ -99,6 +115,9 @@ impl OnDemand {
     fn unknown(&self, name: &str) -> String {
         if let Some(reason) = self.catalogue.refused.get(name) {
             return format!("profile `{name}` cannot be served by name: {reason}");
+        }
+        if let Some(reason) = &self.disabled {
+            return format!("no role named `{name}`; {reason}");
         }
         let roles: Vec<&str> = self.base.roles.keys().map(String::as_str).collect();
         let known = roles
@@ -140,7 +159,7 @@ impl Daemon {
     /// on-demand roles that are still servable running. On an error
     /// nothing has changed.
     pub async fn reload(&mut self, new: Config) -> Result<ReloadSummary, StartError> {
-        let catalogue = read_catalogue(&new, &self.on_demand.env);
+        let catalogue = self.on_demand.catalogue_for(&new);
         self.replace_catalogue(new, catalogue, FirstFetch::Wait)
             .await
     }
@@ -217,7 +236,7 @@ impl Daemon {
     /// removed one stops.
     async fn reread_profiles(&mut self) {
         let base = self.on_demand.base.clone();
-        let catalogue = read_catalogue(&base, &self.on_demand.env);
+        let catalogue = self.on_demand.catalogue_for(&base);
         if catalogue == self.on_demand.catalogue {
             return;
         }
@@ -255,9 +274,11 @@ impl Daemon {
         );
         let config = self.on_demand.effective();
         let applied = self.apply(config, first_fetch).await;
-        if applied.is_err() {
-            let od = &mut self.on_demand;
-            (od.base, od.catalogue, od.active) = old;
+        let od = &mut self.on_demand;
+        match &applied {
+            Err(_) => (od.base, od.catalogue, od.active) = old,
+            Ok(_) if od.base.profiles.listen.is_some() => od.disabled = None,
+            Ok(_) => {}
         }
         applied
     }

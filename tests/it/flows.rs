@@ -495,7 +495,10 @@ fn profile_env(dir: &Path, sts: &str) -> Environment {
         ("AWS_SHARED_CREDENTIALS_FILE", creds),
         ("AWS_ENDPOINT_URL_SSO", sts.to_string()),
         ("AWS_ENDPOINT_URL_SSO_OIDC", sts.to_string()),
-        ("XDG_RUNTIME_DIR", dir.join("run").to_str().unwrap().to_string()),
+        (
+            "XDG_RUNTIME_DIR",
+            dir.join("run").to_str().unwrap().to_string(),
+        ),
     ])
 }
 
@@ -547,7 +550,10 @@ async fn sso_and_mfa_profiles_are_served_on_demand_by_name() {
         }))
         .await
         .expect("the SSO profile is served");
-    assert!(sso_answer.text().contains("-role-Developer-"), "{sso_answer:?}");
+    assert!(
+        sso_answer.text().contains("-role-Developer-"),
+        "{sso_answer:?}"
+    );
 
     let waiting = d.serving(get("admin")).await;
     assert_eq!(waiting.status, 503);

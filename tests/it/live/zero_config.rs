@@ -183,3 +183,70 @@ async fn with_no_default_profile_the_others_are_served_on_demand() {
     .unwrap_or_else(|| panic!("{:#?}", daemon.lines()));
     assert!(out.contains("http://127.0.0.1:16926/role/work"), "{out}");
 }
+
+/// The default on-demand address taken (another user's daemon, say): the
+/// daemon starts all the same and serves its IMDS role, and a profile asked
+/// for by name says why it is not served and how to move it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_on_demand_address_does_not_stop_the_start() {
+    let pod = Pod::create();
+    let mut holder = pod
+        .exec(
+            "python3",
+            &["-c", "import socket,time; s=socket.socket(); s.bind(('127.0.0.1',16926)); s.listen(); print('bound', flush=True); time.sleep(120)"],
+        )
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "bound");
+    let home = tempfile::tempdir().unwrap();
+    crate::util::write_aws_files(
+        home.path(),
+        "[default]\nregion = us-east-1\n[profile work]\nrole_arn = arn:aws:iam::123456789012:role/work\nsource_profile = base\n",
+    );
+    let empty = home.path().join("no-config-here");
+    let run = home.path().join("run");
+    let env = [
+        ("HOME", home.path().to_str().unwrap()),
+        ("XDG_RUNTIME_DIR", run.to_str().unwrap()),
+        ("XDG_CONFIG_HOME", empty.to_str().unwrap()),
+        ("AWS_ACCESS_KEY_ID", ""),
+        ("AWS_SECRET_ACCESS_KEY", ""),
+    ];
+    let state = home.path().join("state");
+    let daemon = Running::spawn(pod.exec(BIN, &["run"]), &state, "", &env);
+    let warning = daemon.log_line("not served on demand").await;
+    assert!(warning.contains("127.0.0.1:16926"), "{warning}");
+    daemon.log_line("http://127.0.0.1:16925").await;
+    let socket = state.join("control.sock");
+    let out = pod
+        .exec(
+            BIN,
+            &[
+                "exec",
+                "--socket",
+                socket.to_str().unwrap(),
+                "work",
+                "--",
+                "true",
+            ],
+        )
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("AWS profiles are not served on demand")
+            && err.contains("[profiles]"),
+        "{err}"
+    );
+    holder.kill().unwrap();
+    let _ = holder.wait();
+}
