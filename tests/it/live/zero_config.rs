@@ -12,6 +12,18 @@ fn curl(pod: &Pod, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `imdsd exec --socket SOCKET ARGS...` in the pod, with `home` as HOME.
+fn imdsd_exec(
+    pod: &Pod,
+    socket: &std::path::Path,
+    home: &std::path::Path,
+    args: &[&str],
+) -> std::process::Output {
+    let mut all = vec!["exec", "--socket", socket.to_str().unwrap()];
+    all.extend(args);
+    pod.exec(BIN, &all).env("HOME", home).output().unwrap()
+}
+
 /// An IMDSv2 session token from the pod's IMDS listener at `base`.
 fn imds_token(pod: &Pod, base: &str) -> String {
     let ttl = format!("{TTL}: 60");
@@ -159,23 +171,12 @@ async fn with_no_default_profile_the_others_are_served_on_demand() {
     let script = "curl -s -H \"Authorization: $(cat $AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE)\" \
                   $AWS_CONTAINER_CREDENTIALS_FULL_URI; echo; echo $AWS_CONTAINER_CREDENTIALS_FULL_URI";
     let out = eventually(Duration::from_secs(40), || async {
-        let out = pod
-            .exec(
-                BIN,
-                &[
-                    "exec",
-                    "--socket",
-                    socket.to_str().unwrap(),
-                    "work",
-                    "--",
-                    "sh",
-                    "-c",
-                    script,
-                ],
-            )
-            .env("HOME", home_str)
-            .output()
-            .unwrap();
+        let out = imdsd_exec(
+            &pod,
+            &socket,
+            home.path(),
+            &["work", "--", "sh", "-c", script],
+        );
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         text.contains("\"AccessKeyId\"").then_some(text)
     })
@@ -225,21 +226,7 @@ async fn a_taken_on_demand_address_does_not_stop_the_start() {
     assert!(warning.contains("127.0.0.1:16926"), "{warning}");
     daemon.log_line("http://127.0.0.1:16925").await;
     let socket = state.join("control.sock");
-    let out = pod
-        .exec(
-            BIN,
-            &[
-                "exec",
-                "--socket",
-                socket.to_str().unwrap(),
-                "work",
-                "--",
-                "true",
-            ],
-        )
-        .env("HOME", home.path())
-        .output()
-        .unwrap();
+    let out = imdsd_exec(&pod, &socket, home.path(), &["work", "--", "true"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
