@@ -64,6 +64,7 @@ mod environment;
 #[doc(hidden)]
 pub mod fuzzing;
 mod imds;
+mod keystore;
 mod logging;
 mod manual;
 mod metrics;

@@ -10,6 +10,9 @@
 //!   endpoint the daemon serves it on; [`role_env`] decides the variables
 //!   (pure); [`mfa_prompt`] asks for a waiting role's MFA code on the
 //!   terminal first.
+//! - [`import_keyring`]: `import`: keys into the Secret Service and out of
+//!   `~/.aws/credentials`, planned first (pure); [`profile_edit`] edits the
+//!   profile files' text (pure), [`profile_files`] reads and replaces them.
 //! - [`import`]: `import --to systemd-creds`: keys into encrypted systemd
 //!   credentials, planned first (pure).
 //! - [`login`]: `login`: the AWS console signed in as a role; [`console`]
@@ -21,8 +24,11 @@ mod client;
 mod console;
 mod daemon;
 mod import;
+mod import_keyring;
 mod login;
 mod mfa_prompt;
+mod profile_edit;
+mod profile_files;
 mod role;
 mod role_env;
 mod setup;
@@ -156,6 +162,18 @@ fn dispatch(command: Command, env: Environment) -> Result<(), RunError> {
             },
             &env,
         ),
+        Command::Import {
+            to: crate::cli::ImportTarget::Keyring,
+            profiles,
+            output_dir,
+            dry_run,
+        } => match output_dir {
+            Some(_) => Err(RunError::Usage(
+                "--output-dir is for `--to systemd-creds`; the Secret Service needs none"
+                    .into(),
+            )),
+            None => import_keyring::import(&profiles, dry_run, &env),
+        },
         Command::Import {
             to: crate::cli::ImportTarget::SystemdCreds,
             profiles,

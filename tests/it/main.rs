@@ -6,6 +6,9 @@
 //! - `util`: `TestDaemon`, a raw HTTP client.
 //! - `imds_contract`: sdk-contract.md 1.1-1.5 over real HTTP.
 //! - `import`: `imdsd import --to systemd-creds` with the real systemd-creds.
+//! - `keyring`: `imdsd import` into a real GNOME Keyring, the daemon
+//!   serving imported profiles, a locked or absent store (issue 21);
+//!   `secret_service`: that keyring on a private D-Bus session.
 //! - `refresh`: schedule, STS faults, backoff, last-good serving, suspend.
 //! - `container`: the container-credentials endpoint (sdk-contract.md 1.6).
 //! - `flows`: every STS flow and credential source (issue 3).
@@ -42,6 +45,7 @@ mod flows;
 mod framing;
 mod imds_contract;
 mod import;
+mod keyring;
 mod kubernetes;
 mod layout;
 mod live;
@@ -54,6 +58,7 @@ mod refresh;
 mod reload;
 mod rust_sdk;
 mod sdk_matrix;
+mod secret_service;
 mod setup;
 mod systemd_units;
 mod util;
