@@ -184,3 +184,291 @@ fn import_changes_nothing_when_the_store_is_absent_or_locked() {
     assert!(!error.contains(SECRET));
     unchanged(home.path());
 }
+
+/// Imports `home`'s keys into `store` with the real binary.
+fn import(store: &SecretService) {
+    let out = imdsd(store, &["import"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+/// The daemon on `config` (the fake STS's endpoint in `{sts}`, the token
+/// directory in `{dir}`), finding the store through `store`'s variables;
+/// its own environment holds no usable key.
+fn daemon(store: &SecretService, sts: &FakeSts, config: &str) -> Running {
+    let dir = store.home.join("imdsd");
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = config
+        .replace("{sts}", &sts.endpoint())
+        .replace("{dir}", dir.to_str().unwrap());
+    let path = dir.join("imdsd.toml");
+    std::fs::write(&path, text).unwrap();
+    let env = store.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    Running::start_with(&path, &dir.join("state"), "not-a-usable-secret", &env)
+}
+
+/// `imdsd ARGS...` as a client of `daemon`'s control socket, with `extra`
+/// variables; the binary's directory is on PATH (for `credential_process
+/// = imdsd ...`).
+fn client(store: &SecretService, args: &[&str], extra: &[(&str, &str)]) -> Output {
+    let bin_dir = Path::new(BIN).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    Command::new(BIN)
+        .args(args)
+        .env_clear()
+        .env("PATH", path)
+        .envs(store.env())
+        .env(
+            "IMDSD_CONTROL_SOCKET",
+            store.home.join("imdsd/state/control.sock"),
+        )
+        .envs(extra.iter().copied())
+        .output()
+        .unwrap()
+}
+
+/// `imdsd status --json`, parsed and as text.
+fn status(store: &SecretService) -> (serde_json::Value, String) {
+    try_status(store).expect("imdsd status")
+}
+
+fn try_status(store: &SecretService) -> Option<(serde_json::Value, String)> {
+    let out = client(store, &["status", "--json"], &[]);
+    out.status.success().then(|| {
+        (
+            serde_json::from_slice(&out.stdout).unwrap(),
+            text(&out.stdout),
+        )
+    })
+}
+
+fn role<'a>(status: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    status["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == name)
+        .unwrap_or_else(|| panic!("no role {name} in {status}"))
+}
+
+/// Waits (bounded) until every role in `names` is `ready`.
+async fn ready(
+    store: &SecretService,
+    daemon: &Running,
+    names: &[&str],
+) -> serde_json::Value {
+    eventually(Duration::from_secs(30), || async {
+        let (json, _) = try_status(store)?;
+        names
+            .iter()
+            .all(|n| role(&json, n)["state"] == "ready")
+            .then_some(json)
+    })
+    .await
+    .unwrap_or_else(|| panic!("{:#?}\n{}", daemon.lines(), status(store).1))
+}
+
+/// A Python program printing the access key botocore's default chain finds.
+const BOTOCORE_KEY: &str = "import botocore.session; print(botocore.session.get_session().get_credentials().access_key)";
+
+fn python() -> String {
+    crate::peers::venv()
+        .join("bin/python")
+        .display()
+        .to_string()
+}
+
+const DAEMON_CONFIG: &str = r#"
+[[container]]
+listen = "127.0.0.1:0"
+token_dir = "{dir}/tokens"
+
+[sts]
+endpoint = "{sts}"
+timeout = "5s"
+
+[roles.default]
+profile = "default"
+
+[roles.ops]
+profile = "ops"
+
+[roles.kr]
+role_arn = "arn:aws:iam::123456789012:role/kr"
+source = "keyring:default"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imported_profiles_are_served_from_the_store_and_exec_still_gives_the_role() {
+    let home = tempfile::tempdir().unwrap();
+    let aws = home.path().join(".aws");
+    std::fs::create_dir(&aws).unwrap();
+    std::fs::write(
+        aws.join("config"),
+        "[profile ops]\nrole_arn = arn:aws:iam::123456789012:role/ops\nsource_profile = default\n",
+    )
+    .unwrap();
+    std::fs::write(
+        aws.join("credentials"),
+        format!(
+            "[default]\naws_access_key_id = {}\naws_secret_access_key = {SECRET}\n",
+            fake_sts::ACCESS_KEY_ID
+        ),
+    )
+    .unwrap();
+    let store = SecretService::start(home.path());
+    import(&store);
+    let sts = FakeSts::start(ManualClock::starting_now()).await;
+    let daemon = daemon(&store, &sts, DAEMON_CONFIG);
+    // The fake STS checks every signature against the secret, which only
+    // the keyring holds now: a profile (GetSessionToken), a chain through
+    // it (AssumeRole) and `source = "keyring:default"`.
+    let json = ready(&store, &daemon, &["default", "ops", "kr"]).await;
+    let key = |name: &str| {
+        role(&json, name)["access_key_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_ne!(key("default"), key("kr"));
+
+    // A tool reading the default profile runs its credential_process: the
+    // daemon's role `default`, not the keys.
+    let mut cmd = Command::new(python());
+    let out = cmd
+        .args(["-c", BOTOCORE_KEY])
+        .env_clear()
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                Path::new(BIN).parent().unwrap().display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .envs(store.env())
+        .env(
+            "IMDSD_CONTROL_SOCKET",
+            store.home.join("imdsd/state/control.sock"),
+        )
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), key("default"));
+
+    // `exec kr`: botocore would try the default profile's
+    // credential_process before the container endpoint; exec hides the
+    // profile files, so the child gets `kr`.
+    let out = client(
+        &store,
+        &["exec", "kr", "--", &python(), "-c", BOTOCORE_KEY],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), key("kr"));
+    assert!(text(&out.stderr).contains("credential_process is imdsd's own"));
+    let out = client(&store, &["env", "kr"], &[]);
+    assert!(text(&out.stdout).contains("export AWS_CONFIG_FILE='/dev/null'"));
+
+    // No secret in the log, the status or any file under HOME.
+    let (_, shown) = status(&store);
+    assert!(!shown.contains(SECRET));
+    assert!(!daemon.lines().iter().any(|l| l.contains(SECRET)));
+    assert_eq!(files_containing(home.path(), SECRET), Vec::<PathBuf>::new());
+}
+
+/// The container answer for role `name`: status and JSON body.
+async fn container_answer(
+    store: &SecretService,
+    daemon: &Running,
+    name: &str,
+) -> (u16, serde_json::Value) {
+    let addr = daemon.addr().await;
+    let token =
+        std::fs::read_to_string(store.home.join(format!("imdsd/tokens/{name}.token")))
+            .unwrap();
+    let resp = crate::util::request(
+        addr,
+        "GET",
+        &format!("/role/{name}"),
+        &[("Authorization", &token)],
+    )
+    .await;
+    (resp.status, resp.json())
+}
+
+const DEV_CONFIG: &str = r#"
+[[container]]
+listen = "127.0.0.1:0"
+token_dir = "{dir}/tokens"
+
+[sts]
+endpoint = "{sts}"
+timeout = "5s"
+
+[roles.dev]
+profile = "dev"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_absent_or_locked_store_is_named_everywhere_and_the_role_recovers_by_itself() {
+    let home = home();
+    let mut store = SecretService::start(home.path());
+    import(&store);
+    store.stop_keyring();
+    let sts = FakeSts::start(ManualClock::starting_now()).await;
+    let daemon = daemon(&store, &sts, DEV_CONFIG);
+    // No Secret Service on the bus: the 503, the status and the log say so
+    // and what to do.
+    let failing = eventually(Duration::from_secs(30), || async {
+        let (json, _) = try_status(&store)?;
+        let dev = role(&json, "dev").clone();
+        (dev["state"] != "starting" && !dev["last_error"].is_null()).then_some(dev)
+    })
+    .await
+    .unwrap_or_else(|| panic!("{:#?}", daemon.lines()));
+    let message = failing["last_error"]["message"].as_str().unwrap();
+    assert!(message.contains("the Secret Service"), "{message}");
+    assert!(message.contains("cannot be reached"), "{message}");
+    assert!(message.contains("systemd credential"), "{message}");
+    let (code, body) = container_answer(&store, &daemon, "dev").await;
+    crate::util::assert_503(code, &body, None, "the Secret Service");
+    daemon
+        .log_line("the Secret Service (the desktop keyring")
+        .await;
+    assert_eq!(sts.calls(), 0, "nothing reaches STS without keys");
+
+    // The store comes up: the role recovers with no one asking.
+    store.start_keyring();
+    ready(&store, &daemon, &["dev"]).await;
+    let (code, _) = container_answer(&store, &daemon, "dev").await;
+    assert_eq!(code, 200);
+
+    // Locked: a refresh fails naming it; the last credentials are still
+    // served; unlocked again, the role recovers by itself.
+    store.lock();
+    let out = client(&store, &["refresh", "dev"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains("the Secret Service's keyring is locked: unlock it"),
+        "{}",
+        text(&out.stdout)
+    );
+    let (json, _) = status(&store);
+    let error = role(&json, "dev")["last_error"].clone();
+    assert_eq!(error["code"], "SecretServiceLocked", "{json}");
+    let (code, _) = container_answer(&store, &daemon, "dev").await;
+    assert_eq!(code, 200, "the last good credentials are still served");
+    store.start_keyring();
+    eventually(Duration::from_secs(40), || async {
+        let (json, _) = try_status(&store)?;
+        role(&json, "dev")["last_error"].is_null().then_some(())
+    })
+    .await
+    .unwrap_or_else(|| panic!("{:#?}", daemon.lines()));
+    assert!(!daemon.lines().iter().any(|l| l.contains(SECRET)));
+}
