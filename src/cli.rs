@@ -188,6 +188,18 @@ pub(crate) enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Rotate a profile's IAM access key (as `aws-vault rotate`): create a new
+    /// key with the current one, store it where the old one lives (the
+    /// Secret Service or ~/.aws/credentials), check it works, delete the old
+    /// key, and refresh the running daemon's roles that use it. If any step
+    /// fails, the old key stays in place and usable.
+    Rotate {
+        /// The AWS profile holding the key (in the files or imported).
+        profile: String,
+        /// The daemon's control socket (same default as `status`).
+        #[arg(long)]
+        socket: Option<PathBuf>,
+    },
     /// Print a shell completion script, e.g.
     /// `imdsd completions bash > ~/.local/share/bash-completion/completions/imdsd`.
     Completions {

@@ -63,6 +63,7 @@ mod environment;
 #[cfg(fuzzing)]
 #[doc(hidden)]
 pub mod fuzzing;
+mod iam;
 mod imds;
 mod keystore;
 mod logging;

@@ -15,6 +15,9 @@
 //!   profile files' text (pure), [`profile_files`] reads and replaces them.
 //! - [`import`]: `import --to systemd-creds`: keys into encrypted systemd
 //!   credentials, planned first (pure).
+//! - [`rotate`]: `rotate`: a profile's IAM access key replaced, nothing
+//!   lost on failure; [`rotate_plan`] decides where the key lives and which
+//!   roles use it (pure).
 //! - [`login`]: `login`: the AWS console signed in as a role; [`console`]
 //!   decides the endpoints and the sign-in URL (pure).
 //! - [`setup`]: `setup --user`, carrying out what [`setup_plan`] decides
@@ -31,6 +34,8 @@ mod profile_edit;
 mod profile_files;
 mod role;
 mod role_env;
+mod rotate;
+mod rotate_plan;
 mod setup;
 mod setup_plan;
 
@@ -187,6 +192,7 @@ fn dispatch(command: Command, env: Environment) -> Result<(), RunError> {
             },
             &env,
         ),
+        Command::Rotate { profile, socket } => rotate::rotate(&profile, socket, &env),
         Command::Setup { user: _, dry_run } => {
             setup::setup_user(dry_run, &env).map_err(RunError::from)
         }

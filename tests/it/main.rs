@@ -26,6 +26,7 @@
 //! - `process`: running the real binary as a child process.
 //! - `pod`: the sidecar in a network namespace with real SDKs (needs root).
 //! - `peers`: moto, botocore, the AWS CLI and the JS SDK as independent peers.
+//! - `rotate`: `imdsd rotate` against moto's IAM with authentication on.
 //! - `rust_sdk`: the AWS SDK for Rust's IMDS providers as a peer.
 //! - `sdk_matrix`: botocore, the AWS CLI, the JS, Rust and Go SDKs through
 //!   IMDS, the container endpoint and `credential_process`; writes the
@@ -56,6 +57,7 @@ mod pod;
 mod process;
 mod refresh;
 mod reload;
+mod rotate;
 mod rust_sdk;
 mod sdk_matrix;
 mod secret_service;
