@@ -168,30 +168,11 @@ fn dispatch(command: Command, env: Environment) -> Result<(), RunError> {
             &env,
         ),
         Command::Import {
-            to: crate::cli::ImportTarget::Keyring,
+            to,
             profiles,
             output_dir,
             dry_run,
-        } => match output_dir {
-            Some(_) => Err(RunError::Usage(
-                "--output-dir is for `--to systemd-creds`; the Secret Service needs none"
-                    .into(),
-            )),
-            None => import_keyring::import(&profiles, dry_run, &env),
-        },
-        Command::Import {
-            to: crate::cli::ImportTarget::SystemdCreds,
-            profiles,
-            output_dir,
-            dry_run,
-        } => import::import(
-            import::ImportRequest {
-                profiles,
-                output_dir,
-                dry_run,
-            },
-            &env,
-        ),
+        } => import_command(to, profiles, output_dir, dry_run, &env),
         Command::Rotate { profile, socket } => rotate::rotate(&profile, socket, &env),
         Command::Setup { user: _, dry_run } => {
             setup::setup_user(dry_run, &env).map_err(RunError::from)
@@ -200,6 +181,33 @@ fn dispatch(command: Command, env: Environment) -> Result<(), RunError> {
             print(&String::from_utf8_lossy(&crate::manual::completions(shell)));
             Ok(())
         }
+    }
+}
+
+/// `imdsd import`: into the Secret Service, or systemd credentials.
+fn import_command(
+    to: crate::cli::ImportTarget,
+    profiles: Vec<String>,
+    output_dir: Option<std::path::PathBuf>,
+    dry_run: bool,
+    env: &Environment,
+) -> Result<(), RunError> {
+    match (to, output_dir) {
+        (crate::cli::ImportTarget::Keyring, Some(_)) => Err(RunError::Usage(
+            "--output-dir is for `--to systemd-creds`; the Secret Service needs none"
+                .into(),
+        )),
+        (crate::cli::ImportTarget::Keyring, None) => {
+            import_keyring::import(&profiles, dry_run, env)
+        }
+        (crate::cli::ImportTarget::SystemdCreds, output_dir) => import::import(
+            import::ImportRequest {
+                profiles,
+                output_dir,
+                dry_run,
+            },
+            env,
+        ),
     }
 }
 
