@@ -222,9 +222,10 @@ fn push_leaf(stack: &[String], text: String, out: &mut Vec<(String, String)>) {
     }
 }
 
-/// Parses the body of a 200 answer to `action`.
-pub(crate) fn parse_credentials(action: &str, body: &str) -> Result<Issued, XmlError> {
-    let mut doc = leaves(body)?;
+/// The leaves of an answer to `action`, whose root must be
+/// `{action}Response`.
+fn response(action: &str, body: &str) -> Result<Leaves, XmlError> {
+    let doc = leaves(body)?;
     let expected_root = format!("{action}Response");
     if doc.root != expected_root {
         return Err(XmlError::UnexpectedRoot {
@@ -232,6 +233,12 @@ pub(crate) fn parse_credentials(action: &str, body: &str) -> Result<Issued, XmlE
             found: doc.root.clone(),
         });
     }
+    Ok(doc)
+}
+
+/// Parses the body of a 200 answer to `action`.
+pub(crate) fn parse_credentials(action: &str, body: &str) -> Result<Issued, XmlError> {
+    let mut doc = response(action, body)?;
     let base = format!("{action}Result/Credentials");
     let field = |name| format!("{base}/{name}");
     let access_key_id = doc
@@ -269,14 +276,7 @@ pub(crate) fn parse_result(
     body: &str,
     paths: &[&'static str],
 ) -> Result<Vec<zeroize::Zeroizing<String>>, XmlError> {
-    let mut doc = leaves(body)?;
-    let expected_root = format!("{action}Response");
-    if doc.root != expected_root {
-        return Err(XmlError::UnexpectedRoot {
-            expected: expected_root,
-            found: doc.root.clone(),
-        });
-    }
+    let mut doc = response(action, body)?;
     paths
         .iter()
         .map(|path| {

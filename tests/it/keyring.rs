@@ -282,15 +282,15 @@ fn python() -> String {
         .to_string()
 }
 
-const DAEMON_CONFIG: &str = r#"
-[[container]]
-listen = "127.0.0.1:0"
-token_dir = "{dir}/tokens"
+/// A config with one container listener serving every role, and `roles`.
+fn config(roles: &str) -> String {
+    format!(
+        "[[container]]\nlisten = \"127.0.0.1:0\"\ntoken_dir = \"{{dir}}/tokens\"\n\
+         [sts]\nendpoint = \"{{sts}}\"\ntimeout = \"5s\"\n{roles}"
+    )
+}
 
-[sts]
-endpoint = "{sts}"
-timeout = "5s"
-
+const DAEMON_ROLES: &str = r#"
 [roles.default]
 profile = "default"
 
@@ -323,7 +323,7 @@ async fn imported_profiles_are_served_from_the_store_and_exec_still_gives_the_ro
     let store = SecretService::start(home.path());
     import(&store);
     let sts = FakeSts::start(ManualClock::starting_now()).await;
-    let daemon = daemon(&store, &sts, DAEMON_CONFIG);
+    let daemon = daemon(&store, &sts, &config(DAEMON_ROLES));
     // The fake STS checks every signature against the secret, which only
     // the keyring holds now: a profile (GetSessionToken), a chain through
     // it (AssumeRole) and `source = "keyring:default"`.
@@ -401,18 +401,7 @@ async fn container_answer(
     (resp.status, resp.json())
 }
 
-const DEV_CONFIG: &str = r#"
-[[container]]
-listen = "127.0.0.1:0"
-token_dir = "{dir}/tokens"
-
-[sts]
-endpoint = "{sts}"
-timeout = "5s"
-
-[roles.dev]
-profile = "dev"
-"#;
+const DEV_ROLE: &str = "[roles.dev]\nprofile = \"dev\"\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_absent_or_locked_store_is_named_everywhere_and_the_role_recovers_by_itself() {
@@ -421,7 +410,7 @@ async fn an_absent_or_locked_store_is_named_everywhere_and_the_role_recovers_by_
     import(&store);
     store.stop_keyring();
     let sts = FakeSts::start(ManualClock::starting_now()).await;
-    let daemon = daemon(&store, &sts, DEV_CONFIG);
+    let daemon = daemon(&store, &sts, &config(DEV_ROLE));
     // No Secret Service on the bus: the 503, the status and the log say so
     // and what to do.
     let failing = eventually(Duration::from_secs(30), || async {
