@@ -176,7 +176,43 @@ pub(super) fn import(
         profile_files::replace(&credentials.path, &new_credentials)?;
     }
     steps.iter().for_each(|s| say(s, false));
+    if let Some(note) = unserved_note(env, &moving) {
+        print(&note);
+    }
     Ok(())
+}
+
+/// When a daemon runs but serves no role named after a moved profile,
+/// tools reading that profile (its new `credential_process`) would get
+/// nothing from it: says so, and what to add. No daemon: nothing to say.
+fn unserved_note(env: &Environment, moved: &[&String]) -> Option<String> {
+    let socket = super::client::control_socket(None, env).ok()?;
+    let endpoints = crate::control::client::endpoints(&socket).ok()?;
+    let missing: Vec<&str> = moved
+        .iter()
+        .map(|p| p.as_str())
+        .filter(|p| !endpoints.roles.contains_key(*p))
+        .collect();
+    (!missing.is_empty()).then(|| unserved_text(&missing))
+}
+
+/// The note for profiles the running daemon has no role for (pure).
+fn unserved_text(missing: &[&str]) -> String {
+    let roles: Vec<String> = missing
+        .iter()
+        .map(|p| format!("[roles.{p}]\nprofile = \"{p}\"\n"))
+        .collect();
+    format!(
+        "note: the running imdsd has no role named {}: tools reading such a profile \
+         run `imdsd credential-process NAME` and get nothing until its config has \
+         one, e.g.\n{}",
+        missing
+            .iter()
+            .map(|p| format!("`{p}`"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        roles.join("")
+    )
 }
 
 /// Stores every profile's keys and reads each back, before any file
@@ -247,6 +283,17 @@ mod tests {
              `credential_process = imdsd credential-process dev` to it in /h/c\n"
         );
         assert!(!text.contains("s3cr3t"));
+    }
+
+    #[test]
+    fn profiles_the_daemon_does_not_serve_get_the_role_to_add() {
+        let text = unserved_text(&["dev", "ops"]);
+        assert!(
+            text.starts_with("note: the running imdsd has no role named `dev`, `ops`")
+        );
+        assert!(text.ends_with(
+            "[roles.dev]\nprofile = \"dev\"\n[roles.ops]\nprofile = \"ops\"\n"
+        ));
     }
 
     #[test]
