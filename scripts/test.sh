@@ -57,6 +57,14 @@ if ! command -v systemd-analyze >/dev/null || ! command -v ip >/dev/null || ! co
     apt-get -o DPkg::Lock::Timeout=600 update -qq && apt-get -o DPkg::Lock::Timeout=600 install -y -qq systemd iproute2 procps >/dev/null
 fi
 
+# A real Secret Service for the keyring tests (tests/it/secret_service.rs):
+# each runs its own dbus-daemon session bus with GNOME Keyring, headless;
+# secret-tool reads what imdsd stored, busctl (systemd) locks it.
+if ! command -v gnome-keyring-daemon >/dev/null || ! command -v dbus-daemon >/dev/null || ! command -v secret-tool >/dev/null; then
+    echo "==> [$(elapsed)] installing gnome-keyring, dbus-daemon and libsecret-tools (for the keyring tests)"
+    apt-get -o DPkg::Lock::Timeout=600 update -qq && apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends gnome-keyring dbus-daemon libsecret-tools >/dev/null
+fi
+
 # The Go SDK v2 peer, built in GOPATH mode against Debian's packaged SDK
 # (no Go module proxy is needed).
 if ! command -v go >/dev/null || ! dpkg-query -W golang-github-aws-aws-sdk-go-v2-dev >/dev/null 2>&1; then

@@ -169,21 +169,37 @@ pub(crate) enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Move AWS profiles' long-term keys out of plaintext: into encrypted
-    /// systemd credentials (`systemd-creds encrypt`, TPM2 or host key) for
-    /// the system service, printing the drop-in and config lines to add.
+    /// Move AWS profiles' long-term keys out of plaintext: into the desktop's
+    /// Secret Service (GNOME Keyring, KWallet, KeePassXC), removing them from
+    /// ~/.aws/credentials and adding `credential_process = imdsd
+    /// credential-process PROFILE` to the profile in ~/.aws/config; or, with
+    /// `--to systemd-creds`, into encrypted systemd credentials for the
+    /// system service. Never prints a key; running it again changes nothing.
     Import {
-        /// Where the keys go: `systemd-creds` (the only store so far).
-        #[arg(long, value_enum, required = true)]
+        /// Where the keys go.
+        #[arg(long, value_enum, default_value_t = ImportTarget::Keyring)]
         to: ImportTarget,
         /// The profiles (default: every profile holding long-term keys).
         profiles: Vec<String>,
-        /// Where the encrypted files go (default: /etc/imdsd).
+        /// With `--to systemd-creds`: where the encrypted files go (default:
+        /// /etc/imdsd).
         #[arg(long, value_name = "DIR")]
         output_dir: Option<PathBuf>,
         /// Print what would be done, change nothing.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Rotate a profile's IAM access key (as `aws-vault rotate`): create a new
+    /// key with the current one, store it where the old one lives (the
+    /// Secret Service or ~/.aws/credentials), check it works, delete the old
+    /// key, and refresh the running daemon's roles that use it. If any step
+    /// fails, the old key stays in place and usable.
+    Rotate {
+        /// The AWS profile holding the key (in the files or imported).
+        profile: String,
+        /// The daemon's control socket (same default as `status`).
+        #[arg(long)]
+        socket: Option<PathBuf>,
     },
     /// Print a shell completion script, e.g.
     /// `imdsd completions bash > ~/.local/share/bash-completion/completions/imdsd`.
@@ -216,6 +232,9 @@ pub(crate) enum EnvFormat {
 /// Where `imdsd import` stores long-term keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum ImportTarget {
+    /// The desktop's Secret Service, over D-Bus; the daemon reads the keys
+    /// there.
+    Keyring,
     /// An encrypted systemd credential (`LoadCredentialEncrypted=`).
     SystemdCreds,
 }

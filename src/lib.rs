@@ -7,7 +7,11 @@
 //!   watching, and the zero-config start.
 //! - [`profile`]: AWS profiles (`~/.aws/config`), resolved as the CLI does,
 //!   and IAM Identity Center.
-//! - [`sts`]: the STS client: awsQuery requests, SigV4, XML answers.
+//! - [`sts`]: the STS client: awsQuery requests, SigV4, XML answers;
+//!   [`iam`]: the IAM calls `imdsd rotate` makes, signed the same way.
+//! - [`keystore`]: long-term keys in the desktop's Secret Service (GNOME
+//!   Keyring, KWallet, KeePassXC) over D-Bus: `imdsd import`, the daemon's
+//!   reads, `imdsd rotate`.
 //! - [`credentials`]: one set of AWS credentials and the documents it is
 //!   written out as (pure).
 //! - [`refresh`]: the credential lifecycle: the refresh schedule (pure); one
@@ -63,7 +67,9 @@ mod environment;
 #[cfg(fuzzing)]
 #[doc(hidden)]
 pub mod fuzzing;
+mod iam;
 mod imds;
+mod keystore;
 mod logging;
 mod manual;
 mod metrics;

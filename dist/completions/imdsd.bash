@@ -49,6 +49,9 @@ _imdsd() {
             imdsd,refresh)
                 cmd="imdsd__subcmd__refresh"
                 ;;
+            imdsd,rotate)
+                cmd="imdsd__subcmd__rotate"
+                ;;
             imdsd,run)
                 cmd="imdsd__subcmd__run"
                 ;;
@@ -91,6 +94,9 @@ _imdsd() {
             imdsd__subcmd__help,refresh)
                 cmd="imdsd__subcmd__help__subcmd__refresh"
                 ;;
+            imdsd__subcmd__help,rotate)
+                cmd="imdsd__subcmd__help__subcmd__rotate"
+                ;;
             imdsd__subcmd__help,run)
                 cmd="imdsd__subcmd__help__subcmd__run"
                 ;;
@@ -107,7 +113,7 @@ _imdsd() {
 
     case "${cmd}" in
         imdsd)
-            opts="-h -V --help --version run check mfa refresh status exec env credential-process login health setup import completions help"
+            opts="-h -V --help --version run check mfa refresh status exec env credential-process login health setup import rotate completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -233,7 +239,7 @@ _imdsd() {
             return 0
             ;;
         imdsd__subcmd__help)
-            opts="run check mfa refresh status exec env credential-process login health setup import completions help"
+            opts="run check mfa refresh status exec env credential-process login health setup import rotate completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -400,6 +406,20 @@ _imdsd() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        imdsd__subcmd__help__subcmd__rotate)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         imdsd__subcmd__help__subcmd__run)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -450,7 +470,7 @@ _imdsd() {
             fi
             case "${prev}" in
                 --to)
-                    COMPREPLY=($(compgen -W "systemd-creds" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "keyring systemd-creds" -- "${cur}"))
                     return 0
                     ;;
                 --output-dir)
@@ -505,6 +525,24 @@ _imdsd() {
             return 0
             ;;
         imdsd__subcmd__refresh)
+            opts="-h --socket --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        imdsd__subcmd__rotate)
             opts="-h --socket --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -422,6 +422,8 @@ pub(crate) enum SourceSpec {
     Container,
     /// A systemd credential: `$CREDENTIALS_DIRECTORY/NAME`.
     Credential(String),
+    /// A profile's long-term keys in the Secret Service (`imdsd import`).
+    Keyring(String),
 }
 
 /// How bad a [`Diagnostic`] is.

@@ -221,6 +221,7 @@ impl Encoder {
             SourceSpec::Imds => self.tag(5),
             SourceSpec::Container => self.tag(6),
             SourceSpec::Credential(name) => self.tag(7).str(name),
+            SourceSpec::Keyring(profile) => self.tag(8).str(profile),
         }
     }
 

@@ -4,9 +4,12 @@
 //! them.
 //!
 //! - [`documents`]: the exact documents a set of credentials is written
-//!   out as (pure).
+//!   out as (pure);
+//! - [`section`]: the credentials-file section that holds long-term keys
+//!   in a systemd credential or a Secret Service item (pure).
 
 pub(crate) mod documents;
+pub(crate) mod section;
 
 use std::fmt;
 

@@ -193,15 +193,19 @@ pub(crate) fn default_profiles(env: &Environment) -> Vec<shadow::DefaultProfile>
             );
             let mut profiles = Profiles::default();
             merge(&mut profiles, &text, credentials_file).ok()?;
-            let keys = profiles
-                .profiles
-                .get("default")
+            let section = profiles.profiles.get("default");
+            let keys = section
                 .map(|section| section.keys().cloned().collect())
                 .unwrap_or_default();
+            let imdsd_process = section
+                .and_then(|s| s.get("credential_process"))
+                .and_then(|cmd| resolve::imdsd_credential_process(cmd))
+                .is_some();
             Some(shadow::DefaultProfile {
                 path,
                 credentials_file,
                 keys,
+                imdsd_process,
             })
         })
         .collect()

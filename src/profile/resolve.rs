@@ -101,6 +101,10 @@ pub(crate) enum Base {
         session_token: Option<Secret>,
     },
     Process(String),
+    /// Long-term keys in the Secret Service, under this profile name: the
+    /// profile's `credential_process` is imdsd's own (`imdsd import` wrote
+    /// it), which the daemon must never run for itself.
+    Stored(String),
     WebIdentity {
         role_arn: String,
         token_file: PathBuf,
@@ -170,10 +174,11 @@ impl Profiles {
             });
         }
         if let Some(cmd) = get("credential_process") {
-            return Ok(Plan {
-                base: Base::Process(cmd.into()),
-                hops: vec![],
-            });
+            let base = match imdsd_credential_process(cmd) {
+                Some(stored) => Base::Stored(stored),
+                None => Base::Process(cmd.into()),
+            };
+            return Ok(Plan { base, hops: vec![] });
         }
         match static_keys(p) {
             Some(base) => Ok(Plan { base, hops: vec![] }),
@@ -290,6 +295,29 @@ fn static_keys(p: &Section) -> Option<Base> {
         secret_access_key: Secret::new(get("aws_secret_access_key")?),
         session_token: get("aws_session_token").map(Secret::new),
     })
+}
+
+/// The name in `imdsd credential-process NAME` (the line `imdsd import`
+/// adds; `--socket PATH` may come first), when `command` is imdsd's own.
+pub(crate) fn imdsd_credential_process(command: &str) -> Option<String> {
+    let words = shlex::split(command)?;
+    let (program, args) = words.split_first()?;
+    let name = std::path::Path::new(program).file_name()?;
+    if name != "imdsd" || args.first().map(String::as_str) != Some("credential-process") {
+        return None;
+    }
+    let mut rest = args[1..].iter();
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--socket" => {
+                rest.next();
+            }
+            a if a.starts_with("--socket=") => {}
+            a if !a.starts_with('-') => return Some(a.to_string()),
+            _ => return None,
+        }
+    }
+    None
 }
 
 fn credential_source(profile: &str, value: &str) -> Result<Base, ProfileError> {
@@ -482,6 +510,43 @@ region = us-west-2
             ),
             ("us-east-2", Some("corp"), "Dev")
         );
+    }
+
+    #[test]
+    fn imdsds_own_credential_process_means_keys_in_the_secret_service() {
+        for (line, stored) in [
+            ("imdsd credential-process dev", Some("dev")),
+            (
+                "/usr/bin/imdsd credential-process --socket /run/c.sock dev",
+                Some("dev"),
+            ),
+            (
+                "imdsd credential-process --socket=/x 'my profile'",
+                Some("my profile"),
+            ),
+            ("imdsd credential-process", None),
+            ("imdsd exec dev", None),
+            ("/opt/not-imdsd credential-process dev", None),
+            ("aws-vault export --format=json dev", None),
+        ] {
+            assert_eq!(imdsd_credential_process(line).as_deref(), stored, "{line}");
+        }
+        let p = parse_files(
+            Some(
+                "[default]\ncredential_process = imdsd credential-process default\n\
+                  [profile ops]\nrole_arn = arn:aws:iam::123456789012:role/ops\n\
+                  source_profile = default\n",
+            ),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            p.plan("default").unwrap().base,
+            Base::Stored("default".into())
+        );
+        let ops = p.plan("ops").unwrap();
+        assert_eq!(ops.base, Base::Stored("default".into()));
+        assert_eq!(ops.hops.len(), 1);
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub(crate) struct DefaultProfile {
     /// `~/.aws/credentials` (`[default]`) rather than `~/.aws/config`.
     pub(crate) credentials_file: bool,
     pub(crate) keys: Vec<String>,
+    /// Its `credential_process` is imdsd's own (`imdsd import` wrote it).
+    pub(crate) imdsd_process: bool,
 }
 
 /// Something that wins over imdsd.
@@ -36,6 +38,11 @@ pub(crate) enum Shadow {
         /// The first key that makes it so (a name, never a value).
         key: &'static str,
     },
+    /// The default profile's only credentials are imdsd's own
+    /// `credential_process` (after `imdsd import`): SDKs reach imdsd
+    /// through it, so it is no warning; but `exec` and `env` still hide it,
+    /// or SDKs would ask it before the role's endpoint.
+    ImdsdProcess { path: PathBuf },
     /// A proxy is set and `NO_PROXY` does not name 127.0.0.1.
     Proxy {
         /// `HTTP_PROXY` or `http_proxy`.
@@ -60,6 +67,11 @@ pub(crate) fn shadowing(env: &Environment, files: &[DefaultProfile]) -> Vec<Shad
             let key = CREDENTIAL_KEYS
                 .into_iter()
                 .find(|k| f.keys.iter().any(|have| have == k))?;
+            if key == "credential_process" && f.imdsd_process {
+                return Some(Shadow::ImdsdProcess {
+                    path: f.path.clone(),
+                });
+            }
             Some(Shadow::DefaultCredentials {
                 path: f.path.clone(),
                 credentials_file: f.credentials_file,
@@ -107,12 +119,28 @@ impl std::fmt::Display for Shadow {
                 write!(
                     f,
                     "{}: the default profile has `{key}`, so SDKs take their credentials \
-                     from it before they ask imdsd (`aws` ignores imdsd): rename its \
-                     section header there to `{renamed}` (imdsd can still use it, as \
-                     `source = \"profile:static\"`)",
+                     from it before they ask imdsd (`aws` ignores imdsd): ",
                     path.display()
+                )?;
+                if *key == "aws_access_key_id" {
+                    f.write_str(
+                        "run `imdsd import default` to move the keys into the Secret \
+                         Service (tools reading the profile then get them through imdsd), \
+                         or ",
+                    )?;
+                }
+                write!(
+                    f,
+                    "rename its section header there to `{renamed}` (imdsd can still use \
+                     it, as `source = \"profile:static\"`)"
                 )
             }
+            Shadow::ImdsdProcess { path } => write!(
+                f,
+                "{}: the default profile's credential_process is imdsd's own (`imdsd \
+                 import`): SDKs would run it before they ask the role's endpoint",
+                path.display()
+            ),
             Shadow::Proxy {
                 proxy_var,
                 no_proxy_var,
@@ -133,10 +161,11 @@ impl std::fmt::Display for Shadow {
     }
 }
 
-/// The warnings, as lines.
+/// The warnings, as lines: imdsd's own `credential_process` is none.
 pub(crate) fn warnings(env: &Environment, files: &[DefaultProfile]) -> Vec<String> {
     shadowing(env, files)
         .iter()
+        .filter(|s| !matches!(s, Shadow::ImdsdProcess { .. }))
         .map(Shadow::to_string)
         .collect()
 }
@@ -150,6 +179,7 @@ mod tests {
             path: PathBuf::from("/h/.aws/credentials"),
             credentials_file: true,
             keys: keys.iter().map(|k| k.to_string()).collect(),
+            imdsd_process: false,
         }
     }
 
@@ -161,6 +191,7 @@ mod tests {
                 path: PathBuf::from("/h/.aws/config"),
                 credentials_file: false,
                 keys: vec!["region".into()],
+                imdsd_process: false,
             },
         ];
         let found = shadowing(&Environment::default(), &files);
@@ -180,6 +211,39 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("to `[static]`"), "{text}");
+        assert!(text.contains("run `imdsd import default`"), "{text}");
+    }
+
+    #[test]
+    fn imdsds_own_credential_process_is_no_warning_but_still_shadows() {
+        let config = DefaultProfile {
+            path: PathBuf::from("/h/.aws/config"),
+            credentials_file: false,
+            keys: vec!["region".into(), "credential_process".into()],
+            imdsd_process: true,
+        };
+        let env = Environment::default();
+        assert!(warnings(&env, std::slice::from_ref(&config)).is_empty());
+        let found = shadowing(&env, std::slice::from_ref(&config));
+        assert_eq!(
+            found,
+            [Shadow::ImdsdProcess {
+                path: PathBuf::from("/h/.aws/config")
+            }]
+        );
+        assert!(
+            found[0]
+                .to_string()
+                .contains("credential_process is imdsd's own")
+        );
+        // Someone else's helper is a warning, without the import advice.
+        let other = DefaultProfile {
+            imdsd_process: false,
+            ..config
+        };
+        let text = warnings(&env, &[other]);
+        assert_eq!(text.len(), 1);
+        assert!(!text[0].contains("imdsd import"), "{}", text[0]);
     }
 
     #[test]
@@ -188,6 +252,7 @@ mod tests {
             path: PathBuf::from("/h/.aws/config"),
             credentials_file: false,
             keys: vec!["region".into(), "sso_session".into()],
+            imdsd_process: false,
         };
         let text = warnings(&Environment::default(), &[config]);
         assert_eq!(text.len(), 1);

@@ -72,6 +72,8 @@ pub(crate) enum FetchError {
     Remote(#[from] RemoteError),
     #[error(transparent)]
     Profile(#[from] ProfileError),
+    #[error(transparent)]
+    Store(#[from] crate::keystore::StoreError),
     #[error("cannot read {what} {path}: {reason}")]
     File {
         what: &'static str,
@@ -107,7 +109,9 @@ impl FetchError {
             ) => Retry::Permanent,
             FetchError::Remote(_)
             | FetchError::File { .. }
-            | FetchError::SourceRole { .. } => Retry::Transient,
+            | FetchError::SourceRole { .. }
+            // The keyring gets unlocked, started, imported into.
+            | FetchError::Store(_) => Retry::Transient,
             FetchError::Profile(ProfileError::SsoPortal {
                 transient: true, ..
             }) => Retry::Transient,
@@ -131,6 +135,7 @@ impl FetchError {
             FetchError::Process(_) => "CredentialProcessFailed",
             FetchError::Remote(_) => "SourceUnavailable",
             FetchError::Profile(e) => e.code(),
+            FetchError::Store(e) => e.code(),
             FetchError::File { .. } => "FileUnreadable",
             FetchError::SourceRole { .. } => "SourceRoleUnavailable",
             FetchError::BadMfaCode { .. } => "InvalidMfaCode",
@@ -245,6 +250,9 @@ impl Fetcher {
             SourceSpec::Process(command) => self.direct(Direct::Process(command)).await,
             SourceSpec::Imds => self.direct(Direct::Imds).await,
             SourceSpec::Container => self.direct(Direct::Container).await,
+            SourceSpec::Keyring(profile) => {
+                Ok(crate::keystore::read(&self.ctx.env, profile).await?)
+            }
             SourceSpec::Credential(name) => {
                 let read = source::credential::read(&self.ctx.env, name).await;
                 Ok(read.map_err(SourceError::from)?)
@@ -447,6 +455,7 @@ impl Fetcher {
             )
             .await?),
             Base::Process(command) => self.direct(Direct::Process(command)).await,
+            Base::Stored(profile) => Ok(crate::keystore::read(&ctx.env, profile).await?),
             Base::Environment => self.direct(Direct::Env).await,
             Base::Imds => self.direct(Direct::Imds).await,
             Base::Container => self.direct(Direct::Container).await,

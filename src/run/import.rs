@@ -13,11 +13,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use zeroize::Zeroizing;
-
 use super::{RunError, print};
 use crate::config::value::credential_name_problem;
-use crate::credentials::Credentials;
+use crate::credentials::section;
 use crate::environment::Environment;
 use crate::profile::Profiles;
 
@@ -110,19 +108,6 @@ pub(crate) fn describe(step: &Step, dry_run: bool) -> String {
     )
 }
 
-/// The credentials-file section `systemd-creds` encrypts.
-fn section(keys: &Credentials) -> Zeroizing<String> {
-    let mut text = Zeroizing::new(format!(
-        "aws_access_key_id = {}\naws_secret_access_key = {}\n",
-        keys.access_key_id,
-        keys.secret_access_key.expose()
-    ));
-    if let Some(token) = &keys.session_token {
-        text.push_str(&format!("aws_session_token = {}\n", token.expose()));
-    }
-    text
-}
-
 /// `imdsd import --to systemd-creds [PROFILE...]`.
 pub(super) fn import(request: ImportRequest, env: &Environment) -> Result<(), RunError> {
     let profiles = crate::profile::load(env)
@@ -137,7 +122,7 @@ pub(super) fn import(request: ImportRequest, env: &Environment) -> Result<(), Ru
             let keys = profiles.static_keys(&step.profile).ok_or_else(|| {
                 RunError::Role(format!("profile `{}` lost its keys", step.profile))
             })?;
-            encrypt(&step.profile, &section(&keys), &step.file)?;
+            encrypt(&step.profile, &section::render(&keys), &step.file)?;
         }
         print(&describe(step, request.dry_run));
     }
@@ -260,7 +245,7 @@ mod tests {
     #[test]
     fn the_section_holds_the_keys_as_the_credential_source_reads_them() {
         let keys = profiles().static_keys("dev").unwrap();
-        let parsed = crate::refresh::source::credential::parse(&section(&keys)).unwrap();
+        let parsed = section::parse(&section::render(&keys)).unwrap();
         assert_eq!(parsed.access_key_id, "AKIADEV");
         assert_eq!(parsed.secret_access_key.expose(), "s3cr3t");
     }

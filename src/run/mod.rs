@@ -10,8 +10,14 @@
 //!   endpoint the daemon serves it on; [`role_env`] decides the variables
 //!   (pure); [`mfa_prompt`] asks for a waiting role's MFA code on the
 //!   terminal first.
+//! - [`import_keyring`]: `import`: keys into the Secret Service and out of
+//!   `~/.aws/credentials`, planned first (pure); [`profile_edit`] edits the
+//!   profile files' text (pure), [`profile_files`] reads and replaces them.
 //! - [`import`]: `import --to systemd-creds`: keys into encrypted systemd
 //!   credentials, planned first (pure).
+//! - [`rotate`]: `rotate`: a profile's IAM access key replaced, nothing
+//!   lost on failure; [`rotate_plan`] decides where the key lives and which
+//!   roles use it (pure).
 //! - [`login`]: `login`: the AWS console signed in as a role; [`console`]
 //!   decides the endpoints and the sign-in URL (pure).
 //! - [`setup`]: `setup --user`, carrying out what [`setup_plan`] decides
@@ -21,10 +27,15 @@ mod client;
 mod console;
 mod daemon;
 mod import;
+mod import_keyring;
 mod login;
 mod mfa_prompt;
+mod profile_edit;
+mod profile_files;
 mod role;
 mod role_env;
+mod rotate;
+mod rotate_plan;
 mod setup;
 mod setup_plan;
 
@@ -157,18 +168,12 @@ fn dispatch(command: Command, env: Environment) -> Result<(), RunError> {
             &env,
         ),
         Command::Import {
-            to: crate::cli::ImportTarget::SystemdCreds,
+            to,
             profiles,
             output_dir,
             dry_run,
-        } => import::import(
-            import::ImportRequest {
-                profiles,
-                output_dir,
-                dry_run,
-            },
-            &env,
-        ),
+        } => import_command(to, profiles, output_dir, dry_run, &env),
+        Command::Rotate { profile, socket } => rotate::rotate(&profile, socket, &env),
         Command::Setup { user: _, dry_run } => {
             setup::setup_user(dry_run, &env).map_err(RunError::from)
         }
@@ -176,6 +181,33 @@ fn dispatch(command: Command, env: Environment) -> Result<(), RunError> {
             print(&String::from_utf8_lossy(&crate::manual::completions(shell)));
             Ok(())
         }
+    }
+}
+
+/// `imdsd import`: into the Secret Service, or systemd credentials.
+fn import_command(
+    to: crate::cli::ImportTarget,
+    profiles: Vec<String>,
+    output_dir: Option<std::path::PathBuf>,
+    dry_run: bool,
+    env: &Environment,
+) -> Result<(), RunError> {
+    match (to, output_dir) {
+        (crate::cli::ImportTarget::Keyring, Some(_)) => Err(RunError::Usage(
+            "--output-dir is for `--to systemd-creds`; the Secret Service needs none"
+                .into(),
+        )),
+        (crate::cli::ImportTarget::Keyring, None) => {
+            import_keyring::import(&profiles, dry_run, env)
+        }
+        (crate::cli::ImportTarget::SystemdCreds, output_dir) => import::import(
+            import::ImportRequest {
+                profiles,
+                output_dir,
+                dry_run,
+            },
+            env,
+        ),
     }
 }
 

@@ -58,7 +58,12 @@ fn profile_shadows(env: &Environment) -> Vec<String> {
     let files = crate::profile::default_profiles(&env);
     crate::profile::shadow::shadowing(&env, &files)
         .into_iter()
-        .filter(|s| matches!(s, Shadow::DefaultCredentials { .. }))
+        .filter(|s| {
+            matches!(
+                s,
+                Shadow::DefaultCredentials { .. } | Shadow::ImdsdProcess { .. }
+            )
+        })
         .map(|s| s.to_string())
         .collect()
 }

@@ -38,7 +38,8 @@ const MAX_CONCURRENT_CALLS: usize = 16;
 
 /// Largest STS answer read; real ones are a few KiB.
 const MAX_BODY: usize = 256 * 1024;
-const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded; charset=utf-8";
+pub(crate) const FORM_CONTENT_TYPE: &str =
+    "application/x-www-form-urlencoded; charset=utf-8";
 
 /// Why the client could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -189,47 +190,13 @@ impl StsClient {
         body: &[u8],
         creds: &Credentials,
     ) -> Result<Vec<(HeaderName, HeaderValue)>, StsError> {
-        let signing_error = |reason: String| StsError::Signing { action, reason };
-        let identity = aws_credential_types::Credentials::new(
-            &creds.access_key_id,
-            creds.secret_access_key.expose(),
-            creds.session_token.as_ref().map(|t| t.expose().to_string()),
-            None,
-            "imdsd",
-        )
-        .into();
-        let time: SystemTime = self.clock.now().into();
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&self.region)
-            .name("sts")
-            .time(time)
-            .settings(SigningSettings::default())
-            .build()
-            .map_err(|e| signing_error(e.to_string()))?
-            .into();
-        let host = host_header(&self.endpoint);
-        let headers = [("host", host.as_str()), ("content-type", FORM_CONTENT_TYPE)];
-        let signable = SignableRequest::new(
-            "POST",
-            self.endpoint.as_str(),
-            headers.into_iter(),
-            SignableBody::Bytes(body),
-        )
-        .map_err(|e| signing_error(e.to_string()))?;
-        let (instructions, _) = sign(signable, &params)
-            .map_err(|e| signing_error(e.to_string()))?
-            .into_parts();
-        instructions
-            .headers()
-            .map(|(name, value)| {
-                let name = HeaderName::from_bytes(name.as_bytes())
-                    .map_err(|e| signing_error(e.to_string()))?;
-                let value = HeaderValue::from_str(value)
-                    .map_err(|e| signing_error(e.to_string()))?;
-                Ok((name, value))
-            })
-            .collect()
+        let target = Target {
+            service: "sts",
+            region: &self.region,
+            endpoint: &self.endpoint,
+        };
+        sign_form(&target, self.clock.now().into(), body, creds)
+            .map_err(|reason| StsError::Signing { action, reason })
     }
 
     fn transport(&self, action: &'static str, e: &reqwest::Error) -> StsError {
@@ -240,6 +207,62 @@ impl StsClient {
             timed_out: e.is_timeout(),
         }
     }
+}
+
+/// Where a signed awsQuery POST goes: the service and region it is
+/// signed for, and the URL.
+pub(crate) struct Target<'a> {
+    pub(crate) service: &'a str,
+    pub(crate) region: &'a str,
+    pub(crate) endpoint: &'a reqwest::Url,
+}
+
+/// The SigV4 headers for a form `body` POSTed to `target` at `time`
+/// (STS's and IAM's awsQuery calls alike).
+pub(crate) fn sign_form(
+    target: &Target<'_>,
+    time: SystemTime,
+    body: &[u8],
+    creds: &Credentials,
+) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
+    let identity = aws_credential_types::Credentials::new(
+        &creds.access_key_id,
+        creds.secret_access_key.expose(),
+        creds.session_token.as_ref().map(|t| t.expose().to_string()),
+        None,
+        "imdsd",
+    )
+    .into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(target.region)
+        .name(target.service)
+        .time(time)
+        .settings(SigningSettings::default())
+        .build()
+        .map_err(|e| e.to_string())?
+        .into();
+    let host = host_header(target.endpoint);
+    let headers = [("host", host.as_str()), ("content-type", FORM_CONTENT_TYPE)];
+    let signable = SignableRequest::new(
+        "POST",
+        target.endpoint.as_str(),
+        headers.into_iter(),
+        SignableBody::Bytes(body),
+    )
+    .map_err(|e| e.to_string())?;
+    let (instructions, _) = sign(signable, &params)
+        .map_err(|e| e.to_string())?
+        .into_parts();
+    instructions
+        .headers()
+        .map(|(name, value)| {
+            let name =
+                HeaderName::from_bytes(name.as_bytes()).map_err(|e| e.to_string())?;
+            let value = HeaderValue::from_str(value).map_err(|e| e.to_string())?;
+            Ok((name, value))
+        })
+        .collect()
 }
 
 /// The Host header reqwest will send: host, plus the port when it is not
@@ -253,7 +276,7 @@ fn host_header(url: &reqwest::Url) -> String {
 }
 
 /// `reqwest` hides the useful part (connection refused, DNS) in sources.
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

@@ -39,13 +39,21 @@ impl Value {
 #[derive(Debug, Clone)]
 pub(crate) struct Query {
     pub(crate) action: &'static str,
+    /// The API version: STS's, unless [`Query::for_api`] says otherwise.
+    version: &'static str,
     params: Vec<(String, Value)>,
 }
 
 impl Query {
     pub(crate) fn new(action: &'static str) -> Self {
+        Self::for_api(action, API_VERSION)
+    }
+
+    /// An action of another awsQuery API (IAM's `2010-05-08`).
+    pub(crate) fn for_api(action: &'static str, version: &'static str) -> Self {
         Query {
             action,
+            version,
             params: Vec::new(),
         }
     }
@@ -85,7 +93,7 @@ impl Query {
 
     /// The form body, in a buffer that is zeroized when dropped.
     pub(crate) fn body(&self) -> SecretBytes {
-        let mut out = format!("Action={}&Version={API_VERSION}", self.action);
+        let mut out = format!("Action={}&Version={}", self.action, self.version);
         for (name, value) in &self.params {
             out.push('&');
             out.extend(utf8_percent_encode(name, QUERY_VALUE));

@@ -222,9 +222,10 @@ fn push_leaf(stack: &[String], text: String, out: &mut Vec<(String, String)>) {
     }
 }
 
-/// Parses the body of a 200 answer to `action`.
-pub(crate) fn parse_credentials(action: &str, body: &str) -> Result<Issued, XmlError> {
-    let mut doc = leaves(body)?;
+/// The leaves of an answer to `action`, whose root must be
+/// `{action}Response`.
+fn response(action: &str, body: &str) -> Result<Leaves, XmlError> {
+    let doc = leaves(body)?;
     let expected_root = format!("{action}Response");
     if doc.root != expected_root {
         return Err(XmlError::UnexpectedRoot {
@@ -232,6 +233,12 @@ pub(crate) fn parse_credentials(action: &str, body: &str) -> Result<Issued, XmlE
             found: doc.root.clone(),
         });
     }
+    Ok(doc)
+}
+
+/// Parses the body of a 200 answer to `action`.
+pub(crate) fn parse_credentials(action: &str, body: &str) -> Result<Issued, XmlError> {
+    let mut doc = response(action, body)?;
     let base = format!("{action}Result/Credentials");
     let field = |name| format!("{base}/{name}");
     let access_key_id = doc
@@ -259,6 +266,25 @@ pub(crate) fn parse_credentials(action: &str, body: &str) -> Result<Issued, XmlE
         },
         assumed_role_arn,
     })
+}
+
+/// The texts at `paths` (below `{action}Result/`) in a 200 answer to
+/// another awsQuery `action` (IAM's, GetCallerIdentity), in order, wiped
+/// when dropped (CreateAccessKey's holds a secret key).
+pub(crate) fn parse_result(
+    action: &str,
+    body: &str,
+    paths: &[&'static str],
+) -> Result<Vec<zeroize::Zeroizing<String>>, XmlError> {
+    let mut doc = response(action, body)?;
+    paths
+        .iter()
+        .map(|path| {
+            doc.take(&format!("{action}Result/{path}"))
+                .map(zeroize::Zeroizing::new)
+                .ok_or(XmlError::Missing(path))
+        })
+        .collect()
 }
 
 /// RFC 3339 with any fractional seconds and offset, normalised to UTC.
@@ -298,6 +324,31 @@ pub(crate) fn parse_error(body: &str) -> Option<ServiceError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn iam_results_are_read_by_path_and_a_wrong_root_is_refused() {
+        let body = "<CreateAccessKeyResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\">\
+            <CreateAccessKeyResult><AccessKey><UserName>alice</UserName>\
+            <AccessKeyId>AKIANEW</AccessKeyId><SecretAccessKey>s3cr3t</SecretAccessKey>\
+            </AccessKey></CreateAccessKeyResult></CreateAccessKeyResponse>";
+        let found = parse_result(
+            "CreateAccessKey",
+            body,
+            &["AccessKey/AccessKeyId", "AccessKey/SecretAccessKey"],
+        )
+        .unwrap();
+        assert_eq!(
+            (found[0].as_str(), found[1].as_str()),
+            ("AKIANEW", "s3cr3t")
+        );
+        let err = parse_result("GetUser", body, &["User/UserName"]).unwrap_err();
+        assert!(matches!(err, XmlError::UnexpectedRoot { .. }), "{err}");
+        let err = parse_result("CreateAccessKey", body, &["User/UserName"]).unwrap_err();
+        assert_eq!(err, XmlError::Missing("User/UserName"));
+        assert!(
+            parse_result("DeleteAccessKey", "<DeleteAccessKeyResponse/>", &[]).is_ok()
+        );
+    }
 
     const OK: &str = r#"<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
   <AssumeRoleResult>

@@ -6,6 +6,9 @@
 //! - `util`: `TestDaemon`, a raw HTTP client.
 //! - `imds_contract`: sdk-contract.md 1.1-1.5 over real HTTP.
 //! - `import`: `imdsd import --to systemd-creds` with the real systemd-creds.
+//! - `keyring`: `imdsd import` into a real GNOME Keyring, the daemon
+//!   serving imported profiles, a locked or absent store (issue 21);
+//!   `secret_service`: that keyring on a private D-Bus session.
 //! - `refresh`: schedule, STS faults, backoff, last-good serving, suspend.
 //! - `container`: the container-credentials endpoint (sdk-contract.md 1.6).
 //! - `flows`: every STS flow and credential source (issue 3).
@@ -25,6 +28,7 @@
 //! - `process`: running the real binary as a child process.
 //! - `pod`: the sidecar in a network namespace with real SDKs (needs root).
 //! - `peers`: moto, botocore, the AWS CLI and the JS SDK as independent peers.
+//! - `rotate`: `imdsd rotate` against moto's IAM with authentication on.
 //! - `rust_sdk`: the AWS SDK for Rust's IMDS providers as a peer.
 //! - `sdk_matrix`: botocore, the AWS CLI, the JS, Rust and Go SDKs through
 //!   IMDS, the container endpoint and `credential_process`; writes the
@@ -44,6 +48,7 @@ mod flows;
 mod framing;
 mod imds_contract;
 mod import;
+mod keyring;
 mod kubernetes;
 mod layout;
 mod live;
@@ -55,8 +60,10 @@ mod pod;
 mod process;
 mod refresh;
 mod reload;
+mod rotate;
 mod rust_sdk;
 mod sdk_matrix;
+mod secret_service;
 mod setup;
 mod systemd_units;
 mod util;

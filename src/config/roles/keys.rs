@@ -71,11 +71,14 @@ pub(super) fn parse_source(
             }
             Some(SourceSpec::Credential(name.into()))
         }
+        Some(("keyring", name)) if !name.trim().is_empty() => {
+            Some(SourceSpec::Keyring(name.trim().into()))
+        }
         Some(_) => None,
     };
     if spec.is_none() {
         cx.error(Some(s.span()), "source", format!(
-            "`{text}` is not a known source; use \"env\", \"profile:NAME\", \"role:NAME\", \"credential:NAME\", \"process\", \"imds\" or \"container\""
+            "`{text}` is not a known source; use \"env\", \"profile:NAME\", \"role:NAME\", \"credential:NAME\", \"keyring:PROFILE\", \"process\", \"imds\" or \"container\""
         ));
     }
     if let (Some(cmd), false) = (

@@ -69,6 +69,7 @@ async fn what_shadows_imdsd_is_said_at_start_in_status_and_by_env() {
         keys.contains("rename its section header there to `[static]`"),
         "{keys}"
     );
+    assert!(keys.contains("run `imdsd import default`"), "{keys}");
     let proxy = daemon.log_line("HTTP_PROXY is set").await;
     assert!(proxy.contains("run `export NO_PROXY=127.0.0.1`"), "{proxy}");
     daemon.log_line("fetched credentials").await;

@@ -5,6 +5,7 @@
 
 use super::*;
 use crate::netns::{Pod, STS_PORT, Sts};
+use std::process::Command;
 
 /// `curl ARGS` inside the pod; its stdout.
 fn curl(pod: &Pod, args: &[&str]) -> String {
@@ -81,30 +82,8 @@ async fn with_no_config_file_the_default_profile_is_served() {
     })
     .await
     .unwrap_or_else(|| panic!("{:#?}", daemon.lines()));
-    let base = "http://127.0.0.1:16925/latest";
-    let token = imds_token(&pod, base);
-    let header = format!("{TOKEN}: {token}");
-    let role = curl(
-        &pod,
-        &[
-            "-s",
-            "-H",
-            &header,
-            &format!("{base}/meta-data/iam/security-credentials/"),
-        ],
-    );
+    let (role, json) = served_default(&pod);
     assert_eq!(role, "default");
-    let body = curl(
-        &pod,
-        &[
-            "-s",
-            "-H",
-            &header,
-            &format!("{base}/meta-data/iam/security-credentials/default"),
-        ],
-    );
-    let json: serde_json::Value =
-        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
     assert_eq!(json["Code"], "Success");
     assert!(
         json["Token"].as_str().is_some_and(|t| !t.is_empty()),
@@ -236,4 +215,84 @@ async fn a_taken_on_demand_address_does_not_stop_the_start() {
     );
     holder.kill().unwrap();
     let _ = holder.wait();
+}
+
+/// The default profile's credentials, served with no config file, by role
+/// name `default`, from inside the pod: `(role list, credentials JSON)`.
+fn served_default(pod: &Pod) -> (String, serde_json::Value) {
+    let base = "http://127.0.0.1:16925/latest";
+    let header = format!("{TOKEN}: {}", imds_token(pod, base));
+    let list = format!("{base}/meta-data/iam/security-credentials/");
+    let role = curl(pod, &["-s", "-H", &header, &list]);
+    let body = curl(pod, &["-s", "-H", &header, &format!("{list}default")]);
+    let json = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    (role, json)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_config_file_an_imported_default_profile_is_served_from_the_keyring() {
+    let pod = Pod::create();
+    let _sts = Sts::start(&pod);
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(home.path().join(".aws")).unwrap();
+    std::fs::write(
+        home.path().join(".aws/credentials"),
+        "[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = zero-config-secret\n",
+    )
+    .unwrap();
+    let store = crate::secret_service::SecretService::start(home.path());
+    let env = store.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let imported = Command::new(BIN)
+        .arg("import")
+        .env_clear()
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    assert!(imported.status.success(), "{imported:?}");
+    let empty = home.path().join("no-config-here");
+    let sts = format!("http://127.0.0.1:{STS_PORT}");
+    let mut daemon_env = env.clone();
+    daemon_env.extend([
+        ("XDG_CONFIG_HOME", empty.to_str().unwrap()),
+        ("AWS_ENDPOINT_URL_STS", sts.as_str()),
+        ("AWS_ACCESS_KEY_ID", ""),
+        ("AWS_SECRET_ACCESS_KEY", ""),
+    ]);
+    let daemon = Running::spawn(
+        pod.exec(BIN, &["run"]),
+        &home.path().join("state"),
+        "",
+        &daemon_env,
+    );
+    daemon
+        .log_line("no config file: serving AWS profile `default`")
+        .await;
+    eventually(Duration::from_secs(40), || async {
+        daemon
+            .lines()
+            .iter()
+            .any(|l| l.contains("fetched credentials") && l.contains("role=default"))
+            .then_some(())
+    })
+    .await
+    .unwrap_or_else(|| panic!("{:#?}", daemon.lines()));
+    let (role, json) = served_default(&pod);
+    assert_eq!(role, "default");
+    assert_eq!(json["Code"], "Success", "{json}");
+    // Its credential_process line is imdsd's own: no warning about it.
+    assert!(
+        !daemon
+            .lines()
+            .iter()
+            .any(|l| l.contains("credential_process")),
+        "{:#?}",
+        daemon.lines()
+    );
+    assert!(
+        !daemon
+            .lines()
+            .iter()
+            .any(|l| l.contains("zero-config-secret"))
+    );
 }
