@@ -41,6 +41,9 @@ pub const CROWDED_MARK: &[u8] = b"@C@";
 /// The client's wait between two segments: past the loop's idle release
 /// (1 to 2 s), under hyper's header-read timeout (5 s).
 const PAUSE: Duration = Duration::from_secs(3);
+/// How long the client waits for answers after its last segment before
+/// it closes its sending side.
+const ANSWERS_WAIT: Duration = Duration::from_secs(60);
 
 /// A request head as a server received it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,8 +177,11 @@ async fn through_hyper(segments: &[Vec<u8>]) -> (Vec<Head>, Vec<u8>) {
     (heads, out)
 }
 
-/// The client: writes each segment (pausing between them), closes its
-/// sending side, and reads everything the server writes until it closes.
+/// The client: writes each segment (pausing between them), waits for its
+/// answers, closes its sending side, and reads everything the server
+/// writes until it closes. (Closing the sending side at once would end
+/// the exchange before any answer: hyper, owning a connection or not,
+/// drops a request in progress when the client half-closes.)
 async fn write_and_read(client: DuplexStream, segments: &[Vec<u8>]) -> Vec<u8> {
     let (mut rx, mut tx) = tokio::io::split(client);
     let write = async move {
@@ -188,6 +194,8 @@ async fn write_and_read(client: DuplexStream, segments: &[Vec<u8>]) -> Vec<u8> {
                 return;
             }
         }
+        // Past the loop's idle limit (30 s): by then it has closed.
+        tokio::time::sleep(ANSWERS_WAIT).await;
         let _ = tx.shutdown().await;
     };
     let read = async move {
