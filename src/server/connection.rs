@@ -18,6 +18,11 @@
 //! answer says `Connection: close` and the connection ends after it, so the
 //! body's bytes are never parsed as requests (request smuggling: an SSRF
 //! that controls only a body must not reach the credentials).
+//!
+//! The loop is generic over the byte stream ([`Stream`]): the daemon runs
+//! it on TCP sockets, the fuzz targets (`src/fuzzing/stream.rs`) on an
+//! in-memory pipe, checking that every request it serves is one that
+//! plain hyper frames in the same bytes.
 
 use std::future::Future;
 use std::io;
