@@ -21,6 +21,15 @@
 # (container), and imdsd's RSS with 1000 idle keep-alive connections (each
 # sent one request; bench/fairness.py hold) <= 16 MiB.
 #
+# Every row runs $ROUNDS rounds (default 3), alternating the servers and
+# rotating their order from round to round; the ratios are ratios of the
+# median rounds, and each row also gives the spread over the rounds and
+# each server's CPU time per request (utime+stime from /proc, nginx's master
+# and workers together), the figure the machine's other load moves least.
+# Before each round the script waits up to QUIET_WAIT s (default 30) for
+# the 1-minute load to fall under MAX_LOAD (default: the CPU count), and it
+# reports the load at the start of the rounds.
+#
 # imdsd limits each local user to 1000 requests at once and 200 a second
 # per listener (429 past that). Every wrk run's non-2xx responses are
 # reported, and req/s of 2xx answers beside the raw rate; a short wrk run
@@ -30,6 +39,7 @@
 #
 #   bench/run.sh                 # 10 s measured run per server and mode
 #   DURATION=5 bench/run.sh      # shorter runs
+#   ROUNDS=5 bench/run.sh        # alternating rounds per row (default 3)
 #   SKIP_BUILD=1 bench/run.sh    # use the existing release build
 #   KEEP_TMP=1 bench/run.sh      # keep the temp dirs (configs, logs) for a look
 #   NGINX_INLINE=0 bench/run.sh  # leave out nginx answering from memory
@@ -47,6 +57,9 @@
 set -euo pipefail
 
 DURATION="${DURATION:-10}"
+ROUNDS="${ROUNDS:-3}"
+MAX_LOAD="${MAX_LOAD:-$(nproc)}"
+QUIET_WAIT="${QUIET_WAIT:-30}"
 WARMUP="${WARMUP:-2}"
 CONNECTIONS="${CONNECTIONS:-32}"
 THREADS="${THREADS:-1}"
@@ -202,13 +215,74 @@ wrk_run() { # wrk_run SECONDS URL OUTFILE [HEADER...]
         { cat "$out" >&2; die "wrk failed against $url"; }
 }
 
-bench_pair() { # bench_pair NAME URL [HEADER...]: warmup, then $TMP/wrk-NAME.txt
-    local name="$1" url="$2"
+server_ticks() { # server_ticks SERVER: CPU ticks of imdsd, or of nginx's master and workers
+    local pid n=0
+    if [[ "$1" == imdsd ]]; then
+        cpu_ticks "$IMDSD_PID"
+        return
+    fi
+    for pid in "$NGINX_PID" $(pgrep -P "$NGINX_PID" || true); do
+        n=$((n + $(cpu_ticks "$pid" 2>/dev/null || echo 0)))
+    done
+    echo "$n"
+}
+
+load1() { awk '{ print $1 }' /proc/loadavg; }
+
+wait_quiet() { # up to QUIET_WAIT s for the 1-minute load to fall under MAX_LOAD
+    local waited=0
+    while awk -v l="$(load1)" -v m="$MAX_LOAD" 'BEGIN { exit !(l > m) }' &&
+        ((waited < QUIET_WAIT)); do
+        sleep 2
+        waited=$((waited + 2))
+    done
+}
+
+# alternate SUFFIX URLFN [HEADER...]: $ROUNDS rounds; each round runs every
+# server in SERVERS once (warmup, then measured), the order rotated from
+# round to round, so that a busy moment of the shared machine hits every
+# server alike. The round with the median 2xx/s becomes
+# $TMP/wrk-SERVER$SUFFIX.txt (so the ratios are ratios of medians);
+# $TMP/rounds-SERVER$SUFFIX.txt keeps "2xx/s cpu-us-per-request load1" per round.
+alternate() {
+    local suffix="$1" urlfn="$2" r i n server f before ok
     shift 2
-    log "warmup $name (${WARMUP}s)"
-    wrk_run "$WARMUP" "$url" "$TMP/wrk-$name-warmup.txt" "$@"
-    log "measure $name (${DURATION}s)"
-    wrk_run "$DURATION" "$url" "$TMP/wrk-$name.txt" "$@"
+    n=${#SERVERS[@]}
+    for ((r = 0; r < ROUNDS; r++)); do
+        for ((i = 0; i < n; i++)); do
+            server="${SERVERS[$(((i + r) % n))]}"
+            f="$TMP/wrk-$server$suffix-r$r.txt"
+            wait_quiet
+            log "round $((r + 1))/$ROUNDS: $server$suffix (load $(load1))"
+            wrk_run "$WARMUP" "$($urlfn "$server")" "$TMP/wrk-$server$suffix-warmup.txt" "$@"
+            local load_now
+            load_now="$(load1)"
+            before="$(server_ticks "$server")"
+            wrk_run "$DURATION" "$($urlfn "$server")" "$f" "$@"
+            ok="$(wrk_field "$f" ok_rps)"
+            awk -v ok="$ok" -v t="$(($(server_ticks "$server") - before))" \
+                -v hz="$(getconf CLK_TCK)" -v d="$DURATION" -v l="$load_now" -v f="$f" \
+                'BEGIN { printf "%s %.2f %s %s\n", ok, (ok > 0 ? t / hz * 1e6 / (ok * d) : 0), l, f }' \
+                >>"$TMP/rounds-$server$suffix.txt"
+        done
+    done
+    for server in "${SERVERS[@]}"; do
+        f="$(sort -n "$TMP/rounds-$server$suffix.txt" |
+            awk '{ v[NR] = $4 } END { print v[int((NR + 1) / 2)] }')"
+        cp "$f" "$TMP/wrk-$server$suffix.txt"
+    done
+}
+
+spread() { # spread SERVER SUFFIX: 2xx/s min-max over the rounds, median CPU us/request
+    local f="$TMP/rounds-$1$2.txt"
+    printf '%s | %s' \
+        "$(sort -n "$f" | awk '{ v[NR] = $1 } END { printf "%.0f-%.0f", v[1], v[NR] }')" \
+        "$(awk '{ print $2 }' "$f" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')"
+}
+
+loads() { # the 1-minute load at the start of every measured round, min-max
+    cat "$TMP"/rounds-*.txt | awk '{ print $3 }' | sort -n |
+        awk '{ v[NR] = $1 } END { printf "%s-%s", v[1], v[NR] }'
 }
 
 wrk_field() { # wrk_field OUTFILE (rps|p50|p99|max|requests|non2xx|sockerr|errors)
@@ -409,19 +483,18 @@ log "nginx on $NGINX (master pid $NGINX_PID)"
 # --- load ------------------------------------------------------------------
 
 IMDS_HDR="x-aws-ec2-metadata-token: $TOKEN"
-log "warmup imdsd (${WARMUP}s)"
-wrk_run "$WARMUP" "$IMDS$CRED_PATH" "$TMP/wrk-imdsd-warmup.txt" "$IMDS_HDR"
-log "measure imdsd (${DURATION}s)"
-imdsd_ticks_before="$(cpu_ticks "$IMDSD_PID")"
-wrk_run "$DURATION" "$IMDS$CRED_PATH" "$TMP/wrk-imdsd.txt" "$IMDS_HDR"
-imdsd_ticks_after="$(cpu_ticks "$IMDSD_PID")"
+SERVERS=(imdsd nginx)
+[[ -z "$INLINE_PORT" ]] || SERVERS+=(nginx-inline)
+imds_url() { # imds_url SERVER
+    case "$1" in
+    imdsd) echo "$IMDS$CRED_PATH" ;;
+    nginx) echo "$NGINX$CRED_PATH" ;;
+    nginx-inline) echo "$NGINX_INLINE_URL$CRED_PATH" ;;
+    esac
+}
+alternate "" imds_url "$IMDS_HDR"
 imdsd_alive
 IMDS_CENSUS="$(census imdsd-imds "$IMDS$CRED_PATH" "$IMDS_HDR")"
-
-bench_pair nginx "$NGINX$CRED_PATH" "$IMDS_HDR"
-if [[ -n "$INLINE_PORT" ]]; then
-    bench_pair nginx-inline "$NGINX_INLINE_URL$CRED_PATH" "$IMDS_HDR"
-fi
 
 # --- imdsd footprint -------------------------------------------------------
 
@@ -436,7 +509,6 @@ idle_after="$(cpu_ticks "$IMDSD_PID")"
 imdsd_alive
 HZ="$(getconf CLK_TCK)"
 IDLE_MS=$(((idle_after - idle_before) * 1000 / HZ))
-LOAD_MS=$(((imdsd_ticks_after - imdsd_ticks_before) * 1000 / HZ))
 
 # Sanity: the measured imdsd run must still answer 200 afterwards.
 code="$(curl -s --max-time 2 -o /dev/null -w '%{http_code}' \
@@ -447,8 +519,7 @@ code="$(curl -s --max-time 2 -o /dev/null -w '%{http_code}' \
 
 AUTH_HDR="Authorization: $CTOKEN"
 CLOSE_HDR="Connection: close"
-CONTAINER_SERVERS=(imdsd nginx)
-[[ -z "$INLINE_PORT" ]] || CONTAINER_SERVERS+=(nginx-inline)
+CONTAINER_SERVERS=("${SERVERS[@]}")
 container_url() { # container_url SERVER
     case "$1" in
     imdsd) echo "$CONTAINER$CONTAINER_PATH" ;;
@@ -456,12 +527,8 @@ container_url() { # container_url SERVER
     nginx-inline) echo "$NGINX_INLINE_URL$CONTAINER_PATH" ;;
     esac
 }
-for server in "${CONTAINER_SERVERS[@]}"; do
-    bench_pair "$server-container-ka" "$(container_url "$server")" "$AUTH_HDR"
-done
-for server in "${CONTAINER_SERVERS[@]}"; do
-    bench_pair "$server-container-close" "$(container_url "$server")" "$AUTH_HDR" "$CLOSE_HDR"
-done
+alternate -container-ka container_url "$AUTH_HDR"
+alternate -container-close container_url "$AUTH_HDR" "$CLOSE_HDR"
 imdsd_alive
 CONTAINER_CENSUS="$(census imdsd-container "$CONTAINER$CONTAINER_PATH" "$AUTH_HDR")"
 C_HWM="$(status_kib "$IMDSD_PID" VmHWM)"
@@ -660,9 +727,9 @@ container_rows() { # container_rows MODE-LABEL FILE-SUFFIX: one row per server
         vs=""
         [[ "$server" != imdsd ]] ||
             vs="$(ratio "$ok" "$(wrk_field "$n" ok_rps)")× 2xx/s, $(ratio "$p99" "$(wrk_field "$n" p99)")× p99"
-        printf '| %s | %s | %s | %s | %s ms | %s ms | %s | %s |\n' "$label" "$server" \
+        printf '| %s | %s | %s | %s | %s ms | %s ms | %s | %s | %s |\n' "$label" "$server" \
             "$(wrk_field "$f" rps)" "$ok" "$(wrk_field "$f" p50)" "$p99" \
-            "$(wrk_field "$f" non2xx)/$(wrk_field "$f" sockerr)" "$vs"
+            "$(wrk_field "$f" non2xx)/$(wrk_field "$f" sockerr)" "$vs" "$(spread "$server" "-container-$suffix")"
     done
 }
 
@@ -723,19 +790,19 @@ mkdir -p "$BENCH_DIR/out"
     echo "## imdsd vs nginx: GET $CRED_PATH (${BODY_BYTES}-byte body)"
     echo
     echo "nginx serves a static copy of imdsd's body (alias to a file, worker_processes auto)"
-    echo "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency, keep-alive, after a ${WARMUP}s warmup each"
+    echo "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency, keep-alive, after a ${WARMUP}s warmup each;"
+    echo "$ROUNDS alternating rounds (the order rotated each round); the median round's figures,"
+    echo "the spread of 2xx/s over the rounds, and the server's CPU time per request (median;"
+    echo "from its utime+stime, nginx's master and workers together); 1-minute load at the"
+    echo "start of the measured rounds: $(loads)"
     echo
-    echo "| server | req/s | p50 | p99 |"
-    echo "| --- | ---: | ---: | ---: |"
-    printf '| imdsd | %s | %s ms | %s ms |\n' "$I_RPS" \
-        "$(wrk_field "$TMP/wrk-imdsd.txt" p50)" "$(wrk_field "$TMP/wrk-imdsd.txt" p99)"
-    printf '| nginx | %s | %s ms | %s ms |\n' "$N_RPS" \
-        "$(wrk_field "$TMP/wrk-nginx.txt" p50)" "$(wrk_field "$TMP/wrk-nginx.txt" p99)"
-    if [[ -n "$INLINE_PORT" ]]; then
-        f="$TMP/wrk-nginx-inline.txt"
-        printf '| nginx-inline | %s | %s ms | %s ms |\n' "$(wrk_field "$f" rps)" \
-            "$(wrk_field "$f" p50)" "$(wrk_field "$f" p99)"
-    fi
+    echo "| server | req/s (median) | p50 | p99 | 2xx/s min-max | CPU us/request |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+    for server in "${SERVERS[@]}"; do
+        f="$TMP/wrk-$server.txt"
+        printf '| %s | %s | %s ms | %s ms | %s |\n' "$server" "$(wrk_field "$f" rps)" \
+            "$(wrk_field "$f" p50)" "$(wrk_field "$f" p99)" "$(spread "$server" "")"
+    done
     echo
     echo "ratio imdsd/nginx: $RATIO"
     if [[ -n "$INLINE_PORT" ]]; then
@@ -751,7 +818,6 @@ mkdir -p "$BENCH_DIR/out"
         echo "status census, imdsd IMDS endpoint (wrk 1 s, keep-alive): $IMDS_CENSUS"
     fi
     echo "imdsd peak RSS: $HWM KiB (current $RSS KiB, $THREADS_NOW threads)"
-    echo "imdsd CPU during the ${DURATION}s measured run: $LOAD_MS ms"
     echo "imdsd idle CPU over $IDLE_WINDOW s: $IDLE_MS ms"
     echo
     echo "## imdsd vs nginx: container credentials, GET $CONTAINER_PATH (${CBODY_BYTES}-byte JSON body)"
@@ -760,8 +826,8 @@ mkdir -p "$BENCH_DIR/out"
     echo "new connection: wrk with \`Connection: close\` for both (one TCP connection per request;"
     echo "wrk's latency starts once connected). Same wrk settings as above."
     echo
-    echo "| mode | server | req/s | 2xx/s | p50 | p99 | non-2xx/socket errors | imdsd vs nginx |"
-    echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"
+    echo "| mode | server | req/s | 2xx/s | p50 | p99 | non-2xx/socket errors | imdsd vs nginx | 2xx/s min-max | CPU us/request |"
+    echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |"
     container_rows keep-alive ka
     container_rows "new connection" close
     echo

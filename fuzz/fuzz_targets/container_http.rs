@@ -9,9 +9,18 @@
 //! role's); it carries no other role's secrets, and its body is JSON with
 //! the keys SDKs read. Every other answer is a JSON `{Code, Message}`. No
 //! answer is a 5xx.
+//!
+//! The same bytes then go through the connection loop the server runs for
+//! every socket (`@P@` pauses the client, `@C@` crowds the listener): each
+//! request it hands to the endpoint must hold the invariants above, and
+//! the framing ones of `framing.rs` (one answer per framed request; a
+//! body's bytes never become a request).
 #![no_main]
 
+mod framing;
+
 use imdsd::fuzzing::http::{self, Method, StatusCode};
+use imdsd::fuzzing::stream;
 use libfuzzer_sys::fuzz_target;
 
 const HOSTS: [&str; 2] = ["127.0.0.1:16926", "localhost:16926"];
@@ -32,9 +41,17 @@ fuzz_target!(|data: &[u8]| {
     {
         return;
     }
-    let Some(x) = http::container(data) else {
-        return;
-    };
+    if let Some(x) = http::container(data) {
+        check_answer(&x, &secrets);
+    }
+    let outcome = stream::container_stream(data);
+    framing::assert_framed(&outcome);
+    for x in &outcome.exchanges {
+        check_answer(x, &secrets);
+    }
+});
+
+fn check_answer(x: &http::Exchange, secrets: &[[String; 2]]) {
     assert!(!x.status.is_server_error(), "{}", x.status);
     let doc: serde_json::Value =
         serde_json::from_slice(&x.body).expect("every answer is JSON");
@@ -49,10 +66,10 @@ fuzz_target!(|data: &[u8]| {
             );
             assert_ne!(x.status, StatusCode::OK);
         }
-        [role] => check_credentials_answer(&x, &doc, *role),
+        [role] => check_credentials_answer(x, &doc, *role),
         _ => panic!("one answer carries several roles' secrets"),
     }
-});
+}
 
 fn check_credentials_answer(x: &http::Exchange, doc: &serde_json::Value, role: usize) {
     let name = http::CONTAINER_ROLES[role];

@@ -8,9 +8,18 @@
 //! token header holding the valid token; that body is JSON with the keys
 //! SDKs read. A 200 to a token PUT is a token that verifies. No answer is a
 //! 5xx.
+//!
+//! The same bytes then go through the connection loop the server runs for
+//! every socket (`@P@` pauses the client, `@C@` crowds the listener): each
+//! request it hands to the endpoint must hold the invariants above, and
+//! the framing ones of `framing.rs` (one answer per framed request; a
+//! body's bytes never become a request).
 #![no_main]
 
+mod framing;
+
 use imdsd::fuzzing::http::{self, Method, StatusCode};
+use imdsd::fuzzing::stream;
 use libfuzzer_sys::fuzz_target;
 
 const TOKEN_HEADER: &str = "x-aws-ec2-metadata-token";
@@ -31,11 +40,22 @@ fuzz_target!(|data: &[u8]| {
     if secrets.iter().any(|s| contains(data, s.as_bytes())) {
         return;
     }
-    let Some(x) = http::imds(data) else { return };
+    if let Some(x) = http::imds(data) {
+        check_answer(&x);
+    }
+    let outcome = stream::imds_stream(data);
+    framing::assert_framed(&outcome);
+    for x in &outcome.exchanges {
+        check_answer(x);
+    }
+});
+
+fn check_answer(x: &http::Exchange) {
+    let secrets = http::secrets(http::IMDS_ROLE);
     assert!(!x.status.is_server_error(), "{}", x.status);
     let carries = secrets.iter().any(|s| contains(&x.body, s.as_bytes()));
     if carries {
-        check_credentials_answer(&x);
+        check_credentials_answer(x);
     }
     if x.method == Method::PUT && x.status == StatusCode::OK {
         let token = std::str::from_utf8(&x.body).expect("a token is text");
@@ -49,7 +69,7 @@ fuzz_target!(|data: &[u8]| {
         );
         assert!(x.headers.get("x-forwarded-for").is_none());
     }
-});
+}
 
 fn check_credentials_answer(x: &http::Exchange) {
     assert_eq!(x.status, StatusCode::OK, "credentials in a non-200 answer");

@@ -195,7 +195,7 @@ fn parse(bytes: &[u8]) -> Option<Request<()>> {
     builder.body(()).ok()
 }
 
-fn replace_marks(input: &[u8]) -> Vec<u8> {
+pub(super) fn replace_marks(input: &[u8]) -> Vec<u8> {
     let f = &*FIXTURE;
     let mut marks: Vec<(Vec<u8>, &str)> = vec![
         (VALID_TOKEN_MARK.to_vec(), &f.valid),
@@ -225,11 +225,14 @@ fn replace_marks(input: &[u8]) -> Vec<u8> {
 
 // === the fixture ===
 
-struct Fixture {
+pub(super) struct Fixture {
     runtime: tokio::runtime::Runtime,
-    imds: Endpoint<Imds>,
-    container: Endpoint<Container>,
-    client: Client,
+    /// For [`super::stream`]: its clock moves only when every task waits,
+    /// so the loop's pauses and timeouts cost no real time.
+    pub(super) paused: tokio::runtime::Runtime,
+    pub(super) imds: Endpoint<Imds>,
+    pub(super) container: Endpoint<Container>,
+    pub(super) client: Client,
     valid: String,
     expired: String,
     foreign: String,
@@ -238,12 +241,13 @@ struct Fixture {
 
 static FIXTURE: LazyLock<Fixture> = LazyLock::new(Fixture::new);
 
+/// The endpoints every input is answered by, built on first use.
+pub(super) fn fixture() -> &'static Fixture {
+    &FIXTURE
+}
+
 impl Fixture {
     fn new() -> Self {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .expect("a runtime");
         let clock: SharedClock = ManualClock::new(now());
         let key = Arc::new(TokenKey::new(&[0x5a; 32]));
         let metrics = Metrics::default();
@@ -280,7 +284,8 @@ impl Fixture {
         );
         let container = Endpoint::new(spec(container_addr), container);
         Fixture {
-            runtime,
+            runtime: runtime(false),
+            paused: runtime(true),
             imds,
             container,
             client: Client::known("127.0.0.1:40000".parse().expect("an address"), None),
@@ -290,6 +295,15 @@ impl Fixture {
             container_tokens,
         }
     }
+}
+
+/// A single-threaded runtime, its clock paused or not.
+fn runtime(paused: bool) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(paused)
+        .build()
+        .expect("a runtime")
 }
 
 /// The container listener's roles, each with its token.

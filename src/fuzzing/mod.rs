@@ -3,13 +3,15 @@
 //!
 //! Everything else in the crate is private, so this facade hands the fuzz
 //! targets the real functions behind plain public types: raw request bytes
-//! through the two endpoints' service functions ([`http`]), IMDSv2 tokens,
+//! through the two endpoints' service functions ([`http`]) and through the
+//! connection loop every socket runs ([`stream`]), IMDSv2 tokens,
 //! config parsing and validation, STS XML, `credential_process` JSON, the
 //! AWS config/credentials files and the SSO cache. It decides nothing and
 //! asserts nothing: the invariants live in the targets, which can only
 //! check what comes out here.
 
 pub mod http;
+pub mod stream;
 
 use std::path::Path;
 

@@ -18,7 +18,7 @@ use http::{HeaderMap, StatusCode};
 
 use super::render::{self, InstanceFacts};
 use super::route::{Route, route};
-use super::token::{self, TokenCheck, TokenKey};
+use super::token::{self, TokenCheck, TokenKey, Verified};
 use crate::endpoint::{Answer, Protocol};
 use crate::metrics::{RequestKind, RequestStats};
 use crate::refresh::slot::RoleSlot;
@@ -52,6 +52,8 @@ pub(crate) struct Imds {
     allow_v1: bool,
     hosts: HostAllowList,
     key: Arc<TokenKey>,
+    /// Tokens that verified lately (the key's answer, remembered).
+    verified: Verified,
     rendered: Rendered,
     started: DateTime<Utc>,
     logged_v1: AtomicBool,
@@ -111,6 +113,7 @@ impl Imds {
             allow_v1: spec.allow_v1,
             hosts: spec.hosts,
             key: spec.key,
+            verified: Verified::default(),
             rendered,
             started,
             logged_v1: AtomicBool::new(false),
@@ -187,7 +190,7 @@ impl Imds {
         stats: &RequestStats,
     ) -> Option<HttpResponse> {
         match headers.get(TOKEN_HEADER) {
-            Some(token) => match self.key.verify(token.as_bytes(), now) {
+            Some(token) => match self.verified.check(&self.key, token.as_bytes(), now) {
                 TokenCheck::Valid { .. } => {
                     stats.record_version(true);
                     None

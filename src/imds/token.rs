@@ -7,11 +7,15 @@
 //! working after a restart. Verifying decodes into a stack buffer and
 //! compares the MAC in constant time: no allocation on the hot path.
 
+use std::sync::Arc;
+
+use arc_swap::ArcSwapOption;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
+use subtle::ConstantTimeEq;
 
 /// Longest TTL a client may ask for (six hours), as on EC2.
 pub(crate) const MAX_TTL_SECS: u32 = 21_600;
@@ -119,10 +123,89 @@ impl TokenKey {
     }
 }
 
+/// Slots of [`Verified`]: one per token a burst of clients presents at
+/// once, more or less (a miss costs only the full check).
+const VERIFIED_SLOTS: usize = 16;
+
+/// Tokens that verified lately, with their expiry: an SDK presents the
+/// same token on every request for up to six hours, and decoding it and
+/// computing its HMAC again was a tenth of a keep-alive request's own
+/// work. A token seen before is compared in constant time with the one a
+/// slot holds (so its timing says nothing of that token); only a token
+/// that verified is ever stored, and its expiry is checked at every use as
+/// [`TokenKey::verify`] checks it. One per listener: a reload that changes
+/// the key builds a new one.
+#[derive(Default)]
+pub(crate) struct Verified {
+    slots: [ArcSwapOption<([u8; TOKEN_LEN], i64)>; VERIFIED_SLOTS],
+}
+
+impl std::fmt::Debug for Verified {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Verified(** redacted **)")
+    }
+}
+
+impl Verified {
+    /// What [`TokenKey::verify`] says of `token` at `now`.
+    pub(crate) fn check(
+        &self,
+        key: &TokenKey,
+        token: &[u8],
+        now: DateTime<Utc>,
+    ) -> TokenCheck {
+        let Ok(presented) = <[u8; TOKEN_LEN]>::try_from(token) else {
+            return TokenCheck::Invalid;
+        };
+        // The second-to-last character carries six bits of the MAC (the
+        // last one only two): a spread that a client cannot use to reach
+        // another client's slot for anything but a miss.
+        let slot = &self.slots[usize::from(presented[TOKEN_LEN - 2]) % VERIFIED_SLOTS];
+        if let Some(seen) = &*slot.load()
+            && bool::from(seen.0.ct_eq(&presented))
+        {
+            return match seen.1 {
+                expires_at if now.timestamp() >= expires_at => TokenCheck::Expired,
+                expires_at => TokenCheck::Valid { expires_at },
+            };
+        }
+        let check = key.verify(token, now);
+        if let TokenCheck::Valid { expires_at } = check {
+            slot.store(Some(Arc::new((presented, expires_at))));
+        }
+        check
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::TimeDelta;
+
+    #[test]
+    fn remembered_tokens_check_as_the_key_does() {
+        let (key, other) = (TokenKey::new(&[7; 32]), TokenKey::new(&[8; 32]));
+        let verified = Verified::default();
+        let token = key.mint(now(), 300);
+        let later = now() + TimeDelta::seconds(300);
+        for _ in 0..2 {
+            for at in [now(), later - TimeDelta::seconds(1), later] {
+                let t = token.as_bytes();
+                assert_eq!(verified.check(&key, t, at), key.verify(t, at));
+            }
+        }
+        // A forgery of the same length, in the same slot, is still checked.
+        let mut forged = token.clone().into_bytes();
+        forged[0] = if forged[0] == b'A' { b'B' } else { b'A' };
+        assert_eq!(verified.check(&key, &forged, now()), TokenCheck::Invalid);
+        // Another listener's key: its own memo, its own answer.
+        let theirs = Verified::default();
+        assert_eq!(
+            theirs.check(&other, token.as_bytes(), now()),
+            TokenCheck::Invalid
+        );
+        assert_eq!(verified.check(&key, b"short", now()), TokenCheck::Invalid);
+    }
 
     fn now() -> DateTime<Utc> {
         DateTime::from_timestamp(1_800_000_000, 0).unwrap()

@@ -18,6 +18,11 @@
 //! answer says `Connection: close` and the connection ends after it, so the
 //! body's bytes are never parsed as requests (request smuggling: an SSRF
 //! that controls only a body must not reach the credentials).
+//!
+//! The loop is generic over the byte stream ([`Stream`]): the daemon runs
+//! it on TCP sockets, the fuzz targets (`src/fuzzing/stream.rs`) on an
+//! in-memory pipe, checking that every request it serves is one that
+//! plain hyper frames in the same bytes.
 
 use std::future::Future;
 use std::io;
@@ -37,8 +42,7 @@ use hyper::Request;
 use hyper::server::conn::http1;
 use hyper::service::Service;
 use hyper_util::rt::TokioIo;
-use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
@@ -46,7 +50,7 @@ use super::HttpResponse;
 
 /// Why a connection's loop ends (for the log).
 #[derive(Debug)]
-pub(super) enum Ended {
+pub(crate) enum Ended {
     /// The client closed, or stayed idle past the idle limit.
     Closed,
     /// The pool closed it to admit another connection.
@@ -58,7 +62,7 @@ pub(super) enum Ended {
 
 impl Ended {
     /// For logs.
-    pub(super) fn as_str(&self) -> &'static str {
+    pub(crate) fn as_str(&self) -> &'static str {
         match self {
             Ended::Closed => "closed",
             Ended::Evicted => "evicted",
@@ -69,18 +73,38 @@ impl Ended {
 }
 
 /// What a connection's loop waits on besides the client.
-pub(super) struct Signals {
-    pub(super) evicted: CancellationToken,
-    pub(super) stop: CancellationToken,
-    pub(super) idle_timeout: Duration,
+pub(crate) struct Signals {
+    pub(crate) evicted: CancellationToken,
+    pub(crate) stop: CancellationToken,
+    pub(crate) idle_timeout: Duration,
     /// Whether the listener holds so many connections that an answered
     /// one gives its hyper buffers back at once instead of after
     /// [`IDLE_RELEASE`].
-    pub(super) crowded: Box<dyn Fn() -> bool + Send + Sync>,
+    pub(crate) crowded: Box<dyn Fn() -> bool + Send + Sync>,
 }
 
 /// Answers one request head: the listener's handler behind its checks.
-pub(super) type Answer = Arc<dyn Fn(Request<()>) -> ResponseFuture + Send + Sync>;
+/// A plain function of the head (no box of its own: the one future hyper
+/// gets per request is boxed once, around the drain and this answer).
+pub(crate) trait Answer: Send + Sync + 'static {
+    fn answer(
+        &self,
+        req: Request<()>,
+    ) -> impl Future<Output = HttpResponse> + Send + 'static;
+}
+
+impl<F, A> Answer for F
+where
+    F: Fn(Request<()>) -> A + Send + Sync + 'static,
+    A: Future<Output = HttpResponse> + Send + 'static,
+{
+    fn answer(
+        &self,
+        req: Request<()>,
+    ) -> impl Future<Output = HttpResponse> + Send + 'static {
+        self(req)
+    }
+}
 
 /// The longest body read and dropped to keep a connection open.
 const MAX_DRAINED_BODY: u64 = 64 * 1024;
@@ -92,34 +116,44 @@ const BODY_WAIT: Duration = Duration::from_secs(1);
 /// not reset the connection before the client has read the answer.
 const LINGER: Duration = Duration::from_secs(1);
 /// How long a hyper connection stays with a quiet client (no request in
-/// progress, nothing read since the last answer): SDKs that refresh
-/// credentials ask in bursts, and within a burst requests come
-/// milliseconds apart. Under hyper's header-read timeout, which counts from
-/// the last answer.
+/// progress, nothing read since the last answer), at least; at most twice
+/// that: SDKs that refresh credentials ask in bursts, and within a burst
+/// requests come milliseconds apart. Twice it is under hyper's header-read
+/// timeout, which counts from the last answer.
 const IDLE_RELEASE: Duration = Duration::from_secs(1);
 
 /// A boxed response future (hyper's `poll_without_shutdown` wants `Unpin`).
-pub(super) type ResponseFuture =
+type ResponseFuture =
     Pin<Box<dyn Future<Output = Result<HttpResponse, Infallible>> + Send>>;
+
+/// A client's byte stream: a TCP socket in the daemon, an in-memory pipe
+/// in the fuzz targets (which drive this very loop).
+pub(crate) trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Stream for S {}
 
 /// Serves `stream` until it closes: a hyper connection while the client is
 /// active, the bare socket while it is quiet.
-pub(super) async fn run(
-    stream: TcpStream,
+pub(crate) async fn run<S: Stream, A: Answer>(
+    stream: S,
     http: &http1::Builder,
     signals: Signals,
-    answer: Answer,
+    answer: Arc<A>,
 ) -> Ended {
     let mut io = Prefixed::new(stream, Bytes::new());
     let mut idle_since = Instant::now();
     loop {
         if io.prefix.is_empty() {
-            // `peek` waits for a byte (readiness alone can be spurious);
-            // 0 is the client closing.
+            // The bare socket waits for the client's first byte, read
+            // into the connection's state and handed to hyper as the
+            // prefix: as many reads as a peek and then hyper's read, with
+            // no buffer held while waiting, on any stream. 0 is the
+            // client closing.
             let mut byte = [0u8; 1];
             tokio::select! {
-                peeked = io.stream.peek(&mut byte) => if !matches!(peeked, Ok(n) if n > 0) {
-                    return Ended::Closed;
+                read = io.stream.read(&mut byte) => match read {
+                    Ok(1) => io.prefix = Bytes::copy_from_slice(&byte),
+                    _ => return Ended::Closed,
                 },
                 _ = signals.evicted.cancelled() => return Ended::Evicted,
                 _ = signals.stop.cancelled() => return Ended::Stopped,
@@ -174,23 +208,25 @@ impl Exchange {
 
 /// The service of one hyper connection: reads each request's body
 /// (bounded) and answers its head.
-struct Requests {
-    answer: Answer,
+struct Requests<A> {
+    answer: Arc<A>,
     exchange: Arc<Exchange>,
 }
 
-impl Service<Request<Incoming>> for Requests {
+impl<A: Answer> Service<Request<Incoming>> for Requests<A> {
     type Response = HttpResponse;
     type Error = Infallible;
     type Future = ResponseFuture;
 
     fn call(&self, req: Request<Incoming>) -> ResponseFuture {
-        let (answer, exchange) = (self.answer.clone(), self.exchange.clone());
+        let exchange = self.exchange.clone();
         exchange.started.fetch_add(1, Ordering::AcqRel);
+        let (head, body) = req.into_parts();
+        // Lazy: nothing of the answer runs before the body is dealt with.
+        let answering = self.answer.answer(Request::from_parts(head, ()));
         Box::pin(async move {
-            let (head, body) = req.into_parts();
             let framed = drain(body).await;
-            let mut response = answer(Request::from_parts(head, ())).await?;
+            let mut response = answering.await;
             if !framed {
                 exchange.unframed.store(true, Ordering::Release);
                 response
@@ -230,7 +266,7 @@ async fn drain(mut body: Incoming) -> bool {
 
 /// Closes a connection whose client may still be sending: our side is shut
 /// first, then what arrives is dropped for at most [`LINGER`].
-async fn linger(mut io: Prefixed) {
+async fn linger<S: Stream>(mut io: Prefixed<S>) {
     use tokio::io::AsyncWriteExt;
     if io.stream.shutdown().await.is_err() {
         return;
@@ -245,16 +281,16 @@ async fn linger(mut io: Prefixed) {
     .await;
 }
 
-type Conn = http1::Connection<TokioIo<Prefixed>, Requests>;
+type Conn<S, A> = http1::Connection<TokioIo<Prefixed<S>>, Requests<A>>;
 
 /// How a hyper connection ended.
-enum Served {
+enum Served<S> {
     /// The client went quiet (quiet since the instant given), or the
     /// listener is crowded: the socket, at a request boundary, for the
     /// next request.
-    Quiet(Prefixed, Instant),
+    Quiet(Prefixed<S>, Instant),
     /// Answered, but the socket must not serve another request.
-    Close(Prefixed),
+    Close(Prefixed<S>),
     /// Closed: by the client, by hyper, by the pool or for stopping.
     Ended(Ended),
 }
@@ -278,7 +314,10 @@ struct Watch<'a, 's> {
     evicted: Pin<&'a mut WaitForCancellationFuture<'s>>,
     /// Answers sent at the last look.
     sent: u64,
-    /// When the last answer went out (or the connection started).
+    /// An answer went out since the quiet timer was last armed.
+    answered: bool,
+    /// When the client went quiet: the last answer went out no later
+    /// (or the connection started then).
     quiet_since: Instant,
     /// hyper was told to stop after what it is doing.
     releasing: bool,
@@ -306,23 +345,32 @@ impl Watch<'_, '_> {
         }
         let sent = self.exchange.sent.load(Ordering::Acquire);
         if sent != self.sent {
+            // No clock read and no timer reset per answer (they were a
+            // visible part of a keep-alive request's cost): the timer
+            // notices the answer when it fires, so the socket goes back
+            // 1 to 2 pauses after the last answer.
             self.sent = sent;
-            self.quiet_since = Instant::now();
-            let deadline = self.quiet_since + IDLE_RELEASE;
-            self.quiet.as_mut().reset(deadline);
+            self.answered = true;
             if self.exchange.unframed.load(Ordering::Acquire) || (self.signals.crowded)()
             {
+                self.quiet_since = Instant::now();
                 return self.release();
             }
         }
         while self.quiet.as_mut().poll(cx).is_ready() {
+            let now = Instant::now();
             let reading = self.exchange.reading.load(Ordering::Acquire);
-            if !reading && !self.exchange.in_flight() {
+            if !std::mem::take(&mut self.answered)
+                && !reading
+                && !self.exchange.in_flight()
+            {
+                // Quiet for a whole pause: the last answer went out
+                // before it began.
+                self.quiet_since = now.checked_sub(IDLE_RELEASE).unwrap_or(now);
                 return self.release();
             }
             // Busy: look again a pause later.
-            let deadline = Instant::now() + IDLE_RELEASE;
-            self.quiet.as_mut().reset(deadline);
+            self.quiet.as_mut().reset(now + IDLE_RELEASE);
         }
         Step::Wait
     }
@@ -335,11 +383,11 @@ impl Watch<'_, '_> {
 
 /// Drives `conn` while its client is active, then takes the socket back
 /// (or ends).
-async fn serve(
-    mut conn: Box<Conn>,
+async fn serve<S: Stream, A: Answer>(
+    mut conn: Box<Conn<S, A>>,
     exchange: &Exchange,
     signals: &Signals,
-) -> Result<Served, hyper::Error> {
+) -> Result<Served<S>, hyper::Error> {
     let quiet = std::pin::pin!(tokio::time::sleep(IDLE_RELEASE));
     let stopped = std::pin::pin!(signals.stop.cancelled());
     let evicted = std::pin::pin!(signals.evicted.cancelled());
@@ -350,6 +398,7 @@ async fn serve(
         stopped,
         evicted,
         sent: 0,
+        answered: false,
         quiet_since: Instant::now(),
         releasing: false,
         ending: None,
@@ -388,14 +437,14 @@ async fn serve(
 /// The socket, with bytes already read from it (pipelined past the last
 /// request) to be read again first; writes are reported to the request's
 /// exchange.
-pub(super) struct Prefixed {
-    stream: TcpStream,
+pub(super) struct Prefixed<S> {
+    stream: S,
     prefix: Bytes,
     exchange: Arc<Exchange>,
 }
 
-impl Prefixed {
-    fn new(stream: TcpStream, prefix: Bytes) -> Self {
+impl<S: Stream> Prefixed<S> {
+    fn new(stream: S, prefix: Bytes) -> Self {
         Prefixed {
             stream,
             prefix,
@@ -416,7 +465,7 @@ impl Prefixed {
     }
 }
 
-impl tokio::io::AsyncRead for Prefixed {
+impl<S: Stream> AsyncRead for Prefixed<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -427,6 +476,12 @@ impl tokio::io::AsyncRead for Prefixed {
             buf.put_slice(&self.prefix[..n]);
             self.prefix.advance(n);
             self.exchange.reading.store(true, Ordering::Release);
+            // The rest of the request is most likely there already (the
+            // prefix is often the one byte that woke the bare socket):
+            // take it in this read rather than after a parse of one byte.
+            if self.prefix.is_empty() && buf.remaining() > 0 {
+                let _ = Pin::new(&mut self.stream).poll_read(cx, buf);
+            }
             return Poll::Ready(Ok(()));
         }
         let before = buf.filled().len();
@@ -438,7 +493,7 @@ impl tokio::io::AsyncRead for Prefixed {
     }
 }
 
-impl tokio::io::AsyncWrite for Prefixed {
+impl<S: Stream> AsyncWrite for Prefixed<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -481,7 +536,8 @@ impl tokio::io::AsyncWrite for Prefixed {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpStream;
 
     /// A connection served by `run` answering "ok" to everything, and the
     /// client end.
@@ -500,11 +556,9 @@ mod tests {
             idle_timeout: Duration::from_secs(30),
             crowded: Box::new(move || crowded),
         };
-        let answer: Answer = Arc::new(|_req| {
-            Box::pin(async {
-                let ok = Bytes::from_static(b"ok");
-                Ok(crate::server::response::text(http::StatusCode::OK, ok))
-            })
+        let answer = Arc::new(|_req| async {
+            let ok = Bytes::from_static(b"ok");
+            crate::server::response::text(http::StatusCode::OK, ok)
         });
         let task = tokio::spawn(async move {
             run(server, &http1::Builder::new(), signals, answer).await
@@ -540,7 +594,7 @@ mod tests {
             client.write_all(&[GET, GET].concat()).await.unwrap();
             assert_eq!(answers(&mut client, 2).await.matches("200 OK").count(), 2);
             // Past the quiet pause the socket is back to bare, and serves on.
-            tokio::time::sleep(IDLE_RELEASE + Duration::from_millis(300)).await;
+            tokio::time::sleep(2 * IDLE_RELEASE + Duration::from_millis(300)).await;
             client.write_all(GET).await.unwrap();
             assert!(answers(&mut client, 1).await.starts_with("HTTP/1.1 200"));
             // Evicted while quiet (in hyper or bare), it closes.
@@ -568,16 +622,54 @@ mod tests {
             idle_timeout: Duration::from_secs(1),
             crowded: Box::new(|| true),
         };
-        let answer: Answer = Arc::new(|_req| {
-            Box::pin(async {
-                let empty = Bytes::new();
-                Ok(crate::server::response::text(http::StatusCode::OK, empty))
-            })
+        let answer = Arc::new(|_req| async {
+            let empty = Bytes::new();
+            crate::server::response::text(http::StatusCode::OK, empty)
         });
         let http = http1::Builder::new();
         let task = run(server, &http, signals, answer);
         let size = std::mem::size_of_val(&task);
         assert!(size <= 2048, "{size} bytes per connection task");
+    }
+
+    /// The loop over any byte stream (the fuzz targets' in-memory pipe):
+    /// a head declaring a body too large to drain, the body (a request)
+    /// after a pause past the idle release: one answer, then the end.
+    #[tokio::test(start_paused = true)]
+    async fn a_body_never_becomes_a_request_on_an_in_memory_stream() {
+        let (mut client, server) = tokio::io::duplex(1 << 16);
+        let calls = Arc::new(AtomicU64::new(0));
+        let counted = calls.clone();
+        let answer = Arc::new(move |_req| {
+            counted.fetch_add(1, Ordering::Relaxed);
+            async { crate::server::response::text(http::StatusCode::OK, Bytes::new()) }
+        });
+        let signals = Signals {
+            evicted: CancellationToken::new(),
+            stop: CancellationToken::new(),
+            idle_timeout: Duration::from_secs(30),
+            crowded: Box::new(|| false),
+        };
+        let task = tokio::spawn(async move {
+            run(server, &http1::Builder::new(), signals, answer).await
+        });
+        let head = format!(
+            "PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+            1 << 20
+        );
+        client.write_all(head.as_bytes()).await.unwrap();
+        tokio::time::sleep(3 * IDLE_RELEASE).await;
+        let _ = client.write_all(&GET.repeat(8)).await;
+        let _ = client.shutdown().await;
+        let mut out = String::new();
+        let _ = client.read_to_string(&mut out).await;
+        assert!(matches!(task.await.unwrap(), Ended::Closed));
+        assert_eq!(calls.load(Ordering::Relaxed), 1, "{out}");
+        assert_eq!(out.matches("HTTP/1.1 ").count(), 1, "{out}");
+        assert!(
+            out.to_ascii_lowercase().contains("connection: close"),
+            "{out}"
+        );
     }
 
     #[tokio::test]

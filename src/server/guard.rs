@@ -94,9 +94,13 @@ pub(crate) fn check(
     if !allow.allows(host.as_bytes()) || !target_ours {
         return Some(Refusal::ForeignHost);
     }
+    // Names, not strings: a string is parsed into a name at every lookup.
+    static SEC_FETCH: [http::header::HeaderName; 2] = [
+        http::header::HeaderName::from_static("sec-fetch-site"),
+        http::header::HeaderName::from_static("sec-fetch-mode"),
+    ];
     let browser = headers.contains_key(http::header::ORIGIN)
-        || headers.contains_key("sec-fetch-site")
-        || headers.contains_key("sec-fetch-mode");
+        || SEC_FETCH.iter().any(|name| headers.contains_key(name));
     browser.then_some(Refusal::Browser)
 }
 

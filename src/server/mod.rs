@@ -15,14 +15,13 @@
 //! - [`rate`]: the per-peer request rate (pure buckets).
 //! - [`response`]: the response type and plain bodies.
 
-mod connection;
+pub(crate) mod connection;
 pub(crate) mod guard;
 pub(crate) mod peer;
 mod pool;
 mod rate;
 pub(crate) mod response;
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -327,10 +326,8 @@ impl<H: Handler> Server<H> {
                 idle_timeout,
                 crowded: Box::new(move || crowded.crowded()),
             };
-            let answer: connection::Answer = Arc::new(move |req| {
-                let (handler, rate, admitted) = (handler.load_full(), rate.clone(), admitted.clone());
-                Box::pin(answer(handler, client.clone(), admitted, rate, req))
-            });
+            let conn = Arc::new(Connection { handler, client, admitted, rate });
+            let answer = Arc::new(move |req| answer(conn.clone(), req));
             match connection::run(stream, &http, signals, answer).await {
                 connection::Ended::Error(e) => {
                     tracing::debug!(client = %addr, error = %e, "connection ended with an error");
@@ -354,7 +351,7 @@ fn identify(addr: SocketAddr, local: Option<SocketAddr>) -> Option<SocketOwner> 
 }
 
 /// The HTTP/1.1 settings every connection gets.
-fn http_builder(limits: &Limits) -> http1::Builder {
+pub(crate) fn http_builder(limits: &Limits) -> http1::Builder {
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -364,28 +361,32 @@ fn http_builder(limits: &Limits) -> http1::Builder {
     builder
 }
 
+/// What every request on one connection is answered with: one `Arc` per
+/// request to clone rather than one per part.
+struct Connection<H> {
+    handler: Arc<ArcSwap<H>>,
+    client: Client,
+    admitted: Arc<Admitted>,
+    rate: Arc<RateLimiter>,
+}
+
 /// Answers one request with the handler current when it arrived: behind
 /// the `allow_uids` check (per request too, since a reload may add
 /// `allow_uids` while a keep-alive connection is open) and the peer's
 /// request rate, marked in progress so the pool does not close it.
-async fn answer<H: Handler>(
-    handler: Arc<H>,
-    client: Client,
-    conn: Arc<Admitted>,
-    rate: Arc<RateLimiter>,
-    req: Request<()>,
-) -> Result<HttpResponse, Infallible> {
+async fn answer<H: Handler>(conn: Arc<Connection<H>>, req: Request<()>) -> HttpResponse {
+    let (handler, client) = (conn.handler.load_full(), &conn.client);
     if !client.allowed(handler.allowed_uids()) {
-        return Ok(response::forbidden_and_close());
+        return response::forbidden_and_close();
     }
     // Work-conserving: the rate applies only while the pool is full and
     // this peer holds more than its share of it.
-    if conn.contended() && !rate.allow(client.key(), Instant::now()) {
+    if conn.admitted.contended() && !conn.rate.allow(client.key(), Instant::now()) {
         tracing::debug!(client = %client.addr, "over its share of a full listener and its request rate: 429");
-        return Ok(handler.throttled());
+        return handler.throttled();
     }
-    let _in_progress = conn.request();
-    Ok(handler.handle(req, &client).await)
+    let _in_progress = conn.admitted.request();
+    handler.handle(req, client).await
 }
 
 fn prepare(stream: &tokio::net::TcpStream, local: Option<SocketAddr>, peer: SocketAddr) {
