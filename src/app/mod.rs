@@ -178,6 +178,8 @@ struct RoleRuntime {
     stop: CancellationToken,
     /// The role's container token, derived once when the role starts.
     token: Secret,
+    /// Started on demand: its refresher parks when it is idle.
+    on_demand: bool,
 }
 
 struct AdminRuntime {
@@ -219,14 +221,20 @@ impl Daemon {
     pub async fn start(mut opts: Options) -> Result<Daemon, StartError> {
         let mut inherited = std::mem::take(&mut opts.inherited);
         let (activator, events) = Activator::channel();
-        let mut on_demand = OnDemand::new(opts.config.clone(), &opts.env, events);
-        let own = on_demand.bind_own_listener(&mut inherited);
+        let mut on_demand =
+            OnDemand::new(opts.config.clone(), &opts.env, &opts.state_dir, events);
+        // Bound first: when its default address is taken, the daemon
+        // starts without it (and `effective` leaves it out).
+        let mut own = on_demand.bind_own_listener(&mut inherited);
         let config = on_demand.effective();
+        let own_at = on_demand.own_listener_index(&config);
         let mut bound = Vec::new();
-        for l in &config.listeners[..config.listeners.len() - own.is_some() as usize] {
-            bound.push(bind::bind(l.listen, &mut inherited)?);
+        for (i, l) in config.listeners.iter().enumerate() {
+            bound.push(match own.take_if(|_| Some(i) == own_at) {
+                Some(pre) => pre,
+                None => bind::bind(l.listen, &mut inherited)?,
+            });
         }
-        bound.extend(own);
         let admin = match config.admin {
             Some(addr) => Some((addr, bind::bind(addr, &mut inherited)?)),
             None => None,
@@ -349,6 +357,7 @@ impl Daemon {
                     slot,
                     stop,
                     token: self.shared.tokens.token_for(role),
+                    on_demand: self.on_demand.is_on_demand(&role.name),
                 },
             );
         }

@@ -9,6 +9,7 @@
 //! one is adding a role to a listener, and parking one removing it.
 
 use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
@@ -31,6 +32,8 @@ pub(super) struct OnDemand {
     /// default address was taken at start).
     disabled: Option<String>,
     env: Environment,
+    /// Where a listener of their own writes the token files.
+    token_dir: PathBuf,
     events: mpsc::UnboundedReceiver<Event>,
 }
 
@@ -38,10 +41,14 @@ impl OnDemand {
     pub(super) fn new(
         base: Config,
         env: &Environment,
+        state_dir: &Path,
         events: mpsc::UnboundedReceiver<Event>,
     ) -> Self {
-        let catalogue = read_catalogue(&base, env);
+        let token_dir =
+            catalogue::own_token_dir(env, crate::state::current_uid(), state_dir);
+        let catalogue = read_catalogue(&base, env, &token_dir);
         OnDemand {
+            token_dir,
             base,
             catalogue,
             active: BTreeSet::new(),
@@ -96,7 +103,15 @@ impl OnDemand {
         if self.disabled.is_some() && base.profiles.listen.is_none() {
             return Catalogue::default();
         }
-        read_catalogue(base, &self.env)
+        read_catalogue(base, &self.env, &self.token_dir)
+    }
+
+    /// Where in `config` (from [`effective`](Self::effective)) the
+    /// listener of their own is, if there is one: `catalogue::effective`
+    /// adds it last.
+    pub(super) fn own_listener_index(&self, config: &Config) -> Option<usize> {
+        let own = matches!(self.catalogue.listener, Some(OnDemandListener::Own(_)));
+        own.then(|| config.listeners.len() - 1)
     }
 
     /// Whether `role` is an on-demand role (running or not).
@@ -175,7 +190,7 @@ impl Daemon {
             Event::Activate { role, reply } => {
                 let _ = reply.send(self.activate(&role).await);
             }
-            Event::Parked(slot) => self.park(&slot).await,
+            Event::Parked(slot) => self.forget_parked(&slot).await,
             Event::ProfilesChanged => self.reread_profiles().await,
         }
     }
@@ -197,9 +212,14 @@ impl Daemon {
     /// Starts on-demand role `name` if it is not running; its slot.
     async fn activate(&mut self, name: &str) -> Result<Arc<RoleSlot>, String> {
         let now = self.shared.clock().now();
-        if let Some(running) = self.roles.get(name) {
-            running.slot.note_use(now);
-            return Ok(running.slot.clone());
+        if let Some(running) = self.roles.get(name).map(|r| r.slot.clone()) {
+            if !running.is_parked() {
+                running.note_use(now);
+                return Ok(running);
+            }
+            // Parked a moment ago, its `Parked` still queued: forgotten
+            // now, started afresh below.
+            self.forget_parked(&running).await;
         }
         if !self.on_demand.is_on_demand(name) {
             return Err(self.on_demand.unknown(name));
@@ -219,7 +239,7 @@ impl Daemon {
 
     /// Forgets an on-demand role whose refresher parked it (unless it was
     /// replaced meanwhile: then the slot is not the running one).
-    async fn park(&mut self, slot: &Arc<RoleSlot>) {
+    async fn forget_parked(&mut self, slot: &Arc<RoleSlot>) {
         let name = slot.name();
         let current = self.roles.get(name).map(|r| &r.slot);
         if !current.is_some_and(|c| Arc::ptr_eq(c, slot)) {
@@ -287,14 +307,14 @@ impl Daemon {
 /// The catalogue of `base` for the AWS profile files as they are now. An
 /// unreadable file serves no profile on demand (the roles that read it say
 /// why).
-fn read_catalogue(base: &Config, env: &Environment) -> Catalogue {
+fn read_catalogue(base: &Config, env: &Environment, token_dir: &Path) -> Catalogue {
     if base.profiles.serve == ServeProfiles::None {
         return Catalogue::default();
     }
     match crate::profile::load(env) {
         Ok(profiles) => {
             let names = profiles.profiles.keys().map(String::as_str);
-            catalogue::catalogue(base, names, env)
+            catalogue::catalogue(base, names, token_dir)
         }
         Err(e) => {
             tracing::warn!("no AWS profile is served on demand: {e}");

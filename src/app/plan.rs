@@ -44,7 +44,19 @@ impl ReloadPlan {
     }
 }
 
+#[cfg(test)]
 pub(crate) fn plan(old: &Config, new: &Config) -> ReloadPlan {
+    plan_restarting(old, new, |_| false)
+}
+
+/// Like [`plan`]; a role for which `restart` is true is restarted even
+/// when its definition is unchanged (it turned from on demand into
+/// declared, or back: its refresher parks or not).
+pub(crate) fn plan_restarting(
+    old: &Config,
+    new: &Config,
+    restart: impl Fn(&str) -> bool,
+) -> ReloadPlan {
     let mut p = ReloadPlan::default();
     // Only where STS is changes whose credentials a role holds; a new
     // timeout applies to the next fetch without a restart.
@@ -52,7 +64,9 @@ pub(crate) fn plan(old: &Config, new: &Config) -> ReloadPlan {
         old.sts.region == new.sts.region && old.sts.endpoint == new.sts.endpoint;
     for (name, role) in &new.roles {
         match old.roles.get(name) {
-            Some(prev) if prev == role && sts_same => p.roles_kept.insert(name.clone()),
+            Some(prev) if prev == role && sts_same && !restart(name) => {
+                p.roles_kept.insert(name.clone())
+            }
             Some(_) => {
                 p.roles_stopped.insert(name.clone());
                 p.roles_started.insert(name.clone())
@@ -316,5 +330,22 @@ role = "b""#,
         let p = plan(&config(BASE), &config(&new));
         assert_eq!(p.roles_stopped, ["b".to_string()].into());
         assert!(p.roles_started.is_empty());
+    }
+
+    #[test]
+    fn a_role_to_restart_is_restarted_with_its_listener_switched() {
+        let env = Environment::default();
+        let text = format!(
+            "[[imds]]\nlisten = \"127.0.0.1:0\"\nrole = \"a\"\n{}",
+            crate::config::two_roles_toml!()
+        );
+        let (c, _) = parse(&text, &env);
+        let c = c.unwrap();
+        let p = plan_restarting(&c, &c, |r| r == "a");
+        assert_eq!(p.roles_kept, BTreeSet::from(["b".to_string()]));
+        assert_eq!(p.roles_started, BTreeSet::from(["a".to_string()]));
+        assert_eq!(p.roles_stopped, BTreeSet::from(["a".to_string()]));
+        assert!(p.listeners_kept[0].endpoint_changed);
+        assert!(plan(&c, &c).is_empty());
     }
 }

@@ -45,7 +45,12 @@ impl Daemon {
         new: Config,
         first_fetch: FirstFetch,
     ) -> Result<ReloadSummary, StartError> {
-        let plan = plan::plan(&self.config, &new);
+        // A role whose kind changed (on demand, declared) restarts: only a
+        // new refresher parks, or stops parking.
+        let plan = plan::plan_restarting(&self.config, &new, |name| {
+            let running = self.roles.get(name).map(|r| r.on_demand);
+            running.is_some_and(|was| was != self.on_demand.is_on_demand(name))
+        });
         // Built now, since it can fail; installed below.
         let sts = self.sts_client_for(&new)?;
         if plan.is_empty() && self.config.admin == new.admin {

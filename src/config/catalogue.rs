@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 
 use super::listeners::{DEFAULT_TOKEN_MODE, default_token_dir};
 use super::on_demand::{DEFAULT_LISTEN, role_name_problem};
@@ -39,11 +40,12 @@ pub(crate) enum OnDemandListener {
     Own(ListenerConfig),
 }
 
-/// The catalogue of `base` for the profiles named `profiles`.
+/// The catalogue of `base` for the profiles named `profiles`; a listener
+/// of their own writes its token files in `token_dir` ([`own_token_dir`]).
 pub(crate) fn catalogue<'a>(
     base: &Config,
     profiles: impl IntoIterator<Item = &'a str>,
-    env: &Environment,
+    token_dir: &Path,
 ) -> Catalogue {
     let mut cat = Catalogue::default();
     let wanted = profiles
@@ -61,9 +63,24 @@ pub(crate) fn catalogue<'a>(
         }
     }
     if !cat.roles.is_empty() {
-        cat.listener = Some(on_demand_listener(base, env));
+        cat.listener = Some(on_demand_listener(base, token_dir));
     }
     cat
+}
+
+/// Where a listener of their own writes the profiles' token files: the
+/// runtime directory as for any container listener, else (a user with no
+/// `XDG_RUNTIME_DIR`: ssh without pam_systemd, `sudo -u`) the daemon's
+/// private state directory, which it can always write; `/run/imdsd` is
+/// root's.
+pub(crate) fn own_token_dir(env: &Environment, uid: u32, state_dir: &Path) -> PathBuf {
+    let runtime =
+        env.get("RUNTIME_DIRECTORY").is_some() || env.get("XDG_RUNTIME_DIR").is_some();
+    if runtime || uid == 0 {
+        default_token_dir(env)
+    } else {
+        state_dir.join("tokens")
+    }
 }
 
 /// The role that serves profile `name` as the AWS CLI resolves it.
@@ -78,18 +95,20 @@ pub(crate) fn profile_role(name: &str) -> RoleConfig {
     }
 }
 
-/// `[profiles] listen` when it names a `[[container]]` listener, else the
-/// first `[[container]]` listener when it is not set, else a listener of
-/// their own at `listen` or [`DEFAULT_LISTEN`].
-fn on_demand_listener(base: &Config, env: &Environment) -> OnDemandListener {
+/// A listener of their own at `[profiles] listen` or [`DEFAULT_LISTEN`],
+/// with token files only the daemon's user reads; a `[[container]]`
+/// listener of the file only when `listen` names its address. Never by
+/// default: a file's container listener often serves a pod or another
+/// user (its token directory mounted, its files owned by them), and
+/// whoever reads one token file there must not get every profile.
+fn on_demand_listener(base: &Config, token_dir: &Path) -> OnDemandListener {
     let is_container = |l: &ListenerConfig| matches!(l.protocol, Protocol::Container(_));
     let shared = match base.profiles.listen {
         Some(addr) if addr.port() != 0 => base
             .listeners
             .iter()
             .position(|l| is_container(l) && l.listen == addr),
-        Some(_) => None,
-        None => base.listeners.iter().position(is_container),
+        _ => None,
     };
     if let Some(i) = shared {
         return OnDemandListener::Shared(i);
@@ -102,7 +121,7 @@ fn on_demand_listener(base: &Config, env: &Environment) -> OnDemandListener {
             roles: vec![],
             parked: vec![],
             tokens: TokenFiles {
-                dir: default_token_dir(env),
+                dir: token_dir.to_path_buf(),
                 owner: None,
                 group: None,
                 mode: DEFAULT_TOKEN_MODE,
@@ -112,7 +131,8 @@ fn on_demand_listener(base: &Config, env: &Environment) -> OnDemandListener {
 }
 
 /// `base` with the `active` on-demand roles added, served on the
-/// on-demand listener (which is there, empty, while none is active).
+/// on-demand listener (which is there, empty, while none is active; one
+/// of their own comes last).
 pub(crate) fn effective(
     base: &Config,
     cat: &Catalogue,
@@ -157,14 +177,14 @@ mod tests {
 
     const DECLARED: &str = "[roles.dev]\nprofile = \"dev\"\n";
 
-    fn env() -> Environment {
-        Environment::from_pairs([("XDG_RUNTIME_DIR", "/run/user/1000")])
+    fn dir() -> PathBuf {
+        PathBuf::from("/run/user/1000/imdsd/tokens")
     }
 
     #[test]
     fn every_profile_but_declared_and_unnameable_ones() {
         let base = config(DECLARED);
-        let cat = catalogue(&base, ["dev", "ops", "p07", "my profile"], &env());
+        let cat = catalogue(&base, ["dev", "ops", "p07", "my profile"], &dir());
         assert_eq!(cat.roles.keys().collect::<Vec<_>>(), ["ops", "p07"]);
         assert_eq!(cat.roles["ops"], profile_role("ops"));
         assert!(cat.refused["my profile"].contains("IMDS path"), "{cat:?}");
@@ -175,19 +195,32 @@ mod tests {
     fn serve_limits_the_catalogue_and_none_leaves_no_listener() {
         let mut base = config(DECLARED);
         base.profiles.serve = ServeProfiles::Only(["ops".to_string()].into());
-        let cat = catalogue(&base, ["ops", "p07"], &env());
+        let cat = catalogue(&base, ["ops", "p07"], &dir());
         assert_eq!(cat.roles.keys().collect::<Vec<_>>(), ["ops"]);
         base.profiles.serve = ServeProfiles::None;
-        let cat = catalogue(&base, ["ops", "p07"], &env());
+        let cat = catalogue(&base, ["ops", "p07"], &dir());
         assert!(cat.roles.is_empty());
         assert_eq!(cat.listener, None, "nothing servable binds nothing");
         assert_eq!(effective(&base, &cat, &BTreeSet::new()), base);
     }
 
     #[test]
+    fn token_files_go_to_the_runtime_dir_else_the_private_state_dir() {
+        let state = Path::new("/home/u/.local/state/imdsd");
+        let xdg = Environment::from_pairs([("XDG_RUNTIME_DIR", "/run/user/1000")]);
+        assert_eq!(own_token_dir(&xdg, 1000, state), dir());
+        let bare = Environment::default();
+        assert_eq!(own_token_dir(&bare, 1000, state), state.join("tokens"));
+        assert_eq!(
+            own_token_dir(&bare, 0, state),
+            Path::new("/run/imdsd/tokens")
+        );
+    }
+
+    #[test]
     fn own_listener_by_default_in_the_runtime_token_dir() {
         let base = config(DECLARED);
-        let cat = catalogue(&base, ["ops"], &env());
+        let cat = catalogue(&base, ["ops"], &dir());
         let Some(OnDemandListener::Own(l)) = &cat.listener else {
             panic!("{cat:?}")
         };
@@ -203,18 +236,21 @@ mod tests {
     }
 
     #[test]
-    fn the_first_container_listener_serves_them_unless_listen_says_otherwise() {
+    fn a_container_listener_of_the_file_serves_them_only_when_listen_names_it() {
         let text = format!(
             "[[container]]\nlisten = \"127.0.0.1:9001\"\n[[container]]\nlisten = \"127.0.0.1:9002\"\n{DECLARED}"
         );
         let mut base = config(&text);
-        let cat = catalogue(&base, ["ops"], &env());
-        assert_eq!(cat.listener, Some(OnDemandListener::Shared(0)));
+        let cat = catalogue(&base, ["ops"], &dir());
+        assert!(
+            matches!(&cat.listener, Some(OnDemandListener::Own(l)) if l.listen.port() == 16926),
+            "never a file's listener by default: {cat:?}"
+        );
         base.profiles.listen = Some("127.0.0.1:9002".parse().unwrap());
-        let cat = catalogue(&base, ["ops"], &env());
+        let cat = catalogue(&base, ["ops"], &dir());
         assert_eq!(cat.listener, Some(OnDemandListener::Shared(1)));
         base.profiles.listen = Some("127.0.0.1:9003".parse().unwrap());
-        let cat = catalogue(&base, ["ops"], &env());
+        let cat = catalogue(&base, ["ops"], &dir());
         assert!(
             matches!(&cat.listener, Some(OnDemandListener::Own(l)) if l.listen.port() == 9003)
         );
@@ -222,9 +258,11 @@ mod tests {
 
     #[test]
     fn effective_adds_only_active_roles_to_the_on_demand_listener() {
-        let text = format!("[[container]]\nlisten = \"127.0.0.1:9001\"\n{DECLARED}");
+        let text = format!(
+            "[[container]]\nlisten = \"127.0.0.1:9001\"\n[profiles]\nlisten = \"127.0.0.1:9001\"\n{DECLARED}"
+        );
         let base = config(&text);
-        let cat = catalogue(&base, ["ops", "p07"], &env());
+        let cat = catalogue(&base, ["ops", "p07"], &dir());
         let none = effective(&base, &cat, &BTreeSet::new());
         assert_eq!(none.roles, base.roles);
         assert_eq!(none.listeners[0].roles(), ["dev"]);
@@ -241,7 +279,7 @@ mod tests {
     #[test]
     fn an_own_listener_is_there_while_none_is_active() {
         let base = config(DECLARED);
-        let cat = catalogue(&base, ["ops"], &env());
+        let cat = catalogue(&base, ["ops"], &dir());
         let none = effective(&base, &cat, &BTreeSet::new());
         assert_eq!(none.listeners.len(), base.listeners.len() + 1);
         assert!(none.listeners.last().unwrap().roles().is_empty());

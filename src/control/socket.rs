@@ -280,7 +280,8 @@ async fn refresh(state: &ControlState, names: Vec<String>) -> Response {
     // A parked on-demand role is started: its first fetch is the refresh.
     let mut started = Vec::new();
     for name in &names {
-        if state.view.load().roles.get(name).is_none() {
+        let running = state.view.load().roles.get(name);
+        if running.is_none_or(|slot| slot.is_parked()) {
             match state.activator.activate(name).await {
                 Ok(slot) => started.push(slot),
                 Err(message) => return Response::Error { message },

@@ -146,6 +146,7 @@ impl Refresher {
             crate::clock::human(parking.idle_after)
         );
         self.writer.publish(Snapshot::default());
+        self.writer.mark_parked();
         parking.activator.parked(self.slot().clone());
     }
 
@@ -224,13 +225,18 @@ impl Refresher {
         let mut desk = self.fetcher.mfa.changes();
         let fetch = self.fetcher.fetch();
         tokio::pin!(fetch);
+        // One timer for the whole fetch: requests arriving meanwhile must
+        // not put off the idle check of a fetch waiting for a code.
+        let mut idle_check = tokio::time::interval(self.clock_check);
+        idle_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        idle_check.reset();
         loop {
             tokio::select! {
                 result = &mut fetch => return Some(result),
                 request = self.writer.next_request() => *forced |= self.apply(request),
                 () = desk.next() => show_waiting(&self.writer, self.fetcher.mfa.waiting()),
                 // A fetch waiting for a code nobody gives stops asking too.
-                _ = tokio::time::sleep(self.clock_check), if self.parking.is_some() => {
+                _ = idle_check.tick(), if self.parking.is_some() => {
                     if self.idle(self.clock.now()) {
                         self.park();
                         return None;

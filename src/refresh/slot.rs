@@ -42,6 +42,8 @@ pub struct RoleSlot {
     /// milliseconds; `i64::MIN`: never). An on-demand role parks after
     /// `[profiles] idle_after` without one.
     last_used: AtomicI64,
+    /// Its refresher parked it and ended: nothing refreshes it any more.
+    parked: AtomicBool,
     /// Where the role's MFA codes come from.
     mfa_intake: MfaIntake,
     /// Whether it reads AWS profiles (and so retries when they change).
@@ -125,6 +127,7 @@ impl RoleSlot {
             next_action: AtomicI64::new(i64::MIN),
             attempts: AtomicU64::new(0),
             last_used: AtomicI64::new(i64::MIN),
+            parked: AtomicBool::new(false),
             mfa_intake,
             uses_profiles,
         });
@@ -195,6 +198,11 @@ impl RoleSlot {
             i64::MIN => None,
             ms => DateTime::from_timestamp_millis(ms),
         }
+    }
+
+    /// Whether its refresher parked it (and ended).
+    pub fn is_parked(&self) -> bool {
+        self.parked.load(Ordering::Acquire)
     }
 
     /// Sends the refresher `request`. A stopped refresher has dropped its
@@ -361,6 +369,11 @@ impl SlotWriter {
         let mut next = Snapshot::clone(&self.slot.load());
         f(&mut next);
         self.publish(next);
+    }
+
+    /// Marks the slot parked: its refresher is ending.
+    pub(crate) fn mark_parked(&self) {
+        self.slot.parked.store(true, Ordering::Release);
     }
 
     pub(crate) fn set_next_action(&self, at: DateTime<Utc>) {

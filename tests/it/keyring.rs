@@ -282,11 +282,13 @@ fn python() -> String {
         .to_string()
 }
 
-/// A config with one container listener serving every role, and `roles`.
+/// A config with one container listener serving every role, and `roles`;
+/// the profiles it does not name are served on demand on a listener of
+/// their own (on port 0: no test binds a fixed port).
 fn config(roles: &str) -> String {
     format!(
         "[[container]]\nlisten = \"127.0.0.1:0\"\ntoken_dir = \"{{dir}}/tokens\"\n\
-         [sts]\nendpoint = \"{{sts}}\"\ntimeout = \"5s\"\n{roles}"
+         [sts]\nendpoint = \"{{sts}}\"\ntimeout = \"5s\"\n[profiles]\nlisten = \"127.0.0.1:0\"\n{roles}"
     )
 }
 
@@ -482,7 +484,7 @@ async fn an_imported_profile_is_served_on_demand_to_a_tool_that_reads_it() {
     let store = SecretService::start(home.path());
     import(&store);
     let sts = FakeSts::start(ManualClock::starting_now()).await;
-    let daemon = daemon(&store, &sts, &config("[profiles]\n"));
+    let daemon = daemon(&store, &sts, &config(""));
     daemon.log_line("serving on").await;
     let (json, _) = status(&store);
     assert_eq!(role(&json, "work")["state"], "parked", "nothing before use");

@@ -24,7 +24,11 @@ fn config() -> String {
 /// A HOME with `base` (long-term keys) and `p00`..`p99`, each a role
 /// assumed with `base`'s keys; token files under `dir/run`.
 fn hundred_profiles(dir: &Path) -> Environment {
-    let mut config = String::from("[profile base]\nregion = us-east-1\n");
+    let mut config = String::from(
+        "[profile base]\nregion = us-east-1\n\n[profile mfa]\n\
+         role_arn = arn:aws:iam::123456789012:role/mfa\nsource_profile = base\n\
+         mfa_serial = arn:aws:iam::123456789012:mfa/tester\n",
+    );
     for i in 0..100 {
         config += &format!(
             "\n[profile p{i:02}]\nrole_arn = arn:aws:iam::123456789012:role/p{i:02}\nsource_profile = base\n"
@@ -176,4 +180,76 @@ async fn an_idle_role_parks_makes_no_more_calls_and_starts_again_on_next_use() {
     // Its token still works: the next use starts it again.
     assert_eq!(sdk_get(&mut d, dir.path(), "p07").await, 200);
     assert_eq!(p07_calls(&d), refreshed + 1);
+}
+
+/// A profile declared by a reload while it runs on demand (the same
+/// definition, so the plan would keep it) restarts as a declared role,
+/// whose refresher never parks.
+#[tokio::test]
+async fn a_profile_declared_by_a_reload_while_it_runs_never_parks() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = started(dir.path()).await;
+    assert_eq!(sdk_get(&mut d, dir.path(), "p07").await, 200);
+    let declared = format!("{}\n[roles.p07]\nprofile = \"p07\"\n", config()).replace(
+        "listen = \"127.0.0.1:0\"\n\n[sts]",
+        "listen = \"127.0.0.1:0\"\nrole = \"dev\"\n\n[sts]",
+    );
+    d.reload(&declared).await;
+    let slot = d.daemon().role("p07").expect("declared").clone();
+    let p07_calls =
+        |d: &TestDaemon| roles_asked(d).iter().filter(|r| *r == "p07").count();
+    let before = p07_calls(&d);
+    d.advance(TimeDelta::hours(2)).await;
+    d.serving(tokio::time::sleep(Duration::from_millis(300)))
+        .await;
+    assert!(!slot.is_parked(), "a declared role never parks");
+    let refreshed = eventually(Duration::from_secs(5), || async {
+        (p07_calls(&d) > before && slot.load().served.is_some()).then_some(())
+    })
+    .await;
+    assert!(
+        refreshed.is_some(),
+        "refreshed two hours on: {:?}",
+        slot.load()
+    );
+}
+
+/// A profile whose first fetch waits for an MFA code nobody gives parks
+/// after `idle_after` even while a client keeps asking for it (its 503s
+/// are not uses): it stops asking for the code.
+#[tokio::test]
+async fn a_fetch_waiting_for_a_code_parks_even_while_clients_keep_asking() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = started(dir.path()).await;
+    let addr = on_demand_addr(&d);
+    let token = token(dir.path(), "mfa");
+    let ask = || {
+        let token = token.clone();
+        async move { request(addr, "GET", "/role/mfa", &[("Authorization", &token)]).await }
+    };
+    let first = d
+        .serving(eventually(Duration::from_secs(5), || async {
+            let r = ask().await;
+            r.text().contains("MFA").then_some(r)
+        }))
+        .await
+        .expect("waits for a code");
+    assert_eq!(first.status, 503);
+    let slot = d.daemon().role("mfa").unwrap().clone();
+    d.clock.advance(TimeDelta::minutes(61));
+    let parked = d
+        .serving(eventually(Duration::from_secs(3), || async {
+            ask().await;
+            slot.is_parked().then_some(())
+        }))
+        .await;
+    assert!(
+        parked.is_some(),
+        "still waiting for a code: {:?}",
+        slot.load()
+    );
+    assert!(
+        slot.load().waiting_for.is_none(),
+        "no MFA request after parking"
+    );
 }
