@@ -23,6 +23,9 @@ pub(crate) struct View {
     pub(crate) region: String,
     /// The AWS profiles served on demand, running or parked.
     pub(crate) on_demand: std::collections::BTreeSet<String>,
+    /// The region each on-demand profile sets (commands that run one get
+    /// it instead of `region`).
+    pub(crate) profile_regions: std::collections::BTreeMap<String, String>,
 }
 
 impl View {
@@ -109,6 +112,7 @@ mod tests {
             }],
             region: "us-east-1".into(),
             on_demand: Default::default(),
+            profile_regions: Default::default(),
         }
     }
 

@@ -425,6 +425,7 @@ impl Daemon {
         self.shared.fetch.own_addrs.store(Arc::new(own));
         let view = View {
             on_demand: self.on_demand.names(),
+            profile_regions: self.on_demand.regions(),
             region: self.config.sts.region.clone(),
             roles: self.shared.fetch.roles.clone(),
             listeners: self

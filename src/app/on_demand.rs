@@ -8,7 +8,7 @@
 //! active on-demand roles (`config::catalogue::effective`), so starting
 //! one is adding a role to a listener, and parking one removing it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -122,6 +122,11 @@ impl OnDemand {
     /// The profiles servable on demand, running or parked.
     pub(super) fn names(&self) -> BTreeSet<String> {
         self.catalogue.roles.keys().cloned().collect()
+    }
+
+    /// The region each on-demand profile sets.
+    pub(super) fn regions(&self) -> BTreeMap<String, String> {
+        self.catalogue.regions.clone()
     }
 
     /// Why `name` cannot be started: not a role or profile (with the
@@ -313,8 +318,10 @@ fn read_catalogue(base: &Config, env: &Environment, token_dir: &Path) -> Catalog
     }
     match crate::profile::load(env) {
         Ok(profiles) => {
-            let names = profiles.profiles.keys().map(String::as_str);
-            catalogue::catalogue(base, names, token_dir)
+            let named = profiles.profiles.iter().map(|(name, section)| {
+                (name.as_str(), section.get("region").map(String::as_str))
+            });
+            catalogue::catalogue(base, named, token_dir)
         }
         Err(e) => {
             tracing::warn!("no AWS profile is served on demand: {e}");

@@ -27,6 +27,9 @@ pub(crate) struct Catalogue {
     pub(crate) roles: BTreeMap<String, RoleConfig>,
     /// Profiles that exist but cannot be served by name, and why.
     pub(crate) refused: BTreeMap<String, String>,
+    /// The `region` each servable profile sets, for the commands that run
+    /// it (`exec`, `env`): as aws-vault and granted, the profile's own.
+    pub(crate) regions: BTreeMap<String, String>,
     /// The listener that serves them; `None` when nothing is servable.
     pub(crate) listener: Option<OnDemandListener>,
 }
@@ -40,18 +43,19 @@ pub(crate) enum OnDemandListener {
     Own(ListenerConfig),
 }
 
-/// The catalogue of `base` for the profiles named `profiles`; a listener
-/// of their own writes its token files in `token_dir` ([`own_token_dir`]).
+/// The catalogue of `base` for `profiles` (each name, and the `region` it
+/// sets); a listener of their own writes its token files in `token_dir`
+/// ([`own_token_dir`]).
 pub(crate) fn catalogue<'a>(
     base: &Config,
-    profiles: impl IntoIterator<Item = &'a str>,
+    profiles: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
     token_dir: &Path,
 ) -> Catalogue {
     let mut cat = Catalogue::default();
     let wanted = profiles
         .into_iter()
-        .filter(|p| !base.roles.contains_key(*p) && base.profiles.serve.includes(p));
-    for name in wanted {
+        .filter(|(p, _)| !base.roles.contains_key(*p) && base.profiles.serve.includes(p));
+    for (name, region) in wanted {
         match role_name_problem(name) {
             Some(problem) => {
                 let reason = format!("its name cannot be a role's: {problem}");
@@ -59,6 +63,9 @@ pub(crate) fn catalogue<'a>(
             }
             None => {
                 cat.roles.insert(name.to_string(), profile_role(name));
+                let region = region.map(str::trim).filter(|r| !r.is_empty());
+                cat.regions
+                    .extend(region.map(|r| (name.to_string(), r.to_string())));
             }
         }
     }
@@ -177,6 +184,31 @@ mod tests {
 
     const DECLARED: &str = "[roles.dev]\nprofile = \"dev\"\n";
 
+    /// Profiles by name that set no region.
+    fn named<const N: usize>(
+        names: [&str; N],
+    ) -> impl Iterator<Item = (&str, Option<&str>)> {
+        names.into_iter().map(|n| (n, None))
+    }
+
+    #[test]
+    fn each_profile_keeps_the_region_it_sets() {
+        let base = config(DECLARED);
+        let cat = catalogue(
+            &base,
+            [
+                ("ops", Some(" eu-west-1 ")),
+                ("p07", None),
+                ("dev", Some("x")),
+            ],
+            &dir(),
+        );
+        assert_eq!(
+            cat.regions,
+            BTreeMap::from([("ops".to_string(), "eu-west-1".to_string())])
+        );
+    }
+
     fn dir() -> PathBuf {
         PathBuf::from("/run/user/1000/imdsd/tokens")
     }
@@ -184,7 +216,7 @@ mod tests {
     #[test]
     fn every_profile_but_declared_and_unnameable_ones() {
         let base = config(DECLARED);
-        let cat = catalogue(&base, ["dev", "ops", "p07", "my profile"], &dir());
+        let cat = catalogue(&base, named(["dev", "ops", "p07", "my profile"]), &dir());
         assert_eq!(cat.roles.keys().collect::<Vec<_>>(), ["ops", "p07"]);
         assert_eq!(cat.roles["ops"], profile_role("ops"));
         assert!(cat.refused["my profile"].contains("IMDS path"), "{cat:?}");
@@ -195,10 +227,10 @@ mod tests {
     fn serve_limits_the_catalogue_and_none_leaves_no_listener() {
         let mut base = config(DECLARED);
         base.profiles.serve = ServeProfiles::Only(["ops".to_string()].into());
-        let cat = catalogue(&base, ["ops", "p07"], &dir());
+        let cat = catalogue(&base, named(["ops", "p07"]), &dir());
         assert_eq!(cat.roles.keys().collect::<Vec<_>>(), ["ops"]);
         base.profiles.serve = ServeProfiles::None;
-        let cat = catalogue(&base, ["ops", "p07"], &dir());
+        let cat = catalogue(&base, named(["ops", "p07"]), &dir());
         assert!(cat.roles.is_empty());
         assert_eq!(cat.listener, None, "nothing servable binds nothing");
         assert_eq!(effective(&base, &cat, &BTreeSet::new()), base);
@@ -220,7 +252,7 @@ mod tests {
     #[test]
     fn own_listener_by_default_in_the_runtime_token_dir() {
         let base = config(DECLARED);
-        let cat = catalogue(&base, ["ops"], &dir());
+        let cat = catalogue(&base, named(["ops"]), &dir());
         let Some(OnDemandListener::Own(l)) = &cat.listener else {
             panic!("{cat:?}")
         };
@@ -241,16 +273,16 @@ mod tests {
             "[[container]]\nlisten = \"127.0.0.1:9001\"\n[[container]]\nlisten = \"127.0.0.1:9002\"\n{DECLARED}"
         );
         let mut base = config(&text);
-        let cat = catalogue(&base, ["ops"], &dir());
+        let cat = catalogue(&base, named(["ops"]), &dir());
         assert!(
             matches!(&cat.listener, Some(OnDemandListener::Own(l)) if l.listen.port() == 16926),
             "never a file's listener by default: {cat:?}"
         );
         base.profiles.listen = Some("127.0.0.1:9002".parse().unwrap());
-        let cat = catalogue(&base, ["ops"], &dir());
+        let cat = catalogue(&base, named(["ops"]), &dir());
         assert_eq!(cat.listener, Some(OnDemandListener::Shared(1)));
         base.profiles.listen = Some("127.0.0.1:9003".parse().unwrap());
-        let cat = catalogue(&base, ["ops"], &dir());
+        let cat = catalogue(&base, named(["ops"]), &dir());
         assert!(
             matches!(&cat.listener, Some(OnDemandListener::Own(l)) if l.listen.port() == 9003)
         );
@@ -262,7 +294,7 @@ mod tests {
             "[[container]]\nlisten = \"127.0.0.1:9001\"\n[profiles]\nlisten = \"127.0.0.1:9001\"\n{DECLARED}"
         );
         let base = config(&text);
-        let cat = catalogue(&base, ["ops", "p07"], &dir());
+        let cat = catalogue(&base, named(["ops", "p07"]), &dir());
         let none = effective(&base, &cat, &BTreeSet::new());
         assert_eq!(none.roles, base.roles);
         assert_eq!(none.listeners[0].roles(), ["dev"]);
@@ -279,7 +311,7 @@ mod tests {
     #[test]
     fn an_own_listener_is_there_while_none_is_active() {
         let base = config(DECLARED);
-        let cat = catalogue(&base, ["ops"], &dir());
+        let cat = catalogue(&base, named(["ops"]), &dir());
         let none = effective(&base, &cat, &BTreeSet::new());
         assert_eq!(none.listeners.len(), base.listeners.len() + 1);
         assert!(none.listeners.last().unwrap().roles().is_empty());

@@ -23,6 +23,10 @@ pub(crate) struct RoleEndpoints {
     pub(crate) container: Vec<ContainerEndpoint>,
     /// `AWS_EC2_METADATA_SERVICE_ENDPOINT` values.
     pub(crate) imds: Vec<String>,
+    /// The region of its own (an on-demand profile's `region`), else the
+    /// daemon's applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) region: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -39,6 +43,11 @@ pub(crate) fn build(view: &View) -> Endpoints {
         .keys()
         .map(|name| (name.clone(), RoleEndpoints::default()))
         .collect();
+    for (name, region) in &view.profile_regions {
+        if let Some(entry) = roles.get_mut(name) {
+            entry.region = Some(region.clone());
+        }
+    }
     for l in &view.listeners {
         for role in l.roles.iter().map(|slot| slot.name()) {
             let entry = roles.entry(role.to_string()).or_default();
@@ -114,8 +123,11 @@ mod tests {
             ],
             region: "eu-west-1".into(),
             on_demand: Default::default(),
+            profile_regions: [("ops".to_string(), "eu-central-1".to_string())].into(),
         };
         let e = build(&view);
+        assert_eq!(e.roles["ops"].region.as_deref(), Some("eu-central-1"));
+        assert_eq!(e.roles["dev"].region, None);
         assert_eq!(e.region, "eu-west-1");
         assert_eq!(
             e.roles["dev"].imds,

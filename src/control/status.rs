@@ -597,6 +597,7 @@ LISTENER                 PROTOCOL  ROLES            V1    REQUESTS  BY STATUS
             listeners: vec![],
             region: "us-east-1".into(),
             on_demand: ["p01", "p02"].map(String::from).into(),
+            profile_regions: Default::default(),
         };
         let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         let status = build(&view, "c", 1, now);

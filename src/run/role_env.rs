@@ -95,9 +95,9 @@ pub(crate) fn for_role(
     } else {
         return Err(RoleEnvError::NotServed(role.into()));
     };
-    env.set.push(("AWS_REGION", endpoints.region.clone()));
-    env.set
-        .push(("AWS_DEFAULT_REGION", endpoints.region.clone()));
+    let region = served.region.as_ref().unwrap_or(&endpoints.region);
+    env.set.push(("AWS_REGION", region.clone()));
+    env.set.push(("AWS_DEFAULT_REGION", region.clone()));
     let no_proxy = with_host(current.no_proxy.as_deref(), host_of(&url));
     env.set.push(("NO_PROXY", no_proxy.clone()));
     env.set.push(("no_proxy", no_proxy));
@@ -194,6 +194,7 @@ mod tests {
                     token_file: "/run/t/dev.token".into(),
                 }],
                 imds: vec!["http://127.0.0.1:16925".into()],
+                region: None,
             },
         );
         e.roles.insert(
@@ -201,6 +202,7 @@ mod tests {
             RoleEndpoints {
                 container: vec![],
                 imds: vec!["http://[::1]:16930".into()],
+                region: Some("ap-south-1".into()),
             },
         );
         e.roles.insert("idle".into(), RoleEndpoints::default());
@@ -235,6 +237,13 @@ mod tests {
         }
         assert_eq!(env.token_file.as_deref(), Some("/run/t/dev.token"));
         assert!(env.note.is_none());
+        let ops = for_role(&endpoints(), "ops", &Current::default()).unwrap();
+        assert_eq!(
+            value(&ops, "AWS_REGION"),
+            Some("ap-south-1"),
+            "a profile's own region"
+        );
+        assert_eq!(value(&ops, "AWS_DEFAULT_REGION"), Some("ap-south-1"));
     }
 
     #[test]

@@ -23,6 +23,9 @@ fn aws_config(n: usize) -> String {
         text += &format!(
             "\n[profile p{i:02}]\nrole_arn = arn:aws:iam::123456789012:role/p{i:02}\nsource_profile = base\n"
         );
+        if i == 9 {
+            text += "region = eu-west-2\n";
+        }
     }
     text
 }
@@ -131,6 +134,11 @@ async fn a_profile_is_served_by_name_from_its_first_use_and_nothing_before() {
 
     let out = p.imdsd(&["env", "p09"]);
     assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("export AWS_REGION='eu-west-2'"),
+        "the profile's own region: {}",
+        stdout(&out)
+    );
     let on_demand = p.daemon.addr_n(1).await;
     assert!(
         stdout(&out).contains(&format!(
