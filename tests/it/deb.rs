@@ -116,7 +116,7 @@ fn unpacked() -> tempfile::TempDir {
     root
 }
 
-const FILES: [&str; 13] = [
+const FILES: [&str; 14] = [
     "./usr/bin/imdsd",
     "./usr/lib/systemd/system/imdsd.service",
     "./usr/lib/systemd/system/imdsd-transparent.service",
@@ -125,6 +125,7 @@ const FILES: [&str; 13] = [
     "./etc/imdsd/imdsd.toml",
     "./usr/share/doc/imdsd/examples/imdsd.toml",
     "./usr/share/doc/imdsd/examples/transparent.toml",
+    "./usr/share/doc/imdsd/config.md",
     "./usr/share/man/man1/imdsd.1.gz",
     "./usr/share/doc/imdsd/changelog.Debian.gz",
     "./usr/share/bash-completion/completions/imdsd",
