@@ -9,16 +9,23 @@ use zeroize::Zeroizing;
 use super::Credentials;
 use crate::secret::Secret;
 
-/// The section text for `keys` (wiped from memory when dropped).
+/// The section text for `keys` (wiped from memory when dropped). Written
+/// piece by piece into a buffer of its final size: no `format!` copy and
+/// no reallocation leaves an unwiped copy of a secret behind.
 pub(crate) fn render(keys: &Credentials) -> Zeroizing<String> {
-    let mut text = Zeroizing::new(format!(
-        "aws_access_key_id = {}\naws_secret_access_key = {}\n",
-        keys.access_key_id,
-        keys.secret_access_key.expose()
-    ));
+    let mut pieces = vec![
+        "aws_access_key_id = ",
+        keys.access_key_id.as_str(),
+        "\naws_secret_access_key = ",
+        keys.secret_access_key.expose(),
+        "\n",
+    ];
     if let Some(token) = &keys.session_token {
-        text.push_str(&format!("aws_session_token = {}\n", token.expose()));
+        pieces.extend(["aws_session_token = ", token.expose(), "\n"]);
     }
+    let mut text =
+        Zeroizing::new(String::with_capacity(pieces.iter().map(|p| p.len()).sum()));
+    pieces.iter().for_each(|p| text.push_str(p));
     text
 }
 
@@ -132,7 +139,10 @@ mod tests {
     #[test]
     fn rendered_keys_parse_back() {
         let keys = parse("aws_access_key_id = AKIAX\naws_secret_access_key = s3/cr+t\naws_session_token = t==\n").unwrap();
-        let again = parse(&render(&keys)).unwrap();
+        let text = render(&keys);
+        // Allocated once, at its size: nothing was copied on the way.
+        assert_eq!(text.capacity(), text.len());
+        let again = parse(&text).unwrap();
         assert_eq!(again.access_key_id, "AKIAX");
         assert_eq!(again.secret_access_key.expose(), "s3/cr+t");
         assert_eq!(again.session_token.unwrap().expose(), "t==");

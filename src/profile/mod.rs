@@ -211,8 +211,8 @@ pub(crate) fn default_profiles(env: &Environment) -> Vec<shadow::DefaultProfile>
         .collect()
 }
 
-/// Parses file texts.
-#[cfg(any(test, fuzzing))]
+/// Parses file texts, as [`load`] parses the files (`imdsd import` checks
+/// its edits with it before writing them).
 pub(crate) fn parse_files(
     config: Option<&str>,
     credentials: Option<&str>,

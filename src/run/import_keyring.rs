@@ -12,6 +12,10 @@
 //! Running it again finds nothing left to move and changes nothing. No
 //! secret is ever printed.
 
+use std::collections::HashMap;
+
+use zeroize::Zeroizing;
+
 use super::profile_edit::{self, FileKind};
 use super::profile_files;
 use super::{RunError, print};
@@ -23,10 +27,14 @@ use crate::profile::resolve::{CREDENTIAL_KEYS, imdsd_credential_process};
 /// One profile's part of an import.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Step {
-    /// Its keys move into the store.
+    /// Its keys move into the store. `resumed`: an import before stopped
+    /// half way (its `credential_process` is imdsd's line for it already,
+    /// the keys are still in the files): store them again, remove them,
+    /// keep the line.
     Move {
         profile: String,
         access_key_id: String,
+        resumed: bool,
     },
     /// Imported before: its `credential_process` is imdsd's already.
     Already { profile: String },
@@ -63,6 +71,15 @@ fn imported(profiles: &Profiles, name: &str) -> bool {
         .is_some_and(|cmd| imdsd_credential_process(cmd).is_some())
 }
 
+/// Whether `section`'s `credential_process` is the line `imdsd import`
+/// adds for profile `name` (imdsd's own, naming `name` itself).
+fn points_at_itself(section: &HashMap<String, String>, name: &str) -> bool {
+    section
+        .get("credential_process")
+        .and_then(|cmd| imdsd_credential_process(cmd))
+        .is_some_and(|stored| stored == name)
+}
+
 fn step(profiles: &Profiles, name: &str) -> Result<Step, String> {
     let Some(section) = profiles.profiles.get(name) else {
         return Err(format!(
@@ -80,9 +97,13 @@ fn step(profiles: &Profiles, name: &str) -> Result<Step, String> {
              aws_secret_access_key) of its own"
         ));
     };
-    let other = CREDENTIAL_KEYS[1..]
-        .iter()
-        .find(|k| section.get(**k).is_some_and(|v| !v.trim().is_empty()));
+    // imdsd's own line for this very profile, with the keys still there:
+    // an import stopped between its two file writes; it goes on.
+    let resumed = points_at_itself(section, name);
+    let other = CREDENTIAL_KEYS[1..].iter().find(|k| {
+        section.get(**k).is_some_and(|v| !v.trim().is_empty())
+            && !(**k == "credential_process" && resumed)
+    });
     if let Some(other) = other {
         return Err(format!(
             "profile `{name}` has `{other}` besides its keys: import moves only profiles \
@@ -93,6 +114,7 @@ fn step(profiles: &Profiles, name: &str) -> Result<Step, String> {
     Ok(Step::Move {
         profile: name.into(),
         access_key_id: keys.access_key_id.clone(),
+        resumed,
     })
 }
 
@@ -112,17 +134,25 @@ pub(crate) fn describe(
         Step::Move {
             profile,
             access_key_id,
+            resumed,
         } => {
             let (moved, removed, added) = match dry_run {
                 true => ("would move", "would remove", "would add"),
                 false => ("moved", "removed", "added"),
             };
+            let line = format!(
+                "`credential_process = {}`",
+                profile_edit::credential_process(profile)
+            );
+            let line = match (resumed, dry_run) {
+                (false, _) => format!("{added} {line} to it in {config}"),
+                (true, true) => format!("would keep its {line} in {config}"),
+                (true, false) => format!("kept its {line} in {config}"),
+            };
             format!(
                 "profile `{profile}`: {moved} its keys ({access_key_id}) into the Secret \
-                 Service (item `{}`)\n  {removed} them from {credentials}\n  {added} \
-                 `credential_process = {}` to it in {config}\n",
+                 Service (item `{}`)\n  {removed} them from {credentials}\n  {line}\n",
                 keystore::item::label(profile),
-                profile_edit::credential_process(profile)
             )
         }
     }
@@ -153,24 +183,9 @@ pub(super) fn import(
         steps.iter().for_each(|s| say(s, dry_run));
         return Ok(());
     }
+    let (new_config, new_credentials) =
+        edited(&config.text, &credentials.text, &moving).map_err(RunError::Role)?;
     store_all(&loaded, &moving, env)?;
-    let (mut new_config, mut new_credentials) =
-        (config.text.to_string(), credentials.text.to_string());
-    for profile in &moving {
-        new_config = profile_edit::with_credential_process(&new_config, profile);
-        if let Some(text) =
-            profile_edit::without_keys(&new_config, FileKind::Config, profile)
-        {
-            new_config = text;
-        }
-        if let Some(text) =
-            profile_edit::without_keys(&new_credentials, FileKind::Credentials, profile)
-        {
-            new_credentials = text;
-        }
-    }
-    let new_config = zeroize::Zeroizing::new(new_config);
-    let new_credentials = zeroize::Zeroizing::new(new_credentials);
     profile_files::replace(&config.path, &new_config)?;
     if *new_credentials != *credentials.text {
         profile_files::replace(&credentials.path, &new_credentials)?;
@@ -180,6 +195,61 @@ pub(super) fn import(
         print(&note);
     }
     Ok(())
+}
+
+/// The two files' texts with `moving`'s keys out and their
+/// `credential_process` in, checked by parsing them again as every reader
+/// will: a profile that would still hold a key (a line the editor did not
+/// take for one), or lack imdsd's line, stops the import before anything
+/// is stored or written (pure). Problems name keys and files, never values.
+pub(crate) fn edited(
+    config: &str,
+    credentials: &str,
+    moving: &[&String],
+) -> Result<(Zeroizing<String>, Zeroizing<String>), String> {
+    let mut new_config = Zeroizing::new(config.to_string());
+    let mut new_credentials = Zeroizing::new(credentials.to_string());
+    // Each text replaces the last as a new `Zeroizing`, so the one before
+    // is wiped as it goes.
+    for profile in moving {
+        new_config =
+            Zeroizing::new(profile_edit::with_credential_process(&new_config, profile));
+        if let Some(text) =
+            profile_edit::without_keys(&new_config, FileKind::Config, profile)
+        {
+            new_config = Zeroizing::new(text);
+        }
+        if let Some(text) =
+            profile_edit::without_keys(&new_credentials, FileKind::Credentials, profile)
+        {
+            new_credentials = Zeroizing::new(text);
+        }
+    }
+    let unchanged = "nothing was stored or changed";
+    let parsed = crate::profile::parse_files(Some(&new_config), Some(&new_credentials))
+        .map_err(|e| {
+        format!("the edited AWS profile files would not parse ({e}); {unchanged}")
+    })?;
+    for profile in moving {
+        let section = parsed.profiles.get(profile.as_str());
+        let left = profile_edit::KEY_NAMES
+            .iter()
+            .find(|k| section.is_some_and(|s| s.contains_key(**k)));
+        if let Some(key) = left {
+            return Err(format!(
+                "cannot remove profile `{profile}`'s `{key}` from the AWS profile files: \
+                 imdsd does not read that line as its readers do; {unchanged}: write it \
+                 as `{key} = ...` on a line of its own and run this again"
+            ));
+        }
+        if !section.is_some_and(|s| points_at_itself(s, profile)) {
+            return Err(format!(
+                "cannot add `credential_process` to profile `{profile}` in the AWS config \
+                 file as its readers read it; {unchanged}"
+            ));
+        }
+    }
+    Ok((new_config, new_credentials))
 }
 
 /// When a daemon runs but serves no role named after a moved profile
@@ -270,7 +340,8 @@ mod tests {
             [
                 Step::Move {
                     profile: "dev".into(),
-                    access_key_id: "AKIADEV".into()
+                    access_key_id: "AKIADEV".into(),
+                    resumed: false,
                 },
                 Step::Already {
                     profile: "done".into()
@@ -315,5 +386,82 @@ mod tests {
         assert!(none.contains("not in the AWS config"), "{none}");
         let empty = profiles("", "[x]\nregion = y\n");
         assert!(plan(&empty, &[]).unwrap_err().contains("nothing to import"));
+    }
+
+    #[test]
+    fn an_import_stopped_between_its_two_writes_goes_on() {
+        // The config file was written (imdsd's line for `dev`), the
+        // credentials file was not (the keys are still there).
+        let config = "[profile dev]\ncredential_process = imdsd credential-process dev\n";
+        let credentials =
+            "[dev]\naws_access_key_id = AKIADEV\naws_secret_access_key = s3cr3t\n";
+        let p = profiles(config, credentials);
+        let resumed = Step::Move {
+            profile: "dev".into(),
+            access_key_id: "AKIADEV".into(),
+            resumed: true,
+        };
+        assert_eq!(plan(&p, &[]).unwrap(), std::slice::from_ref(&resumed));
+        assert_eq!(
+            plan(&p, &["dev".into()]).unwrap(),
+            std::slice::from_ref(&resumed)
+        );
+        let text = describe(&resumed, false, "/h/c", "/h/k");
+        assert!(
+            text.ends_with(
+                "removed them from /h/k\n  kept its `credential_process = imdsd \
+                 credential-process dev` in /h/c\n"
+            ),
+            "{text}"
+        );
+        let dev = String::from("dev");
+        let (new_config, new_credentials) = edited(config, credentials, &[&dev]).unwrap();
+        assert_eq!(*new_config, config, "the line is kept, not added twice");
+        assert_eq!(*new_credentials, "");
+        // imdsd's line for another profile, or someone else's command, is
+        // still more than keys.
+        for other in ["imdsd credential-process ops", "aws-vault export dev"] {
+            let p = profiles(
+                &format!("[profile dev]\ncredential_process = {other}\n"),
+                credentials,
+            );
+            let err = plan(&p, &["dev".into()]).unwrap_err();
+            assert!(
+                err.contains("has `credential_process` besides its keys"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn keys_written_as_the_parser_reads_them_leave_the_files() {
+        let config = "[profile dev]\n  aws_session_token: t0k3n\n";
+        let credentials = "[dev]\n  aws_access_key_id = AKIADEV\n\
+                           aws_secret_access_key: s3cr3t\nregion = x\n";
+        let dev = String::from("dev");
+        let (new_config, new_credentials) = edited(config, credentials, &[&dev]).unwrap();
+        assert_eq!(
+            *new_config,
+            "[profile dev]\ncredential_process = imdsd credential-process dev\n"
+        );
+        assert_eq!(*new_credentials, "[dev]\nregion = x\n");
+    }
+
+    #[test]
+    fn edits_that_would_leave_a_key_behind_stop_the_import() {
+        // Lines ended by a lone `\r`: the parser reads three keys, the
+        // editor one line. Nothing may be written while keys remain.
+        let credentials =
+            "[dev]\raws_access_key_id = AKIADEV\raws_secret_access_key = s3cr3t\r";
+        let p = profiles("", credentials);
+        assert!(matches!(plan(&p, &[]).unwrap()[..], [Step::Move { .. }]));
+        let dev = String::from("dev");
+        let err = edited("", credentials, &[&dev]).unwrap_err();
+        assert!(
+            err.starts_with("cannot remove profile `dev`'s `aws_access_key_id`"),
+            "{err}"
+        );
+        assert!(err.contains("nothing was stored or changed"), "{err}");
+        assert!(!err.contains("s3cr3t") && !err.contains("AKIADEV"), "{err}");
     }
 }

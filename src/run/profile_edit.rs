@@ -32,19 +32,22 @@ fn header_profile(line: &str, kind: FileKind) -> Option<Option<String>> {
         FileKind::Credentials => Some(inner.to_string()),
         FileKind::Config if inner == "default" => Some("default".into()),
         FileKind::Config => inner
-            .strip_prefix("profile")
-            .filter(|rest| rest.starts_with(char::is_whitespace))
+            .strip_prefix("profile ")
             .map(|rest| rest.trim().to_string()),
     })
 }
 
-/// The key of a `key = value` line.
+/// The key of a `key = value` line, read as the profile parser
+/// (rust-ini, `crate::profile`) reads it: `=` or `:`, whichever comes
+/// first, ends the key, and the line may be indented. Comments and
+/// section headers have none.
 fn key_of(line: &str) -> Option<&str> {
-    if line.starts_with(char::is_whitespace) {
+    let line = line.trim_start();
+    if line.starts_with(['#', ';', '[']) {
         return None;
     }
-    let (key, _) = line.split_once('=')?;
-    Some(key.trim())
+    let end = line.find(['=', ':'])?;
+    Some(line[..end].trim())
 }
 
 /// Each line (with its line ending) and the profile whose section it is in
@@ -185,20 +188,29 @@ pub(crate) fn with_keys(
 ) -> Option<zeroize::Zeroizing<String>> {
     let lines = lines_by_profile(text, kind);
     let ours = |p: &Option<String>| p.as_deref() == Some(profile);
-    let mut out = zeroize::Zeroizing::new(String::with_capacity(text.len()));
+    // Room for the new keys up front: a reallocation would leave an
+    // unwiped copy of the text (secrets and all) behind.
+    let room = text.len() + 2 * (access_key_id.len() + secret_access_key.len() + 64);
+    let mut out = zeroize::Zeroizing::new(String::with_capacity(room));
     let mut replaced = 0;
     for (line, p, header) in &lines {
-        let value = match key_of(line) {
-            Some("aws_access_key_id") if ours(p) && !header => access_key_id,
-            Some("aws_secret_access_key") if ours(p) && !header => secret_access_key,
+        let (key, value) = match key_of(line) {
+            Some(k @ "aws_access_key_id") if ours(p) && !header => (k, access_key_id),
+            Some(k @ "aws_secret_access_key") if ours(p) && !header => {
+                (k, secret_access_key)
+            }
             _ => {
                 out.push_str(line);
                 continue;
             }
         };
-        let key = key_of(line).unwrap_or_default();
-        let ending = if line.ends_with('\n') { "\n" } else { "" };
-        out.push_str(&format!("{key} = {value}{ending}"));
+        // Pieces straight into `out`: no `format!` copy of the secret.
+        for piece in [key, " = ", value] {
+            out.push_str(piece);
+        }
+        if line.ends_with('\n') {
+            out.push('\n');
+        }
         replaced += 1;
     }
     (replaced == 2).then_some(out)
@@ -286,5 +298,52 @@ mod tests {
         assert!(
             with_keys(CREDENTIALS, FileKind::Credentials, "nope", "A", "B").is_none()
         );
+    }
+
+    /// Keys as the profile parser also reads them: `key: value`, and
+    /// indented lines.
+    const LOOSE: &str = "[dev]\n  aws_access_key_id = AKIADEV\n\
+        aws_secret_access_key: s3cr3t=x\n\taws_session_token :tok\nregion = x\n\
+        # aws_secret_access_key = a comment\n";
+
+    #[test]
+    fn keys_are_read_as_the_profile_parser_reads_them() {
+        let parsed = crate::profile::parse_files(None, Some(LOOSE)).unwrap();
+        assert!(
+            KEY_NAMES
+                .iter()
+                .all(|k| parsed.profiles["dev"].contains_key(*k))
+        );
+        let out = without_keys(LOOSE, FileKind::Credentials, "dev").unwrap();
+        assert_eq!(
+            out,
+            "[dev]\nregion = x\n# aws_secret_access_key = a comment\n"
+        );
+        let parsed = crate::profile::parse_files(None, Some(&out)).unwrap();
+        assert!(
+            KEY_NAMES
+                .iter()
+                .all(|k| !parsed.profiles["dev"].contains_key(*k))
+        );
+        let rotated =
+            with_keys(LOOSE, FileKind::Credentials, "dev", "AKIANEW", "n3w").unwrap();
+        assert_eq!(
+            *rotated,
+            "[dev]\naws_access_key_id = AKIANEW\naws_secret_access_key = n3w\n\
+             \taws_session_token :tok\nregion = x\n# aws_secret_access_key = a comment\n"
+        );
+        // `credential_process: ...` is a setting already.
+        let config =
+            "[profile dev]\n  credential_process: imdsd credential-process dev\n";
+        assert_eq!(with_credential_process(config, "dev"), config);
+        // `[profile\tdev]` is no profile to the parser, nor here.
+        let tab = "[profile\tdev]\naws_access_key_id = X\n";
+        assert!(
+            crate::profile::parse_files(Some(tab), None)
+                .unwrap()
+                .profiles
+                .is_empty()
+        );
+        assert_eq!(without_keys(tab, FileKind::Config, "dev"), None);
     }
 }

@@ -8,13 +8,15 @@
 //!
 //! Nothing is lost at any step: until the new key is stored and checked,
 //! the old one stays where it was and active; a new key that could not be
-//! stored, or does not work, is deleted again and the old one put back.
-//! Only key ids are printed.
+//! stored, or does not work, is deleted again and the old one put back;
+//! but when the old one cannot be put back, the new one (then the only
+//! key stored) is kept, and the old one stays active. Every key stored is
+//! read back before going on. Only key ids are printed.
 
 use std::path::PathBuf;
 
 use super::profile_edit::{self, FileKind};
-use super::rotate_plan::{self, KeyHome, PROPAGATION_WAITS};
+use super::rotate_plan::{self, KeyHome, PROPAGATION_WAITS, Restore, Undo};
 use super::{RunError, print, profile_files};
 use crate::config::profile_refs::ProfileFacts;
 use crate::credentials::Credentials;
@@ -79,23 +81,45 @@ impl Rotation<'_> {
             .await
             .map_err(|e| unchanged(create_failed(&e, &user)))?;
         print(&format!("created access key {}\n", new.access_key_id));
-        if let Err(e) = self.store(&new).await {
-            let undone = self
-                .iam
-                .delete_access_key(&old, &user, &new.access_key_id)
-                .await;
-            return Err(RunError::Role(format!(
-                "cannot store the new key {}: {e}; {}; the old key {} is unchanged",
-                new.access_key_id,
-                deleted_again(&new, undone),
-                old.access_key_id
-            )));
-        }
+        self.store_new(&old, &new, &user).await?;
         print(&format!("stored it in {}\n", self.where_kept()));
         if let Err(e) = self.verify(&new).await {
-            return Err(self.put_back(&old, &new, &user, e).await);
+            let what = format!("the new key {} does not work: {e}", new.access_key_id);
+            return Err(self.put_back(&old, &new, &user, what).await);
         }
         self.delete_old(&old, &new, &user).await
+    }
+
+    /// Stores `new` and reads it back. Not stored: the new key is deleted
+    /// again, the old one never left. Stored but not given back (another
+    /// item answers, say): the old key may be overwritten, so it is put
+    /// back first ([`Self::put_back`]).
+    async fn store_new(
+        &self,
+        old: &Credentials,
+        new: &Credentials,
+        user: &str,
+    ) -> Result<(), RunError> {
+        match self.store_checked(new).await {
+            Ok(()) => Ok(()),
+            Err(Stored::Not(e)) => {
+                let undone = self
+                    .iam
+                    .delete_access_key(old, user, &new.access_key_id)
+                    .await;
+                Err(RunError::Role(format!(
+                    "cannot store the new key {}: {e}; {}; the old key {} is unchanged",
+                    new.access_key_id,
+                    deleted_again(new, undone),
+                    old.access_key_id
+                )))
+            }
+            Err(Stored::NotGivenBack(e)) => {
+                let what =
+                    format!("the new key {} was stored, but {e}", new.access_key_id);
+                Err(self.put_back(old, new, user, what).await)
+            }
+        }
     }
 
     /// The key in use now: long-term, from where it lives.
@@ -132,14 +156,41 @@ impl Rotation<'_> {
         }
     }
 
-    /// Puts `key` where the profile's key lives.
-    async fn store(&self, key: &Credentials) -> Result<(), String> {
-        match self.home {
+    /// Puts `key` where the profile's key lives, then reads it back from
+    /// there as every reader will (`keystore::read` takes the first
+    /// unlocked item of the profile, which may be another collection's).
+    async fn store_checked(&self, key: &Credentials) -> Result<(), Stored> {
+        let written = match self.home {
             KeyHome::Store(name) => keystore::write(self.env, name, key)
                 .await
                 .map_err(|e| e.to_string()),
             KeyHome::Files => self.store_in_files(key).map_err(|e| e.to_string()),
+        };
+        written.map_err(Stored::Not)?;
+        let back = match self.home {
+            KeyHome::Store(name) => keystore::read(self.env, name)
+                .await
+                .map_err(|e| e.to_string()),
+            KeyHome::Files => crate::profile::load(self.env)
+                .map_err(|e| e.to_string())
+                .and_then(|p| {
+                    p.static_keys(self.profile)
+                        .ok_or_else(|| format!("profile `{}` has no keys", self.profile))
+                }),
+        };
+        let from = self.where_kept();
+        let back = back.map_err(|e| {
+            Stored::NotGivenBack(format!("reading it back from {from} failed: {e}"))
+        })?;
+        if back.access_key_id != key.access_key_id
+            || back.secret_access_key != key.secret_access_key
+        {
+            return Err(Stored::NotGivenBack(format!(
+                "reading it back from {from} gives the key {} instead",
+                back.access_key_id
+            )));
         }
+        Ok(())
     }
 
     fn store_in_files(&self, key: &Credentials) -> Result<(), RunError> {
@@ -180,31 +231,45 @@ impl Rotation<'_> {
         }
     }
 
-    /// The new key does not work: the old one goes back, the new one is
-    /// deleted (with the old key, which still works).
+    /// The new key cannot be used (`what`): the old one goes back, and
+    /// only once it is written back is the new one deleted (with the old
+    /// key, which still works). When the old key cannot be written back,
+    /// the new one is the only key stored: both stay
+    /// ([`rotate_plan::undo`]).
     async fn put_back(
         &self,
         old: &Credentials,
         new: &Credentials,
         user: &str,
-        e: IamError,
+        what: String,
     ) -> RunError {
-        let restored = match self.store(old).await {
-            Ok(()) => format!("the old key {} is back in place", old.access_key_id),
-            Err(why) => format!(
-                "the old key {} could not be put back ({why}): restore it by hand",
-                old.access_key_id
+        let restored = self.store_checked(old).await;
+        let old_id = &old.access_key_id;
+        let (restore, said) = match &restored {
+            Ok(()) => (
+                Restore::Back,
+                format!("the old key {old_id} is back in place"),
+            ),
+            Err(Stored::NotGivenBack(e)) => (
+                Restore::WrittenNotGivenBack,
+                format!("the old key {old_id} was written back, but {e}"),
+            ),
+            Err(Stored::Not(e)) => (
+                Restore::NotWritten,
+                format!("the old key {old_id} could not be put back ({e})"),
             ),
         };
-        let undone = self
-            .iam
-            .delete_access_key(old, user, &new.access_key_id)
-            .await;
-        RunError::Role(format!(
-            "the new key {} does not work: {e}; {restored}; {}",
-            new.access_key_id,
-            deleted_again(new, undone)
-        ))
+        let next = match rotate_plan::undo(restore) {
+            Undo::DeleteNew => {
+                let undone = self
+                    .iam
+                    .delete_access_key(old, user, &new.access_key_id)
+                    .await;
+                deleted_again(new, undone)
+            }
+            Undo::KeepBoth => rotate_plan::kept_both(&new.access_key_id, old_id, user),
+        };
+        RunError::Role(format!("{what}; {said}; {next}"))
     }
 
     /// Deletes the old key with the new one (which may take IAM a moment
@@ -242,6 +307,14 @@ impl Rotation<'_> {
         ));
         Ok(())
     }
+}
+
+/// Why a key did not end up where the profile's key lives.
+enum Stored {
+    /// It was not written (nothing there changed).
+    Not(String),
+    /// It was written, but reading it back gives something else.
+    NotGivenBack(String),
 }
 
 /// Why CreateAccessKey failed, in words: a user has at most two keys.

@@ -57,6 +57,49 @@ pub(crate) const PROPAGATION_WAITS: [Duration; 7] = [
     Duration::from_secs(10),
 ];
 
+/// How putting the old key back went, when the new one cannot be used
+/// (it does not work, or the store did not give it back).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Restore {
+    /// Written and read back.
+    Back,
+    /// Written where the key lives (over the new one), but reading it
+    /// back gives something else (another keyring's item, say).
+    WrittenNotGivenBack,
+    /// Not written: what is stored is still the new key.
+    NotWritten,
+}
+
+/// What becomes of the new key in IAM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Undo {
+    /// The old key is stored again: the new one is deleted.
+    DeleteNew,
+    /// The old key could not be stored again, so the new one is the only
+    /// key stored (the old secret is only in this process's memory): it
+    /// stays, and the old one stays active.
+    KeepBoth,
+}
+
+/// [`Undo`] after a put-back that went as `restore` went.
+pub(crate) fn undo(restore: Restore) -> Undo {
+    match restore {
+        Restore::Back | Restore::WrittenNotGivenBack => Undo::DeleteNew,
+        Restore::NotWritten => Undo::KeepBoth,
+    }
+}
+
+/// What to tell the user when both keys stay ([`Undo::KeepBoth`]): key ids
+/// only.
+pub(crate) fn kept_both(new_id: &str, old_id: &str, user: &str) -> String {
+    format!(
+        "the new key {new_id} is stored and was kept (IAM can take a while to accept a \
+         new key: it may start working shortly); the old key {old_id} is still active \
+         in IAM; once {new_id} works, delete {old_id} with `aws iam delete-access-key \
+         --user-name {user} --access-key-id {old_id}`"
+    )
+}
+
 /// Whether profile `name` gets its credentials from `rotated`'s key
 /// (itself, through `source_profile` or imdsd's own `credential_process`).
 pub(crate) fn profile_uses(profiles: &Profiles, name: &str, rotated: &str) -> bool {
@@ -196,5 +239,25 @@ profile = "other"
             ["d", "filed"]
         );
         assert!(PROPAGATION_WAITS.iter().sum::<Duration>() <= Duration::from_secs(40));
+    }
+
+    #[test]
+    fn a_new_key_is_deleted_only_once_the_old_one_is_back() {
+        assert_eq!(undo(Restore::Back), Undo::DeleteNew);
+        // Written over the new key: the old one is what is stored.
+        assert_eq!(undo(Restore::WrittenNotGivenBack), Undo::DeleteNew);
+        // Not written: the new key is the only one stored; deleting it
+        // would lose both.
+        assert_eq!(undo(Restore::NotWritten), Undo::KeepBoth);
+        let text = kept_both("AKIANEW", "AKIAOLD", "alice");
+        assert!(
+            text.starts_with("the new key AKIANEW is stored and was kept"),
+            "{text}"
+        );
+        assert!(text.contains("may start working shortly"), "{text}");
+        assert!(
+            text.contains("the old key AKIAOLD is still active in IAM"),
+            "{text}"
+        );
     }
 }

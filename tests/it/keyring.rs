@@ -156,6 +156,50 @@ fn import_moves_the_keys_into_the_secret_service_and_out_of_every_file() {
     );
 }
 
+/// Keys written as the profile parser also reads them (`key: value`, an
+/// indented line) leave the file as the output says, and no file under
+/// HOME holds the secret afterwards; keys the editor would leave behind
+/// (lines ended by a lone `\r`) stop the import before anything changes.
+#[test]
+fn import_removes_keys_written_with_a_colon_or_indented() {
+    let home = home();
+    let store = SecretService::start(home.path());
+    let cr = format!(
+        "[dev]\raws_access_key_id = {}\raws_secret_access_key = {SECRET}\r",
+        fake_sts::ACCESS_KEY_ID
+    );
+    std::fs::write(home.path().join(".aws/credentials"), &cr).unwrap();
+    let out = imdsd(&store, &["import"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let error = text(&out.stderr);
+    assert!(error.contains("nothing was stored or changed"), "{error}");
+    assert!(!error.contains(SECRET) && !text(&out.stdout).contains(SECRET));
+    assert_eq!(read(home.path(), "credentials"), cr);
+    assert_eq!(read(home.path(), "config"), CONFIG);
+    assert!(store.lookup("dev").is_none());
+
+    let loose = format!(
+        "# work keys\n[dev]\n  aws_access_key_id = {}\naws_secret_access_key: {SECRET}\n\n\
+         [other]\nregion = eu-west-1\n",
+        fake_sts::ACCESS_KEY_ID
+    );
+    std::fs::write(home.path().join(".aws/credentials"), &loose).unwrap();
+    let out = imdsd(&store, &["import"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("removed them from"),
+        "{}",
+        text(&out.stdout)
+    );
+    let (_, secret) = store.lookup("dev").expect("the item");
+    assert!(secret.contains(SECRET));
+    assert_eq!(
+        read(home.path(), "credentials"),
+        "# work keys\n[other]\nregion = eu-west-1\n"
+    );
+    assert_eq!(files_containing(home.path(), SECRET), Vec::<PathBuf>::new());
+}
+
 #[test]
 fn import_changes_nothing_when_the_store_is_absent_or_locked() {
     let home = home();
