@@ -250,8 +250,10 @@ impl Fetcher {
             SourceSpec::Process(command) => self.direct(Direct::Process(command)).await,
             SourceSpec::Imds => self.direct(Direct::Imds).await,
             SourceSpec::Container => self.direct(Direct::Container).await,
+            // Boxed: a D-Bus conversation is a large future, and inline it
+            // would grow every role's refresher task, used or not.
             SourceSpec::Keyring(profile) => {
-                Ok(crate::keystore::read(&self.ctx.env, profile).await?)
+                Ok(Box::pin(crate::keystore::read(&self.ctx.env, profile)).await?)
             }
             SourceSpec::Credential(name) => {
                 let read = source::credential::read(&self.ctx.env, name).await;
@@ -455,7 +457,10 @@ impl Fetcher {
             )
             .await?),
             Base::Process(command) => self.direct(Direct::Process(command)).await,
-            Base::Stored(profile) => Ok(crate::keystore::read(&ctx.env, profile).await?),
+            // Boxed, as for `SourceSpec::Keyring`.
+            Base::Stored(profile) => {
+                Ok(Box::pin(crate::keystore::read(&ctx.env, profile)).await?)
+            }
             Base::Environment => self.direct(Direct::Env).await,
             Base::Imds => self.direct(Direct::Imds).await,
             Base::Container => self.direct(Direct::Container).await,
