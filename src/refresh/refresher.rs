@@ -223,8 +223,10 @@ impl Refresher {
     /// stops waiting for a code. `None` when shut down.
     async fn fetch(&mut self, forced: &mut bool) -> Option<Result<Issued, FetchError>> {
         let mut desk = self.fetcher.mfa.changes();
-        let fetch = self.fetcher.fetch();
-        tokio::pin!(fetch);
+        // Boxed: a fetch (every flow, chains, SSO, helpers) is a large
+        // future that exists only while it runs; inline, every role's task
+        // would carry its size all the time.
+        let mut fetch = Box::pin(self.fetcher.fetch());
         // One timer for the whole fetch: requests arriving meanwhile must
         // not put off the idle check of a fetch waiting for a code.
         let mut idle_check = tokio::time::interval(self.clock_check);
