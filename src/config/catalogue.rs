@@ -157,13 +157,14 @@ pub(crate) fn effective(
     for name in &active {
         config.roles.insert(name.clone(), cat.roles[name].clone());
     }
-    let target = match listener {
-        OnDemandListener::Shared(i) => &mut config.listeners[*i],
+    let at = match listener {
+        OnDemandListener::Shared(i) => *i,
         OnDemandListener::Own(l) => {
             config.listeners.push(l.clone());
-            config.listeners.last_mut().expect("just pushed")
+            config.listeners.len() - 1
         }
     };
+    let target = &mut config.listeners[at];
     if let Protocol::Container(c) = &mut target.protocol {
         c.roles.extend(active);
         c.parked = parked;

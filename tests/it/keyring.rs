@@ -255,13 +255,30 @@ fn daemon(store: &SecretService, sts: &FakeSts, config: &str) -> Running {
 /// variables; the binary's directory is on PATH (for `credential_process
 /// = imdsd ...`).
 fn client(store: &SecretService, args: &[&str], extra: &[(&str, &str)]) -> Output {
+    as_client(BIN, args, store, extra)
+}
+
+/// What botocore's default chain finds (the access key it prints), run as
+/// [`client`] is.
+fn botocore(store: &SecretService, extra: &[(&str, &str)]) -> Output {
+    as_client(&python(), &["-c", BOTOCORE_KEY], store, extra)
+}
+
+/// `program ARGS...` with the store's variables, the daemon's control
+/// socket, the binary's directory on PATH and `extra`.
+fn as_client(
+    program: &str,
+    args: &[&str],
+    store: &SecretService,
+    extra: &[(&str, &str)],
+) -> Output {
     let bin_dir = Path::new(BIN).parent().unwrap();
     let path = format!(
         "{}:{}",
         bin_dir.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    Command::new(BIN)
+    Command::new(program)
         .args(args)
         .env_clear()
         .env("PATH", path)
@@ -290,14 +307,7 @@ fn try_status(store: &SecretService) -> Option<(serde_json::Value, String)> {
     })
 }
 
-fn role<'a>(status: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    status["roles"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["name"] == name)
-        .unwrap_or_else(|| panic!("no role {name} in {status}"))
-}
+use crate::util::status_role as role;
 
 /// Waits (bounded) until every role in `names` is `ready`.
 async fn ready(
@@ -384,25 +394,7 @@ async fn imported_profiles_are_served_from_the_store_and_exec_still_gives_the_ro
 
     // A tool reading the default profile runs its credential_process: the
     // daemon's role `default`, not the keys.
-    let mut cmd = Command::new(python());
-    let out = cmd
-        .args(["-c", BOTOCORE_KEY])
-        .env_clear()
-        .env(
-            "PATH",
-            format!(
-                "{}:{}",
-                Path::new(BIN).parent().unwrap().display(),
-                std::env::var("PATH").unwrap_or_default()
-            ),
-        )
-        .envs(store.env())
-        .env(
-            "IMDSD_CONTROL_SOCKET",
-            store.home.join("imdsd/state/control.sock"),
-        )
-        .output()
-        .unwrap();
+    let out = botocore(&store, &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout).trim(), key("default"));
 
@@ -534,26 +526,7 @@ async fn an_imported_profile_is_served_on_demand_to_a_tool_that_reads_it() {
     assert_eq!(role(&json, "work")["state"], "parked", "nothing before use");
     assert_eq!(sts.calls(), 0);
 
-    let mut cmd = Command::new(python());
-    let out = cmd
-        .args(["-c", BOTOCORE_KEY])
-        .env_clear()
-        .env(
-            "PATH",
-            format!(
-                "{}:{}",
-                Path::new(BIN).parent().unwrap().display(),
-                std::env::var("PATH").unwrap_or_default()
-            ),
-        )
-        .envs(store.env())
-        .env("AWS_PROFILE", "work")
-        .env(
-            "IMDSD_CONTROL_SOCKET",
-            store.home.join("imdsd/state/control.sock"),
-        )
-        .output()
-        .unwrap();
+    let out = botocore(&store, &[("AWS_PROFILE", "work")]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let (json, _) = status(&store);
     let work = role(&json, "work");

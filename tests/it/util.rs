@@ -232,6 +232,19 @@ impl Drop for TestDaemon {
     }
 }
 
+/// Role `name`'s entry in `imdsd status --json`.
+pub fn status_role<'a>(
+    status: &'a serde_json::Value,
+    name: &str,
+) -> &'a serde_json::Value {
+    status["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == name)
+        .unwrap_or_else(|| panic!("no role {name} in {status:#}"))
+}
+
 /// Writes `HOME/.aws/config` (`config`) and `HOME/.aws/credentials`
 /// with a `base` profile holding the keys the fake STS knows.
 pub fn write_aws_files(home: &std::path::Path, config: &str) {

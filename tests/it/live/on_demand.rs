@@ -93,15 +93,7 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// A role's entry in `status --json`.
-fn role<'a>(status: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    status["roles"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["name"] == name)
-        .unwrap_or_else(|| panic!("no {name} in {status:#}"))
-}
+use crate::util::status_role as role;
 
 /// What botocore, in the command `exec` runs, resolves: its session token.
 const BOTOCORE_TOKEN: &str = "import botocore.session; \
