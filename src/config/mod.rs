@@ -89,8 +89,9 @@ pub(crate) struct ProfilesConfig {
     pub(crate) serve: ServeProfiles,
     /// An on-demand role nobody took credentials from for this long stops.
     pub(crate) idle_after: Duration,
-    /// The container listener that serves them: `None` is the first
-    /// `[[container]]` listener, else [`on_demand::DEFAULT_LISTEN`].
+    /// The container listener that serves them: a `[[container]]`
+    /// listener's address shares it; another address, or `None`
+    /// ([`on_demand::DEFAULT_LISTEN`]), is a listener of their own.
     pub(crate) listen: Option<SocketAddr>,
 }
 

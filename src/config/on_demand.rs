@@ -16,9 +16,9 @@ pub(crate) const DEFAULT_IDLE_AFTER: Duration = Duration::from_secs(8 * 3600);
 const IDLE_AFTER_MIN: Duration = Duration::from_secs(5);
 const IDLE_AFTER_MAX: Duration = Duration::from_secs(30 * 24 * 3600);
 
-/// Where on-demand profiles are served when the config has no
-/// `[[container]]` listener and `[profiles] listen` is not set: next to the
-/// default IMDS listener's 16925.
+/// Where on-demand profiles are served when `[profiles] listen` is not
+/// set: a listener of their own, next to the default IMDS listener's
+/// 16925.
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:16926";
 
 /// `[profiles]`, defaults filled in.
